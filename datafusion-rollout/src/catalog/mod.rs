@@ -1,0 +1,20 @@
+//! The catalog: what the commit log describes once folded.
+//!
+//! [`State`] is a pure value: datasets with their immutable [`Version`]s and [`Rollout`], and
+//! [`Cohort`]s. It changes only by applying the [`Action`]s of a log entry, in sequence order,
+//! so the same log always folds to the same state (byte for byte, since every map is ordered).
+//! Statements never mutate it directly: they compile to actions that the commit log makes durable
+//! first.
+
+mod model;
+mod names;
+mod schema;
+mod state;
+
+pub use model::{
+    Candidate, Cohort, Dataset, FileFormat, PinnedFile, Rollout, Version, VersionStatus,
+    format_percent,
+};
+pub use names::{validate_identifier, validate_version_id};
+pub use schema::{ColumnDef, check_compatible, merge_schema, schema_from_columns, columns_from_schema};
+pub use state::{Action, State};

@@ -1,0 +1,188 @@
+//! The records the log stores: datasets, versions, cohorts and rollouts.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::schema::ColumnDef;
+
+/// A named dataset: its versions in registration order, the union schema and its rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub name: String,
+    pub comment: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    /// The schema readers see: every column any version has, in order of first appearance.
+    pub schema: Vec<ColumnDef>,
+    pub versions: Vec<Version>,
+    pub rollout: Rollout,
+}
+
+impl Dataset {
+    pub fn version(&self, id: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.id == id)
+    }
+
+    pub(crate) fn version_mut(&mut self, id: &str) -> Option<&mut Version> {
+        self.versions.iter_mut().find(|v| v.id == id)
+    }
+
+    pub fn version_ids(&self) -> impl Iterator<Item = &String> {
+        self.versions.iter().map(|v| &v.id)
+    }
+}
+
+/// File format of a version's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    Parquet,
+    Csv,
+    Json,
+}
+
+impl FileFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => ".parquet",
+            FileFormat::Csv => ".csv",
+            FileFormat::Json => ".json",
+        }
+    }
+}
+
+impl fmt::Display for FileFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileFormat::Parquet => "PARQUET",
+            FileFormat::Csv => "CSV",
+            FileFormat::Json => "JSON",
+        })
+    }
+}
+
+/// Lifecycle of a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionStatus {
+    Registered,
+    Candidate,
+    Stable,
+    Rejected,
+    RolledBack,
+    Retired,
+}
+
+impl fmt::Display for VersionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VersionStatus::Registered => "registered",
+            VersionStatus::Candidate => "candidate",
+            VersionStatus::Stable => "stable",
+            VersionStatus::Rejected => "rejected",
+            VersionStatus::RolledBack => "rolled_back",
+            VersionStatus::Retired => "retired",
+        })
+    }
+}
+
+/// One file of a version, pinned at registration: reads use exactly these files, and a file
+/// whose size or identity changed fails the read instead of returning other data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedFile {
+    /// Full URL of the file (`file:///...`, `s3://bucket/...`).
+    pub url: String,
+    pub size: u64,
+    pub e_tag: Option<String>,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// An immutable version of a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    pub id: String,
+    /// Where the data was registered from (a folder or file URL).
+    pub location: String,
+    pub format: FileFormat,
+    /// The version's own schema (the dataset's may have more columns).
+    pub schema: Vec<ColumnDef>,
+    pub row_count: u64,
+    pub files: Vec<PinnedFile>,
+    /// Written by `CREATE VERSION ... AS` into the store (and so removable by VACUUM once retired).
+    pub managed: bool,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub comment: Option<String>,
+    pub status: VersionStatus,
+}
+
+impl Version {
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// A named set of consumers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cohort {
+    pub name: String,
+    pub members: BTreeSet<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// Which versions a dataset serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub stable: Option<String>,
+    /// Earlier stable versions, most recent last: `ROLLBACK` without a candidate pops one.
+    pub previous_stable: Vec<String>,
+    pub candidate: Option<Candidate>,
+}
+
+/// A version exposed to part of the consumers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub version: String,
+    /// Cohorts whose members (and sessions that joined them) read the candidate.
+    pub cohorts: BTreeSet<String>,
+    /// Share of consumers, in basis points (0..=10000), chosen by bucket.
+    pub percent_bp: u32,
+    /// Fixed when the rollout starts, so raising the percentage only adds consumers.
+    pub salt: String,
+    /// The hash the buckets were computed with, so an upgrade never re-buckets anybody.
+    pub hash: String,
+    pub started_at: DateTime<Utc>,
+}
+
+impl Candidate {
+    /// "cohorts canary, beta; 10%" style summary.
+    pub fn exposure(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.cohorts.is_empty() {
+            let names: Vec<&str> = self.cohorts.iter().map(String::as_str).collect();
+            parts.push(format!("cohort {}", names.join(", ")));
+        }
+        if self.percent_bp > 0 {
+            parts.push(format!("{} of consumers", format_percent(self.percent_bp)));
+        }
+        if parts.is_empty() {
+            "nobody".to_string()
+        } else {
+            parts.join(" + ")
+        }
+    }
+}
+
+/// `1250` basis points → `"12.5%"`.
+pub fn format_percent(bp: u32) -> String {
+    if bp % 100 == 0 {
+        format!("{}%", bp / 100)
+    } else {
+        let s = format!("{}.{:02}", bp / 100, bp % 100);
+        format!("{}%", s.trim_end_matches('0'))
+    }
+}

@@ -1,0 +1,83 @@
+//! `rollout.*` session settings: who is querying, and which cohort the session joined.
+
+use std::any::Any;
+
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use datafusion::config::ConfigOptions;
+use datafusion::error::{DataFusionError, Result};
+
+/// Session settings read by resolution. Set with `SET rollout.consumer = 'alice'` and
+/// `SET rollout.cohort = 'canary'`.
+///
+/// Written by hand rather than with `extensions_options!` so that `entries()` carries the
+/// `rollout.` prefix: that makes `SHOW rollout.consumer` and `information_schema.df_settings`
+/// show the full key, and lets the settings travel with a serialized session config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RolloutConfig {
+    /// The consumer's identity; `None` reads the stable version.
+    pub consumer: Option<String>,
+    /// A cohort the session joined explicitly.
+    pub cohort: Option<String>,
+}
+
+impl RolloutConfig {
+    /// The settings of a session (defaults when the extension is not registered).
+    pub fn from_options(options: &ConfigOptions) -> RolloutConfig {
+        options
+            .extensions
+            .get::<RolloutConfig>()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The setting names, without the prefix.
+    pub const KEYS: [&'static str; 2] = ["consumer", "cohort"];
+}
+
+impl ConfigExtension for RolloutConfig {
+    const PREFIX: &'static str = "rollout";
+}
+
+impl ExtensionOptions for RolloutConfig {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        // An empty value clears the setting.
+        let value = (!value.is_empty()).then(|| value.to_string());
+        match key.strip_prefix("rollout.").unwrap_or(key) {
+            "consumer" => self.consumer = value,
+            "cohort" => self.cohort = value,
+            other => {
+                return Err(DataFusionError::Configuration(format!(
+                    "unknown setting 'rollout.{other}'; the rollout settings are rollout.consumer and rollout.cohort"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        vec![
+            ConfigEntry {
+                key: "rollout.consumer".into(),
+                value: self.consumer.clone(),
+                description: "Who is querying: decides which version of a dataset in rollout this session reads",
+            },
+            ConfigEntry {
+                key: "rollout.cohort".into(),
+                value: self.cohort.clone(),
+                description: "A cohort this session joins explicitly: it reads the candidate of datasets exposed to that cohort",
+            },
+        ]
+    }
+}

@@ -1,0 +1,23 @@
+//! Resolution: which version of a dataset a query reads.
+//!
+//! Each dataset appears in the catalog as one [`VersionedTable`]. The [`ResolveVersions`]
+//! analyzer rule replaces each scan of it with the `ListingTable` of the version the session
+//! resolves to ([`resolve`]: pinned → exposed cohort → percentage bucket → stable), using the
+//! session's [`RolloutConfig`]. The physical plan is then exactly that of a direct read of the
+//! version's pinned files, which [`PinnedStoreRegistry`] verifies on every read.
+
+mod analyzer;
+mod bucket;
+mod config;
+mod pinned;
+mod provider;
+mod resolution;
+mod schema_provider;
+
+pub use analyzer::{ResolveVersions, resolve_versions_rule};
+pub use bucket::{BUCKET_HASH, BUCKETS, RolloutBucket, bucket, rollout_bucket_udf};
+pub use config::RolloutConfig;
+pub use pinned::{PinnedStoreRegistry, Pins, VerifyingStore};
+pub use provider::{VersionedTable, version_table};
+pub use resolution::{Reason, Resolution, resolve};
+pub use schema_provider::{PIN_SEPARATOR, RolloutSchemaProvider};

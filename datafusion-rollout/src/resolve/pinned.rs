@@ -1,0 +1,270 @@
+//! Reads of pinned files are verified: a version's file that changed or vanished since
+//! registration fails the query, naming the file, instead of returning other data.
+//!
+//! [`PinnedStoreRegistry`] wraps every object store DataFusion asks for in a [`VerifyingStore`],
+//! which compares the metadata of each read of a pinned file (DataFusion reads metadata before
+//! the data of every pinned file, on every query) against what the version recorded.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::object_store::path::Path;
+use datafusion::object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result as OsResult,
+};
+use futures::stream::BoxStream;
+use url::Url;
+
+use crate::catalog::{PinnedFile, State};
+use crate::error::Error;
+use crate::store::Store;
+
+/// What a pinned path should look like, and whose it is.
+#[derive(Debug)]
+struct Pin {
+    file: PinnedFile,
+    dataset: String,
+    version: String,
+}
+
+/// The pins of the store's current state, rebuilt when the state changes.
+#[derive(Debug)]
+pub struct Pins {
+    store: Arc<Store>,
+    cache: Mutex<(u64, Arc<HashMap<String, Pin>>)>,
+}
+
+impl Pins {
+    pub fn new(store: Arc<Store>) -> Arc<Pins> {
+        Arc::new(Pins {
+            store,
+            cache: Mutex::new((u64::MAX, Arc::new(HashMap::new()))),
+        })
+    }
+
+    fn current(&self) -> Arc<HashMap<String, Pin>> {
+        let state = self.store.state();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.0 != state.sequence {
+            *cache = (state.sequence, Arc::new(build_pins(&state)));
+        }
+        Arc::clone(&cache.1)
+    }
+}
+
+fn build_pins(state: &State) -> HashMap<String, Pin> {
+    let mut pins = HashMap::new();
+    for ds in state.datasets.values() {
+        for v in &ds.versions {
+            for f in &v.files {
+                if let Some(key) = pin_key_of_url(&f.url) {
+                    pins.insert(
+                        key,
+                        Pin {
+                            file: f.clone(),
+                            dataset: ds.name.clone(),
+                            version: v.id.clone(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    pins
+}
+
+/// `scheme://host/path` with the path as object_store normalises it.
+fn pin_key_of_url(url: &str) -> Option<String> {
+    let url = Url::parse(url).ok()?;
+    let path = Path::from_url_path(url.path()).ok()?;
+    Some(format!("{}/{}", base_of(&url), path))
+}
+
+fn base_of(url: &Url) -> String {
+    format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
+}
+
+/// An object store registry whose stores verify pinned files.
+#[derive(Debug)]
+pub struct PinnedStoreRegistry {
+    inner: DefaultObjectStoreRegistry,
+    pins: Arc<Pins>,
+}
+
+impl PinnedStoreRegistry {
+    pub fn new(pins: Arc<Pins>) -> Self {
+        Self {
+            inner: DefaultObjectStoreRegistry::new(),
+            pins,
+        }
+    }
+}
+
+impl ObjectStoreRegistry for PinnedStoreRegistry {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.inner.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> DfResult<Arc<dyn ObjectStore>> {
+        self.inner.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &Url) -> DfResult<Arc<dyn ObjectStore>> {
+        let inner = self.inner.get_store(url)?;
+        Ok(Arc::new(VerifyingStore::new(inner, url, Arc::clone(&self.pins))))
+    }
+}
+
+/// Wraps a store so that reads of pinned files are checked against their pins.
+#[derive(Debug)]
+pub struct VerifyingStore {
+    inner: Arc<dyn ObjectStore>,
+    base: String,
+    pins: Arc<Pins>,
+}
+
+impl VerifyingStore {
+    pub fn new(inner: Arc<dyn ObjectStore>, url: &Url, pins: Arc<Pins>) -> Self {
+        Self {
+            inner,
+            base: base_of(url),
+            pins,
+        }
+    }
+
+    fn check(
+        &self,
+        location: &Path,
+        found: Result<&ObjectMeta, &datafusion::object_store::Error>,
+    ) -> OsResult<()> {
+        let pins = self.pins.current();
+        let Some(pin) = pins.get(&format!("{}/{}", self.base, location)) else {
+            return Ok(());
+        };
+        let problem = match found {
+            Err(datafusion::object_store::Error::NotFound { .. }) => "is missing".to_string(),
+            Err(_) => return Ok(()),
+            Ok(meta) => match describe_change(&pin.file, meta, &self.base) {
+                Some(problem) => problem,
+                None => return Ok(()),
+            },
+        };
+        Err(datafusion::object_store::Error::Generic {
+            store: "rollout",
+            source: Box::new(Error::PinnedFileChanged {
+                dataset: pin.dataset.clone(),
+                version: pin.version.clone(),
+                path: pin.file.url.clone(),
+                problem,
+            }),
+        })
+    }
+}
+
+/// How `meta` differs from the pin, if it does. Local files are compared by size and
+/// modification time (their e-tag includes the inode, which a copy of the store changes);
+/// remote objects by size and e-tag.
+fn describe_change(pin: &PinnedFile, meta: &ObjectMeta, base: &str) -> Option<String> {
+    if meta.size != pin.size {
+        return Some(format!(
+            "changed size (registered with {} bytes, now {} bytes)",
+            pin.size, meta.size
+        ));
+    }
+    let local = base.starts_with("file://");
+    if local || pin.e_tag.is_none() {
+        if meta.last_modified != pin.last_modified {
+            return Some(format!(
+                "was modified (registered with mtime {}, now {})",
+                pin.last_modified, meta.last_modified
+            ));
+        }
+    } else if meta.e_tag != pin.e_tag {
+        return Some(format!(
+            "was replaced (registered with e-tag {:?}, now {:?})",
+            pin.e_tag.as_deref().unwrap_or(""),
+            meta.e_tag.as_deref().unwrap_or("")
+        ));
+    }
+    None
+}
+
+impl fmt::Display for VerifyingStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Verifying({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for VerifyingStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> OsResult<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> OsResult<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> OsResult<GetResult> {
+        match self.inner.get_opts(location, options).await {
+            Ok(result) => {
+                self.check(location, Ok(&result.meta))?;
+                Ok(result)
+            }
+            Err(e) => {
+                self.check(location, Err(&e))?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> OsResult<Vec<bytes::Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, OsResult<Path>>,
+    ) -> BoxStream<'static, OsResult<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, OsResult<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, OsResult<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> OsResult<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> OsResult<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}

@@ -1,0 +1,162 @@
+//! `VersionedTable`: the table provider that stands for a dataset in the catalog.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
+use datafusion::common::config::TableOptions;
+use datafusion::config::ConfigOptions;
+use datafusion::datasource::file_format::FileFormat as DfFileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::config::RolloutConfig;
+use super::resolution::{Resolution, resolve};
+use crate::catalog::{FileFormat, schema_from_columns};
+use crate::error::Result;
+use crate::store::Store;
+
+/// A dataset in the catalog. Its scans are replaced, during analysis, by the `ListingTable` of
+/// the version the session resolves to (see [`super::ResolveVersions`]), so the physical plan
+/// is that of a direct read of the version's files. `scan` resolves too, for engines that
+/// skip the analyzer rule (a foreign session through FFI, for instance).
+#[derive(Debug)]
+pub struct VersionedTable {
+    dataset: String,
+    pinned: Option<String>,
+    schema: SchemaRef,
+    store: Arc<Store>,
+}
+
+impl VersionedTable {
+    /// The provider for `dataset` (optionally pinned to one version) in the current state.
+    pub fn try_new(store: Arc<Store>, dataset: &str, pinned: Option<&str>) -> Result<Self> {
+        let state = store.state();
+        let ds = state.dataset(dataset)?;
+        if let Some(v) = pinned {
+            state.version(dataset, v)?;
+        }
+        Ok(Self {
+            dataset: dataset.to_string(),
+            pinned: pinned.map(str::to_string),
+            schema: schema_from_columns(&ds.schema)?,
+            store,
+        })
+    }
+
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    pub fn pinned(&self) -> Option<&str> {
+        self.pinned.as_deref()
+    }
+
+    /// Which version a session with `options` reads.
+    pub fn resolve(&self, options: &ConfigOptions) -> Result<Resolution> {
+        let cfg = RolloutConfig::from_options(options);
+        resolve(
+            &self.store.state(),
+            &self.dataset,
+            self.pinned.as_deref(),
+            cfg.consumer.as_deref(),
+            cfg.cohort.as_deref(),
+        )
+    }
+
+    /// The `ListingTable` of the version a session with `options` reads.
+    pub fn resolved_table(&self, options: &ConfigOptions) -> Result<Arc<ListingTable>> {
+        let resolution = self.resolve(options)?;
+        version_table(
+            &self.store,
+            &self.dataset,
+            &resolution.version,
+            Arc::clone(&self.schema),
+            options,
+        )
+    }
+}
+
+/// A `ListingTable` over exactly the pinned files of a version, read with `schema` (the
+/// dataset's reader schema: columns the version lacks read as NULL).
+pub fn version_table(
+    store: &Store,
+    dataset: &str,
+    version: &str,
+    schema: SchemaRef,
+    options: &ConfigOptions,
+) -> Result<Arc<ListingTable>> {
+    let state = store.state();
+    let v = state.version(dataset, version)?;
+    let table_options = TableOptions::default_from_session_config(options);
+    let format: Arc<dyn DfFileFormat> = match v.format {
+        FileFormat::Parquet => {
+            Arc::new(ParquetFormat::default().with_options(table_options.parquet))
+        }
+        FileFormat::Csv => Arc::new(
+            CsvFormat::default()
+                .with_options(table_options.csv)
+                .with_has_header(true),
+        ),
+        FileFormat::Json => Arc::new(JsonFormat::default().with_options(table_options.json)),
+    };
+    // Files are pinned one by one, so any extension is fine.
+    let listing_options = ListingOptions::new(format).with_file_extension("");
+    let urls = v
+        .files
+        .iter()
+        .map(|f| ListingTableUrl::parse(&f.url))
+        .collect::<DfResult<Vec<_>>>()?;
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(listing_options)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+#[async_trait]
+impl TableProvider for VersionedTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Only reached when the analyzer rule did not run; Inexact keeps the filter above the
+        // scan, which is correct whatever version the scan resolves to.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let table = self.resolved_table(state.config_options())?;
+        table.scan(state, projection, filters, limit).await
+    }
+
+    async fn scan_with_args<'a>(
+        &self,
+        state: &dyn Session,
+        args: ScanArgs<'a>,
+    ) -> DfResult<ScanResult> {
+        let table = self.resolved_table(state.config_options())?;
+        table.scan_with_args(state, args).await
+    }
+}

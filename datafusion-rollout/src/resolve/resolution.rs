@@ -1,0 +1,141 @@
+//! Which version does this consumer read? The rules of DESIGN.md, as one pure function.
+
+use std::fmt;
+
+use crate::catalog::State;
+use crate::error::{Error, Result};
+
+use super::bucket::bucket;
+
+/// A dataset resolved to a version, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub dataset: String,
+    pub version: String,
+    pub reason: Reason,
+}
+
+/// Why a version was chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// `VERSION AS OF` in the query.
+    Pinned,
+    /// The consumer is a member of an exposed cohort.
+    CohortMember { consumer: String, cohort: String },
+    /// The session joined an exposed cohort (`SET rollout.cohort`).
+    SessionCohort { cohort: String },
+    /// The consumer's bucket is below the exposed percentage.
+    Bucket {
+        consumer: String,
+        bucket: u32,
+        percent_bp: u32,
+    },
+    /// Not exposed to the candidate (or there is none): the stable version.
+    Stable { consumer: Option<String> },
+}
+
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> '{}': ", self.dataset, self.version)?;
+        match &self.reason {
+            Reason::Pinned => write!(f, "pinned by VERSION AS OF"),
+            Reason::CohortMember { consumer, cohort } => write!(
+                f,
+                "candidate, consumer '{consumer}' is a member of exposed cohort {cohort}"
+            ),
+            Reason::SessionCohort { cohort } => {
+                write!(f, "candidate, the session joined exposed cohort {cohort}")
+            }
+            Reason::Bucket {
+                consumer,
+                bucket,
+                percent_bp,
+            } => write!(
+                f,
+                "candidate, consumer '{consumer}' is in bucket {bucket} < {percent_bp}"
+            ),
+            Reason::Stable { consumer: Some(c) } => {
+                write!(f, "stable, consumer '{c}' is not exposed to a candidate")
+            }
+            Reason::Stable { consumer: None } => write!(f, "stable, the session has no consumer"),
+        }
+    }
+}
+
+/// Resolves `dataset` for a consumer: a version pinned in the query, else the candidate if
+/// the consumer (or the session's cohort) is in an exposed cohort, else the candidate if the
+/// consumer's bucket is below the exposed percentage, else stable.
+pub fn resolve(
+    state: &State,
+    dataset: &str,
+    pinned: Option<&str>,
+    consumer: Option<&str>,
+    session_cohort: Option<&str>,
+) -> Result<Resolution> {
+    let ds = state.dataset(dataset)?;
+    let chosen = |version: &str, reason| Resolution {
+        dataset: dataset.to_string(),
+        version: version.to_string(),
+        reason,
+    };
+    if let Some(v) = pinned {
+        state.version(dataset, v)?;
+        return Ok(chosen(v, Reason::Pinned));
+    }
+    if let Some(candidate) = &ds.rollout.candidate {
+        if let Some(consumer) = consumer {
+            for cohort in &candidate.cohorts {
+                if state
+                    .cohorts
+                    .get(cohort)
+                    .is_some_and(|c| c.members.contains(consumer))
+                {
+                    return Ok(chosen(
+                        &candidate.version,
+                        Reason::CohortMember {
+                            consumer: consumer.to_string(),
+                            cohort: cohort.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        if let Some(cohort) = session_cohort
+            && candidate.cohorts.contains(cohort)
+        {
+            return Ok(chosen(
+                &candidate.version,
+                Reason::SessionCohort {
+                    cohort: cohort.to_string(),
+                },
+            ));
+        }
+        if let Some(consumer) = consumer
+            && candidate.percent_bp > 0
+        {
+            let b = bucket(&candidate.salt, consumer);
+            if b < candidate.percent_bp {
+                return Ok(chosen(
+                    &candidate.version,
+                    Reason::Bucket {
+                        consumer: consumer.to_string(),
+                        bucket: b,
+                        percent_bp: candidate.percent_bp,
+                    },
+                ));
+            }
+        }
+    }
+    match &ds.rollout.stable {
+        Some(v) => Ok(chosen(
+            v,
+            Reason::Stable {
+                consumer: consumer.map(str::to_string),
+            },
+        )),
+        None => Err(Error::precondition(format!(
+            "dataset '{dataset}' has no stable version yet: PROMOTE {dataset} TO '<version>' first, \
+             or read one version with {dataset} VERSION AS OF '<version>'"
+        ))),
+    }
+}

@@ -1,0 +1,128 @@
+//! Statements: our SQL forms as types, each with a canonical `Display` and an executor.
+//!
+//! [`parse_sql`] wraps DataFusion's `DFParser`: it peeks at the first tokens of each statement
+//! and parses our forms (`PROMOTE`, `ROLLBACK <dataset>`, `SHOW VERSIONS OF`, ...) itself,
+//! handing everything else to DataFusion unchanged. `Display` prints canonical SQL that parses
+//! back to the same statement. Each mutating statement compiles, against the current state, to
+//! the actions of one log entry (see [`crate::store::Store::commit`]).
+
+mod assert;
+mod cohort;
+mod dataset;
+mod parser;
+mod promote;
+mod rollback;
+mod settings;
+mod show;
+mod split;
+mod version;
+
+use std::fmt;
+
+use datafusion::sql::parser::Statement as DFStatement;
+
+pub use assert::Assert;
+pub use cohort::CreateCohort;
+pub use dataset::{CreateDataset, ShowDatasets};
+pub use parser::{parse_sql, parse_sql_with_dialect, parse_statement};
+pub use promote::Promote;
+pub use rollback::Rollback;
+pub use settings::{RolloutSetting, SettingAction};
+pub use show::{ShowHistory, ShowRollout};
+pub use split::{StatementText, is_complete, split_statements};
+pub use version::{CreateVersion, RegisterVersion, ShowVersions};
+
+/// One parsed statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// Anything DataFusion itself handles (queries, DDL, `SET datafusion.*`, `EXPLAIN`, ...).
+    DataFusion(Box<DFStatement>),
+    CreateDataset(CreateDataset),
+    RegisterVersion(RegisterVersion),
+    CreateVersion(CreateVersion),
+    ShowDatasets(ShowDatasets),
+    ShowVersions(ShowVersions),
+    CreateCohort(CreateCohort),
+    Promote(Promote),
+    Rollback(Rollback),
+    ShowRollout(ShowRollout),
+    ShowHistory(ShowHistory),
+    /// `SET` / `SHOW` / `RESET` of `rollout.consumer` and `rollout.cohort`.
+    Setting(RolloutSetting),
+    Assert(Assert),
+}
+
+impl Statement {
+    /// Whether running the statement commits to the log.
+    pub fn is_mutating(&self) -> bool {
+        matches!(
+            self,
+            Statement::CreateDataset(_)
+                | Statement::RegisterVersion(_)
+                | Statement::CreateVersion(_)
+                | Statement::CreateCohort(_)
+                | Statement::Promote(_)
+                | Statement::Rollback(_)
+        )
+    }
+}
+
+impl fmt::Display for Statement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Statement::DataFusion(s) => write!(f, "{s}"),
+            Statement::CreateDataset(s) => write!(f, "{s}"),
+            Statement::RegisterVersion(s) => write!(f, "{s}"),
+            Statement::CreateVersion(s) => write!(f, "{s}"),
+            Statement::ShowDatasets(s) => write!(f, "{s}"),
+            Statement::ShowVersions(s) => write!(f, "{s}"),
+            Statement::CreateCohort(s) => write!(f, "{s}"),
+            Statement::Promote(s) => write!(f, "{s}"),
+            Statement::Rollback(s) => write!(f, "{s}"),
+            Statement::ShowRollout(s) => write!(f, "{s}"),
+            Statement::ShowHistory(s) => write!(f, "{s}"),
+            Statement::Setting(s) => write!(f, "{s}"),
+            Statement::Assert(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// A SQL string literal.
+pub(crate) struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}'", self.0.replace('\'', "''"))
+    }
+}
+
+/// An identifier, quoted when it would not survive unquoted (normalisation lowercases).
+pub(crate) struct Ident<'a>(pub &'a str);
+
+impl fmt::Display for Ident<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = !self.0.is_empty()
+            && self
+                .0
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !self.0.starts_with(|c: char| c.is_ascii_digit());
+        if plain {
+            f.write_str(self.0)
+        } else {
+            write!(f, "\"{}\"", self.0.replace('"', "\"\""))
+        }
+    }
+}
+
+/// ` REASON '...'` when there is one.
+pub(crate) struct ReasonClause<'a>(pub &'a Option<String>);
+
+impl fmt::Display for ReasonClause<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(r) => write!(f, " REASON {}", Quoted(r)),
+            None => Ok(()),
+        }
+    }
+}

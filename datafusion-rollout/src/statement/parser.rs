@@ -1,0 +1,343 @@
+//! The parser: DataFusion's `DFParser`, with our statements recognised first.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::parser::{CopyToSource, DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    Ident as SqlIdent, Query, Statement as SqlStatement, TableAlias, TableFactor, VisitMut,
+    VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
+
+use super::*;
+use crate::error::{Error, Result};
+use crate::resolve::PIN_SEPARATOR;
+
+/// DataFusion's default recursion limit.
+const RECURSION_LIMIT: usize = 50;
+
+/// Parses `sql` (any number of `;`-separated statements) with the generic dialect.
+pub fn parse_sql(sql: &str) -> Result<Vec<Statement>> {
+    parse_sql_with_dialect(sql, &GenericDialect {}, RECURSION_LIMIT)
+}
+
+/// Parses exactly one statement.
+pub fn parse_statement(sql: &str) -> Result<Statement> {
+    let mut statements = parse_sql(sql)?;
+    match statements.len() {
+        1 => Ok(statements.remove(0)),
+        0 => Err(Error::Parse {
+            message: "no SQL statement given".into(),
+        }),
+        n => Err(Error::Parse {
+            message: format!("expected one statement, found {n}"),
+        }),
+    }
+}
+
+/// Parses `sql` with a dialect (the session's `datafusion.sql_parser.dialect`).
+pub fn parse_sql_with_dialect(
+    sql: &str,
+    dialect: &dyn Dialect,
+    recursion_limit: usize,
+) -> Result<Vec<Statement>> {
+    let tokens = Tokenizer::new(dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| parse_error(ParserError::from(e)))?;
+    let tokens = rewrite_version_as_of(tokens);
+    let mut df = DFParserBuilder::new(datafusion::sql::parser::ParserInput::Tokens(tokens))
+        .with_dialect(dialect)
+        .with_recursion_limit(recursion_limit)
+        .build()
+        .map_err(|e| Error::Parse {
+            message: e.to_string(),
+        })?;
+    let mut out = Vec::new();
+    let mut expecting_delimiter = false;
+    loop {
+        while df.parser.consume_token(&Token::SemiColon) {
+            expecting_delimiter = false;
+        }
+        if df.parser.peek_token().token == Token::EOF {
+            break;
+        }
+        if expecting_delimiter {
+            let found = df.parser.peek_token();
+            return Err(parse_error_at("end of statement (;)", found));
+        }
+        let statement = match parse_ours(&mut df.parser).map_err(parse_error)? {
+            Some(s) => s,
+            None => {
+                let statement = df.parse_statement().map_err(|e| Error::Parse {
+                    message: strip_sql_prefix(&e.to_string()),
+                })?;
+                from_datafusion(statement)
+            }
+        };
+        out.push(statement);
+        expecting_delimiter = true;
+    }
+    Ok(out)
+}
+
+fn parse_error(e: ParserError) -> Error {
+    Error::Parse {
+        message: strip_sql_prefix(&e.to_string()),
+    }
+}
+
+fn parse_error_at(expected: &str, found: TokenWithSpan) -> Error {
+    Error::Parse {
+        message: format!(
+            "Expected: {expected}, found: {} at line {}, column {}",
+            found.token, found.span.start.line, found.span.start.column
+        ),
+    }
+}
+
+/// "SQL error: ParserError(\"...\")" and "sql parser error: ..." become the message itself,
+/// and sqlparser's "at Line: 1, Column: 5" becomes "at line 1, column 5".
+fn strip_sql_prefix(message: &str) -> String {
+    let mut m = message.to_string();
+    for prefix in ["SQL error: ParserError(\"", "SQL error: TokenizerError(\"", "sql parser error: "] {
+        if let Some(rest) = m.strip_prefix(prefix) {
+            m = rest.trim_end_matches("\")").to_string();
+        }
+    }
+    m.replace(" at Line: ", " at line ").replace(", Column: ", ", column ")
+}
+
+/// Post-processing of what DataFusion parsed: `ASSERT` is ours, pinned reads get their alias.
+fn from_datafusion(mut statement: DFStatement) -> Statement {
+    if let DFStatement::Statement(s) = &statement
+        && let SqlStatement::Assert { condition, message } = s.as_ref()
+    {
+        return Statement::Assert(Assert {
+            condition: condition.clone(),
+            message: message.as_ref().map(|m| m.to_string()),
+        });
+    }
+    alias_pinned_tables_df(&mut statement);
+    Statement::DataFusion(Box::new(statement))
+}
+
+/// Our statements, or `None` to let DataFusion parse.
+fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
+    let t0 = p.peek_nth_token(0).token;
+    let t1 = p.peek_nth_token(1).token;
+    let t2 = p.peek_nth_token(2).token;
+    let w = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let (w0, w1) = (w(&t0), w(&t1));
+    let statement = match (w0.as_deref(), w1.as_deref()) {
+        (Some("CREATE"), Some("DATASET")) => Statement::CreateDataset(dataset::parse_create(p)?),
+        (Some("CREATE"), Some("COHORT")) => Statement::CreateCohort(cohort::parse_create(p)?),
+        (Some("CREATE"), Some("VERSION")) => Statement::CreateVersion(version::parse_create(p)?),
+        (Some("REGISTER"), _) => Statement::RegisterVersion(version::parse_register(p)?),
+        (Some("SHOW"), Some("DATASETS")) => {
+            p.next_token();
+            p.next_token();
+            Statement::ShowDatasets(ShowDatasets)
+        }
+        (Some("SHOW"), Some("VERSIONS")) => Statement::ShowVersions(version::parse_show(p)?),
+        (Some("SHOW"), Some("ROLLOUT")) if t2 != Token::Period => {
+            Statement::ShowRollout(show::parse_show_rollout(p)?)
+        }
+        (Some("SHOW"), Some("HISTORY")) => Statement::ShowHistory(show::parse_show_history(p)?),
+        (Some("PROMOTE"), _) => Statement::Promote(promote::parse(p)?),
+        // A bare `ROLLBACK` (or `ROLLBACK TRANSACTION`) stays DataFusion's.
+        (Some("ROLLBACK"), Some(w))
+            if !matches!(w, "TRANSACTION" | "WORK" | "AND" | "TO" | "SAVEPOINT") =>
+        {
+            Statement::Rollback(rollback::parse(p)?)
+        }
+        (Some("SET" | "SHOW" | "RESET"), Some("ROLLOUT")) if t2 == Token::Period => {
+            Statement::Setting(settings::parse(p)?)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(statement))
+}
+
+// ---- helpers shared by the statement parsers ----
+
+/// Consumes a non-keyword word such as `DATASET` or `COHORT` (case-insensitive).
+pub(super) fn expect_word(p: &mut Parser, word: &str) -> Result<(), ParserError> {
+    if parse_word(p, word) {
+        Ok(())
+    } else {
+        p.expected(word, p.peek_token())
+    }
+}
+
+/// Consumes `word` if it is next.
+pub(super) fn parse_word(p: &mut Parser, word: &str) -> bool {
+    match p.peek_token().token {
+        Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) => {
+            p.next_token();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Whether `word` is next (without consuming it).
+pub(super) fn peek_word(p: &Parser, word: &str) -> bool {
+    matches!(p.peek_token().token,
+        Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+/// An identifier, normalised as DataFusion does: unquoted ones are lowercased.
+pub(super) fn parse_name(p: &mut Parser, what: &str) -> Result<String, ParserError> {
+    match p.peek_token().token {
+        Token::Word(w) => {
+            p.next_token();
+            Ok(normalize(&w))
+        }
+        _ => p.expected(what, p.peek_token()),
+    }
+}
+
+fn normalize(w: &Word) -> String {
+    if w.quote_style.is_some() {
+        w.value.clone()
+    } else {
+        w.value.to_lowercase()
+    }
+}
+
+/// A string literal.
+pub(super) fn parse_string(p: &mut Parser, what: &str) -> Result<String, ParserError> {
+    match p.peek_token().token {
+        Token::SingleQuotedString(s) => {
+            p.next_token();
+            Ok(s)
+        }
+        _ => p.expected(what, p.peek_token()),
+    }
+}
+
+/// Trailing `[FORCE] [REASON '...']` clauses, in any order.
+pub(super) fn parse_reason(p: &mut Parser) -> Result<Option<String>, ParserError> {
+    if parse_word(p, "REASON") {
+        Ok(Some(parse_string(p, "a reason in quotes after REASON")?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// `12.5` → 1250 basis points; at most two decimals, 0 to 100.
+pub(super) fn parse_percent(p: &mut Parser) -> Result<u32, ParserError> {
+    let token = p.next_token();
+    let Token::Number(text, _) = &token.token else {
+        return p.expected("a percentage between 0 and 100", token);
+    };
+    let (whole, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    let out_of_range = || {
+        ParserError::ParserError(format!(
+            "percentage {text} is not between 0 and 100 with at most two decimals{}",
+            token.span.start
+        ))
+    };
+    if frac.len() > 2 || whole.is_empty() && frac.is_empty() {
+        return Err(out_of_range());
+    }
+    let whole: u32 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| out_of_range())? };
+    let frac: u32 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().map_err(|_| out_of_range())? };
+    let bp = whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(out_of_range)?;
+    if bp > 10_000 {
+        return Err(out_of_range());
+    }
+    Ok(bp)
+}
+
+// ---- VERSION AS OF ----
+
+/// `orders VERSION AS OF 'v1'` becomes a read of the table `"orders@v1"` (a pinned
+/// [`crate::resolve::VersionedTable`]), aliased back to `orders` after parsing. Done on
+/// tokens so that it works in every dialect, in subqueries, joins, views and `EXPLAIN`.
+fn rewrite_version_as_of(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let significant: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
+        .map(|(i, _)| i)
+        .collect();
+    let is_kw = |i: usize, k: Keyword| matches!(&tokens[i].token, Token::Word(w) if w.keyword == k && w.quote_style.is_none());
+    let mut replace: Vec<(usize, String, Vec<usize>)> = Vec::new();
+    for window in significant.windows(5) {
+        let [name, version, as_, of, literal] = [window[0], window[1], window[2], window[3], window[4]];
+        let Token::Word(w) = &tokens[name].token else { continue };
+        let Token::SingleQuotedString(v) = &tokens[literal].token else { continue };
+        if is_kw(version, Keyword::VERSION) && is_kw(as_, Keyword::AS) && is_kw(of, Keyword::OF) {
+            replace.push((name, format!("{}{PIN_SEPARATOR}{v}", normalize(w)), vec![version, as_, of, literal]));
+        }
+    }
+    if replace.is_empty() {
+        return tokens;
+    }
+    let mut drop = std::collections::HashSet::new();
+    let mut tokens = tokens;
+    for (name, pinned, dropped) in replace {
+        tokens[name].token = Token::Word(Word {
+            value: pinned,
+            quote_style: Some('"'),
+            keyword: Keyword::NoKeyword,
+        });
+        drop.extend(dropped);
+    }
+    tokens
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !drop.contains(i))
+        .map(|(_, t)| t)
+        .collect()
+}
+
+struct AliasPinned;
+
+impl VisitorMut for AliasPinned {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, alias, .. } = factor
+            && alias.is_none()
+            && let Some(last) = name.0.last()
+            && let Some(ident) = last.as_ident()
+            && ident.quote_style == Some('"')
+            && let Some((dataset, _)) = ident.value.split_once(PIN_SEPARATOR)
+        {
+            *alias = Some(TableAlias {
+                explicit: true,
+                name: SqlIdent::with_quote('"', dataset),
+                columns: vec![],
+                at: None,
+            });
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn alias_pinned_tables_df(statement: &mut DFStatement) {
+    match statement {
+        DFStatement::Statement(s) => {
+            let _ = s.visit(&mut AliasPinned);
+        }
+        DFStatement::Explain(e) => alias_pinned_tables_df(&mut e.statement),
+        DFStatement::CopyTo(c) => {
+            if let CopyToSource::Query(q) = &mut c.source {
+                let _ = q.visit(&mut AliasPinned);
+            }
+        }
+        _ => {}
+    }
+}
+
+pub(super) fn alias_pinned_tables_query(query: &mut Query) {
+    let _ = query.visit(&mut AliasPinned);
+}

@@ -1,0 +1,124 @@
+//! `SET`, `SHOW` and `RESET` of `rollout.consumer` and `rollout.cohort`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use super::Quoted;
+use crate::error::{Error, Result};
+use crate::resolve::RolloutConfig;
+use crate::session::RolloutContext;
+
+/// What to do with a rollout setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingAction {
+    Set(String),
+    Show,
+    Reset,
+}
+
+/// `SET rollout.consumer = 'alice'`, `SHOW rollout.cohort`, `RESET rollout.consumer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutSetting {
+    /// `consumer` or `cohort`.
+    pub key: String,
+    pub action: SettingAction,
+}
+
+pub(super) fn parse(p: &mut Parser) -> Result<RolloutSetting, ParserError> {
+    let verb = p.next_token();
+    let Token::Word(w) = &verb.token else {
+        return p.expected("SET, SHOW or RESET", verb);
+    };
+    let verb_kw = w.keyword;
+    p.next_token(); // rollout
+    p.expect_token(&Token::Period)?;
+    let key_token = p.next_token();
+    let key = match &key_token.token {
+        Token::Word(w) => w.value.to_lowercase(),
+        _ => return p.expected("consumer or cohort after rollout.", key_token),
+    };
+    if !RolloutConfig::KEYS.contains(&key.as_str()) {
+        return Err(ParserError::ParserError(format!(
+            "unknown setting 'rollout.{key}'; the rollout settings are rollout.consumer and rollout.cohort{}",
+            key_token.span.start
+        )));
+    }
+    let action = match verb_kw {
+        Keyword::SHOW => SettingAction::Show,
+        Keyword::RESET => SettingAction::Reset,
+        _ => {
+            if !p.consume_token(&Token::Eq) && !p.parse_keyword(Keyword::TO) {
+                return p.expected("= or TO", p.peek_token());
+            }
+            let value = p.next_token();
+            match value.token {
+                Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => {
+                    SettingAction::Set(s)
+                }
+                Token::Word(w) if w.keyword == Keyword::DEFAULT && w.quote_style.is_none() => {
+                    SettingAction::Reset
+                }
+                Token::Word(w) => SettingAction::Set(w.value),
+                Token::Number(n, _) => SettingAction::Set(n),
+                _ => return p.expected("a value in quotes", value),
+            }
+        }
+    };
+    Ok(RolloutSetting { key, action })
+}
+
+impl fmt::Display for RolloutSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.action {
+            SettingAction::Set(v) => write!(f, "SET rollout.{} = {}", self.key, Quoted(v)),
+            SettingAction::Show => write!(f, "SHOW rollout.{}", self.key),
+            SettingAction::Reset => write!(f, "RESET rollout.{}", self.key),
+        }
+    }
+}
+
+impl RolloutSetting {
+    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+        match &self.action {
+            SettingAction::Set(value) => {
+                if self.key == "cohort" && !value.is_empty() {
+                    rc.store().refresh().await?.cohort(value)?;
+                }
+                rc.set_setting(&self.key, Some(value))?;
+                rc.empty()
+            }
+            SettingAction::Reset => {
+                rc.set_setting(&self.key, None)?;
+                rc.empty()
+            }
+            SettingAction::Show => {
+                let cfg = rc.settings();
+                let value = match self.key.as_str() {
+                    "consumer" => cfg.consumer,
+                    "cohort" => cfg.cohort,
+                    other => return Err(Error::Config(format!("unknown setting rollout.{other}"))),
+                };
+                let schema = Arc::new(Schema::new(vec![
+                    Field::new("name", DataType::Utf8, false),
+                    Field::new("value", DataType::Utf8, true),
+                ]));
+                let batch = RecordBatch::try_new(
+                    schema,
+                    vec![
+                        Arc::new(StringArray::from(vec![format!("rollout.{}", self.key)])),
+                        Arc::new(StringArray::from(vec![value])),
+                    ],
+                )?;
+                rc.frame(batch)
+            }
+        }
+    }
+}

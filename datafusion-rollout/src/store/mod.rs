@@ -1,0 +1,137 @@
+//! The store: an object-store location holding an append-only commit log and managed data.
+//!
+//! Layout under the store's URL:
+//! - `_rollout_log/<20-digit sequence>.json`: one [`LogEntry`] per commit, written with
+//!   `PutMode::Create` so two writers can never both own a sequence number;
+//! - `_rollout_log/<sequence>.checkpoint.json`: the full [`State`] at that sequence, every
+//!   `checkpoint_interval` commits, plus a `_last_checkpoint` hint, so opening a long history reads
+//!   one checkpoint and the entries after it;
+//! - `data/<dataset>/<version>/<transaction>/`: Parquet written by `CREATE VERSION ... AS`.
+//!
+//! [`Store`] keeps the folded state in memory, refreshes it from the log, and is the one place
+//! where commits are retried.
+
+mod commit;
+mod location;
+mod log;
+
+use std::sync::{Arc, RwLock};
+
+use datafusion::object_store::ObjectStore;
+use datafusion::object_store::path::Path;
+use url::Url;
+
+use crate::catalog::State;
+use crate::error::{Error, Result};
+
+pub use commit::{Commit, Committed};
+pub use location::{object_store_for, resolve_location};
+pub use log::{LogEntry, LOG_DIR};
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Write a checkpoint every this many commits.
+    pub checkpoint_interval: u64,
+    /// How many times a commit that lost the race for its sequence number is retried.
+    pub max_commit_attempts: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval: 100,
+            max_commit_attempts: 200,
+        }
+    }
+}
+
+/// An opened store: where it is, and the state its log describes.
+#[derive(Debug)]
+pub struct Store {
+    url: Url,
+    object_store: Arc<dyn ObjectStore>,
+    root: Path,
+    options: StoreOptions,
+    state: RwLock<Arc<State>>,
+    /// Set when a log entry could not be read: the state stops before it and nothing is written.
+    read_only: RwLock<Option<String>>,
+}
+
+impl Store {
+    /// Opens the store at `location` (a folder path, `file://`, `memory://name` or any URL
+    /// object_store understands), creating an empty one if nothing is there.
+    pub async fn open(location: &str, options: StoreOptions) -> Result<Arc<Store>> {
+        let url = resolve_location(location, true)?;
+        let object_store = object_store_for(&url)?;
+        let root = Path::from_url_path(url.path()).map_err(|e| Error::InvalidLocation {
+            location: location.to_string(),
+            reason: e.to_string(),
+        })?;
+        let store = Store {
+            url,
+            object_store,
+            root,
+            options,
+            state: RwLock::new(Arc::new(State::default())),
+            read_only: RwLock::new(None),
+        };
+        store.load().await?;
+        Ok(Arc::new(store))
+    }
+
+    /// The store's URL (always ending in `/`).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The object store the log and managed data live in.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.object_store
+    }
+
+    /// The state as of the last refresh or commit.
+    pub fn state(&self) -> Arc<State> {
+        match self.state.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Why the store is read-only, if it is.
+    pub fn read_only_reason(&self) -> Option<String> {
+        match self.read_only.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// URL of a path inside the store.
+    pub fn url_of(&self, relative: &str) -> Result<Url> {
+        self.url.join(relative).map_err(|e| Error::InvalidLocation {
+            location: relative.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn path_of(&self, relative: &str) -> Path {
+        let relative = Path::from(relative);
+        let mut parts: Vec<_> = self.root.parts().collect();
+        parts.extend(relative.parts());
+        Path::from_iter(parts)
+    }
+
+    fn set_state(&self, state: Arc<State>) {
+        match self.state.write() {
+            Ok(mut s) => *s = state,
+            Err(poisoned) => *poisoned.into_inner() = state,
+        }
+    }
+
+    fn set_read_only(&self, reason: Option<String>) {
+        match self.read_only.write() {
+            Ok(mut r) => *r = reason,
+            Err(poisoned) => *poisoned.into_inner() = reason,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Quality and drift functions (in progress).
