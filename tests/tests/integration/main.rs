@@ -1,1 +1,8 @@
-fn main(){}
+//! End-to-end tests of datafusion-rollout: one binary, topic modules.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod concurrency;
+mod resolution;
+mod spine;
+mod store;

@@ -1,0 +1,112 @@
+//! Helpers: real Parquet data written by DataFusion, and fresh stores.
+
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::prelude::SessionContext;
+use datafusion_rollout::{RolloutContext, RolloutOptions};
+
+/// Writes `rows` rows of orders as Parquet files (`files` files) under `dir`.
+/// `shift` is added to every amount; `with_channel` adds a nullable column.
+pub async fn write_orders(dir: &Path, rows: u64, files: u64, shift: f64, with_channel: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ctx = SessionContext::new();
+    let per_file = rows.div_ceil(files);
+    for f in 0..files {
+        let start = f * per_file + 1;
+        let end = ((f + 1) * per_file).min(rows);
+        let channel = if with_channel {
+            ", CASE WHEN value % 3 = 0 THEN 'web' ELSE 'store' END AS channel"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "COPY (SELECT value AS order_id, value % 100 AS customer_id, \
+             CAST(value % 1000 AS DOUBLE) / 10.0 + {shift} AS amount{channel} \
+             FROM generate_series({start}, {end})) TO '{}' STORED AS PARQUET",
+            dir.join(format!("part-{f}.parquet")).display()
+        );
+        ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    }
+}
+
+/// A temp folder with v1 (1000 rows) and v2 (1000 rows, amounts + 5, a `channel` column).
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub async fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        write_orders(&dir.path().join("orders_v1"), 1000, 2, 0.0, false).await;
+        write_orders(&dir.path().join("orders_v2"), 1000, 2, 5.0, true).await;
+        Fixture { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn store(&self) -> String {
+        self.path("store").display().to_string()
+    }
+
+    pub async fn open(&self, consumer: Option<&str>) -> RolloutContext {
+        RolloutContext::open_with(
+            &self.store(),
+            RolloutOptions {
+                consumer: consumer.map(str::to_string),
+                actor: Some("test".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    /// orders with v1 stable and v2 registered.
+    pub async fn orders(&self, consumer: Option<&str>) -> RolloutContext {
+        let rc = self.open(consumer).await;
+        run(&rc, "CREATE DATASET orders COMMENT 'test orders'").await;
+        run(
+            &rc,
+            &format!(
+                "REGISTER VERSION 'v1' OF orders FROM '{}/'",
+                self.path("orders_v1").display()
+            ),
+        )
+        .await;
+        run(&rc, "PROMOTE orders TO 'v1'").await;
+        run(
+            &rc,
+            &format!(
+                "REGISTER VERSION 'v2' OF orders FROM '{}/'",
+                self.path("orders_v2").display()
+            ),
+        )
+        .await;
+        rc
+    }
+}
+
+/// Runs a statement and returns its output as a pretty table.
+pub async fn run(rc: &RolloutContext, sql: &str) -> String {
+    match try_run(rc, sql).await {
+        Ok(s) => s,
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+pub async fn try_run(rc: &RolloutContext, sql: &str) -> datafusion_rollout::Result<String> {
+    let df = rc.sql(sql).await?;
+    let batches = df.collect().await.map_err(datafusion_rollout::Error::from)?;
+    Ok(pretty_format_batches(&batches)?.to_string())
+}
+
+/// The single value of a one-row, one-column query, as text.
+pub async fn scalar(rc: &RolloutContext, sql: &str) -> String {
+    let df = rc.sql(sql).await.unwrap();
+    let batches = df.collect().await.unwrap();
+    let batch = batches.iter().find(|b| b.num_rows() > 0).expect("a row");
+    datafusion::arrow::util::display::array_value_to_string(batch.column(0), 0).unwrap()
+}

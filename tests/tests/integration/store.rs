@@ -1,0 +1,1 @@
+//! Restart, corrupt logs, tampered files.
