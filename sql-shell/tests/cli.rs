@@ -1,0 +1,226 @@
+//! Runs the real `rollout` binary: output formats, exit codes, batch errors, the demo.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use assert_cmd::cargo::cargo_bin_cmd;
+use tempfile::TempDir;
+
+/// `rollout` on a fresh store in `dir`, with a fixed OS user and no inherited store.
+fn rollout(dir: &Path) -> Command {
+    let mut cmd = cargo_bin_cmd!("rollout");
+    cmd.current_dir(dir)
+        .env_remove("ROLLOUT_STORE")
+        .env("USER", "tester")
+        .env("HOME", dir)
+        .arg("--store")
+        .arg(dir.join("store"));
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let output = cmd.output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+#[test]
+fn select_one_as_table() {
+    let dir = TempDir::new().unwrap();
+    let out = run(rollout(dir.path()).args(["-c", "SELECT 1 AS one, NULL AS nothing"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "┌─────┬─────────┐\n\
+         │ one ┆ nothing │\n\
+         ╞═════╪═════════╡\n\
+         │   1 ┆ NULL    │\n\
+         └─────┴─────────┘\n"
+    );
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn select_one_as_csv() {
+    let dir = TempDir::new().unwrap();
+    let out = run(rollout(dir.path()).args([
+        "--format",
+        "csv",
+        "-c",
+        "SELECT 1 AS one, 'a,b' AS text, NULL AS nothing",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "one,text,nothing\n1,\"a,b\",\n");
+}
+
+#[test]
+fn select_one_as_json() {
+    let dir = TempDir::new().unwrap();
+    let out = run(rollout(dir.path()).args([
+        "--format",
+        "json",
+        "-c",
+        "SELECT 1 AS one, NULL AS nothing",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "[{\"one\":1,\"nothing\":null}]\n");
+}
+
+#[test]
+fn empty_result_keeps_the_header() {
+    let dir = TempDir::new().unwrap();
+    let out =
+        run(rollout(dir.path()).args(["--format", "csv", "-c", "SELECT 1 AS one WHERE false"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "one\n");
+}
+
+#[test]
+fn several_commands_run_in_order() {
+    let dir = TempDir::new().unwrap();
+    let out = run(rollout(dir.path()).args([
+        "--format",
+        "csv",
+        "-c",
+        "SELECT 1 AS a; SELECT 2 AS b",
+        "-c",
+        "SELECT 3 AS c",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "a\n1\nb\n2\nc\n3\n");
+}
+
+#[test]
+fn parse_error_exits_2_with_the_message() {
+    let dir = TempDir::new().unwrap();
+    let out = run(rollout(dir.path()).args(["-c", "SELEC 1"]));
+    assert_eq!(out.code, 2);
+    assert_eq!(out.stdout, "");
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    assert!(out.stderr.contains("SELEC"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    // Display, never Debug formatting.
+    assert!(!out.stderr.contains("Error {"), "{}", out.stderr);
+    assert!(!out.stderr.contains("ParserError("), "{}", out.stderr);
+}
+
+#[test]
+fn script_stops_at_the_first_failure_naming_file_and_line() {
+    let dir = TempDir::new().unwrap();
+    let script = dir.path().join("script.sql");
+    std::fs::write(
+        &script,
+        "-- a script\nSELECT 1 AS first;\n\nSELECT *\n  FROM no_such_table;\nSELECT 3 AS never;\n",
+    )
+    .unwrap();
+    let out = run(rollout(dir.path())
+        .args(["--format", "csv", "-f"])
+        .arg(&script));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stdout, "first\n1\n");
+    let prefix = format!("error: {}:4: ", script.display());
+    assert!(out.stderr.starts_with(&prefix), "{}", out.stderr);
+    assert!(out.stderr.contains("no_such_table"), "{}", out.stderr);
+}
+
+#[test]
+fn script_from_stdin() {
+    let dir = TempDir::new().unwrap();
+    let out = run(rollout(dir.path())
+        .args(["--format", "csv"])
+        .write_stdin("SELECT 1 AS a;\nSELECT oops FROM;\n"));
+    assert_eq!(out.code, 2);
+    assert_eq!(out.stdout, "a\n1\n");
+    assert!(
+        out.stderr.starts_with("error: <stdin>:2: "),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn failed_assert_exits_1() {
+    let dir = TempDir::new().unwrap();
+    let out =
+        run(rollout(dir.path()).args(["-c", "ASSERT 1 + 1 = 2", "-c", "ASSERT false AS 'boom'"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    assert!(out.stderr.contains("boom"), "{}", out.stderr);
+}
+
+#[test]
+fn rollout_statements_persist_across_runs() {
+    let dir = TempDir::new().unwrap();
+    let out = run(rollout(dir.path()).args(["-c", "CREATE DATASET orders"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(rollout(dir.path()).args(["--format", "csv", "-c", "SHOW DATASETS"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("orders"), "{}", out.stdout);
+    let out = run(rollout(dir.path()).args(["-c", "PROMOTE nope TO 'v1'"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("nope"), "{}", out.stderr);
+}
+
+/// The values row printed (as CSV) after each echo of `select` in a demo transcript.
+fn results_after<'a>(transcript: &'a str, select: &str) -> Vec<&'a str> {
+    let lines: Vec<&str> = transcript.lines().collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| line.contains(select))
+        .filter_map(|(i, _)| lines.get(i + 2).copied())
+        .collect()
+}
+
+#[test]
+fn demo_shows_alice_and_bob_reading_different_versions() {
+    let dir = TempDir::new().unwrap();
+    let demo = dir.path().join("demo");
+    let out = run(rollout(dir.path())
+        .args(["demo", "--format", "csv", "--dir"])
+        .arg(&demo));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(demo.join(".rollout-demo").is_file());
+
+    let averages = results_after(&out.stdout, "FROM orders;");
+    assert_eq!(averages.len(), 3, "{}", out.stdout);
+    let (alice, bob, alice_after_rollback) = (averages[0], averages[1], averages[2]);
+    assert_ne!(alice, bob, "{}", out.stdout);
+    assert_eq!(bob, alice_after_rollback, "{}", out.stdout);
+    assert!(bob.starts_with("10000,"), "{}", out.stdout);
+    assert!(alice.starts_with("10500,"), "{}", out.stdout);
+    assert!(out.stdout.contains("rollout> SHOW HISTORY OF orders;"));
+
+    // A second run replaces the first (the folder carries the marker).
+    let again = run(rollout(dir.path())
+        .args(["demo", "--format", "csv", "--dir"])
+        .arg(&demo));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(results_after(&again.stdout, "FROM orders;"), averages);
+}
+
+#[test]
+fn demo_refuses_a_folder_it_did_not_create() {
+    let dir = TempDir::new().unwrap();
+    let precious = dir.path().join("precious");
+    std::fs::create_dir(&precious).unwrap();
+    std::fs::write(precious.join("keep.txt"), "mine").unwrap();
+    let out = run(rollout(dir.path()).args(["demo", "--dir"]).arg(&precious));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("refusing"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(precious.join("keep.txt")).unwrap(),
+        "mine"
+    );
+}
