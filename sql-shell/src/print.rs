@@ -26,6 +26,9 @@ pub enum OutputFormat {
 /// How NULL appears in tables: visibly, unlike an empty string.
 const NULL_TEXT: &str = "NULL";
 
+/// Below this terminal width, wrapping cells makes tables unreadable: let them overflow.
+const MIN_WRAP_WIDTH: u16 = 40;
+
 /// Writes `batches` (all of `schema`) to `out` in `format`.
 pub fn write_batches(
     out: &mut dyn Write,
@@ -49,8 +52,11 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Table
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(schema.fields().iter().map(|f| Cell::new(f.name())));
+    // Wrap to the terminal's width, unless it reports none or a useless one (a bare pty).
+    if table.width().is_some_and(|width| width >= MIN_WRAP_WIDTH) {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    }
 
     let options = FormatOptions::default().with_null(NULL_TEXT);
     for batch in batches {

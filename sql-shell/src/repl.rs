@@ -40,6 +40,11 @@ Rollout statements (plus any DataFusion SQL):
 
 Ctrl-C clears the line at the prompt and cancels a running statement.";
 
+/// `SHOW TABLES` without the information_schema views, which would bury the user's tables.
+const LIST_TABLES: &str = "SELECT table_catalog, table_schema, table_name, table_type \
+    FROM information_schema.tables WHERE table_schema <> 'information_schema' \
+    ORDER BY table_catalog, table_schema, table_name";
+
 /// Decides when Enter submits: a meta command at once, SQL once it ends with `;`.
 struct SqlHelper;
 
@@ -111,7 +116,8 @@ pub async fn run(shell: &mut Shell) -> Result<()> {
                 if trimmed.is_empty() {
                     continue;
                 }
-                editor.add_history_entry(trimmed)?;
+                // History is a convenience: failing to record an entry must not end the session.
+                let _ = editor.add_history_entry(trimmed);
                 if trimmed.starts_with('\\') {
                     match meta_command(shell, trimmed).await {
                         Next::Continue => continue,
@@ -168,7 +174,7 @@ async fn meta_command(shell: &mut Shell, input: &str) -> Next {
         "\\q" | "\\quit" => return Next::Quit,
         "\\?" | "\\h" | "\\help" => println!("{HELP}"),
         "\\d" => {
-            for sql in ["SHOW DATASETS", "SHOW TABLES"] {
+            for sql in ["SHOW DATASETS", LIST_TABLES] {
                 if let Err(failure) = shell.run_one(sql, true).await {
                     eprintln!("error: {failure}");
                 }

@@ -224,3 +224,42 @@ fn demo_refuses_a_folder_it_did_not_create() {
         "mine"
     );
 }
+
+#[test]
+fn consumer_cohort_and_store_env_choose_what_is_read() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let setup = format!(
+        "COPY (SELECT 1 AS id) TO '{v1}/part-0.parquet' STORED AS PARQUET;
+         COPY (SELECT 2 AS id) TO '{v2}/part-0.parquet' STORED AS PARQUET;
+         CREATE DATASET things;
+         REGISTER VERSION 'v1' OF things FROM '{v1}/';
+         PROMOTE things TO 'v1';
+         REGISTER VERSION 'v2' OF things FROM '{v2}/';
+         CREATE COHORT canary MEMBERS ('carol');
+         PROMOTE things TO 'v2' FOR COHORT canary;",
+        v1 = data.join("v1").display(),
+        v2 = data.join("v2").display(),
+    );
+    let script = dir.path().join("setup.sql");
+    std::fs::write(&script, setup).unwrap();
+    let out = run(rollout(dir.path()).arg("-f").arg(&script));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let read = |extra: &[&str]| {
+        let mut cmd = cargo_bin_cmd!("rollout");
+        cmd.current_dir(dir.path())
+            .env("ROLLOUT_STORE", dir.path().join("store"))
+            .env("USER", "tester")
+            .args(["--format", "csv", "-q"])
+            .args(extra)
+            .args(["-c", "SELECT id FROM things"]);
+        let out = run(&mut cmd);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
+    };
+    assert_eq!(read(&[]), "id\n1\n", "the OS user is not in the cohort");
+    assert_eq!(read(&["--consumer", "carol"]), "id\n2\n");
+    assert_eq!(read(&["--consumer", "dave"]), "id\n1\n");
+    assert_eq!(read(&["--cohort", "canary"]), "id\n2\n");
+}
