@@ -1,0 +1,398 @@
+//! Pure statistics over two sorted, finite samples (or two category-count vectors).
+//! Every function documents the reference it reproduces.
+
+use super::kolmogorov;
+use super::special::chi2_sf;
+
+/// Compensated (Neumaier) sum: partition-independent because the inputs are always visited in
+/// sorted order, and within ~1 ulp of numpy's pairwise sum.
+fn neumaier(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut s, mut c) = (0.0f64, 0.0f64);
+    for v in values {
+        let t = s + v;
+        if !t.is_finite() {
+            s = t;
+            c = 0.0;
+            continue;
+        }
+        if s.abs() >= v.abs() {
+            c += (s - t) + v;
+        } else {
+            c += (v - t) + s;
+        }
+        s = t;
+    }
+    if !s.is_finite() {
+        return s;
+    }
+    s + c
+}
+
+/// Population standard deviation (numpy `np.std`, ddof = 0, two-pass).
+pub(crate) fn std_pop(x: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let mean = neumaier(x.iter().copied()) / n;
+    let ss = neumaier(x.iter().map(|v| (v - mean) * (v - mean)));
+    (ss / n).sqrt()
+}
+
+/// One merged sweep over the pooled distinct values: KS statistic (scipy's raw `d`) and
+/// Wasserstein-1 (`scipy.stats.wasserstein_distance`: Σ |U(x_i) − V(x_i)| (x_{i+1} − x_i)).
+pub(crate) fn ks_and_wasserstein(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j) = (0usize, 0usize);
+    let (mut max_s, mut min_s) = (f64::NEG_INFINITY, f64::INFINITY);
+    let (mut w, mut wc) = (0.0f64, 0.0f64);
+    let next = |i: usize, j: usize| match (a.get(i), b.get(j)) {
+        (Some(&x), Some(&y)) => Some(x.min(y)),
+        (Some(&x), None) => Some(x),
+        (None, Some(&y)) => Some(y),
+        (None, None) => None,
+    };
+    let mut cur = next(0, 0);
+    while let Some(v) = cur {
+        while i < a.len() && a[i] <= v {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= v {
+            j += 1;
+        }
+        let diff = i as f64 / n1 - j as f64 / n2;
+        max_s = max_s.max(diff);
+        min_s = min_s.min(diff);
+        cur = next(i, j);
+        if let Some(nv) = cur {
+            let term = diff.abs() * (nv - v);
+            let t = w + term;
+            wc += (w - t) + term;
+            w = t;
+        }
+    }
+    let min_s = (-min_s).clamp(0.0, 1.0);
+    let d = if min_s > max_s { min_s } else { max_s };
+    (d, w + wc)
+}
+
+/// `scipy.stats.ks_2samp(a, b)` → (statistic, p-value); see [`kolmogorov`].
+pub(crate) fn ks_from_d(d: f64, n1: usize, n2: usize) -> (f64, f64) {
+    kolmogorov::ks_pvalue_from(d, n1 as u64, n2 as u64)
+}
+
+/// Evidently's `wasserstein_distance_norm`: W1 / max(np.std(baseline), 0.001).
+pub(crate) fn wasserstein_normed(w: f64, base: &[f64]) -> f64 {
+    w / std_pop(base).max(0.001)
+}
+
+/// Number of distinct values of a sorted slice.
+fn n_unique(x: &[f64]) -> usize {
+    if x.is_empty() {
+        0
+    } else {
+        1 + x.windows(2).filter(|w| w[0] != w[1]).count()
+    }
+}
+
+/// Histogram counts with numpy semantics: bin i is `[e_i, e_{i+1})`, the last bin is closed,
+/// values outside `[e_0, e_last]` are not counted (`np.histogram(x, edges)`).
+fn histogram(sorted: &[f64], edges: &[f64]) -> Vec<f64> {
+    let k = edges.len() - 1;
+    let mut cum = Vec::with_capacity(edges.len());
+    for (i, &e) in edges.iter().enumerate() {
+        let c = if i == k {
+            sorted.partition_point(|&v| v <= e)
+        } else {
+            sorted.partition_point(|&v| v < e)
+        };
+        cum.push(c);
+    }
+    cum.windows(2).map(|w| (w[1] - w[0]) as f64).collect()
+}
+
+/// `np.linspace(start, stop, num)`.
+fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    let div = (num - 1) as f64;
+    let delta = stop - start;
+    let step = delta / div;
+    let mut y: Vec<f64> = (0..num)
+        .map(|i| {
+            if step == 0.0 {
+                (i as f64 / div) * delta + start
+            } else {
+                i as f64 * step + start
+            }
+        })
+        .collect();
+    if let Some(last) = y.last_mut() {
+        *last = stop;
+    }
+    y
+}
+
+/// `np.histogram_bin_edges(pooled, bins="sturges")`, `integer` = numpy integer dtype.
+pub(crate) fn sturges_edges(a: &[f64], b: &[f64], integer: bool) -> Vec<f64> {
+    let lo = a[0].min(b[0]);
+    let hi = a[a.len() - 1].max(b[b.len() - 1]);
+    let n = (a.len() + b.len()) as f64;
+    let (mut first, mut last) = (lo, hi);
+    if first == last {
+        first -= 0.5;
+        last += 0.5;
+    }
+    let mut width = (hi - lo) / (n.log2() + 1.0);
+    let n_bins = if width != 0.0 {
+        if integer && width < 1.0 {
+            width = 1.0;
+        }
+        ((last - first) / width).ceil() as usize
+    } else {
+        1
+    };
+    linspace(first, last, n_bins.max(1) + 1)
+}
+
+/// Binning conventions for PSI / JS / Hellinger over numeric input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Binning {
+    /// Evidently `get_binned_data`: if the baseline has more than 20 distinct values,
+    /// Sturges edges over the pooled sample (numpy rules); else one bin per distinct value.
+    Evidently,
+    /// 10 bins at the baseline deciles (numpy `quantile`, method `linear`), duplicate edges
+    /// merged, outer bins open: bin i = `[e_i, e_{i+1})` with e_0 = −inf, e_last = +inf.
+    Deciles,
+}
+
+impl Binning {
+    pub(crate) fn parse(s: Option<&str>) -> Option<Self> {
+        match s.map(|s| s.to_ascii_lowercase()) {
+            None => Some(Binning::Evidently),
+            Some(s) if s == "evidently" || s == "sturges" => Some(Binning::Evidently),
+            Some(s) if s == "deciles" || s == "credit" => Some(Binning::Deciles),
+            _ => None,
+        }
+    }
+}
+
+/// numpy `quantile(x, q, method='linear')` on a sorted slice, same float operations.
+fn quantile_linear(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len() as f64;
+    // numpy: virtual = n*q + (alpha + q*(1-alpha-beta)) - 1 with alpha = beta = 1
+    const ALPHA: f64 = 1.0;
+    const BETA: f64 = 1.0;
+    let virtual_index = n * q + (ALPHA + q * (1.0 - ALPHA - BETA)) - 1.0;
+    let prev = virtual_index.floor();
+    let gamma = virtual_index - prev;
+    let last = sorted.len() - 1;
+    let pi = (prev.max(0.0) as usize).min(last);
+    let ni = ((prev + 1.0).max(0.0) as usize).min(last);
+    let (a, b) = (sorted[pi], sorted[ni]);
+    let diff = b - a;
+    if gamma >= 0.5 {
+        b - diff * (1.0 - gamma)
+    } else {
+        a + diff * gamma
+    }
+}
+
+/// Bin proportions `(baseline, candidate)` for numeric samples under a convention
+/// (proportions = counts / side size, no smoothing).
+pub(crate) fn numeric_bins(
+    a: &[f64],
+    b: &[f64],
+    integer: bool,
+    binning: Binning,
+) -> (Vec<f64>, Vec<f64>) {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    match binning {
+        Binning::Evidently => {
+            if n_unique(a) > 20 {
+                let edges = sturges_edges(a, b, integer);
+                let ca = histogram(a, &edges);
+                let cb = histogram(b, &edges);
+                (
+                    ca.into_iter().map(|c| c / n1).collect(),
+                    cb.into_iter().map(|c| c / n2).collect(),
+                )
+            } else {
+                let (ca, cb) = value_counts(a, b);
+                (
+                    ca.into_iter().map(|c| c / n1).collect(),
+                    cb.into_iter().map(|c| c / n2).collect(),
+                )
+            }
+        }
+        Binning::Deciles => {
+            let mut edges: Vec<f64> = (1..10)
+                .map(|k| quantile_linear(a, k as f64 / 10.0))
+                .collect();
+            edges.dedup();
+            let count = |x: &[f64]| {
+                let mut cum = vec![0usize];
+                for &e in &edges {
+                    cum.push(x.partition_point(|&v| v < e));
+                }
+                cum.push(x.len());
+                cum.windows(2)
+                    .map(|w| (w[1] - w[0]) as f64 / x.len() as f64)
+                    .collect::<Vec<f64>>()
+            };
+            (count(a), count(b))
+        }
+    }
+}
+
+/// Counts per distinct value of the union of two sorted samples (one category per value).
+pub(crate) fn value_counts(a: &[f64], b: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let (mut i, mut j) = (0, 0);
+    let (mut ca, mut cb) = (Vec::new(), Vec::new());
+    while i < a.len() || j < b.len() {
+        let v = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) => x.min(y),
+            (Some(&x), None) => x,
+            (None, Some(&y)) => y,
+            (None, None) => break,
+        };
+        let (si, sj) = (i, j);
+        while i < a.len() && a[i] == v {
+            i += 1;
+        }
+        while j < b.len() && b[j] == v {
+            j += 1;
+        }
+        ca.push((i - si) as f64);
+        cb.push((j - sj) as f64);
+    }
+    (ca, cb)
+}
+
+/// Evidently's zero fill: zeros become `min(nonzero)/1e6` if that minimum is ≤ 1e-4,
+/// else 1e-4; no renormalisation.
+fn evidently_fill(p: &mut [f64]) {
+    let min_nz = p
+        .iter()
+        .copied()
+        .filter(|&v| v != 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let fill = if min_nz <= 0.0001 {
+        min_nz / 1e6
+    } else {
+        0.0001
+    };
+    for v in p.iter_mut() {
+        if *v == 0.0 {
+            *v = fill;
+        }
+    }
+}
+
+/// PSI = Σ (p_i − q_i) · ln(p_i / q_i), p = baseline, q = candidate, after smoothing:
+/// Evidently's fill for `Evidently`, a fixed ε = 1e-4 for zero proportions for `Deciles`.
+pub(crate) fn psi(mut p: Vec<f64>, mut q: Vec<f64>, binning: Binning) -> f64 {
+    match binning {
+        Binning::Evidently => {
+            evidently_fill(&mut p);
+            evidently_fill(&mut q);
+        }
+        Binning::Deciles => {
+            for v in p.iter_mut().chain(q.iter_mut()) {
+                if *v == 0.0 {
+                    *v = 0.0001;
+                }
+            }
+        }
+    }
+    neumaier(p.iter().zip(&q).map(|(&p, &q)| (p - q) * (p / q).ln()))
+}
+
+/// `scipy.special.rel_entr`.
+fn rel_entr(x: f64, y: f64) -> f64 {
+    if x > 0.0 && y > 0.0 {
+        x * (x / y).ln()
+    } else if x == 0.0 && y >= 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// `scipy.spatial.distance.jensenshannon(p, q)` with natural log (base e).
+pub(crate) fn js_distance(p: &[f64], q: &[f64]) -> f64 {
+    let sp = neumaier(p.iter().copied());
+    let sq = neumaier(q.iter().copied());
+    let p: Vec<f64> = p.iter().map(|v| v / sp).collect();
+    let q: Vec<f64> = q.iter().map(|v| v / sq).collect();
+    let m: Vec<f64> = p.iter().zip(&q).map(|(a, b)| (a + b) / 2.0).collect();
+    let left = neumaier(p.iter().zip(&m).map(|(&a, &m)| rel_entr(a, m)));
+    let right = neumaier(q.iter().zip(&m).map(|(&b, &m)| rel_entr(b, m)));
+    ((left + right) / 2.0).sqrt()
+}
+
+/// Hellinger distance `sqrt(½ Σ (√p_i − √q_i)²)` ∈ [0, 1] (equal to `sqrt(1 − Σ √(p_i q_i))`
+/// for normalised p, q, but without its cancellation for small distances).
+pub(crate) fn hellinger(p: &[f64], q: &[f64]) -> f64 {
+    let s = neumaier(p.iter().zip(q).map(|(&a, &b)| {
+        let d = a.sqrt() - b.sqrt();
+        d * d
+    }));
+    (s / 2.0).sqrt()
+}
+
+/// Evidently's chi-square test: `scipy.stats.chisquare(f_obs = candidate counts,
+/// f_exp = baseline counts × n_cand / n_base)`, dof = k − 1. A category absent from the
+/// baseline gives an infinite statistic and p = 0; one category gives p = NaN (as scipy).
+pub(crate) fn chisquare(base_counts: &[f64], cand_counts: &[f64]) -> (f64, f64) {
+    let n_base = neumaier(base_counts.iter().copied());
+    let n_cand = neumaier(cand_counts.iter().copied());
+    let k_norm = n_cand / n_base;
+    let stat = neumaier(base_counts.iter().zip(cand_counts).map(|(&r, &o)| {
+        let e = r * k_norm;
+        let d = o - e;
+        if e == 0.0 {
+            if d == 0.0 { f64::NAN } else { f64::INFINITY }
+        } else {
+            d * d / e
+        }
+    }));
+    let k = base_counts.len() as f64;
+    let p = if stat.is_infinite() {
+        0.0
+    } else {
+        chi2_sf(stat, k - 1.0)
+    };
+    (stat, p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, rel: f64) -> bool {
+        (a - b).abs() <= rel * b.abs()
+    }
+
+    #[test]
+    fn anchors_categorical() {
+        // quality-anchors §B5: ref [50,30,20], cur [40,40,20]
+        let r = [0.5, 0.3, 0.2];
+        let c = [0.4, 0.4, 0.2];
+        assert!(close(js_distance(&r, &c), 0.079_794_726_2, 1e-9));
+        assert!(close(
+            psi(r.to_vec(), c.to_vec(), Binning::Evidently),
+            0.051_082_562_4,
+            1e-9
+        ));
+        assert!(close(hellinger(&r, &c), 0.079_851_380_6, 1e-9));
+        let (s, p) = chisquare(&[50.0, 30.0, 20.0], &[40.0, 40.0, 20.0]);
+        assert!(close(s, 16.0 / 3.0, 1e-12));
+        assert!(close(p, 0.069_483_451_2, 1e-9));
+    }
+
+    #[test]
+    fn anchors_numeric() {
+        let r: Vec<f64> = (1..=10).map(f64::from).collect();
+        let c: Vec<f64> = (3..=12).map(f64::from).collect();
+        let (d, w) = ks_and_wasserstein(&r, &c);
+        assert!(close(d, 0.2, 1e-12));
+        assert!(close(w, 2.0, 1e-12));
+        assert!(close(wasserstein_normed(w, &r), 0.696_310_623_8, 1e-9));
+    }
+}

@@ -1,0 +1,474 @@
+//! Counting aggregates: `null_count`, `null_fraction`, `nan_count`, `missing_count`,
+//! `missing_fraction` and the `invalid_{count,fraction}_{in,regex,range}` family.
+//!
+//! All of them share one state, `(matched: UInt64, eligible: UInt64)` per group, and one
+//! [`GroupsAccumulator`]: a batch is first turned into two bitmaps with Arrow kernels
+//! ("row matches", "row is in the denominator"), then added up per group.
+//! Memory: 16 bytes per group.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, Float64Array, Int64Array,
+    UInt64Array,
+};
+use datafusion::arrow::compute::kernels::boolean::{and, not, or};
+use datafusion::arrow::compute::kernels::cmp::{eq, gt_eq, lt_eq};
+use datafusion::arrow::compute::{cast, is_not_null, is_null, prep_null_mask_filter};
+
+/// NULL → false (Arrow's `prep_null_mask_filter` requires a null buffer).
+fn nulls_as_false(b: &BooleanArray) -> BooleanArray {
+    if b.null_count() == 0 {
+        b.clone()
+    } else {
+        prep_null_mask_filter(b)
+    }
+}
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float32Type, Float64Type};
+use datafusion::common::{ScalarValue, exec_err, plan_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
+use regex::Regex;
+
+use crate::common::{
+    Resize, for_each_row, is_numeric, is_string, lenient, literal_arg, signature, single,
+};
+use crate::quality::strings::for_each_str;
+
+/// What a row must satisfy to be counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum CountKind {
+    /// `x IS NULL`; denominator: all rows.
+    Null,
+    /// `x` is a floating-point NaN; denominator: all rows.
+    Nan,
+    /// NULL, blank string (empty or whitespace only) or one of the listed values; denominator: all rows.
+    Missing,
+    /// non-NULL and not in the listed values; denominator: non-NULL rows.
+    InvalidIn,
+    /// non-NULL and the regex does not match anywhere in the string; denominator: non-NULL rows.
+    InvalidRegex,
+    /// non-NULL and outside `[lo, hi]` (a NULL bound is open); denominator: non-NULL rows.
+    InvalidRange,
+}
+
+/// Count (`Int64`, never NULL) or fraction (`Float64`, NULL when the denominator is 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Output {
+    Count,
+    Fraction,
+}
+
+/// Shared implementation of the counting aggregates.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CountUdaf {
+    name: &'static str,
+    kind: CountKind,
+    output: Output,
+    signature: Signature,
+}
+
+impl CountUdaf {
+    pub(crate) fn new(name: &'static str, kind: CountKind, output: Output) -> Self {
+        Self {
+            name,
+            kind,
+            output,
+            signature: signature(kind.examples(), Volatility::Immutable),
+        }
+    }
+}
+
+impl AggregateUDFImpl for CountUdaf {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        lenient(self.check(arg_types), arg_types)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.check(arg_types)?;
+        Ok(match self.output {
+            Output::Count => DataType::Int64,
+            Output::Fraction => DataType::Float64,
+        })
+    }
+
+    fn is_nullable(&self) -> bool {
+        self.output == Output::Fraction
+    }
+
+    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
+        Ok(match self.output {
+            Output::Count => ScalarValue::Int64(Some(0)),
+            Output::Fraction => ScalarValue::Float64(None),
+        })
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        state_fields(args)
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(single(self.groups(&args)?))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(self.groups(&args)?))
+    }
+}
+
+impl CountKind {
+    fn examples(self) -> Vec<Vec<DataType>> {
+        match self {
+            CountKind::Null | CountKind::Nan => vec![vec![DataType::Float64]],
+            CountKind::Missing => vec![vec![DataType::Utf8], vec![DataType::Utf8, DataType::Utf8]],
+            CountKind::InvalidIn | CountKind::InvalidRegex => {
+                vec![vec![DataType::Utf8, DataType::Utf8]]
+            }
+            CountKind::InvalidRange => vec![vec![DataType::Float64; 3]],
+        }
+    }
+}
+
+fn state_fields(args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+    Ok(vec![
+        Arc::new(Field::new(
+            format_state_name(args.name, "matched"),
+            DataType::UInt64,
+            false,
+        )),
+        Arc::new(Field::new(
+            format_state_name(args.name, "eligible"),
+            DataType::UInt64,
+            false,
+        )),
+    ])
+}
+
+impl CountUdaf {
+    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let name = self.name;
+        let Some(x) = arg_types.first() else {
+            return plan_err!("{name} expects at least one argument");
+        };
+        match self.kind {
+            CountKind::Null => {
+                if arg_types.len() != 1 {
+                    return plan_err!("{name}(x) takes exactly one argument");
+                }
+                Ok(arg_types.to_vec())
+            }
+            CountKind::Nan => {
+                if arg_types.len() != 1 || !is_numeric(x) {
+                    return plan_err!(
+                        "{name}(x) takes exactly one numeric argument, got {arg_types:?}"
+                    );
+                }
+                Ok(arg_types.to_vec())
+            }
+            CountKind::Missing | CountKind::InvalidIn => {
+                if self.kind == CountKind::InvalidIn && arg_types.len() < 2 {
+                    return plan_err!("{name}(x, v1 [, v2 ...]) needs at least one listed value");
+                }
+                Ok(vec![x.clone(); arg_types.len()])
+            }
+            CountKind::InvalidRegex => {
+                if arg_types.len() != 2 || !is_string(x) {
+                    return plan_err!(
+                        "{name}(x, pattern) takes a string column and a string pattern, got {arg_types:?}"
+                    );
+                }
+                Ok(vec![x.clone(), DataType::Utf8])
+            }
+            CountKind::InvalidRange => {
+                if arg_types.len() != 3 {
+                    return plan_err!("{name}(x, lo, hi) takes three arguments, got {arg_types:?}");
+                }
+                let t = if is_numeric(x) && !matches!(x, DataType::Null) {
+                    DataType::Float64
+                } else {
+                    x.clone()
+                };
+                Ok(vec![t; 3])
+            }
+        }
+    }
+}
+
+impl CountUdaf {
+    fn groups(&self, args: &AccumulatorArgs) -> Result<CountGroups> {
+        let name = self.name;
+        let predicate = match self.kind {
+            CountKind::Null => Predicate::Null,
+            CountKind::Nan => Predicate::Nan,
+            CountKind::Missing | CountKind::InvalidIn => {
+                let mut values = Vec::new();
+                for i in 1..args.exprs.len() {
+                    let v = literal_arg(args, i, name)?;
+                    if !v.is_null() {
+                        values.push(v);
+                    }
+                }
+                if self.kind == CountKind::Missing {
+                    Predicate::Missing(values)
+                } else {
+                    Predicate::In(values)
+                }
+            }
+            CountKind::InvalidRegex => {
+                let pattern = match literal_arg(args, 1, name)? {
+                    ScalarValue::Utf8(Some(p))
+                    | ScalarValue::LargeUtf8(Some(p))
+                    | ScalarValue::Utf8View(Some(p)) => p,
+                    other => {
+                        return plan_err!(
+                            "{name}: the pattern must be a non-NULL string literal, got {other:?}"
+                        );
+                    }
+                };
+                match Regex::new(&pattern) {
+                    Ok(re) => Predicate::Regex(Box::new(re)),
+                    Err(e) => {
+                        return plan_err!("{name}: invalid regular expression {pattern:?}: {e}");
+                    }
+                }
+            }
+            CountKind::InvalidRange => {
+                Predicate::Range(literal_arg(args, 1, name)?, literal_arg(args, 2, name)?)
+            }
+        };
+        Ok(CountGroups {
+            predicate,
+            output: self.output,
+            matched: Vec::new(),
+            eligible: Vec::new(),
+        })
+    }
+}
+
+#[derive(Debug)]
+enum Predicate {
+    Null,
+    Nan,
+    Missing(Vec<ScalarValue>),
+    In(Vec<ScalarValue>),
+    Regex(Box<Regex>),
+    Range(ScalarValue, ScalarValue),
+}
+
+/// `true` where `x` equals one of `values` (NULLs give `false`).
+fn in_list(x: &ArrayRef, values: &[ScalarValue]) -> Result<BooleanArray> {
+    let mut acc = BooleanArray::from(vec![false; x.len()]);
+    for v in values {
+        let v = v.cast_to(x.data_type())?;
+        let hit = eq(x, &v.to_scalar()?)?;
+        acc = or(&acc, &nulls_as_false(&hit))?;
+    }
+    Ok(acc)
+}
+
+impl Predicate {
+    /// Returns (matches, eligible) for a batch; `eligible = None` means every row.
+    fn eval(&self, x: &ArrayRef) -> Result<(BooleanArray, Option<BooleanArray>)> {
+        match self {
+            Predicate::Null => Ok((is_null(x.as_ref())?, None)),
+            Predicate::Nan => {
+                let nan = match x.data_type() {
+                    DataType::Float64 => x
+                        .as_primitive::<Float64Type>()
+                        .iter()
+                        .map(|v| Some(v.is_some_and(f64::is_nan)))
+                        .collect(),
+                    DataType::Float32 => x
+                        .as_primitive::<Float32Type>()
+                        .iter()
+                        .map(|v| Some(v.is_some_and(f32::is_nan)))
+                        .collect(),
+                    DataType::Float16 => {
+                        let f = cast(x, &DataType::Float64)?;
+                        f.as_primitive::<Float64Type>()
+                            .iter()
+                            .map(|v| Some(v.is_some_and(f64::is_nan)))
+                            .collect()
+                    }
+                    _ => BooleanArray::from(vec![false; x.len()]),
+                };
+                Ok((nan, None))
+            }
+            Predicate::Missing(values) => {
+                let mut m = or(&is_null(x.as_ref())?, &in_list(x, values)?)?;
+                if is_string(x.data_type()) {
+                    let mut blank = BooleanBufferBuilder::new(x.len());
+                    for_each_str(x, |_, s| {
+                        blank.append(s.is_some_and(|s| s.trim().is_empty()))
+                    })?;
+                    m = or(&m, &BooleanArray::new(blank.finish(), None))?;
+                }
+                Ok((m, None))
+            }
+            Predicate::In(values) => {
+                let eligible = is_not_null(x.as_ref())?;
+                let valid = in_list(x, values)?;
+                Ok((and(&eligible, &not(&valid)?)?, Some(eligible)))
+            }
+            Predicate::Regex(re) => {
+                let eligible = is_not_null(x.as_ref())?;
+                let mut bad = BooleanBufferBuilder::new(x.len());
+                for_each_str(x, |_, s| bad.append(s.is_some_and(|s| !re.is_match(s))))?;
+                Ok((BooleanArray::new(bad.finish(), None), Some(eligible)))
+            }
+            Predicate::Range(lo, hi) => {
+                let eligible = is_not_null(x.as_ref())?;
+                let mut valid = eligible.clone();
+                if !lo.is_null() {
+                    let lo = lo.cast_to(x.data_type())?;
+                    let ge = nulls_as_false(&gt_eq(x, &lo.to_scalar()?)?);
+                    valid = and(&valid, &ge)?;
+                }
+                if !hi.is_null() {
+                    let hi = hi.cast_to(x.data_type())?;
+                    let le = nulls_as_false(&lt_eq(x, &hi.to_scalar()?)?);
+                    valid = and(&valid, &le)?;
+                }
+                Ok((and(&eligible, &not(&valid)?)?, Some(eligible)))
+            }
+        }
+    }
+}
+
+/// Per-group `(matched, eligible)` counters.
+#[derive(Debug)]
+pub(crate) struct CountGroups {
+    predicate: Predicate,
+    output: Output,
+    matched: Vec<u64>,
+    eligible: Vec<u64>,
+}
+
+impl Resize for CountGroups {
+    fn resize(&mut self, n: usize) {
+        if self.matched.len() < n {
+            self.matched.resize(n, 0);
+            self.eligible.resize(n, 0);
+        }
+    }
+}
+
+impl GroupsAccumulator for CountGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        let Some(x) = values.first() else {
+            return exec_err!("counting aggregate called without input");
+        };
+        let (matches, eligible) = self.predicate.eval(x)?;
+        let (m, e) = (&mut self.matched, &mut self.eligible);
+        let matches = matches.values();
+        match &eligible {
+            None => for_each_row(group_indices, opt_filter, |row, g| {
+                e[g] += 1;
+                m[g] += u64::from(matches.value(row));
+            }),
+            Some(el) => {
+                let el = el.values();
+                for_each_row(group_indices, opt_filter, |row, g| {
+                    e[g] += u64::from(el.value(row));
+                    m[g] += u64::from(matches.value(row));
+                })
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let m = emit_to.take_needed(&mut self.matched);
+        let e = emit_to.take_needed(&mut self.eligible);
+        Ok(match self.output {
+            Output::Count => Arc::new(Int64Array::from_iter_values(
+                m.into_iter().map(|v| v as i64),
+            )),
+            Output::Fraction => Arc::new(Float64Array::from_iter(
+                m.into_iter()
+                    .zip(e)
+                    .map(|(m, e)| (e > 0).then(|| m as f64 / e as f64)),
+            )),
+        })
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let m = emit_to.take_needed(&mut self.matched);
+        let e = emit_to.take_needed(&mut self.eligible);
+        Ok(vec![
+            Arc::new(UInt64Array::from(m)),
+            Arc::new(UInt64Array::from(e)),
+        ])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        let [m, e] = values else {
+            return exec_err!("counting aggregate: expected 2 state columns");
+        };
+        let m = m.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+        let e = e.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+        for (row, &g) in group_indices.iter().enumerate() {
+            self.matched[g] += m.value(row);
+            self.eligible[g] += e.value(row);
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let Some(x) = values.first() else {
+            return exec_err!("counting aggregate called without input");
+        };
+        let (matches, eligible) = self.predicate.eval(x)?;
+        let n = x.len();
+        let keep = |row: usize| opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+        let e: UInt64Array = (0..n)
+            .map(|row| u64::from(keep(row) && eligible.as_ref().is_none_or(|el| el.value(row))))
+            .collect::<Vec<_>>()
+            .into();
+        let m: UInt64Array = (0..n)
+            .map(|row| u64::from(keep(row) && matches.value(row)))
+            .collect::<Vec<_>>()
+            .into();
+        Ok(vec![Arc::new(m), Arc::new(e)])
+    }
+
+    fn size(&self) -> usize {
+        (self.matched.capacity() + self.eligible.capacity()) * size_of::<u64>() + size_of::<Self>()
+    }
+}

@@ -1,0 +1,237 @@
+//! `min_length(x)` / `max_length(x)`: extremes of the character length of non-NULL strings.
+//! Memory: 9 bytes per group.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayAccessor, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
+use datafusion::common::{exec_err, plan_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
+
+use crate::common::{Resize, for_each_row, is_string, lenient, signature, single};
+
+/// Calls `f(row, Option<&str>)` for every row of a string-like array
+/// (`Utf8`, `LargeUtf8`, `Utf8View`; dictionaries are cast first).
+pub(crate) fn for_each_str(x: &ArrayRef, mut f: impl FnMut(usize, Option<&str>)) -> Result<()> {
+    fn run<'a, A: ArrayAccessor<Item = &'a str>>(a: A, f: &mut impl FnMut(usize, Option<&str>)) {
+        if a.null_count() == 0 {
+            for row in 0..a.len() {
+                f(row, Some(a.value(row)));
+            }
+        } else {
+            for row in 0..a.len() {
+                f(row, a.is_valid(row).then(|| a.value(row)));
+            }
+        }
+    }
+    match x.data_type() {
+        DataType::Utf8 => run(x.as_string::<i32>(), &mut f),
+        DataType::LargeUtf8 => run(x.as_string::<i64>(), &mut f),
+        DataType::Utf8View => run(x.as_string_view(), &mut f),
+        DataType::Dictionary(_, _) => {
+            let c = cast(x, &DataType::Utf8)?;
+            run(c.as_string::<i32>(), &mut f)
+        }
+        other => return exec_err!("expected a string column, got {other}"),
+    }
+    Ok(())
+}
+
+/// Character (Unicode scalar value) count, with an ASCII fast path.
+#[inline]
+fn char_len(s: &str) -> i64 {
+    if s.is_ascii() {
+        s.len() as i64
+    } else {
+        s.chars().count() as i64
+    }
+}
+
+/// Shared implementation of `min_length` (`is_max = false`) and `max_length`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LengthUdaf {
+    name: &'static str,
+    is_max: bool,
+    signature: Signature,
+}
+
+impl LengthUdaf {
+    pub(crate) fn new(name: &'static str, is_max: bool) -> Self {
+        Self {
+            name,
+            is_max,
+            signature: signature(vec![vec![DataType::Utf8]], Volatility::Immutable),
+        }
+    }
+}
+
+impl AggregateUDFImpl for LengthUdaf {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        lenient(self.check(arg_types), arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.check(arg_types)?;
+        Ok(DataType::Int64)
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format_state_name(args.name, "length"),
+            DataType::Int64,
+            true,
+        ))])
+    }
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(single(LengthGroups::new(self.is_max)))
+    }
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(
+        &self,
+        _args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(LengthGroups::new(self.is_max)))
+    }
+}
+
+/// Per-group extreme length; `None` until a non-NULL string is seen.
+#[derive(Debug)]
+pub(crate) struct LengthGroups {
+    is_max: bool,
+    best: Vec<Option<i64>>,
+}
+
+impl LengthGroups {
+    fn new(is_max: bool) -> Self {
+        Self {
+            is_max,
+            best: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn offer(is_max: bool, slot: &mut Option<i64>, len: i64) {
+        *slot = Some(match *slot {
+            None => len,
+            Some(b) if is_max => b.max(len),
+            Some(b) => b.min(len),
+        });
+    }
+}
+
+impl Resize for LengthGroups {
+    fn resize(&mut self, n: usize) {
+        if self.best.len() < n {
+            self.best.resize(n, None);
+        }
+    }
+}
+
+impl GroupsAccumulator for LengthGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        let Some(x) = values.first() else {
+            return exec_err!("length aggregate called without input");
+        };
+        let is_max = self.is_max;
+        let best = &mut self.best;
+        if opt_filter.is_none() {
+            // Fast path: one pass over the strings.
+            return for_each_str(x, |row, s| {
+                if let Some(s) = s {
+                    Self::offer(is_max, &mut best[group_indices[row]], char_len(s));
+                }
+            });
+        }
+        let mut lens: Vec<Option<i64>> = Vec::with_capacity(x.len());
+        for_each_str(x, |_, s| lens.push(s.map(char_len)))?;
+        for_each_row(group_indices, opt_filter, |row, g| {
+            if let Some(l) = lens[row] {
+                Self::offer(is_max, &mut best[g], l);
+            }
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        Ok(Arc::new(Int64Array::from(
+            emit_to.take_needed(&mut self.best),
+        )))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(emit_to)?])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        let Some(s) = values.first() else {
+            return exec_err!("length aggregate: missing state");
+        };
+        let s = s.as_primitive::<Int64Type>();
+        for (row, &g) in group_indices.iter().enumerate() {
+            if s.is_valid(row) {
+                Self::offer(self.is_max, &mut self.best[g], s.value(row));
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let Some(x) = values.first() else {
+            return exec_err!("length aggregate called without input");
+        };
+        let mut b = Int64Builder::with_capacity(x.len());
+        for_each_str(x, |row, s| {
+            let keep = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            b.append_option(s.filter(|_| keep).map(char_len));
+        })?;
+        Ok(vec![Arc::new(b.finish())])
+    }
+
+    fn size(&self) -> usize {
+        self.best.capacity() * size_of::<Option<i64>>() + size_of::<Self>()
+    }
+}
+
+impl LengthUdaf {
+    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [t] if is_string(t) => Ok(arg_types.to_vec()),
+            [DataType::Null] => Ok(vec![DataType::Utf8]),
+            _ => plan_err!(
+                "{}(x) takes exactly one string argument, got {arg_types:?}",
+                self.name
+            ),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Quality aggregates: values, NULL semantics, grouped vs ungrouped, FILTER.
+
+use datafusion::scalar::ScalarValue;
+
+use crate::helpers::{ctx, scalar};
+
+async fn setup() -> datafusion::prelude::SessionContext {
+    let ctx = ctx();
+    ctx.sql(
+        "CREATE TABLE q (g INT, s VARCHAR, x DOUBLE, k1 INT, k2 VARCHAR, ts TIMESTAMP) AS VALUES
+         (1, 'AB',  1.0,        1, 'a', TIMESTAMP '2026-01-01T00:00:00'),
+         (1, 'abc', 'NaN',      1, 'a', TIMESTAMP '2026-01-02T06:00:00'),
+         (1, NULL,  NULL,       1, NULL, NULL),
+         (2, '',    5.0,        2, 'b', TIMESTAMP '2025-12-31T00:00:00'),
+         (2, 'N/A', 200.0,      2, 'b', TIMESTAMP '2025-12-30T12:00:00'),
+         (2, 'Zürich', -3.0,    3, 'c', TIMESTAMP '2025-12-01T00:00:00'),
+         (2, '  ',  7.0,        3, 'c', NULL)",
+    )
+    .await
+    .unwrap()
+    .collect()
+    .await
+    .unwrap();
+    ctx
+}
+
+fn iv(days: i32, nanos: i64) -> ScalarValue {
+    ScalarValue::IntervalMonthDayNano(Some(
+        datafusion::arrow::datatypes::IntervalMonthDayNano::new(0, days, nanos),
+    ))
+}
+
+fn i(v: i64) -> ScalarValue {
+    ScalarValue::Int64(Some(v))
+}
+
+#[tokio::test]
+async fn counts_and_fractions() {
+    let ctx = setup().await;
+    assert_eq!(scalar(&ctx, "SELECT null_count(s) FROM q").await, i(1));
+    assert_eq!(
+        scalar(&ctx, "SELECT null_fraction(x) FROM q").await,
+        ScalarValue::Float64(Some(1.0 / 7.0))
+    );
+    assert_eq!(scalar(&ctx, "SELECT nan_count(x) FROM q").await, i(1));
+    assert_eq!(scalar(&ctx, "SELECT missing_count(s) FROM q").await, i(3));
+    assert_eq!(
+        scalar(&ctx, "SELECT missing_count(s, 'N/A') FROM q").await,
+        i(4)
+    );
+    assert_eq!(
+        scalar(&ctx, "SELECT missing_fraction(s, 'N/A') FROM q").await,
+        ScalarValue::Float64(Some(4.0 / 7.0))
+    );
+    // invalid: NULL excluded from numerator and denominator
+    assert_eq!(
+        scalar(&ctx, "SELECT invalid_count_in(s, 'AB', 'abc', '') FROM q").await,
+        i(3)
+    );
+    assert_eq!(
+        scalar(
+            &ctx,
+            "SELECT invalid_fraction_in(s, 'AB', 'abc', '') FROM q"
+        )
+        .await,
+        ScalarValue::Float64(Some(0.5))
+    );
+    assert_eq!(
+        scalar(&ctx, "SELECT invalid_count_regex(s, '^[A-Z]{2}$') FROM q").await,
+        i(5)
+    );
+    assert_eq!(
+        scalar(
+            &ctx,
+            "SELECT invalid_fraction_regex(s, '^[A-Z]{2}$') FROM q"
+        )
+        .await,
+        ScalarValue::Float64(Some(5.0 / 6.0))
+    );
+    // NaN is outside every range; NULL bound = open
+    assert_eq!(
+        scalar(&ctx, "SELECT invalid_count_range(x, 0, 100) FROM q").await,
+        i(3)
+    );
+    // NaN sorts above every number (Arrow's total order), so it only fails an upper bound
+    assert_eq!(
+        scalar(&ctx, "SELECT invalid_count_range(x, 0, NULL) FROM q").await,
+        i(1)
+    );
+    assert_eq!(
+        scalar(&ctx, "SELECT invalid_fraction_range(k1, 2, 3) FROM q").await,
+        ScalarValue::Float64(Some(3.0 / 7.0))
+    );
+    assert_eq!(
+        scalar(
+            &ctx,
+            "SELECT invalid_count_range(ts, TIMESTAMP '2025-12-30T00:00:00', NULL) FROM q"
+        )
+        .await,
+        i(1)
+    );
+}
+
+#[tokio::test]
+async fn distinct_duplicates_lengths() {
+    let ctx = setup().await;
+    assert_eq!(scalar(&ctx, "SELECT distinct_count(k1) FROM q").await, i(3));
+    assert_eq!(
+        scalar(&ctx, "SELECT duplicate_count(k1) FROM q").await,
+        i(4)
+    );
+    // (1,NULL) is ignored: rows (1,a),(1,a),(2,b),(2,b),(3,c),(3,c) → 3 extra rows
+    assert_eq!(
+        scalar(&ctx, "SELECT duplicate_count(k1, k2) FROM q").await,
+        i(3)
+    );
+    assert_eq!(scalar(&ctx, "SELECT min_length(s) FROM q").await, i(0));
+    assert_eq!(scalar(&ctx, "SELECT max_length(s) FROM q").await, i(6));
+    assert_eq!(
+        scalar(&ctx, "SELECT max_length(s) FROM q WHERE s IS NULL").await,
+        ScalarValue::Int64(None)
+    );
+}
+
+#[tokio::test]
+async fn empty_input() {
+    let ctx = setup().await;
+    assert_eq!(
+        scalar(&ctx, "SELECT null_count(s) FROM q WHERE false").await,
+        i(0)
+    );
+    assert_eq!(
+        scalar(&ctx, "SELECT null_fraction(s) FROM q WHERE false").await,
+        ScalarValue::Float64(None)
+    );
+    assert_eq!(
+        scalar(&ctx, "SELECT duplicate_count(k1) FROM q WHERE false").await,
+        i(0)
+    );
+}
+
+#[tokio::test]
+async fn freshness_and_retention() {
+    let ctx = setup().await;
+    let v = scalar(
+        &ctx,
+        "SELECT freshness(ts, TIMESTAMP '2026-01-03T08:00:00') FROM q",
+    )
+    .await;
+    assert_eq!(v, iv(1, 2 * 3_600_000_000_000));
+    let ok = scalar(
+        &ctx,
+        "SELECT freshness(ts, TIMESTAMP '2026-01-03T08:00:00') < INTERVAL '2 days' FROM q",
+    )
+    .await;
+    assert_eq!(ok, ScalarValue::Boolean(Some(true)));
+    let v = scalar(
+        &ctx,
+        "SELECT retention(ts, TIMESTAMP '2026-01-01T00:00:00') FROM q",
+    )
+    .await;
+    assert_eq!(v, iv(31, 0));
+}
+
+#[tokio::test]
+async fn grouped_and_filtered_use_the_groups_accumulator() {
+    let ctx = setup().await;
+    let b = ctx
+        .sql(
+            "SELECT g, null_count(s) AS n, missing_count(s) AS m, max_length(s) AS l, \
+             invalid_count_range(x, 0, 10) FILTER (WHERE x > 0) AS r, duplicate_count(k1) AS d \
+             FROM q GROUP BY g ORDER BY g",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let s = datafusion::arrow::util::pretty::pretty_format_batches(&b)
+        .unwrap()
+        .to_string();
+    let expected = "\
++---+---+---+---+---+---+
+| g | n | m | l | r | d |
++---+---+---+---+---+---+
+| 1 | 1 | 1 | 3 | 1 | 2 |
+| 2 | 0 | 2 | 6 | 1 | 2 |
++---+---+---+---+---+---+";
+    assert_eq!(s, expected);
+}
