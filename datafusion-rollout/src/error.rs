@@ -30,7 +30,9 @@ pub enum Error {
     },
 
     /// A version id is taken already for this dataset.
-    #[error("dataset '{dataset}' already has a version '{version}'; version ids are immutable, choose a new one")]
+    #[error(
+        "dataset '{dataset}' already has a version '{version}'; version ids are immutable, choose a new one"
+    )]
     VersionExists { dataset: String, version: String },
 
     /// A cohort name was not found.
@@ -62,7 +64,9 @@ pub enum Error {
     Precondition(String),
 
     /// A pinned file of a version no longer matches what was registered.
-    #[error("pinned file '{path}' of {dataset}@{version} {problem}; the version's data changed after registration, so it is not read")]
+    #[error(
+        "pinned file '{path}' of {dataset}@{version} {problem}; the version's data changed after registration, so it is not read"
+    )]
     PinnedFileChanged {
         dataset: String,
         version: String,
@@ -71,7 +75,9 @@ pub enum Error {
     },
 
     /// A commit kept losing the race for its sequence number.
-    #[error("concurrent modification: gave up after {attempts} attempts to commit '{operation}' (other writers kept committing first); retry the statement")]
+    #[error(
+        "concurrent modification: gave up after {attempts} attempts to commit '{operation}' (other writers kept committing first); retry the statement"
+    )]
     ConcurrentModification { operation: String, attempts: usize },
 
     /// A log entry that does not parse or does not apply; the store is read-only past it.
@@ -79,7 +85,9 @@ pub enum Error {
     CorruptLogEntry { path: String, reason: String },
 
     /// The store was opened read-only because of a corrupt log entry.
-    #[error("the store is read-only: {reason}; it was opened up to the last good entry and cannot be changed until the log is repaired")]
+    #[error(
+        "the store is read-only: {reason}; it was opened up to the last good entry and cannot be changed until the log is repaired"
+    )]
     ReadOnly { reason: String },
 
     /// A location or store URL that cannot be used.

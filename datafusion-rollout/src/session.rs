@@ -90,10 +90,7 @@ impl RolloutContext {
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udf(rollout_bucket_udf().as_ref().clone());
         wrap_default_schema(&ctx, &store)?;
-        let actor = options
-            .actor
-            .or(options.consumer)
-            .unwrap_or_else(os_user);
+        let actor = options.actor.or(options.consumer).unwrap_or_else(os_user);
         Ok(Self { ctx, store, actor })
     }
 
@@ -134,7 +131,11 @@ impl RolloutContext {
     }
 
     /// A context running statements on a caller's `SessionContext` (after [`Self::install`]).
-    pub fn with_session(store: Arc<Store>, ctx: SessionContext, actor: Option<String>) -> Result<Self> {
+    pub fn with_session(
+        store: Arc<Store>,
+        ctx: SessionContext,
+        actor: Option<String>,
+    ) -> Result<Self> {
         Self::install(&store, &ctx)?;
         Ok(Self {
             ctx,
@@ -199,9 +200,8 @@ impl RolloutContext {
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         let state = self.ctx.state();
         let options = &state.config_options().sql_parser;
-        let dialect = dialect_from_str(options.dialect.to_string()).ok_or_else(|| {
-            Error::Config(format!("unsupported SQL dialect {}", options.dialect))
-        })?;
+        let dialect = dialect_from_str(options.dialect)
+            .ok_or_else(|| Error::Config(format!("unsupported SQL dialect {}", options.dialect)))?;
         parse_sql_with_dialect(sql, dialect.as_ref(), options.recursion_limit.get())
     }
 
@@ -255,7 +255,11 @@ impl RolloutContext {
     }
 
     async fn execute_datafusion(&self, statement: &DFStatement) -> Result<DataFrame> {
-        let plan = self.ctx.state().statement_to_plan(statement.clone()).await?;
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(statement.clone())
+            .await?;
         let resolutions = match &plan {
             LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => self.resolutions(&plan)?,
             _ => vec![],
@@ -268,10 +272,14 @@ impl RolloutContext {
         let schema = Arc::new(df.schema().as_arrow().clone());
         let mut batches = df.collect().await?;
         let rows: Vec<String> = resolutions.iter().map(|r| r.to_string()).collect();
-        let plan_type: ArrayRef = Arc::new(StringArray::from(vec!["rollout_resolution"; rows.len()]));
+        let plan_type: ArrayRef =
+            Arc::new(StringArray::from(vec!["rollout_resolution"; rows.len()]));
         let text: ArrayRef = Arc::new(StringArray::from(rows));
         if schema.fields().len() == 2 {
-            batches.push(RecordBatch::try_new(Arc::clone(&schema), vec![plan_type, text])?);
+            batches.push(RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![plan_type, text],
+            )?);
         }
         Ok(self.ctx.read_batches(batches)?)
     }
@@ -342,7 +350,11 @@ impl RolloutContext {
     }
 
     pub(crate) fn message_text(&self, text: &str) -> Result<DataFrame> {
-        let schema = Arc::new(Schema::new(vec![Field::new("result", DataType::Utf8, false)]));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "result",
+            DataType::Utf8,
+            false,
+        )]));
         let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![text]))])?;
         self.frame(batch)
     }
@@ -372,9 +384,9 @@ fn wrap_default_schema(ctx: &SessionContext, store: &Arc<Store>) -> Result<()> {
     let catalog = ctx.catalog(&defaults.default_catalog).ok_or_else(|| {
         Error::Config(format!("no default catalog '{}'", defaults.default_catalog))
     })?;
-    let inner = catalog.schema(&defaults.default_schema).ok_or_else(|| {
-        Error::Config(format!("no default schema '{}'", defaults.default_schema))
-    })?;
+    let inner = catalog
+        .schema(&defaults.default_schema)
+        .ok_or_else(|| Error::Config(format!("no default schema '{}'", defaults.default_schema)))?;
     if inner.downcast_ref::<RolloutSchemaProvider>().is_some() {
         return Ok(());
     }

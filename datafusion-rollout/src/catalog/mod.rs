@@ -16,5 +16,7 @@ pub use model::{
     format_percent,
 };
 pub use names::{validate_identifier, validate_version_id};
-pub use schema::{ColumnDef, check_compatible, merge_schema, schema_from_columns, columns_from_schema};
+pub use schema::{
+    ColumnDef, check_compatible, columns_from_schema, merge_schema, schema_from_columns,
+};
 pub use state::{Action, State};

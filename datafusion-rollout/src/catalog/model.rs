@@ -179,7 +179,7 @@ impl Candidate {
 
 /// `1250` basis points → `"12.5%"`.
 pub fn format_percent(bp: u32) -> String {
-    if bp % 100 == 0 {
+    if bp.is_multiple_of(100) {
         format!("{}%", bp / 100)
     } else {
         let s = format!("{}.{:02}", bp / 100, bp % 100);

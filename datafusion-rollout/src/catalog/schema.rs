@@ -57,7 +57,9 @@ pub fn check_compatible(current: &[ColumnDef], new: &[ColumnDef]) -> Vec<String>
             None => {
                 let similar = new
                     .iter()
-                    .find(|c| !current.iter().any(|o| o.name == c.name) && c.data_type == old.data_type)
+                    .find(|c| {
+                        !current.iter().any(|o| o.name == c.name) && c.data_type == old.data_type
+                    })
                     .map(|c| format!(" (renamed to '{}'?)", c.name))
                     .unwrap_or_default();
                 breaking.push(format!("column '{}' was dropped{similar}", old.name));
@@ -112,13 +114,11 @@ fn is_widening(from: &str, to: &str) -> bool {
     const INTS: [&str; 4] = ["Int8", "Int16", "Int32", "Int64"];
     const UINTS: [&str; 4] = ["UInt8", "UInt16", "UInt32", "UInt64"];
     let rank = |list: &[&str], t: &str| list.iter().position(|x| *x == t);
-    match (rank(&INTS, from), rank(&INTS, to)) {
-        (Some(a), Some(b)) => return b > a,
-        _ => {}
+    if let (Some(a), Some(b)) = (rank(&INTS, from), rank(&INTS, to)) {
+        return b > a;
     }
-    match (rank(&UINTS, from), rank(&UINTS, to)) {
-        (Some(a), Some(b)) => return b > a,
-        _ => {}
+    if let (Some(a), Some(b)) = (rank(&UINTS, from), rank(&UINTS, to)) {
+        return b > a;
     }
     matches!((from, to), ("Float32", "Float64") | ("Utf8", "LargeUtf8"))
 }

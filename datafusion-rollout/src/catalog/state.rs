@@ -44,10 +44,12 @@ pub enum Action {
 
 impl State {
     pub fn dataset(&self, name: &str) -> Result<&Dataset> {
-        self.datasets.get(name).ok_or_else(|| Error::DatasetNotFound {
-            dataset: name.to_string(),
-            hint: hint_known("datasets", self.datasets.keys()),
-        })
+        self.datasets
+            .get(name)
+            .ok_or_else(|| Error::DatasetNotFound {
+                dataset: name.to_string(),
+                hint: hint_known("datasets", self.datasets.keys()),
+            })
     }
 
     pub fn version(&self, dataset: &str, version: &str) -> Result<&Version> {
@@ -100,7 +102,10 @@ impl State {
             } => {
                 let ds = self.dataset_mut(dataset)?;
                 if ds.version(&version.id).is_some() {
-                    return Err(format!("version '{}' of '{dataset}' added twice", version.id));
+                    return Err(format!(
+                        "version '{}' of '{dataset}' added twice",
+                        version.id
+                    ));
                 }
                 ds.versions.push(version.as_ref().clone());
                 ds.schema = schema.clone();
@@ -124,7 +129,9 @@ impl State {
                     .chain(rollout.candidate.as_ref().map(|c| &c.version))
                 {
                     if ds.version(id).is_none() {
-                        return Err(format!("rollout of '{dataset}' names unknown version '{id}'"));
+                        return Err(format!(
+                            "rollout of '{dataset}' names unknown version '{id}'"
+                        ));
                     }
                 }
                 ds.rollout = rollout.clone();

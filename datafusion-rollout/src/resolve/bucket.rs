@@ -83,7 +83,11 @@ impl ScalarUDFImpl for RolloutBucket {
             .map(|(c, s)| Some(bucket(s?, c?)))
             .collect();
         let out: ArrayRef = Arc::new(out);
-        if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        if args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+        {
             Ok(ColumnarValue::Scalar(
                 datafusion::common::ScalarValue::try_from_array(&out, 0)?,
             ))
@@ -106,8 +110,13 @@ impl ScalarUDFImpl for RolloutBucket {
                  is read by the consumers whose bucket is below p × 100. NULL in, NULL out.",
                 "rollout_bucket(consumer, salt)",
             )
-            .with_sql_example("SELECT rollout_bucket('alice', 'c0ffee') < 1000 AS in_first_10_percent")
-            .with_argument("consumer", "The consumer id (as set by SET rollout.consumer).")
+            .with_sql_example(
+                "SELECT rollout_bucket('alice', 'c0ffee') < 1000 AS in_first_10_percent",
+            )
+            .with_argument(
+                "consumer",
+                "The consumer id (as set by SET rollout.consumer).",
+            )
             .with_argument("salt", "The rollout's salt, shown by SHOW ROLLOUT.")
             .build()
         }))
@@ -124,7 +133,10 @@ mod tests {
         let h = |s: &str| murmur3::murmur3_32(&mut s.as_bytes(), 0).unwrap();
         assert_eq!(h(""), 0);
         assert_eq!(h("hello"), 0x248b_fa47);
-        assert_eq!(h("The quick brown fox jumps over the lazy dog"), 0x2e4f_f723);
+        assert_eq!(
+            h("The quick brown fox jumps over the lazy dog"),
+            0x2e4f_f723
+        );
     }
 
     #[test]

@@ -121,7 +121,11 @@ impl ObjectStoreRegistry for PinnedStoreRegistry {
 
     fn get_store(&self, url: &Url) -> DfResult<Arc<dyn ObjectStore>> {
         let inner = self.inner.get_store(url)?;
-        Ok(Arc::new(VerifyingStore::new(inner, url, Arc::clone(&self.pins))))
+        Ok(Arc::new(VerifyingStore::new(
+            inner,
+            url,
+            Arc::clone(&self.pins),
+        )))
     }
 }
 
@@ -237,7 +241,11 @@ impl ObjectStore for VerifyingStore {
         }
     }
 
-    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> OsResult<Vec<bytes::Bytes>> {
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[Range<u64>],
+    ) -> OsResult<Vec<bytes::Bytes>> {
         self.inner.get_ranges(location, ranges).await
     }
 

@@ -30,7 +30,9 @@ impl fmt::Display for Assert {
 
 impl Assert {
     pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
-        let df = rc.run_sql(&format!("SELECT ({}) AS assertion", self.condition)).await?;
+        let df = rc
+            .run_sql(&format!("SELECT ({}) AS assertion", self.condition))
+            .await?;
         let batches = df.collect().await?;
         let mut holds = !batches.is_empty();
         for batch in &batches {

@@ -150,7 +150,11 @@ impl ShowDatasets {
                 text(&|d| d.rollout.stable.clone()),
                 text(&|d| d.rollout.candidate.as_ref().map(|c| c.version.clone())),
                 text(&|d| d.rollout.candidate.as_ref().map(|c| c.exposure())),
-                Arc::new(ds.iter().map(|d| d.versions.len() as u64).collect::<UInt64Array>()),
+                Arc::new(
+                    ds.iter()
+                        .map(|d| d.versions.len() as u64)
+                        .collect::<UInt64Array>(),
+                ),
                 text(&|d| d.comment.clone()),
             ],
         )?;

@@ -33,6 +33,8 @@ pub use split::{StatementText, is_complete, split_statements};
 pub use version::{CreateVersion, RegisterVersion, ShowVersions};
 
 /// One parsed statement.
+// Statements are parsed one at a time and never stored in bulk; boxing them buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     /// Anything DataFusion itself handles (queries, DDL, `SET datafusion.*`, `EXPLAIN`, ...).

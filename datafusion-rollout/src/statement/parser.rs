@@ -102,12 +102,17 @@ fn parse_error_at(expected: &str, found: TokenWithSpan) -> Error {
 /// and sqlparser's "at Line: 1, Column: 5" becomes "at line 1, column 5".
 fn strip_sql_prefix(message: &str) -> String {
     let mut m = message.to_string();
-    for prefix in ["SQL error: ParserError(\"", "SQL error: TokenizerError(\"", "sql parser error: "] {
+    for prefix in [
+        "SQL error: ParserError(\"",
+        "SQL error: TokenizerError(\"",
+        "sql parser error: ",
+    ] {
         if let Some(rest) = m.strip_prefix(prefix) {
             m = rest.trim_end_matches("\")").to_string();
         }
     }
-    m.replace(" at Line: ", " at line ").replace(", Column: ", ", column ")
+    m.replace(" at Line: ", " at line ")
+        .replace(", Column: ", ", column ")
 }
 
 /// Post-processing of what DataFusion parsed: `ASSERT` is ours, pinned reads get their alias.
@@ -247,9 +252,20 @@ pub(super) fn parse_percent(p: &mut Parser) -> Result<u32, ParserError> {
     if frac.len() > 2 || whole.is_empty() && frac.is_empty() {
         return Err(out_of_range());
     }
-    let whole: u32 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| out_of_range())? };
-    let frac: u32 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().map_err(|_| out_of_range())? };
-    let bp = whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(out_of_range)?;
+    let whole: u32 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| out_of_range())?
+    };
+    let frac: u32 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<2}").parse().map_err(|_| out_of_range())?
+    };
+    let bp = whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or_else(out_of_range)?;
     if bp > 10_000 {
         return Err(out_of_range());
     }
@@ -271,11 +287,20 @@ fn rewrite_version_as_of(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let is_kw = |i: usize, k: Keyword| matches!(&tokens[i].token, Token::Word(w) if w.keyword == k && w.quote_style.is_none());
     let mut replace: Vec<(usize, String, Vec<usize>)> = Vec::new();
     for window in significant.windows(5) {
-        let [name, version, as_, of, literal] = [window[0], window[1], window[2], window[3], window[4]];
-        let Token::Word(w) = &tokens[name].token else { continue };
-        let Token::SingleQuotedString(v) = &tokens[literal].token else { continue };
+        let [name, version, as_, of, literal] =
+            [window[0], window[1], window[2], window[3], window[4]];
+        let Token::Word(w) = &tokens[name].token else {
+            continue;
+        };
+        let Token::SingleQuotedString(v) = &tokens[literal].token else {
+            continue;
+        };
         if is_kw(version, Keyword::VERSION) && is_kw(as_, Keyword::AS) && is_kw(of, Keyword::OF) {
-            replace.push((name, format!("{}{PIN_SEPARATOR}{v}", normalize(w)), vec![version, as_, of, literal]));
+            replace.push((
+                name,
+                format!("{}{PIN_SEPARATOR}{v}", normalize(w)),
+                vec![version, as_, of, literal],
+            ));
         }
     }
     if replace.is_empty() {

@@ -9,12 +9,10 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use super::parser::{
-    expect_word, parse_name, parse_percent, parse_string, parse_word, peek_word,
-};
+use super::parser::{expect_word, parse_name, parse_percent, parse_string, parse_word, peek_word};
 use super::{Ident, Quoted, ReasonClause};
-use crate::catalog::{Action, Candidate, State, VersionStatus};
 use crate::catalog::format_percent;
+use crate::catalog::{Action, Candidate, State, VersionStatus};
 use crate::error::{Error, Result};
 use crate::resolve::BUCKET_HASH;
 use crate::session::RolloutContext;
@@ -79,13 +77,22 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
 
 impl fmt::Display for Promote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PROMOTE {} TO {}", Ident(&self.dataset), Quoted(&self.version))?;
+        write!(
+            f,
+            "PROMOTE {} TO {}",
+            Ident(&self.dataset),
+            Quoted(&self.version)
+        )?;
         if !self.cohorts.is_empty() {
             let names: Vec<String> = self.cohorts.iter().map(|c| Ident(c).to_string()).collect();
             write!(f, " FOR COHORT {}", names.join(", "))?;
         }
         if let Some(bp) = self.percent_bp {
-            write!(f, " AT {} PERCENT", format_percent(bp).trim_end_matches('%'))?;
+            write!(
+                f,
+                " AT {} PERCENT",
+                format_percent(bp).trim_end_matches('%')
+            )?;
         }
         if self.force {
             write!(f, " FORCE")?;
@@ -160,7 +167,11 @@ impl Promote {
             }
             message = format!(
                 "{} '{}' is now the candidate of {}, exposed to {} (stable: '{stable}')",
-                if rollout.candidate.is_some() { "exposure widened:" } else { "rollout started:" },
+                if rollout.candidate.is_some() {
+                    "exposure widened:"
+                } else {
+                    "rollout started:"
+                },
                 self.version,
                 self.dataset,
                 candidate.exposure()
@@ -195,7 +206,10 @@ impl Promote {
                     "'{}' is now the stable version of {} (was '{old}')",
                     self.version, self.dataset
                 ),
-                None => format!("'{}' is now the stable version of {}", self.version, self.dataset),
+                None => format!(
+                    "'{}' is now the stable version of {}",
+                    self.version, self.dataset
+                ),
             };
             next.stable = Some(self.version.clone());
             next.candidate = None;

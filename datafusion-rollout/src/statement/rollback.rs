@@ -30,7 +30,10 @@ pub(super) fn parse(p: &mut Parser) -> Result<Rollback, ParserError> {
     p.expect_keyword(Keyword::ROLLBACK)?;
     let dataset = parse_name(p, "a dataset name after ROLLBACK")?;
     let to = if p.parse_keyword(Keyword::TO) {
-        Some(parse_string(p, "a version id in quotes after TO, like 'v1'")?)
+        Some(parse_string(
+            p,
+            "a version id in quotes after TO, like 'v1'",
+        )?)
     } else {
         None
     };

@@ -102,7 +102,10 @@ impl ShowRollout {
                 Arc::new(UInt32Array::from(vec![c.map(|c| c.percent_bp)])),
                 s(c.map(|c| c.salt.clone())),
                 s(c.map(|c| c.hash.clone())),
-                s(c.map(|c| c.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))),
+                s(c.map(|c| {
+                    c.started_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                })),
                 s((!r.previous_stable.is_empty()).then(|| r.previous_stable.join(", "))),
             ],
         )?;
@@ -141,7 +144,12 @@ impl ShowHistory {
             schema,
             vec![
                 Arc::new(entries.iter().map(|e| e.sequence).collect::<UInt64Array>()),
-                text(&|e| Some(e.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))),
+                text(&|e| {
+                    Some(
+                        e.timestamp
+                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    )
+                }),
                 text(&|e| Some(e.actor.clone())),
                 text(&|e| Some(e.operation.clone())),
                 text(&|e| e.dataset.clone()),

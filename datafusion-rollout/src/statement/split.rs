@@ -90,7 +90,8 @@ mod tests {
 
     #[test]
     fn splits_on_top_level_semicolons_with_lines() {
-        let script = "-- a comment; not a split\nSELECT 'a;b';\n\nPROMOTE orders\n  TO 'v2';\nSELECT 1";
+        let script =
+            "-- a comment; not a split\nSELECT 'a;b';\n\nPROMOTE orders\n  TO 'v2';\nSELECT 1";
         let parts = split_statements(script).unwrap();
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[0].text, "SELECT 'a;b'");

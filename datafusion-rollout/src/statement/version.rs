@@ -25,9 +25,7 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use futures::TryStreamExt;
 use url::Url;
 
-use super::parser::{
-    alias_pinned_tables_query, expect_word, parse_name, parse_string, parse_word,
-};
+use super::parser::{alias_pinned_tables_query, expect_word, parse_name, parse_string, parse_word};
 use super::{Ident, Quoted, ReasonClause};
 use crate::catalog::{
     Action, FileFormat, PinnedFile, State, Version, VersionStatus, check_compatible,
@@ -254,15 +252,16 @@ async fn scan_location(rc: &RolloutContext, url: &Url, format: FileFormat) -> Re
                     .parts()
                     .skip(path.parts().count())
                     .any(|p| p.as_ref().starts_with('.') || p.as_ref().starts_with('_'));
-                let name = m.location.filename().unwrap_or_default().to_ascii_lowercase();
+                let name = m
+                    .location
+                    .filename()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 !hidden && name.ends_with(ext)
             })
             .collect();
         if metas.is_empty() {
-            let exists_local = url
-                .to_file_path()
-                .map(|p| p.exists())
-                .unwrap_or(true);
+            let exists_local = url.to_file_path().map(|p| p.exists()).unwrap_or(true);
             if !exists_local {
                 return Err(not_found());
             }
@@ -376,7 +375,11 @@ async fn commit_version(
 impl RegisterVersion {
     pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
         validate_identifier("dataset name", &self.dataset)?;
-        check_new_version(rc.store().refresh().await?.as_ref(), &self.dataset, &self.version)?;
+        check_new_version(
+            rc.store().refresh().await?.as_ref(),
+            &self.dataset,
+            &self.version,
+        )?;
         let url = resolve_location(&self.location, false)?;
         let scanned = scan_location(rc, &url, self.format).await?;
         commit_version(
@@ -399,7 +402,11 @@ impl RegisterVersion {
 impl CreateVersion {
     pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
         validate_identifier("dataset name", &self.dataset)?;
-        check_new_version(rc.store().refresh().await?.as_ref(), &self.dataset, &self.version)?;
+        check_new_version(
+            rc.store().refresh().await?.as_ref(),
+            &self.dataset,
+            &self.version,
+        )?;
         let statement = DFStatement::Statement(Box::new(SqlStatement::Query(self.query.clone())));
         let plan = rc.session().state().statement_to_plan(statement).await?;
         let df = rc.session().execute_logical_plan(plan).await?;
@@ -463,7 +470,12 @@ impl ShowVersions {
                 num(&|v| v.row_count),
                 num(&|v| v.files.len() as u64),
                 num(&|v| v.total_bytes()),
-                text(&|v| Some(v.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))),
+                text(&|v| {
+                    Some(
+                        v.created_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    )
+                }),
                 text(&|v| Some(v.created_by.clone())),
                 text(&|v| Some(v.location.clone())),
                 text(&|v| v.comment.clone()),

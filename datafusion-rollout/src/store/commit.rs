@@ -77,7 +77,9 @@ impl Store {
                     let next = Arc::new(next);
                     self.install(Arc::clone(&next));
                     if self.options.checkpoint_interval > 0
-                        && entry.sequence % self.options.checkpoint_interval == 0
+                        && entry
+                            .sequence
+                            .is_multiple_of(self.options.checkpoint_interval)
                     {
                         self.write_checkpoint(&next).await;
                     }

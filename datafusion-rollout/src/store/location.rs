@@ -23,9 +23,12 @@ pub fn resolve_location(location: &str, create: bool) -> Result<Url> {
     if location.contains('\0') {
         return Err(invalid("it contains a NUL byte".into()));
     }
-    let looks_like_url = location
-        .split_once("://")
-        .is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+'));
+    let looks_like_url = location.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+')
+    });
     let mut url = if looks_like_url {
         Url::parse(location).map_err(|e| invalid(e.to_string()))?
     } else {
@@ -49,20 +52,19 @@ pub fn resolve_location(location: &str, create: bool) -> Result<Url> {
             absolute
         };
         let is_dir = absolute.is_dir();
-        let mut url = Url::from_file_path(&absolute)
-            .map_err(|()| invalid("not a valid file path".into()))?;
+        let mut url =
+            Url::from_file_path(&absolute).map_err(|()| invalid("not a valid file path".into()))?;
         if is_dir && !url.path().ends_with('/') {
             url.set_path(&format!("{}/", url.path()));
         }
         return Ok(url);
     };
-    if url.scheme() == "file" {
-        if create {
-            let path = url
-                .to_file_path()
-                .map_err(|()| invalid("not a valid file path".into()))?;
-            std::fs::create_dir_all(&path).map_err(|e| invalid(format!("cannot create folder: {e}")))?;
-        }
+    if url.scheme() == "file" && create {
+        let path = url
+            .to_file_path()
+            .map_err(|()| invalid("not a valid file path".into()))?;
+        std::fs::create_dir_all(&path)
+            .map_err(|e| invalid(format!("cannot create folder: {e}")))?;
     }
     if !url.path().ends_with('/') && (create || location.ends_with('/')) {
         url.set_path(&format!("{}/", url.path()));
@@ -86,12 +88,14 @@ pub fn object_store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
             Ok(Arc::clone(store) as Arc<dyn ObjectStore>)
         }
         _ => {
-            let (store, _path) = datafusion::object_store::parse_url(url).map_err(|e| {
-                Error::InvalidLocation {
+            let (store, _path) =
+                datafusion::object_store::parse_url(url).map_err(|e| Error::InvalidLocation {
                     location: url.to_string(),
-                    reason: format!("no object store for scheme '{}' in this build: {e}", url.scheme()),
-                }
-            })?;
+                    reason: format!(
+                        "no object store for scheme '{}' in this build: {e}",
+                        url.scheme()
+                    ),
+                })?;
             Ok(Arc::from(store))
         }
     }

@@ -73,17 +73,18 @@ impl Store {
 
     /// Reads the latest checkpoint (if any) and every entry after it.
     pub(super) async fn load(&self) -> Result<()> {
-        let base = match self.load_checkpoint().await {
-            Some(state) => state,
-            None => State::default(),
-        };
+        let base = self.load_checkpoint().await.unwrap_or_default();
         self.set_state(Arc::new(base));
         self.refresh().await.map(|_| ())
     }
 
     async fn load_checkpoint(&self) -> Option<State> {
         // The hint and the checkpoint are optimisations: anything wrong with them means replay.
-        let hint = self.object_store.get(&self.log_path(LAST_CHECKPOINT)).await.ok()?;
+        let hint = self
+            .object_store
+            .get(&self.log_path(LAST_CHECKPOINT))
+            .await
+            .ok()?;
         let hint: CheckpointHint = serde_json::from_slice(&hint.bytes().await.ok()?).ok()?;
         let data = self
             .object_store
@@ -207,12 +208,17 @@ impl Store {
             .collect();
         found.sort_by_key(|(seq, _)| *seq);
         let reads = found.into_iter().map(|(_, path)| async move {
-            self.read_entry(&path).await.map_err(|reason| Error::CorruptLogEntry {
-                path: path.to_string(),
-                reason,
-            })
+            self.read_entry(&path)
+                .await
+                .map_err(|reason| Error::CorruptLogEntry {
+                    path: path.to_string(),
+                    reason,
+                })
         });
-        futures::stream::iter(reads).buffered(16).try_collect().await
+        futures::stream::iter(reads)
+            .buffered(16)
+            .try_collect()
+            .await
     }
 
     /// Writes `entry` if its sequence number is still free.

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 
 pub use commit::{Commit, Committed};
 pub use location::{object_store_for, resolve_location};
-pub use log::{LogEntry, LOG_DIR};
+pub use log::{LOG_DIR, LogEntry};
 
 /// Options for opening a store.
 #[derive(Debug, Clone)]

@@ -99,7 +99,10 @@ pub async fn run(rc: &RolloutContext, sql: &str) -> String {
 
 pub async fn try_run(rc: &RolloutContext, sql: &str) -> datafusion_rollout::Result<String> {
     let df = rc.sql(sql).await?;
-    let batches = df.collect().await.map_err(datafusion_rollout::Error::from)?;
+    let batches = df
+        .collect()
+        .await
+        .map_err(datafusion_rollout::Error::from)?;
     Ok(pretty_format_batches(&batches)?.to_string())
 }
 

@@ -76,7 +76,12 @@ async fn many_writers_across_tasks_and_processes_lose_nothing() {
     let children: Vec<_> = (0..2)
         .map(|p| {
             Command::new(&exe)
-                .args(["--exact", "concurrency::child_writer", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "concurrency::child_writer",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(CHILD_ENV, &store)
                 .env("ROLLOUT_TEST_CHILD_NAME", format!("proc{p}"))
                 .stdout(std::process::Stdio::piped())
@@ -87,7 +92,12 @@ async fn many_writers_across_tasks_and_processes_lose_nothing() {
     let tasks: Vec<_> = (0..8)
         .map(|t| {
             let store = store.clone();
-            tokio::spawn(async move { (format!("task{t}"), writer(&store, &format!("task{t}")).await) })
+            tokio::spawn(async move {
+                (
+                    format!("task{t}"),
+                    writer(&store, &format!("task{t}")).await,
+                )
+            })
         })
         .collect();
 
@@ -121,10 +131,17 @@ async fn many_writers_across_tasks_and_processes_lose_nothing() {
     let mut claimed: Vec<u64> = successes.values().flatten().copied().collect();
     claimed.sort();
     let expected: Vec<u64> = (setup_seq + 1..=total).collect();
-    assert_eq!(claimed, expected, "each success owns one entry, and every entry is a success");
+    assert_eq!(
+        claimed, expected,
+        "each success owns one entry, and every entry is a success"
+    );
     for (name, seqs) in &successes {
         for s in seqs {
-            assert_eq!(&history[*s as usize - 1].actor, name, "entry {s} belongs to {name}");
+            assert_eq!(
+                &history[*s as usize - 1].actor,
+                name,
+                "entry {s} belongs to {name}"
+            );
         }
     }
     let processes = successes.keys().filter(|k| k.starts_with("proc")).count();

@@ -21,7 +21,12 @@ async fn percentage_exposure_is_exactly_the_low_buckets_and_only_grows() {
     let exposed_at = |state: &datafusion_rollout::catalog::State| -> Vec<bool> {
         consumers
             .iter()
-            .map(|c| resolve(state, "orders", None, Some(c), None).unwrap().version == "v2")
+            .map(|c| {
+                resolve(state, "orders", None, Some(c), None)
+                    .unwrap()
+                    .version
+                    == "v2"
+            })
             .collect()
     };
     let at30 = exposed_at(&state);
@@ -37,7 +42,11 @@ async fn percentage_exposure_is_exactly_the_low_buckets_and_only_grows() {
         assert_eq!(b, bucket(&salt, c).to_string());
         rc.set_consumer(Some(c)).unwrap();
         let avg = scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await;
-        let expected = if bucket(&salt, c) < 3000 { "54.95" } else { "49.95" };
+        let expected = if bucket(&salt, c) < 3000 {
+            "54.95"
+        } else {
+            "49.95"
+        };
         assert_eq!(avg, expected, "{c}");
     }
 
@@ -83,7 +92,10 @@ async fn explain(rc: &datafusion_rollout::RolloutContext, query: &str) -> Vec<(S
         .unwrap();
     let mut rows = Vec::new();
     for b in &batches {
-        let (kind, plan) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+        let (kind, plan) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_string::<i32>(),
+        );
         for i in 0..b.num_rows() {
             rows.push((kind.value(i).to_string(), plan.value(i).to_string()));
         }
@@ -118,7 +130,10 @@ async fn alias_read_has_the_same_physical_plan_as_a_direct_read() {
         let direct_plan = physical(&direct).replace("direct.", "orders.");
         assert_eq!(physical(&alias), direct_plan, "{query}");
         assert!(physical(&alias).contains("Exec"));
-        let resolution = alias.iter().find(|(k, _)| k == "rollout_resolution").unwrap();
+        let resolution = alias
+            .iter()
+            .find(|(k, _)| k == "rollout_resolution")
+            .unwrap();
         assert_eq!(
             resolution.1,
             "orders -> 'v1': stable, consumer 'erin' is not exposed to a candidate"

@@ -7,7 +7,11 @@ async fn cohort_rollout_and_rollback_end_to_end() {
     let fx = Fixture::new().await;
     let rc = fx.orders(None).await;
     run(&rc, "CREATE COHORT canary MEMBERS ('alice', 'job-42')").await;
-    run(&rc, "PROMOTE orders TO 'v2' FOR COHORT canary REASON 'try new prices'").await;
+    run(
+        &rc,
+        "PROMOTE orders TO 'v2' FOR COHORT canary REASON 'try new prices'",
+    )
+    .await;
 
     rc.set_consumer(Some("alice")).unwrap();
     let alice = scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await;
@@ -32,9 +36,15 @@ async fn cohort_rollout_and_rollback_end_to_end() {
 
     // The session may join the cohort explicitly.
     run(&rc, "SET rollout.cohort = 'canary'").await;
-    assert_eq!(scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await, "54.95");
+    assert_eq!(
+        scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await,
+        "54.95"
+    );
     run(&rc, "RESET rollout.cohort").await;
-    assert_eq!(scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await, "49.95");
+    assert_eq!(
+        scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await,
+        "49.95"
+    );
 
     let rollout = run(&rc, "SHOW ROLLOUT orders").await;
     assert!(rollout.contains("cohort canary"), "{rollout}");
@@ -42,13 +52,19 @@ async fn cohort_rollout_and_rollback_end_to_end() {
 
     run(&rc, "ROLLBACK orders REASON 'prices look wrong'").await;
     rc.set_consumer(Some("alice")).unwrap();
-    assert_eq!(scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await, "49.95");
+    assert_eq!(
+        scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await,
+        "49.95"
+    );
 
     let versions = run(&rc, "SHOW VERSIONS OF orders").await;
     assert!(versions.contains("rolled_back"), "{versions}");
     let history = run(&rc, "SHOW HISTORY OF orders").await;
     assert!(history.contains("prices look wrong"), "{history}");
-    assert!(history.contains("ROLLBACK orders REASON 'prices look wrong'"), "{history}");
+    assert!(
+        history.contains("ROLLBACK orders REASON 'prices look wrong'"),
+        "{history}"
+    );
 }
 
 #[tokio::test]
@@ -56,13 +72,25 @@ async fn full_promote_then_rollback_restores_previous_stable() {
     let fx = Fixture::new().await;
     let rc = fx.orders(Some("carol")).await;
     run(&rc, "PROMOTE orders TO 'v2'").await;
-    assert_eq!(scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await, "54.95");
+    assert_eq!(
+        scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await,
+        "54.95"
+    );
     run(&rc, "ROLLBACK orders").await;
-    assert_eq!(scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await, "49.95");
-    let err = try_run(&rc, "ROLLBACK orders").await.unwrap_err().to_string();
+    assert_eq!(
+        scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await,
+        "49.95"
+    );
+    let err = try_run(&rc, "ROLLBACK orders")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nothing to roll back"), "{err}");
     run(&rc, "ROLLBACK orders TO 'v2'").await;
-    assert_eq!(scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await, "54.95");
+    assert_eq!(
+        scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await,
+        "54.95"
+    );
 }
 
 #[tokio::test]
@@ -90,28 +118,71 @@ async fn bad_input_is_refused_with_clear_errors_and_changes_nothing() {
         ("SELECT * FROM nope".into(), "nope"),
         ("PROMOTE nope TO 'v1'".into(), "unknown dataset 'nope'"),
         ("PROMOTE orders TO 'v9'".into(), "has no version 'v9'"),
-        ("PROMOTE orders TO 'v2' FOR COHORT ghosts".into(), "unknown cohort 'ghosts'"),
-        ("PROMOTE orders TO 'v2' AT 101 PERCENT".into(), "not between 0 and 100"),
-        ("PROMOTE orders TO 'v2' AT 1.005 PERCENT".into(), "at most two decimals"),
-        (format!("REGISTER VERSION 'v1' OF orders FROM '{v1}/'"), "already has a version 'v1'"),
-        (format!("REGISTER VERSION '../x' OF orders FROM '{v1}/'"), "invalid version id"),
-        (format!("REGISTER VERSION 'a/b' OF orders FROM '{v1}/'"), "invalid version id"),
-        (format!("REGISTER VERSION '' OF orders FROM '{v1}/'"), "it is empty"),
-        ("REGISTER VERSION 'v9' OF orders FROM '/definitely/not/here/'".into(), "nothing is there"),
-        (format!("REGISTER VERSION 'v9' OF orders FROM '{v1}/' FORMAT CSV"), "holds no CSV files"),
+        (
+            "PROMOTE orders TO 'v2' FOR COHORT ghosts".into(),
+            "unknown cohort 'ghosts'",
+        ),
+        (
+            "PROMOTE orders TO 'v2' AT 101 PERCENT".into(),
+            "not between 0 and 100",
+        ),
+        (
+            "PROMOTE orders TO 'v2' AT 1.005 PERCENT".into(),
+            "at most two decimals",
+        ),
+        (
+            format!("REGISTER VERSION 'v1' OF orders FROM '{v1}/'"),
+            "already has a version 'v1'",
+        ),
+        (
+            format!("REGISTER VERSION '../x' OF orders FROM '{v1}/'"),
+            "invalid version id",
+        ),
+        (
+            format!("REGISTER VERSION 'a/b' OF orders FROM '{v1}/'"),
+            "invalid version id",
+        ),
+        (
+            format!("REGISTER VERSION '' OF orders FROM '{v1}/'"),
+            "it is empty",
+        ),
+        (
+            "REGISTER VERSION 'v9' OF orders FROM '/definitely/not/here/'".into(),
+            "nothing is there",
+        ),
+        (
+            format!("REGISTER VERSION 'v9' OF orders FROM '{v1}/' FORMAT CSV"),
+            "holds no CSV files",
+        ),
         ("CREATE DATASET \"../evil\"".into(), "invalid dataset name"),
         ("CREATE DATASET orders".into(), "already exists"),
         ("PROMOTE orders TO".into(), "Expected: a version id"),
         ("PROMOTE orders TO 'v2' FORCE".into(), "needs a REASON"),
-        ("SET rollout.cohort = 'ghosts'".into(), "unknown cohort 'ghosts'"),
-        ("SET rollout.nope = 'x'".into(), "unknown setting 'rollout.nope'"),
-        ("SELECT * FROM orders VERSION AS OF 'v7'".into(), "has no version 'v7'"),
+        (
+            "SET rollout.cohort = 'ghosts'".into(),
+            "unknown cohort 'ghosts'",
+        ),
+        (
+            "SET rollout.nope = 'x'".into(),
+            "unknown setting 'rollout.nope'",
+        ),
+        (
+            "SELECT * FROM orders VERSION AS OF 'v7'".into(),
+            "has no version 'v7'",
+        ),
     ];
     for (sql, expected) in cases {
         let err = try_run(&rc, &sql).await.expect_err(&sql).to_string();
-        assert!(err.contains(expected), "{sql}: expected {expected:?} in {err:?}");
+        assert!(
+            err.contains(expected),
+            "{sql}: expected {expected:?} in {err:?}"
+        );
     }
-    assert_eq!(rc.store().refresh().await.unwrap().sequence, seq, "nothing was committed");
+    assert_eq!(
+        rc.store().refresh().await.unwrap().sequence,
+        seq,
+        "nothing was committed"
+    );
 }
 
 #[tokio::test]
@@ -137,7 +208,10 @@ async fn breaking_schema_changes_are_listed_and_refused() {
     .await
     .unwrap_err()
     .to_string();
-    assert!(err.contains("column 'order_id' changed type from Int64 to Int32"), "{err}");
+    assert!(
+        err.contains("column 'order_id' changed type from Int64 to Int32"),
+        "{err}"
+    );
     assert!(err.contains("column 'customer_id' was dropped"), "{err}");
     assert!(err.contains("column 'amount' was dropped"), "{err}");
 }

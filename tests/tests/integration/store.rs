@@ -26,8 +26,22 @@ async fn reopening_gives_exactly_the_state_the_log_describes() {
     {
         let rc = open_with_interval(&fx, 3).await;
         run(&rc, "CREATE DATASET orders").await;
-        run(&rc, &format!("REGISTER VERSION 'v1' OF orders FROM '{}/'", fx.path("orders_v1").display())).await;
-        run(&rc, &format!("REGISTER VERSION 'v2' OF orders FROM '{}/'", fx.path("orders_v2").display())).await;
+        run(
+            &rc,
+            &format!(
+                "REGISTER VERSION 'v1' OF orders FROM '{}/'",
+                fx.path("orders_v1").display()
+            ),
+        )
+        .await;
+        run(
+            &rc,
+            &format!(
+                "REGISTER VERSION 'v2' OF orders FROM '{}/'",
+                fx.path("orders_v2").display()
+            ),
+        )
+        .await;
         run(&rc, "PROMOTE orders TO 'v1'").await;
         for i in 0..7 {
             run(&rc, &format!("CREATE COHORT c{i} MEMBERS ('m{i}')")).await;
@@ -40,7 +54,13 @@ async fn reopening_gives_exactly_the_state_the_log_describes() {
     assert_eq!(state.sequence, 25);
     let checkpoints = std::fs::read_dir(fx.path("store/_rollout_log"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("checkpoint"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("checkpoint")
+        })
         .count();
     assert!(checkpoints >= 8, "checkpoints written: {checkpoints}");
     // A full replay (checkpoints removed) gives the same state, byte for byte.
@@ -56,7 +76,10 @@ async fn reopening_gives_exactly_the_state_the_log_describes() {
         serde_json::to_string(replayed.store().state().as_ref()).unwrap(),
         serde_json::to_string(state.as_ref()).unwrap()
     );
-    assert_eq!(scalar(&replayed, "SELECT round(avg(amount), 2) FROM orders").await, "49.95");
+    assert_eq!(
+        scalar(&replayed, "SELECT round(avg(amount), 2) FROM orders").await,
+        "49.95"
+    );
 }
 
 #[tokio::test]
@@ -69,20 +92,39 @@ async fn a_corrupt_entry_is_named_and_the_store_opens_read_only_before_it() {
     let bad = fx.path(&format!("store/_rollout_log/{:020}.json", seq + 1));
     std::fs::write(&bad, b"{ this is not json").unwrap();
     let rc = fx.open(Some("zoe")).await;
-    assert_eq!(rc.store().state().sequence, seq, "state stops before the bad entry");
+    assert_eq!(
+        rc.store().state().sequence,
+        seq,
+        "state stops before the bad entry"
+    );
     // Reading still works.
-    assert_eq!(scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await, "49.95");
-    let err = try_run(&rc, "PROMOTE orders TO 'v2'").await.unwrap_err().to_string();
+    assert_eq!(
+        scalar(&rc, "SELECT round(avg(amount), 2) FROM orders").await,
+        "49.95"
+    );
+    let err = try_run(&rc, "PROMOTE orders TO 'v2'")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("read-only"), "{err}");
-    assert!(err.contains(&format!("{:020}.json", seq + 1)), "names the file: {err}");
+    assert!(
+        err.contains(&format!("{:020}.json", seq + 1)),
+        "names the file: {err}"
+    );
     assert!(err.contains("does not parse"), "{err}");
     // Nothing was written past it.
-    assert!(!fx.path(&format!("store/_rollout_log/{:020}.json", seq + 2)).exists());
+    assert!(
+        !fx.path(&format!("store/_rollout_log/{:020}.json", seq + 2))
+            .exists()
+    );
 
     // An empty entry is reported the same way.
     std::fs::write(&bad, b"").unwrap();
     let rc = fx.open(Some("zoe")).await;
-    let err = try_run(&rc, "ROLLBACK orders").await.unwrap_err().to_string();
+    let err = try_run(&rc, "ROLLBACK orders")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("is empty"), "{err}");
 }
 
@@ -100,21 +142,34 @@ async fn a_tampered_pinned_file_fails_the_query_naming_the_file() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes).unwrap();
-    let err = try_run(&rc, "SELECT count(*), sum(amount) FROM orders").await.unwrap_err().to_string();
+    let err = try_run(&rc, "SELECT count(*), sum(amount) FROM orders")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("part-1.parquet"), "{err}");
     assert!(err.contains("orders@v2"), "{err}");
     assert!(err.contains("was modified"), "{err}");
     // Other versions keep working.
     assert_eq!(
-        scalar(&rc, "SELECT round(avg(amount), 2) FROM orders VERSION AS OF 'v1'").await,
+        scalar(
+            &rc,
+            "SELECT round(avg(amount), 2) FROM orders VERSION AS OF 'v1'"
+        )
+        .await,
         "49.95"
     );
     // Truncated, then deleted.
     std::fs::write(&file, &bytes[..100]).unwrap();
-    let err = try_run(&rc, "SELECT sum(amount) FROM orders").await.unwrap_err().to_string();
+    let err = try_run(&rc, "SELECT sum(amount) FROM orders")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("changed size"), "{err}");
     std::fs::remove_file(&file).unwrap();
-    let err = try_run(&rc, "SELECT sum(amount) FROM orders").await.unwrap_err().to_string();
+    let err = try_run(&rc, "SELECT sum(amount) FROM orders")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("is missing"), "{err}");
 }
 
@@ -124,7 +179,14 @@ async fn memory_stores_work_for_tests() {
     let name = format!("memory://store-{}", std::process::id());
     let rc = RolloutContext::open(&name).await.unwrap();
     run(&rc, "CREATE DATASET orders").await;
-    run(&rc, &format!("REGISTER VERSION 'v1' OF orders FROM '{}/'", fx.path("orders_v1").display())).await;
+    run(
+        &rc,
+        &format!(
+            "REGISTER VERSION 'v1' OF orders FROM '{}/'",
+            fx.path("orders_v1").display()
+        ),
+    )
+    .await;
     run(&rc, "CREATE VERSION 'v2' OF orders AS SELECT * FROM orders VERSION AS OF 'v1' WHERE amount > 50").await;
     run(&rc, "PROMOTE orders TO 'v2'").await;
     let again = RolloutContext::open(&name).await.unwrap();
