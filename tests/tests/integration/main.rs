@@ -4,5 +4,6 @@
 mod common;
 mod concurrency;
 mod resolution;
+mod slt;
 mod spine;
 mod store;
