@@ -53,7 +53,7 @@ pub async fn run(dir: &Path, format: OutputFormat, actor: Option<String>) -> Res
         next_line = statement.line + statement.text.lines().count();
         echo(comments, &statement.text).map_err(anyhow::Error::from)?;
         shell
-            .run_one(&statement.text, false)
+            .run_one(&statement.text, statement.line, false)
             .await
             .map_err(|f| f.with_location(&format!("demo.sql:{}", statement.line)))?;
         say("")?;

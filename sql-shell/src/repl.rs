@@ -159,7 +159,7 @@ async fn run_input(shell: &Shell, input: &str) {
         }
     };
     for statement in &statements {
-        if let Err(failure) = shell.run_one(&statement.text, true).await {
+        if let Err(failure) = shell.run_one(&statement.text, statement.line, true).await {
             eprintln!("error: {failure}");
             return;
         }
@@ -175,7 +175,7 @@ async fn meta_command(shell: &mut Shell, input: &str) -> Next {
         "\\?" | "\\h" | "\\help" => println!("{HELP}"),
         "\\d" => {
             for sql in ["SHOW DATASETS", LIST_TABLES] {
-                if let Err(failure) = shell.run_one(sql, true).await {
+                if let Err(failure) = shell.run_one(sql, 1, true).await {
                     eprintln!("error: {failure}");
                 }
             }

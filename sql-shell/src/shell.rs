@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion_rollout::{RolloutContext, split_statements};
+use datafusion_rollout::{Error, RolloutContext, split_statements};
 
 use crate::outcome::Failure;
 use crate::print::{OutputFormat, write_batches};
@@ -58,10 +58,25 @@ impl Shell {
         &self.ctx
     }
 
-    /// Runs exactly one statement and collects its result.
-    pub async fn execute(&self, sql: &str) -> Result<StatementOutput, datafusion_rollout::Error> {
+    /// Runs exactly one statement and collects its result. `line` is where the statement
+    /// starts in its script, so that a syntax error's position is the script's, not the
+    /// statement's.
+    pub async fn execute(
+        &self,
+        sql: &str,
+        line: usize,
+    ) -> Result<StatementOutput, datafusion_rollout::Error> {
         let start = Instant::now();
-        let df = self.ctx.sql(sql).await?;
+        let df = match self.ctx.sql(sql).await {
+            Ok(df) => df,
+            Err(error @ Error::Parse { .. }) if line > 1 => {
+                // Parsing is side-effect free: parse again, shifted down to where the
+                // statement sits in the script, for an error that points into the file.
+                let shifted = format!("{}{sql}", "\n".repeat(line - 1));
+                return Err(self.ctx.parse(&shifted).err().unwrap_or(error));
+            }
+            Err(error) => return Err(error),
+        };
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         Ok(StatementOutput {
@@ -108,7 +123,7 @@ impl Shell {
             }
         })?;
         for statement in &statements {
-            if let Err(failure) = self.run_one(&statement.text, false).await {
+            if let Err(failure) = self.run_one(&statement.text, statement.line, false).await {
                 return Err(match source {
                     ScriptSource::Command => failure,
                     ScriptSource::File(name) => {
@@ -120,9 +135,9 @@ impl Shell {
         Ok(())
     }
 
-    /// Runs one statement and prints its result to stdout.
-    pub async fn run_one(&self, sql: &str, interactive: bool) -> Result<(), Failure> {
-        let output = self.execute(sql).await?;
+    /// Runs one statement (starting at `line` of its script) and prints its result to stdout.
+    pub async fn run_one(&self, sql: &str, line: usize, interactive: bool) -> Result<(), Failure> {
+        let output = self.execute(sql, line).await?;
         let mut stdout = std::io::stdout().lock();
         self.print(&mut stdout, &output, interactive)?;
         Ok(())

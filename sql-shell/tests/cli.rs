@@ -135,6 +135,20 @@ fn script_stops_at_the_first_failure_naming_file_and_line() {
 }
 
 #[test]
+fn syntax_error_positions_are_in_the_file() {
+    let dir = TempDir::new().unwrap();
+    let script = dir.path().join("script.sql");
+    std::fs::write(&script, "SELECT 1 AS a;\n\nSELECT a,\n  b c d\nFROM t;\n").unwrap();
+    let out = run(rollout(dir.path())
+        .args(["--format", "csv", "-f"])
+        .arg(&script));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let prefix = format!("error: {}:3: ", script.display());
+    assert!(out.stderr.starts_with(&prefix), "{}", out.stderr);
+    assert!(out.stderr.contains("line 4, column 7"), "{}", out.stderr);
+}
+
+#[test]
 fn script_from_stdin() {
     let dir = TempDir::new().unwrap();
     let out = run(rollout(dir.path())
