@@ -205,8 +205,26 @@ def main():
     cases.append(categorical_case("unseen_category_in_candidate", ["x"] * 30 + ["y"] * 10, ["x"] * 20 + ["y"] * 10 + ["z"] * 5))
     cases.append(categorical_case("category_vanished", ["x"] * 30 + ["y"] * 10 + ["w"] * 3, ["x"] * 25 + ["y"] * 12))
     cases.append(categorical_case("with_nulls", ["a", None, "b", "a", None, "c"], ["a", "a", None, "b"]))
+    # Distribution tails used by the p-values, on a grid covering every branch of scipy's
+    # _kolmogn (Ruben-Gambino, DMTW, Pomeranz, Pelz-Good, smirnov incl. its n > 1e6 form).
+    kstwo = []
+    for n in [1, 2, 5, 10, 50, 140, 141, 300, 1000, 5000, 50_000, 100_000, 150_000, 999_999, 1_000_001, 5_000_000]:
+        for z in [0.3, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0]:
+            d = z / math.sqrt(n)
+            if d >= 1.0:
+                continue
+            kstwo.append({"d": d, "n": n, "sf": float(stats.kstwo.sf(d, n))})
+        for d in [0.5, 0.7, 0.95]:
+            kstwo.append({"d": d, "n": n, "sf": float(stats.kstwo.sf(d, n))})
+    chi2 = []
+    for df in [1, 2, 3, 5, 10, 50, 200, 5000]:
+        for q in [0.01, 0.1, 0.5, 1.0, 2.0, 5.0]:
+            x = df * q
+            chi2.append({"x": x, "df": df, "sf": float(stats.chi2.sf(x, df))})
     out = {
         "generator": "udfs/golden/generate.py",
+        "kstwo_sf": kstwo,
+        "chi2_sf": chi2,
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "cases": cases,

@@ -624,6 +624,36 @@ mod tests {
         (a - b).abs() <= rel * b.abs().max(f64::MIN_POSITIVE)
     }
 
+    /// `scipy.stats.kstwo.sf(d, n)` over every branch of `_kolmogn` (fixtures from
+    /// `udfs/golden/generate.py`), at 1e-7 relative (values below 1e-300 compare as 0).
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn kstwo_sf_matches_scipy() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/drift_cases.json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut bad = Vec::new();
+        let cases = v["kstwo_sf"].as_array().unwrap();
+        for c in cases {
+            let (d, n, sf) = (
+                c["d"].as_f64().unwrap(),
+                c["n"].as_f64().unwrap(),
+                c["sf"].as_f64().unwrap(),
+            );
+            let got = kstwo_sf(d, n);
+            if !(close(got, sf, 1e-7) || (got.abs() < 1e-300 && sf.abs() < 1e-300)) {
+                bad.push(format!("kstwo.sf({d}, {n}) = {got:e}, scipy {sf:e}"));
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "{} of {}:\n{}",
+            bad.len(),
+            cases.len(),
+            bad.join("\n")
+        );
+    }
+
     #[test]
     fn golden_vector_from_anchors() {
         // quality-anchors §B5: r = 1..10, c = 3..12 → D = 0.2, p(exact) = 0.9944575548

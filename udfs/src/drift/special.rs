@@ -148,6 +148,26 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unwrap_used)]
+    fn chi2_sf_matches_scipy() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/drift_cases.json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for c in v["chi2_sf"].as_array().unwrap() {
+            let (x, df, sf) = (
+                c["x"].as_f64().unwrap(),
+                c["df"].as_f64().unwrap(),
+                c["sf"].as_f64().unwrap(),
+            );
+            let got = chi2_sf(x, df);
+            assert!(
+                (got - sf).abs() <= 1e-9 * sf.abs() || (got - sf).abs() < 1e-300,
+                "chi2.sf({x}, {df}) = {got:e}, scipy {sf:e}"
+            );
+        }
+    }
+
+    #[test]
     fn chi2_sf_known_values() {
         // scipy.stats.chi2.sf(5.333333333333333, 2) = exp(-x/2)
         let x: f64 = 16.0 / 3.0;
