@@ -28,6 +28,51 @@ fn neumaier(values: impl Iterator<Item = f64>) -> f64 {
     s + c
 }
 
+/// Sorts finite values ascending (LSD radix sort on order-preserving keys for large inputs,
+/// pattern-defeating quicksort otherwise). Input must not contain NaN; -0.0 must already be 0.0.
+pub(crate) fn sort_f64(v: &mut [f64]) {
+    const RADIX_MIN: usize = 1 << 15;
+    if v.len() < RADIX_MIN {
+        v.sort_unstable_by(f64::total_cmp);
+        return;
+    }
+    const SIGN: u64 = 1 << 63;
+    let key = |x: f64| {
+        let b = x.to_bits();
+        if b & SIGN != 0 { !b } else { b ^ SIGN }
+    };
+    let unkey = |k: u64| f64::from_bits(if k & SIGN != 0 { k ^ SIGN } else { !k });
+    let mut keys: Vec<u64> = v.iter().map(|&x| key(x)).collect();
+    let mut hist = vec![[0usize; 256]; 8];
+    for &k in &keys {
+        for (d, h) in hist.iter_mut().enumerate() {
+            h[((k >> (8 * d)) & 0xFF) as usize] += 1;
+        }
+    }
+    let mut buf = vec![0u64; keys.len()];
+    let n = keys.len();
+    for (d, h) in hist.iter().enumerate() {
+        if h.contains(&n) {
+            continue; // every key has the same digit: nothing to do
+        }
+        let mut offs = [0usize; 256];
+        let mut sum = 0;
+        for (o, &c) in offs.iter_mut().zip(h.iter()) {
+            *o = sum;
+            sum += c;
+        }
+        for &k in &keys {
+            let b = ((k >> (8 * d)) & 0xFF) as usize;
+            buf[offs[b]] = k;
+            offs[b] += 1;
+        }
+        std::mem::swap(&mut keys, &mut buf);
+    }
+    for (x, k) in v.iter_mut().zip(keys) {
+        *x = unkey(k);
+    }
+}
+
 /// Population standard deviation (numpy `np.std`, ddof = 0, two-pass).
 pub(crate) fn std_pop(x: &[f64]) -> f64 {
     let n = x.len() as f64;
@@ -384,6 +429,23 @@ mod tests {
         let (s, p) = chisquare(&[50.0, 30.0, 20.0], &[40.0, 40.0, 20.0]);
         assert!(close(s, 16.0 / 3.0, 1e-12));
         assert!(close(p, 0.069_483_451_2, 1e-9));
+    }
+
+    #[test]
+    fn radix_sort_matches_comparison_sort() {
+        let mut s: u64 = 9;
+        let mut v: Vec<f64> = (0..100_000)
+            .map(|i| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let x = ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e6;
+                if i % 7 == 0 { x.round() } else { x }
+            })
+            .chain([0.0, f64::MAX, f64::MIN, 1e-310, -1e-310])
+            .collect();
+        let mut w = v.clone();
+        sort_f64(&mut v);
+        w.sort_unstable_by(f64::total_cmp);
+        assert!(v.iter().zip(&w).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]

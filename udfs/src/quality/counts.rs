@@ -24,6 +24,7 @@ fn nulls_as_false(b: &BooleanArray) -> BooleanArray {
         prep_null_mask_filter(b)
     }
 }
+use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float32Type, Float64Type};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
@@ -291,23 +292,31 @@ impl Predicate {
         match self {
             Predicate::Null => Ok((is_null(x.as_ref())?, None)),
             Predicate::Nan => {
+                fn nan_mask<T: Copy>(
+                    vals: &[T],
+                    nulls: Option<&NullBuffer>,
+                    is_nan: impl Fn(T) -> bool,
+                ) -> BooleanArray {
+                    let bits = BooleanBuffer::collect_bool(vals.len(), |i| is_nan(vals[i]));
+                    let bits = match nulls {
+                        Some(n) => &bits & n.inner(),
+                        None => bits,
+                    };
+                    BooleanArray::new(bits, None)
+                }
                 let nan = match x.data_type() {
-                    DataType::Float64 => x
-                        .as_primitive::<Float64Type>()
-                        .iter()
-                        .map(|v| Some(v.is_some_and(f64::is_nan)))
-                        .collect(),
-                    DataType::Float32 => x
-                        .as_primitive::<Float32Type>()
-                        .iter()
-                        .map(|v| Some(v.is_some_and(f32::is_nan)))
-                        .collect(),
+                    DataType::Float64 => {
+                        let a = x.as_primitive::<Float64Type>();
+                        nan_mask(a.values(), a.nulls(), f64::is_nan)
+                    }
+                    DataType::Float32 => {
+                        let a = x.as_primitive::<Float32Type>();
+                        nan_mask(a.values(), a.nulls(), f32::is_nan)
+                    }
                     DataType::Float16 => {
                         let f = cast(x, &DataType::Float64)?;
-                        f.as_primitive::<Float64Type>()
-                            .iter()
-                            .map(|v| Some(v.is_some_and(f64::is_nan)))
-                            .collect()
+                        let a = f.as_primitive::<Float64Type>();
+                        nan_mask(a.values(), a.nulls(), f64::is_nan)
                     }
                     _ => BooleanArray::from(vec![false; x.len()]),
                 };
@@ -384,6 +393,21 @@ impl GroupsAccumulator for CountGroups {
         let Some(x) = values.first() else {
             return exec_err!("counting aggregate called without input");
         };
+        if total_num_groups == 1 && opt_filter.is_none() {
+            // Every row belongs to group 0: count bits instead of looping over rows.
+            if matches!(self.predicate, Predicate::Null) {
+                self.matched[0] += x.logical_null_count() as u64;
+                self.eligible[0] += x.len() as u64;
+                return Ok(());
+            }
+            let (matches, eligible) = self.predicate.eval(x)?;
+            self.matched[0] += matches.true_count() as u64;
+            self.eligible[0] += match &eligible {
+                None => x.len(),
+                Some(e) => e.true_count(),
+            } as u64;
+            return Ok(());
+        }
         let (matches, eligible) = self.predicate.eval(x)?;
         let (m, e) = (&mut self.matched, &mut self.eligible);
         let matches = matches.values();
