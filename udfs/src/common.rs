@@ -154,8 +154,20 @@ pub(crate) fn is_categorical(dt: &DataType) -> bool {
 
 /// Groups accumulators of this crate can be sized up front (so a single-group accumulator that
 /// never saw a row still evaluates to its empty value or error).
-pub(crate) trait Resize {
+pub(crate) trait Resize: GroupsAccumulator {
     fn resize(&mut self, total_num_groups: usize);
+
+    /// Evaluates group 0 without losing the state (window frames evaluate repeatedly).
+    /// The default round-trips through `state`/`merge_batch`; big states override it.
+    fn evaluate_single(&mut self) -> Result<ScalarValue> {
+        let st = self.state(EmitTo::All)?;
+        self.resize(1);
+        self.merge_batch(&st, &[0], 1)?;
+        let out = self.evaluate(EmitTo::All)?;
+        self.resize(1);
+        self.merge_batch(&st, &[0], 1)?;
+        ScalarValue::try_from_array(&out, 0)
+    }
 }
 
 /// Exposes a [`GroupsAccumulator`] as a plain [`Accumulator`] with a single group, so that every
@@ -192,8 +204,7 @@ impl<G: GroupsAccumulator + Resize + Debug + Sync> Accumulator for SingleGroup<G
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let arr = self.inner.evaluate(EmitTo::All)?;
-        ScalarValue::try_from_array(&arr, 0)
+        self.inner.evaluate_single()
     }
 
     fn size(&self) -> usize {

@@ -19,7 +19,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type, UInt64Type};
-use datafusion::common::{exec_err, internal_err};
+use datafusion::common::{ScalarValue, exec_err, internal_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
@@ -229,6 +229,17 @@ impl Resize for NumericGroups {
         if self.groups.len() < n {
             self.groups.resize_with(n, Sides::default);
         }
+    }
+
+    /// In place: sorting keeps the samples, so no copy of the state is needed.
+    fn evaluate_single(&mut self) -> Result<ScalarValue> {
+        self.resize(1);
+        let mut out = Out::new(self.metric);
+        let mut s = std::mem::take(&mut self.groups[0]);
+        let r = self.evaluate_one(&mut s, &mut out);
+        self.groups[0] = s;
+        r?;
+        ScalarValue::try_from_array(&out.finish()?, 0)
     }
 }
 
@@ -458,6 +469,13 @@ impl Resize for CategoricalGroups {
         if self.groups.len() < n {
             self.groups.resize_with(n, HashMap::new);
         }
+    }
+
+    fn evaluate_single(&mut self) -> Result<ScalarValue> {
+        self.resize(1);
+        Ok(ScalarValue::Float64(Some(
+            self.evaluate_one(&self.groups[0])?,
+        )))
     }
 }
 

@@ -184,6 +184,9 @@ impl crate::common::Resize for Boxed {
     fn resize(&mut self, n: usize) {
         self.0.resize(n)
     }
+    fn evaluate_single(&mut self) -> Result<datafusion::common::ScalarValue> {
+        self.0.evaluate_single()
+    }
 }
 
 impl GroupsAccumulator for Boxed {

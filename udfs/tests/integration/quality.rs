@@ -188,3 +188,35 @@ async fn grouped_and_filtered_use_the_groups_accumulator() {
 +---+---+---+---+---+---+";
     assert_eq!(s, expected);
 }
+
+#[tokio::test]
+async fn window_frames_evaluate_repeatedly() {
+    let ctx = setup().await;
+    let b = ctx
+        .sql(
+            "SELECT k1, null_count(s) OVER (ORDER BY k1, s ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n, \
+             max_length(s) OVER (ORDER BY k1, s ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS l \
+             FROM q ORDER BY k1, s",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let s = datafusion::arrow::util::pretty::pretty_format_batches(&b)
+        .unwrap()
+        .to_string();
+    let expected = "\
++----+---+---+
+| k1 | n | l |
++----+---+---+
+| 1  | 0 | 2 |
+| 1  | 0 | 3 |
+| 1  | 1 | 3 |
+| 2  | 1 | 3 |
+| 2  | 1 | 3 |
+| 3  | 1 | 3 |
+| 3  | 1 | 6 |
++----+---+---+";
+    assert_eq!(s, expected);
+}
