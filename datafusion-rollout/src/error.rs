@@ -133,6 +133,21 @@ impl Error {
         }
     }
 
+    /// The message for a person: like `Display`, with DataFusion's SQL parser errors
+    /// (`SQL error: ParserError("... at Line: 1, Column: 5")`) unwrapped to
+    /// `... at line 1, column 5`. `Display` keeps DataFusion's own wording, so that ordinary
+    /// SQL reports exactly what plain DataFusion reports.
+    pub fn user_message(&self) -> String {
+        let m = self.to_string();
+        let m = ["SQL error: ParserError(\"", "SQL error: TokenizerError(\""]
+            .iter()
+            .find_map(|p| m.strip_prefix(p))
+            .map(|rest| rest.strip_suffix("\")").unwrap_or(rest).to_string())
+            .unwrap_or(m);
+        m.replace(" at Line: ", " at line ")
+            .replace(", Column: ", ", column ")
+    }
+
     pub(crate) fn precondition(message: impl Into<String>) -> Self {
         Error::Precondition(message.into())
     }

@@ -30,7 +30,7 @@ impl Failure {
         };
         Failure {
             kind,
-            message: error.to_string(),
+            message: error.user_message(),
         }
     }
 

@@ -32,7 +32,18 @@ impl RolloutSchemaProvider {
             Some((d, v)) => (d, Some(v)),
             None => (name, None),
         };
-        if !self.store.state().datasets.contains_key(dataset) {
+        let state = self.store.state();
+        if !state.datasets.contains_key(dataset) {
+            if pinned.is_some() {
+                // `x VERSION AS OF 'v'` on something that is not a dataset.
+                return Err(DataFusionError::from(crate::Error::DatasetNotFound {
+                    dataset: dataset.to_string(),
+                    hint: format!(
+                        "; VERSION AS OF reads versions of rollout datasets{}",
+                        crate::error::hint_known("datasets", state.datasets.keys())
+                    ),
+                }));
+            }
             return Ok(None);
         }
         let table = VersionedTable::try_new(Arc::clone(&self.store), dataset, pinned)

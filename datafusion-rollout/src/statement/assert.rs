@@ -22,7 +22,7 @@ impl fmt::Display for Assert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ASSERT {}", self.condition)?;
         if let Some(m) = &self.message {
-            write!(f, " AS {}", Quoted(m.trim_matches('\'')))?;
+            write!(f, " AS {}", Quoted(m))?;
         }
         Ok(())
     }
@@ -51,7 +51,7 @@ impl Assert {
         } else {
             Err(Error::AssertionFailed {
                 message: match &self.message {
-                    Some(m) => m.trim_matches('\'').to_string(),
+                    Some(m) => m.clone(),
                     None => self.condition.to_string(),
                 },
             })

@@ -4,8 +4,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{CopyToSource, DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    Ident as SqlIdent, Query, Statement as SqlStatement, TableAlias, TableFactor, VisitMut,
-    VisitorMut,
+    Expr, Ident as SqlIdent, Query, Statement as SqlStatement, TableAlias, TableFactor, Value,
+    VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -71,9 +71,8 @@ pub fn parse_sql_with_dialect(
         let statement = match parse_ours(&mut df.parser).map_err(parse_error)? {
             Some(s) => s,
             None => {
-                let statement = df.parse_statement().map_err(|e| Error::Parse {
-                    message: strip_sql_prefix(&e.to_string()),
-                })?;
+                // DataFusion's own statements keep DataFusion's own errors, word for word.
+                let statement = df.parse_statement().map_err(Error::from)?;
                 from_datafusion(statement)
             }
         };
@@ -120,9 +119,16 @@ fn from_datafusion(mut statement: DFStatement) -> Statement {
     if let DFStatement::Statement(s) = &statement
         && let SqlStatement::Assert { condition, message } = s.as_ref()
     {
+        let message = message.as_ref().map(|m| match m {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            other => other.to_string(),
+        });
         return Statement::Assert(Assert {
             condition: condition.clone(),
-            message: message.as_ref().map(|m| m.to_string()),
+            message,
         });
     }
     alias_pinned_tables_df(&mut statement);

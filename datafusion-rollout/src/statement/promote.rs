@@ -168,7 +168,7 @@ impl Promote {
             message = format!(
                 "{} '{}' is now the candidate of {}, exposed to {} (stable: '{stable}')",
                 if rollout.candidate.is_some() {
-                    "exposure widened:"
+                    "exposure changed:"
                 } else {
                     "rollout started:"
                 },
