@@ -74,6 +74,15 @@ pub enum Error {
         problem: String,
     },
 
+    /// Guards (the dataset's contract, drift against stable) failed, so nothing was exposed.
+    #[error("{operation} {dataset} TO '{version}' refused: {} check(s) failed:\n  - {}\n(PROMOTE ... FORCE REASON '...' exposes it anyway)", failures.len(), failures.join("\n  - "))]
+    GuardFailed {
+        operation: String,
+        dataset: String,
+        version: String,
+        failures: Vec<String>,
+    },
+
     /// A commit kept losing the race for its sequence number.
     #[error(
         "concurrent modification: gave up after {attempts} attempts to commit '{operation}' (other writers kept committing first); retry the statement"
@@ -123,7 +132,7 @@ impl Error {
     /// Whether the error is a failed `ASSERT` (exit code 1 in batch mode) rather than an error.
     pub fn is_assertion_failure(&self) -> bool {
         match self {
-            Error::AssertionFailed { .. } => true,
+            Error::AssertionFailed { .. } | Error::GuardFailed { .. } => true,
             Error::DataFusion(e) => matches!(
                 e.find_root(),
                 DataFusionError::External(inner)
@@ -221,6 +230,17 @@ impl Error {
                 message: message.clone(),
             },
             Error::Config(m) => Error::Config(m.clone()),
+            Error::GuardFailed {
+                operation,
+                dataset,
+                version,
+                failures,
+            } => Error::GuardFailed {
+                operation: operation.clone(),
+                dataset: dataset.clone(),
+                version: version.clone(),
+                failures: failures.clone(),
+            },
             _ => return None,
         })
     }

@@ -35,7 +35,9 @@
 //! ```
 
 pub mod catalog;
+pub mod contract;
 pub mod error;
+pub mod guard;
 pub mod resolve;
 mod session;
 pub mod statement;

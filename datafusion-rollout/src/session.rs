@@ -89,6 +89,7 @@ impl RolloutContext {
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udf(rollout_bucket_udf().as_ref().clone());
+        datafusion_rollout_udfs::register_all(&ctx)?;
         wrap_default_schema(&ctx, &store)?;
         let actor = options.actor.or(options.consumer).unwrap_or_else(os_user);
         Ok(Self { ctx, store, actor })
@@ -127,6 +128,7 @@ impl RolloutContext {
         }
         ctx.add_analyzer_rule(resolve_versions_rule());
         ctx.register_udf(rollout_bucket_udf().as_ref().clone());
+        datafusion_rollout_udfs::register_all(ctx)?;
         wrap_default_schema(ctx, store)
     }
 
@@ -251,6 +253,10 @@ impl RolloutContext {
             Statement::ShowHistory(s) => s.execute(self).await,
             Statement::Setting(s) => s.execute(self).await,
             Statement::Assert(s) => s.execute(self).await,
+            Statement::CreateContract(s) => s.execute(self).await,
+            Statement::ShowContract(s) => s.execute(self).await,
+            Statement::Check(s) => s.execute(self).await,
+            Statement::Advance(s) => s.execute(self).await,
         }
     }
 
@@ -321,13 +327,22 @@ impl RolloutContext {
     /// there is nothing to change, and nothing is written.
     pub(crate) async fn commit(
         &self,
+        plan: impl FnMut(&crate::catalog::State) -> Result<Option<Commit>>,
+    ) -> Result<Option<Committed>> {
+        self.commit_as(&self.actor, plan).await
+    }
+
+    /// [`Self::commit`] recorded under another actor (`guard` for automatic rollbacks).
+    pub(crate) async fn commit_as(
+        &self,
+        actor: &str,
         mut plan: impl FnMut(&crate::catalog::State) -> Result<Option<Commit>>,
     ) -> Result<Option<Committed>> {
         let transaction_id = new_transaction_id();
         let mut noop = false;
         let result = self
             .store
-            .commit(&self.actor, &transaction_id, |state| match plan(state)? {
+            .commit(actor, &transaction_id, |state| match plan(state)? {
                 Some(commit) => {
                     noop = false;
                     Ok(commit)

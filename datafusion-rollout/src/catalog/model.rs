@@ -19,6 +19,9 @@ pub struct Dataset {
     pub schema: Vec<ColumnDef>,
     pub versions: Vec<Version>,
     pub rollout: Rollout,
+    /// The checks versions must pass (at registration, before exposure, while live).
+    #[serde(default)]
+    pub contract: Option<crate::contract::Contract>,
 }
 
 impl Dataset {
@@ -156,6 +159,32 @@ pub struct Candidate {
     /// The hash the buckets were computed with, so an upgrade never re-buckets anybody.
     pub hash: String,
     pub started_at: DateTime<Utc>,
+    /// A staged rollout's percentages in basis points (empty when not staged).
+    #[serde(default)]
+    pub stages: Vec<u32>,
+    /// Index of the current stage in `stages`.
+    #[serde(default)]
+    pub stage: usize,
+    /// Minimum time a stage soaks before `ADVANCE`, in seconds.
+    #[serde(default)]
+    pub soak_seconds: Option<u64>,
+    /// When the current stage began.
+    #[serde(default)]
+    pub stage_started_at: Option<DateTime<Utc>>,
+}
+
+impl Candidate {
+    /// The stage after the current one, in basis points.
+    pub fn next_stage(&self) -> Option<u32> {
+        self.stages.get(self.stage + 1).copied()
+    }
+
+    /// When the current stage may advance (start + soak), if staged with a soak interval.
+    pub fn may_advance_at(&self) -> Option<DateTime<Utc>> {
+        let soak = self.soak_seconds?;
+        let start = self.stage_started_at.unwrap_or(self.started_at);
+        Some(start + chrono::Duration::seconds(i64::try_from(soak).unwrap_or(i64::MAX / 1000)))
+    }
 }
 
 impl Candidate {

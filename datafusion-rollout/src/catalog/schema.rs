@@ -50,7 +50,15 @@ pub fn schema_from_columns(columns: &[ColumnDef]) -> Result<SchemaRef> {
 }
 
 /// Every change in `new` that would break a reader of `current`; empty when compatible.
-pub fn check_compatible(current: &[ColumnDef], new: &[ColumnDef]) -> Vec<String> {
+///
+/// Nullability is compared with `previous` (the latest version's own columns) when given: a
+/// column that version had nullable may not become NOT NULL. A column the dataset only reads as
+/// nullable because older versions lack it is not held to that.
+pub fn check_compatible(
+    current: &[ColumnDef],
+    new: &[ColumnDef],
+    previous: Option<&[ColumnDef]>,
+) -> Vec<String> {
     let mut breaking = Vec::new();
     for old in current {
         match new.iter().find(|c| c.name == old.name) {
@@ -71,7 +79,11 @@ pub fn check_compatible(current: &[ColumnDef], new: &[ColumnDef]) -> Vec<String>
                         old.name, old.data_type, c.data_type
                     ));
                 }
-                if old.nullable && !c.nullable {
+                let was_nullable = match previous {
+                    Some(prev) => prev.iter().any(|p| p.name == old.name && p.nullable),
+                    None => old.nullable,
+                };
+                if was_nullable && !c.nullable {
                     breaking.push(format!(
                         "column '{}' changed from nullable to NOT NULL",
                         old.name
@@ -143,7 +155,7 @@ mod tests {
             col("amount", "Float64", true),
             col("note", "Utf8", true),
         ];
-        assert!(check_compatible(&v1, &v2).is_empty());
+        assert!(check_compatible(&v1, &v2, None).is_empty());
         let merged = merge_schema(&v1, &v2);
         assert_eq!(merged.len(), 3);
         assert!(merged[2].nullable);
@@ -161,7 +173,7 @@ mod tests {
             col("amount_eur", "Float64", true),
             col("name", "Utf8", true),
         ];
-        let changes = check_compatible(&v1, &v2);
+        let changes = check_compatible(&v1, &v2, None);
         assert_eq!(changes.len(), 3, "{changes:?}");
         assert!(changes[0].contains("Int64 to Int32"));
         assert!(changes[1].contains("nullable to NOT NULL"));
@@ -172,7 +184,7 @@ mod tests {
     fn widening_is_allowed() {
         let v1 = vec![col("n", "Int32", true)];
         let v2 = vec![col("n", "Int64", true)];
-        assert!(check_compatible(&v1, &v2).is_empty());
+        assert!(check_compatible(&v1, &v2, None).is_empty());
         assert_eq!(merge_schema(&v1, &v2)[0].data_type, "Int64");
     }
 

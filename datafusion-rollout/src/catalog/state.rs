@@ -40,6 +40,11 @@ pub enum Action {
     SetRollout { dataset: String, rollout: Rollout },
     /// A new cohort.
     CreateCohort { cohort: Cohort },
+    /// The dataset's contract becomes this (or none).
+    SetContract {
+        dataset: String,
+        contract: Option<Box<crate::contract::Contract>>,
+    },
 }
 
 impl State {
@@ -135,6 +140,10 @@ impl State {
                     }
                 }
                 ds.rollout = rollout.clone();
+            }
+            Action::SetContract { dataset, contract } => {
+                let ds = self.dataset_mut(dataset)?;
+                ds.contract = contract.as_deref().cloned();
             }
             Action::CreateCohort { cohort } => {
                 if self.cohorts.contains_key(&cohort.name) {

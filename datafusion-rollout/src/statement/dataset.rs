@@ -97,6 +97,7 @@ impl CreateDataset {
                     schema: vec![],
                     versions: vec![],
                     rollout: Rollout::default(),
+                    contract: None,
                 };
                 Ok(Some(Commit {
                     operation: "CREATE DATASET".into(),

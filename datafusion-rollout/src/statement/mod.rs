@@ -6,8 +6,11 @@
 //! back to the same statement. Each mutating statement compiles, against the current state, to
 //! the actions of one log entry (see [`crate::store::Store::commit`]).
 
+mod advance;
 mod assert;
+mod check;
 mod cohort;
+mod contract;
 mod dataset;
 mod parser;
 mod promote;
@@ -21,8 +24,11 @@ use std::fmt;
 
 use datafusion::sql::parser::Statement as DFStatement;
 
+pub use advance::Advance;
 pub use assert::Assert;
+pub use check::{Check, CheckTarget};
 pub use cohort::CreateCohort;
+pub use contract::{CreateContract, ShowContract};
 pub use dataset::{CreateDataset, ShowDatasets};
 pub use parser::{parse_sql, parse_sql_with_dialect, parse_statement};
 pub use promote::Promote;
@@ -52,6 +58,10 @@ pub enum Statement {
     /// `SET` / `SHOW` / `RESET` of `rollout.consumer` and `rollout.cohort`.
     Setting(RolloutSetting),
     Assert(Assert),
+    CreateContract(CreateContract),
+    ShowContract(ShowContract),
+    Check(Check),
+    Advance(Advance),
 }
 
 impl Statement {
@@ -65,6 +75,8 @@ impl Statement {
                 | Statement::CreateCohort(_)
                 | Statement::Promote(_)
                 | Statement::Rollback(_)
+                | Statement::CreateContract(_)
+                | Statement::Advance(_)
         )
     }
 }
@@ -85,8 +97,17 @@ impl fmt::Display for Statement {
             Statement::ShowHistory(s) => write!(f, "{s}"),
             Statement::Setting(s) => write!(f, "{s}"),
             Statement::Assert(s) => write!(f, "{s}"),
+            Statement::CreateContract(s) => write!(f, "{s}"),
+            Statement::ShowContract(s) => write!(f, "{s}"),
+            Statement::Check(s) => write!(f, "{s}"),
+            Statement::Advance(s) => write!(f, "{s}"),
         }
     }
+}
+
+/// An identifier as canonical SQL (quoted when needed).
+pub(crate) fn ident(name: &str) -> String {
+    Ident(name).to_string()
 }
 
 /// A SQL string literal.

@@ -148,6 +148,15 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
     let statement = match (w0.as_deref(), w1.as_deref()) {
         (Some("CREATE"), Some("DATASET")) => Statement::CreateDataset(dataset::parse_create(p)?),
         (Some("CREATE"), Some("COHORT")) => Statement::CreateCohort(cohort::parse_create(p)?),
+        (Some("CREATE"), Some("CONTRACT")) => Statement::CreateContract(contract::parse_create(p)?),
+        (Some("CREATE"), Some("OR"))
+            if w(&p.peek_nth_token(3).token).as_deref() == Some("CONTRACT") =>
+        {
+            Statement::CreateContract(contract::parse_create(p)?)
+        }
+        (Some("SHOW"), Some("CONTRACT")) => Statement::ShowContract(contract::parse_show(p)?),
+        (Some("CHECK"), _) | (Some("EXPLAIN"), Some("CHECK")) => Statement::Check(check::parse(p)?),
+        (Some("ADVANCE"), _) => Statement::Advance(advance::parse(p)?),
         (Some("CREATE"), Some("VERSION")) => Statement::CreateVersion(version::parse_create(p)?),
         (Some("REGISTER"), _) => Statement::RegisterVersion(version::parse_register(p)?),
         (Some("SHOW"), Some("DATASETS")) => {

@@ -13,7 +13,9 @@ use super::parser::{expect_word, parse_name, parse_percent, parse_string, parse_
 use super::{Ident, Quoted, ReasonClause};
 use crate::catalog::format_percent;
 use crate::catalog::{Action, Candidate, State, VersionStatus};
+use crate::contract::summarize_failures;
 use crate::error::{Error, Result};
+use crate::guard;
 use crate::resolve::BUCKET_HASH;
 use crate::session::RolloutContext;
 use crate::store::Commit;
@@ -30,6 +32,10 @@ pub struct Promote {
     pub cohorts: Vec<String>,
     /// Basis points (0..=10000).
     pub percent_bp: Option<u32>,
+    /// `IN STAGES (1, 10, 50, 100)`: basis points of each stage.
+    pub stages: Vec<u32>,
+    /// `EVERY INTERVAL '1 hour'`: the soak time of each stage, as written.
+    pub every: Option<String>,
     pub force: bool,
     pub reason: Option<String>,
 }
@@ -43,6 +49,8 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
     let mut percent_bp = None;
     let mut force = false;
     let mut reason = None;
+    let mut stages = Vec::new();
+    let mut every = None;
     loop {
         if cohorts.is_empty() && p.parse_keyword(Keyword::FOR) {
             expect_word(p, "COHORT")?;
@@ -52,6 +60,21 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
             if !parse_word(p, "PERCENT") && !p.consume_token(&Token::Mod) {
                 return p.expected("PERCENT", p.peek_token());
             }
+        } else if stages.is_empty() && p.parse_keyword(Keyword::IN) {
+            expect_word(p, "STAGES")?;
+            p.expect_token(&Token::LParen)?;
+            stages = p.parse_comma_separated(parse_percent)?;
+            p.expect_token(&Token::RParen)?;
+            if stages.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(ParserError::ParserError(
+                    "IN STAGES needs increasing percentages, like (1, 10, 50, 100)".into(),
+                ));
+            }
+        } else if every.is_none() && parse_word(p, "EVERY") {
+            p.expect_keyword(Keyword::INTERVAL)?;
+            let text = parse_string(p, "an interval in quotes, like '1 hour'")?;
+            interval_seconds(&text).map_err(ParserError::ParserError)?;
+            every = Some(text);
         } else if !force && parse_word(p, "FORCE") {
             force = true;
         } else if reason.is_none() && parse_word(p, "REASON") {
@@ -59,6 +82,16 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
         } else {
             break;
         }
+    }
+    if !stages.is_empty() && percent_bp.is_some() {
+        return Err(ParserError::ParserError(
+            "use either AT n PERCENT or IN STAGES (...), not both".into(),
+        ));
+    }
+    if every.is_some() && stages.is_empty() {
+        return Err(ParserError::ParserError(
+            "EVERY INTERVAL '...' sets the soak time of IN STAGES (...)".into(),
+        ));
     }
     if force && reason.is_none() && !peek_word(p, "REASON") {
         return Err(ParserError::ParserError(
@@ -70,9 +103,39 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
         version,
         cohorts,
         percent_bp,
+        stages,
+        every,
         force,
         reason,
     })
+}
+
+/// `'1 hour'`, `'90 minutes'`, `'1 day 12 hours'`, `'0 seconds'` → seconds.
+pub(crate) fn interval_seconds(text: &str) -> std::result::Result<u64, String> {
+    let bad = || {
+        format!("cannot read interval '{text}'; write it like '1 hour', '30 minutes' or '2 days'")
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    for pair in words.chunks(2) {
+        let n: u64 = pair[0].parse().map_err(|_| bad())?;
+        let unit = match pair[1].to_ascii_lowercase().trim_end_matches('s') {
+            "second" | "sec" => 1,
+            "minute" | "min" => 60,
+            "hour" => 3600,
+            "day" => 86_400,
+            "week" => 604_800,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(unit)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(bad)?;
+    }
+    Ok(total)
 }
 
 impl fmt::Display for Promote {
@@ -94,6 +157,17 @@ impl fmt::Display for Promote {
                 format_percent(bp).trim_end_matches('%')
             )?;
         }
+        if !self.stages.is_empty() {
+            let stages: Vec<String> = self
+                .stages
+                .iter()
+                .map(|bp| format_percent(*bp).trim_end_matches('%').to_string())
+                .collect();
+            write!(f, " IN STAGES ({})", stages.join(", "))?;
+        }
+        if let Some(every) = &self.every {
+            write!(f, " EVERY INTERVAL {}", Quoted(every))?;
+        }
         if self.force {
             write!(f, " FORCE")?;
         }
@@ -103,11 +177,11 @@ impl fmt::Display for Promote {
 
 impl Promote {
     fn is_partial(&self) -> bool {
-        !self.cohorts.is_empty() || self.percent_bp.is_some()
+        !self.cohorts.is_empty() || self.percent_bp.is_some() || !self.stages.is_empty()
     }
 
     /// The commit for this promotion against `state`, `None` when it changes nothing.
-    fn plan(&self, state: &State, actor_salt: &str) -> Result<Option<Commit>> {
+    pub(crate) fn plan(&self, state: &State, actor_salt: &str) -> Result<Option<Commit>> {
         let ds = state.dataset(&self.dataset)?;
         let v = state.version(&self.dataset, &self.version)?;
         if v.status == VersionStatus::Rejected && !self.force {
@@ -157,7 +231,27 @@ impl Promote {
                 salt: actor_salt.to_string(),
                 hash: BUCKET_HASH.to_string(),
                 started_at: Utc::now(),
+                stages: vec![],
+                stage: 0,
+                soak_seconds: None,
+                stage_started_at: None,
             });
+            if !self.stages.is_empty() {
+                if rollout.candidate.is_some() {
+                    return Err(Error::precondition(format!(
+                        "'{}' is already rolling out on {}; ADVANCE {} moves it to its next stage",
+                        self.version, self.dataset, self.dataset
+                    )));
+                }
+                candidate.stages = self.stages.clone();
+                candidate.stage = 0;
+                candidate.percent_bp = self.stages[0];
+                candidate.soak_seconds = match &self.every {
+                    Some(e) => Some(interval_seconds(e).map_err(Error::precondition)?),
+                    None => None,
+                };
+                candidate.stage_started_at = Some(Utc::now());
+            }
             candidate.cohorts.extend(self.cohorts.iter().cloned());
             if let Some(bp) = self.percent_bp {
                 candidate.percent_bp = bp;
@@ -232,7 +326,32 @@ impl Promote {
     pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
         // The salt is drawn once per statement, so a retried commit keeps it.
         let salt = format!("{:016x}", uuid::Uuid::new_v4().as_u128() as u64);
-        match rc.commit(|state| self.plan(state, &salt)).await? {
+        // Guards run before anything is exposed (and only if something would change).
+        let state = rc.store().refresh().await?;
+        let mut checks = vec![];
+        if self.plan(&state, &salt)?.is_some()
+            && let Some(results) = guard::evaluate(rc, &state, &self.dataset, &self.version).await?
+        {
+            if guard::failed(&results) && !self.force {
+                return Err(Error::GuardFailed {
+                    operation: "PROMOTE".into(),
+                    dataset: self.dataset.clone(),
+                    version: self.version.clone(),
+                    failures: summarize_failures(&results),
+                });
+            }
+            checks = guard::checks_json(&results);
+        }
+        let planned = rc
+            .commit(|state| {
+                let mut commit = self.plan(state, &salt)?;
+                if let Some(c) = commit.as_mut() {
+                    c.checks = checks.clone();
+                }
+                Ok(commit)
+            })
+            .await?;
+        match planned {
             Some(done) => rc.message(&done),
             None => rc.message_text(&format!(
                 "nothing to do: {} already serves '{}' that way",

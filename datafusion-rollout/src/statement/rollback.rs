@@ -56,7 +56,7 @@ impl fmt::Display for Rollback {
 }
 
 impl Rollback {
-    fn plan(&self, state: &State, seen: &mut Option<Rollout>) -> Result<Option<Commit>> {
+    pub(crate) fn plan(&self, state: &State, seen: &mut Option<Rollout>) -> Result<Option<Commit>> {
         let ds = state.dataset(&self.dataset)?;
         let rollout = &ds.rollout;
         // A plain ROLLBACK means "undo what I am looking at": if another writer changed the

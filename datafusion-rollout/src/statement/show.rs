@@ -90,6 +90,9 @@ impl ShowRollout {
             Field::new("hash", DataType::Utf8, true),
             Field::new("started_at", DataType::Utf8, true),
             Field::new("previous_stable", DataType::Utf8, true),
+            Field::new("stage", DataType::Utf8, true),
+            Field::new("next_stage", DataType::Utf8, true),
+            Field::new("may_advance_at", DataType::Utf8, true),
         ]));
         let batch = RecordBatch::try_new(
             schema,
@@ -107,6 +110,15 @@ impl ShowRollout {
                         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 })),
                 s((!r.previous_stable.is_empty()).then(|| r.previous_stable.join(", "))),
+                s(c.filter(|c| !c.stages.is_empty())
+                    .map(|c| format!("{} of {}", c.stage + 1, c.stages.len()))),
+                s(c.and_then(|c| c.next_stage())
+                    .map(crate::catalog::format_percent)),
+                s(c.filter(|c| c.next_stage().is_some()).map(|c| {
+                    c.may_advance_at()
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| "now (no soak time)".into())
+                })),
             ],
         )?;
         rc.frame(batch)

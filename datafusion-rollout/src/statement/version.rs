@@ -31,7 +31,9 @@ use crate::catalog::{
     Action, FileFormat, PinnedFile, State, Version, VersionStatus, check_compatible,
     columns_from_schema, merge_schema, validate_identifier, validate_version_id,
 };
+use crate::contract::{CheckResult, Target, run_contract, summarize_failures};
 use crate::error::{Error, Result};
+use crate::guard;
 use crate::session::RolloutContext;
 use crate::store::{Commit, resolve_location};
 
@@ -214,6 +216,7 @@ struct Scanned {
     files: Vec<PinnedFile>,
     schema: SchemaRef,
     row_count: u64,
+    table: Arc<ListingTable>,
 }
 
 /// Lists the files of `location` (a folder: every file with the format's extension, hidden
@@ -298,11 +301,16 @@ async fn scan_location(rc: &RolloutContext, url: &Url, format: FileFormat) -> Re
         })?;
     let table = Arc::new(ListingTable::try_new(config)?);
     let schema = datafusion::catalog::TableProvider::schema(table.as_ref());
-    let row_count = rc.session().read_table(table)?.count().await? as u64;
+    let row_count = rc
+        .session()
+        .read_table(Arc::clone(&table) as _)?
+        .count()
+        .await? as u64;
     Ok(Scanned {
         files,
         schema,
         row_count,
+        table,
     })
 }
 
@@ -322,11 +330,22 @@ async fn commit_version(
     scanned: Scanned,
 ) -> Result<DataFrame> {
     let columns = columns_from_schema(&scanned.schema);
+    let results = run_contract_on_new(rc, dataset, version, &columns, &scanned).await?;
+    let rejected = results.as_ref().is_some_and(|r| guard::failed(r));
+    let checks = results
+        .as_deref()
+        .map(guard::checks_json)
+        .unwrap_or_default();
+    let failures = results
+        .as_deref()
+        .map(summarize_failures)
+        .unwrap_or_default();
     let done = rc
         .commit(|state| {
             check_new_version(state, dataset, version)?;
             let ds = state.dataset(dataset)?;
-            let breaking = check_compatible(&ds.schema, &columns);
+            let latest = ds.versions.last().map(|v| v.schema.as_slice());
+            let breaking = check_compatible(&ds.schema, &columns, latest);
             if !breaking.is_empty() {
                 return Err(Error::BreakingSchemaChange {
                     dataset: dataset.to_string(),
@@ -345,24 +364,37 @@ async fn commit_version(
                 created_at: Utc::now(),
                 created_by: rc.actor().to_string(),
                 comment: comment.clone(),
-                status: VersionStatus::Registered,
+                status: if rejected {
+                    VersionStatus::Rejected
+                } else {
+                    VersionStatus::Registered
+                },
             };
             Ok(Some(Commit {
                 operation: operation.to_string(),
                 dataset: Some(dataset.to_string()),
                 statement: statement.clone(),
                 reason: reason.clone(),
-                checks: vec![],
+                checks: checks.clone(),
                 actions: vec![Action::AddVersion {
                     dataset: dataset.to_string(),
                     version: Box::new(v),
                     schema: merge_schema(&ds.schema, &columns),
                 }],
-                message: format!(
-                    "registered version '{version}' of {dataset}: {} rows in {} files",
-                    scanned.row_count,
-                    scanned.files.len()
-                ),
+                message: if rejected {
+                    format!(
+                        "version '{version}' of {dataset} REJECTED by its contract ({} rows in {} file(s)); it is kept but cannot be promoted without FORCE: {}",
+                        scanned.row_count,
+                        scanned.files.len(),
+                        failures.join("; ")
+                    )
+                } else {
+                    format!(
+                        "registered version '{version}' of {dataset}: {} rows in {} file(s)",
+                        scanned.row_count,
+                        scanned.files.len()
+                    )
+                },
             }))
         })
         .await?;
@@ -370,6 +402,37 @@ async fn commit_version(
         Some(done) => rc.message(&done),
         None => rc.message_text("nothing to do"),
     }
+}
+
+/// Runs the dataset's contract over a version that is not committed yet (read through a
+/// temporary table of its files), with drift against the stable version.
+async fn run_contract_on_new(
+    rc: &RolloutContext,
+    dataset: &str,
+    version: &str,
+    columns: &[crate::catalog::ColumnDef],
+    scanned: &Scanned,
+) -> Result<Option<Vec<CheckResult>>> {
+    let state = rc.store().refresh().await?;
+    let ds = state.dataset(dataset)?;
+    let Some(contract) = &ds.contract else {
+        return Ok(None);
+    };
+    let name = format!("__rollout_pending_{}", uuid::Uuid::new_v4().simple());
+    rc.session()
+        .register_table(name.as_str(), Arc::clone(&scanned.table) as _)?;
+    let candidate = Target {
+        version: version.to_string(),
+        table: format!("\"{name}\""),
+        columns: columns.to_vec(),
+    };
+    let baseline = match ds.rollout.stable.as_deref() {
+        Some(stable) => Some(guard::version_target(&state, dataset, stable)?),
+        None => None,
+    };
+    let results = run_contract(rc.session(), contract, &candidate, baseline.as_ref()).await;
+    rc.session().deregister_table(name.as_str())?;
+    results.map(Some)
 }
 
 impl RegisterVersion {

@@ -3,6 +3,7 @@
 
 mod common;
 mod concurrency;
+mod contracts;
 mod resolution;
 mod slt;
 mod spine;

@@ -1,0 +1,211 @@
+//! Contract → checks: each rule and expectation becomes an aggregate over a version (or over
+//! baseline ∪ candidate for drift), with the comparison that judges it.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Visit, VisitMut, Visitor,
+    VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use super::model::{Comparison, Contract};
+use crate::error::{Error, Result};
+
+/// The column added to `baseline UNION ALL candidate`: true on the candidate's rows.
+pub const IS_CANDIDATE: &str = "__rollout_is_candidate";
+
+/// How a check is computed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckKind {
+    /// The version's column type against a declared SQL type (no scan).
+    Type { declared: String },
+    /// An aggregate over the version (all of them share one scan).
+    Metric { sql: String },
+    /// A two-sample aggregate over baseline ∪ candidate (all of them share one scan).
+    Drift { sql: String },
+}
+
+/// One check of a compiled contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckSpec {
+    pub check: String,
+    pub column: Option<String>,
+    pub kind: CheckKind,
+    pub expect: Comparison,
+    pub warn_when: Option<Comparison>,
+}
+
+/// Two-sample drift functions of the udfs crate, under their `drift_*` contract names.
+fn drift_function(name: &str) -> Option<&'static str> {
+    Some(match name.strip_prefix("drift_")? {
+        "psi" => "psi",
+        "ks" | "ks_statistic" => "ks_statistic",
+        "ks_pvalue" => "ks_pvalue",
+        "wasserstein" | "wasserstein_distance" => "wasserstein_distance",
+        "wasserstein_normed" => "wasserstein_normed",
+        "js" | "js_distance" => "js_distance",
+        "hellinger" => "hellinger",
+        "chi2" | "chi2_statistic" => "chi2_statistic",
+        "chi2_pvalue" => "chi2_pvalue",
+        _ => return None,
+    })
+}
+
+/// Rewrites a metric: `row_count()` → `count(*)`, `drift_psi(x)` → `psi(x, __rollout_is_candidate)`.
+/// Returns whether it contains drift functions.
+struct RewriteMetric {
+    drift: bool,
+    unknown_drift: Option<String>,
+}
+
+impl VisitorMut for RewriteMetric {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(f) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let name = f.name.to_string().to_lowercase();
+        let no_args = match &f.args {
+            FunctionArguments::None => true,
+            FunctionArguments::List(l) => l.args.is_empty(),
+            FunctionArguments::Subquery(_) => false,
+        };
+        if name == "row_count" && no_args {
+            if let Ok(count) = Parser::new(&GenericDialect {})
+                .try_with_sql("count(*)")
+                .and_then(|mut p| p.parse_expr())
+            {
+                *expr = count;
+            }
+            return ControlFlow::Continue(());
+        }
+        if name.starts_with("drift_") {
+            let Some(target) = drift_function(&name) else {
+                self.unknown_drift = Some(name);
+                return ControlFlow::Continue(());
+            };
+            f.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new(target)]);
+            if let FunctionArguments::List(list) = &mut f.args {
+                list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(
+                    Expr::Identifier(Ident::new(IS_CANDIDATE)),
+                )));
+            }
+            self.drift = true;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The first column a metric mentions (for the result's `column`).
+struct FirstColumn(Option<String>);
+
+impl Visitor for FirstColumn {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Identifier(i) if self.0.is_none() => self.0 = Some(i.value.clone()),
+            Expr::CompoundIdentifier(parts) if self.0.is_none() => {
+                self.0 = parts.last().map(|i| i.value.clone())
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn parse_expr(sql: &str) -> Result<Expr> {
+    Parser::new(&GenericDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| Error::Parse {
+            message: format!("in contract expression `{sql}`: {e}"),
+        })
+}
+
+/// Compiles a contract into its checks, in declaration order.
+pub fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
+    let mut out = Vec::new();
+    let zero = Comparison::Eq { value: 0.0 };
+    for rule in &contract.columns {
+        let col = crate::statement::ident(&rule.column);
+        if let Some(t) = &rule.data_type {
+            out.push(CheckSpec {
+                check: "type".into(),
+                column: Some(rule.column.clone()),
+                kind: CheckKind::Type {
+                    declared: t.clone(),
+                },
+                expect: zero.clone(),
+                warn_when: None,
+            });
+        }
+        if rule.not_null {
+            out.push(CheckSpec {
+                check: "not_null".into(),
+                column: Some(rule.column.clone()),
+                kind: CheckKind::Metric {
+                    sql: format!("null_count({col})"),
+                },
+                expect: zero.clone(),
+                warn_when: None,
+            });
+        }
+        if rule.unique {
+            out.push(CheckSpec {
+                check: "unique".into(),
+                column: Some(rule.column.clone()),
+                kind: CheckKind::Metric {
+                    sql: format!("duplicate_count({col})"),
+                },
+                expect: zero.clone(),
+                warn_when: None,
+            });
+        }
+        for c in &rule.checks {
+            out.push(CheckSpec {
+                check: format!("check ({c})"),
+                column: Some(rule.column.clone()),
+                kind: CheckKind::Metric {
+                    sql: format!("coalesce(sum(CASE WHEN ({c}) IS FALSE THEN 1 ELSE 0 END), 0)"),
+                },
+                expect: zero.clone(),
+                warn_when: None,
+            });
+        }
+    }
+    for e in &contract.expectations {
+        let mut expr = parse_expr(&e.metric)?;
+        let mut first = FirstColumn(None);
+        let _ = Visit::visit(&expr, &mut first);
+        let mut rewrite = RewriteMetric {
+            drift: false,
+            unknown_drift: None,
+        };
+        let _ = VisitMut::visit(&mut expr, &mut rewrite);
+        if let Some(name) = rewrite.unknown_drift {
+            return Err(Error::precondition(format!(
+                "unknown drift function {name}() in `{}`; drift functions are drift_psi, drift_ks, \
+                 drift_ks_pvalue, drift_wasserstein, drift_wasserstein_normed, drift_js, \
+                 drift_hellinger, drift_chi2, drift_chi2_pvalue",
+                e.metric
+            )));
+        }
+        let sql = expr.to_string();
+        out.push(CheckSpec {
+            check: e.metric.clone(),
+            column: first.0,
+            kind: if rewrite.drift {
+                CheckKind::Drift { sql }
+            } else {
+                CheckKind::Metric { sql }
+            },
+            expect: e.expect.clone(),
+            warn_when: e.warn_when.clone(),
+        });
+    }
+    Ok(out)
+}

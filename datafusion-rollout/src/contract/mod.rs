@@ -1,0 +1,18 @@
+//! Contracts: the checks a version must pass, and how they run.
+//!
+//! A [`Contract`] is attached to a dataset. Its column rules (`NOT NULL`, `UNIQUE`,
+//! `CHECK (expr)`, a declared type) and `EXPECT` items compile to [`CheckSpec`]s; every
+//! single-version metric of a contract is computed by **one** aggregate query over the version,
+//! and every drift metric by one aggregate query over `baseline UNION ALL candidate`, so a
+//! contract costs at most two scans whatever its size. Each check yields a [`CheckResult`]:
+//! `(check, column, value, threshold, status, detail)` with status pass, warn, fail or error.
+
+mod compile;
+mod model;
+mod result;
+mod run;
+
+pub use compile::{CheckKind, CheckSpec, IS_CANDIDATE, compile};
+pub use model::{Bound, ColumnRule, Comparison, Contract, Expectation};
+pub use result::{CheckResult, CheckStatus, results_batch, summarize_failures};
+pub use run::{Target, contract_queries, pinned_table, run_contract, validate_contract};

@@ -1,0 +1,90 @@
+//! Check results and their table form.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+    Error,
+}
+
+impl fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+            CheckStatus::Error => "error",
+        })
+    }
+}
+
+/// One row of `CHECK`: what was checked, the measured value, the threshold, the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub check: String,
+    pub column: Option<String>,
+    pub value: Option<f64>,
+    pub threshold: String,
+    pub status: CheckStatus,
+    pub detail: String,
+}
+
+/// The result table of `CHECK`.
+pub fn results_batch(results: &[CheckResult]) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("check", DataType::Utf8, false),
+        Field::new("column", DataType::Utf8, true),
+        Field::new("value", DataType::Float64, true),
+        Field::new("threshold", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("detail", DataType::Utf8, false),
+    ]));
+    let text = |f: &dyn Fn(&CheckResult) -> Option<String>| -> ArrayRef {
+        Arc::new(results.iter().map(f).collect::<StringArray>())
+    };
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            text(&|r| Some(r.check.clone())),
+            text(&|r| r.column.clone()),
+            Arc::new(results.iter().map(|r| r.value).collect::<Float64Array>()),
+            text(&|r| Some(r.threshold.clone())),
+            text(&|r| Some(r.status.to_string())),
+            text(&|r| Some(r.detail.clone())),
+        ],
+    )?)
+}
+
+/// "null_fraction(customer_id) = 0.2 (expected <= 0.01); ..." for the failing checks.
+pub fn summarize_failures(results: &[CheckResult]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|r| matches!(r.status, CheckStatus::Fail | CheckStatus::Error))
+        .map(|r| {
+            let value = r.value.map(|v| format!(" = {v}")).unwrap_or_default();
+            let what = match &r.column {
+                Some(c) if !r.check.contains(c.as_str()) => format!("{} on {c}", r.check),
+                _ => r.check.clone(),
+            };
+            format!(
+                "{what}{value} (expected {}): {} {}",
+                r.threshold, r.status, r.detail
+            )
+            .trim_end()
+            .to_string()
+        })
+        .collect()
+}

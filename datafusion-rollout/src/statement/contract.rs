@@ -1,0 +1,355 @@
+//! `CREATE [OR REPLACE] CONTRACT name FOR dataset (...)` and `SHOW CONTRACT dataset`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::Utc;
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use super::parser::{expect_word, parse_name, parse_reason, parse_word, peek_word};
+use super::{Ident, ReasonClause};
+use crate::catalog::{Action, validate_identifier};
+use crate::contract::{ColumnRule, Comparison, Contract, Expectation, validate_contract};
+use crate::error::{Error, Result};
+use crate::session::RolloutContext;
+use crate::store::Commit;
+
+/// `CREATE [OR REPLACE] CONTRACT c FOR orders (items) [REASON '...']`
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateContract {
+    pub name: String,
+    pub dataset: String,
+    pub or_replace: bool,
+    pub columns: Vec<ColumnRule>,
+    pub expectations: Vec<Expectation>,
+    pub reason: Option<String>,
+}
+
+/// `SHOW CONTRACT orders`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShowContract {
+    pub dataset: String,
+}
+
+fn number(p: &mut Parser, e: &Expr) -> Result<f64, ParserError> {
+    let bad = || {
+        ParserError::ParserError(format!(
+            "a contract threshold must be a number, found `{e}`{}",
+            p.peek_token().span.start
+        ))
+    };
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse().map_err(|_| bad()),
+            _ => Err(bad()),
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => Ok(-number(p, expr)?),
+        Expr::UnaryOp {
+            op: UnaryOperator::Plus,
+            expr,
+        } => number(p, expr),
+        Expr::Nested(inner) => number(p, inner),
+        _ => Err(bad()),
+    }
+}
+
+fn comparison_of(
+    p: &mut Parser,
+    op: &BinaryOperator,
+    right: &Expr,
+) -> Result<Comparison, ParserError> {
+    let value = number(p, right)?;
+    Ok(match op {
+        BinaryOperator::Lt => Comparison::Lt { value },
+        BinaryOperator::LtEq => Comparison::LtEq { value },
+        BinaryOperator::Gt => Comparison::Gt { value },
+        BinaryOperator::GtEq => Comparison::GtEq { value },
+        BinaryOperator::Eq => Comparison::Eq { value },
+        BinaryOperator::NotEq => Comparison::NotEq { value },
+        other => {
+            return Err(ParserError::ParserError(format!(
+                "EXPECT needs a comparison (<, <=, >, >=, =, <>, BETWEEN), found {other}{}",
+                p.peek_token().span.start
+            )));
+        }
+    })
+}
+
+/// `EXPECT metric <cmp> number | BETWEEN a AND b [WARN WHEN <cmp>]`
+fn parse_expectation(p: &mut Parser) -> Result<Expectation, ParserError> {
+    let start = p.peek_token().span.start;
+    let expr = p.parse_expr()?;
+    let (metric, expect) = match &expr {
+        Expr::BinaryOp { left, op, right } => (left.to_string(), comparison_of(p, op, right)?),
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let (low, high) = (number(p, low)?, number(p, high)?);
+            let c = if *negated {
+                Comparison::NotBetween { low, high }
+            } else {
+                Comparison::Between { low, high }
+            };
+            (expr.to_string(), c)
+        }
+        other => {
+            return Err(ParserError::ParserError(format!(
+                "EXPECT needs `<metric> <comparison> <number>`, found `{other}`{start}"
+            )));
+        }
+    };
+    let warn_when = if parse_word(p, "WARN") {
+        p.expect_keyword(Keyword::WHEN)?;
+        let op_token = p.next_token();
+        let op = match op_token.token {
+            Token::Lt => BinaryOperator::Lt,
+            Token::LtEq => BinaryOperator::LtEq,
+            Token::Gt => BinaryOperator::Gt,
+            Token::GtEq => BinaryOperator::GtEq,
+            Token::Eq => BinaryOperator::Eq,
+            Token::Neq => BinaryOperator::NotEq,
+            Token::Word(w) if w.keyword == Keyword::BETWEEN => {
+                let low = p.parse_prefix()?;
+                p.expect_keyword(Keyword::AND)?;
+                let high = p.parse_prefix()?;
+                let (low, high) = (number(p, &low)?, number(p, &high)?);
+                return Ok(Expectation {
+                    metric,
+                    expect,
+                    warn_when: Some(Comparison::Between { low, high }),
+                });
+            }
+            _ => return p.expected("a comparison after WARN WHEN", op_token),
+        };
+        let right = p.parse_prefix()?;
+        Some(comparison_of(p, &op, &right)?)
+    } else {
+        None
+    };
+    Ok(Expectation {
+        metric,
+        expect,
+        warn_when,
+    })
+}
+
+/// `column [type] [NOT NULL] [UNIQUE] [CHECK (expr)]...`
+fn parse_column_rule(p: &mut Parser) -> Result<ColumnRule, ParserError> {
+    let column = parse_name(p, "a column name or EXPECT")?;
+    let mut rule = ColumnRule {
+        column,
+        data_type: None,
+        not_null: false,
+        unique: false,
+        checks: vec![],
+    };
+    let ends = |p: &Parser| {
+        matches!(p.peek_token().token, Token::Comma | Token::RParen)
+            || peek_word(p, "NOT")
+            || peek_word(p, "UNIQUE")
+            || peek_word(p, "CHECK")
+    };
+    if !ends(p) {
+        rule.data_type = Some(p.parse_data_type()?.to_string());
+    }
+    loop {
+        if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+            rule.not_null = true;
+        } else if p.parse_keyword(Keyword::UNIQUE) {
+            rule.unique = true;
+        } else if p.parse_keyword(Keyword::CHECK) {
+            p.expect_token(&Token::LParen)?;
+            rule.checks.push(p.parse_expr()?.to_string());
+            p.expect_token(&Token::RParen)?;
+        } else {
+            break;
+        }
+    }
+    Ok(rule)
+}
+
+pub(super) fn parse_create(p: &mut Parser) -> Result<CreateContract, ParserError> {
+    p.expect_keyword(Keyword::CREATE)?;
+    let or_replace = p.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
+    expect_word(p, "CONTRACT")?;
+    let name = parse_name(p, "a contract name")?;
+    p.expect_keyword(Keyword::FOR)?;
+    let dataset = parse_name(p, "a dataset name after FOR")?;
+    p.expect_token(&Token::LParen)?;
+    let mut columns = Vec::new();
+    let mut expectations = Vec::new();
+    loop {
+        if parse_word(p, "EXPECT") {
+            expectations.push(parse_expectation(p)?);
+        } else {
+            columns.push(parse_column_rule(p)?);
+        }
+        if !p.consume_token(&Token::Comma) {
+            break;
+        }
+        // A trailing comma before `)` is fine.
+        if p.peek_token().token == Token::RParen {
+            break;
+        }
+    }
+    p.expect_token(&Token::RParen)?;
+    let reason = parse_reason(p)?;
+    Ok(CreateContract {
+        name,
+        dataset,
+        or_replace,
+        columns,
+        expectations,
+        reason,
+    })
+}
+
+pub(super) fn parse_show(p: &mut Parser) -> Result<ShowContract, ParserError> {
+    p.expect_keyword(Keyword::SHOW)?;
+    expect_word(p, "CONTRACT")?;
+    Ok(ShowContract {
+        dataset: parse_name(p, "a dataset name after SHOW CONTRACT")?,
+    })
+}
+
+impl CreateContract {
+    fn contract(&self, actor: &str) -> Contract {
+        Contract {
+            name: self.name.clone(),
+            dataset: self.dataset.clone(),
+            columns: self.columns.clone(),
+            expectations: self.expectations.clone(),
+            created_at: Utc::now(),
+            created_by: actor.to_string(),
+        }
+    }
+
+    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+        validate_identifier("contract name", &self.name)?;
+        let contract = self.contract(rc.actor());
+        validate_contract(
+            &contract,
+            rc.store().refresh().await?.as_ref(),
+            rc.session(),
+        )
+        .await?;
+        let done = rc
+            .commit(|state| {
+                let ds = state.dataset(&self.dataset)?;
+                if let Some(existing) = &ds.contract
+                    && !self.or_replace
+                {
+                    return Err(Error::precondition(format!(
+                        "{} already has contract '{}'; CREATE OR REPLACE CONTRACT replaces it",
+                        self.dataset, existing.name
+                    )));
+                }
+                let replaced = ds.contract.as_ref().map(|c| c.name.clone());
+                Ok(Some(Commit {
+                    operation: "CREATE CONTRACT".into(),
+                    dataset: Some(self.dataset.clone()),
+                    statement: self.to_string(),
+                    reason: self.reason.clone(),
+                    checks: vec![],
+                    actions: vec![Action::SetContract {
+                        dataset: self.dataset.clone(),
+                        contract: Some(Box::new(contract.clone())),
+                    }],
+                    message: match replaced {
+                        Some(old) => {
+                            format!("contract {} replaces {old} on {}", self.name, self.dataset)
+                        }
+                        None => format!("contract {} attached to {}", self.name, self.dataset),
+                    },
+                }))
+            })
+            .await?;
+        match done {
+            Some(done) => rc.message(&done),
+            None => rc.message_text("nothing to do"),
+        }
+    }
+}
+
+impl fmt::Display for CreateContract {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut items: Vec<String> = self.columns.iter().map(|c| c.to_string()).collect();
+        items.extend(self.expectations.iter().map(|e| e.to_string()));
+        write!(
+            f,
+            "CREATE {}CONTRACT {} FOR {} ({}){}",
+            if self.or_replace { "OR REPLACE " } else { "" },
+            Ident(&self.name),
+            Ident(&self.dataset),
+            items.join(", "),
+            ReasonClause(&self.reason)
+        )
+    }
+}
+
+impl fmt::Display for ShowContract {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SHOW CONTRACT {}", Ident(&self.dataset))
+    }
+}
+
+impl ShowContract {
+    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+        let state = rc.store().state();
+        let ds = state.dataset(&self.dataset)?;
+        let contract = ds.contract.as_ref().ok_or_else(|| {
+            Error::precondition(format!(
+                "{} has no contract; CREATE CONTRACT name FOR {} (...) attaches one",
+                self.dataset, self.dataset
+            ))
+        })?;
+        let mut items: Vec<(String, String)> = contract
+            .columns
+            .iter()
+            .map(|c| ("column".to_string(), c.to_string()))
+            .collect();
+        items.extend(
+            contract
+                .expectations
+                .iter()
+                .map(|e| ("expect".to_string(), e.to_string())),
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("contract", DataType::Utf8, false),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("item", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec![contract.name.clone(); items.len()])),
+                Arc::new(
+                    items
+                        .iter()
+                        .map(|(k, _)| Some(k.clone()))
+                        .collect::<StringArray>(),
+                ),
+                Arc::new(
+                    items
+                        .iter()
+                        .map(|(_, i)| Some(i.clone()))
+                        .collect::<StringArray>(),
+                ),
+            ],
+        )?;
+        rc.frame(batch)
+    }
+}
