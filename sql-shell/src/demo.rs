@@ -9,7 +9,7 @@ use datafusion::prelude::SessionContext;
 use datafusion_rollout::{RolloutContext, RolloutOptions, split_statements};
 
 use crate::outcome::Failure;
-use crate::print::OutputFormat;
+use crate::print::{OutputFormat, PrintOptions};
 use crate::shell::Shell;
 
 /// The demo script; `{{source}}` stands for the folder of the generated data.
@@ -34,7 +34,11 @@ pub async fn run(dir: &Path, format: OutputFormat, actor: Option<String>) -> Res
         ..RolloutOptions::default()
     };
     let ctx = RolloutContext::open_with(store, options).await?;
-    let shell = Shell::new(ctx, format, false);
+    let print = PrintOptions {
+        format,
+        ..PrintOptions::default()
+    };
+    let mut shell = Shell::new(ctx, print, false);
 
     say(&format!(
         "-- demo data in {}\n-- store at {store}\n",
@@ -53,7 +57,7 @@ pub async fn run(dir: &Path, format: OutputFormat, actor: Option<String>) -> Res
         next_line = statement.line + statement.text.lines().count();
         echo(comments, &statement.text).map_err(anyhow::Error::from)?;
         shell
-            .run_one(&statement.text, statement.line, false)
+            .run_one(&statement.text, statement.line)
             .await
             .map_err(|f| f.with_location(&format!("demo.sql:{}", statement.line)))?;
         say("")?;

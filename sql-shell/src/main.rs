@@ -4,33 +4,42 @@
 //! rollout                               # REPL on ./rollout_store (or $ROLLOUT_STORE)
 //! rollout -c "SHOW DATASETS"            # run, print, exit
 //! rollout -f checks.sql --format csv    # a script; stops at the first failure
+//! rollout -f - < checks.sql             # the same, from standard input
+//! rollout watch --interval 5m           # CHECK ROLLOUTS every five minutes
 //! rollout demo                          # a guided rollout on generated data
 //! ```
 //!
-//! Exit codes: 0 success, 1 a failed `ASSERT`, 2 any other error.
+//! Exit codes: 0 success, 1 a failed `ASSERT` or a `CHECK` with a fail, 2 any other error.
 
 mod demo;
+mod describe;
+mod help;
+mod meta;
 mod outcome;
 mod print;
+mod progress;
 mod repl;
+mod script;
 mod shell;
+mod watch;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use datafusion_rollout::{RolloutContext, RolloutOptions};
 
 use crate::outcome::Failure;
-use crate::print::OutputFormat;
-use crate::shell::{ScriptSource, Shell};
+use crate::print::{OutputFormat, PrintOptions};
+use crate::shell::{Flow, ScriptSource, Shell};
 
 /// SQL shell for incremental dataset rollouts on Apache DataFusion.
 ///
 /// Without -c or -f, opens an interactive shell (or runs the script piped on standard input).
-/// Exit codes: 0 success, 1 a failed ASSERT, 2 any other error.
+/// Exit codes: 0 success, 1 a failed ASSERT or a CHECK with a fail, 2 any other error.
 #[derive(Debug, Parser)]
 #[command(name = "rollout", version, about)]
 struct Args {
@@ -58,13 +67,35 @@ struct Args {
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
     format: OutputFormat,
 
-    /// No banner, row counts or timing; only results and errors.
+    /// No banner, row counts or confirmations; only results and errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+
+    /// Rows shown at most in the table and markdown formats ('inf' for all)
+    /// [default: 40 in the shell, all in -c/-f].
+    #[arg(long, value_name = "N|inf", value_parser = |s: &str| meta::parse_maxrows(s).map(MaxRows))]
+    maxrows: Option<MaxRows>,
+
+    /// How NULL appears in the table, expanded and markdown formats.
+    #[arg(long, value_name = "TEXT", default_value = "NULL")]
+    null: String,
+
+    /// Keep running a -c/-f script after a failing statement; the exit code is that of the
+    /// most severe failure.
+    #[arg(long)]
+    continue_on_error: bool,
+
+    /// A CHECK with a warn fails too (exit code 1) in -c/-f mode.
+    #[arg(long, global = true)]
+    fail_on_warn: bool,
 
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+/// `--maxrows`: a count, or `None` for all rows.
+#[derive(Debug, Clone, Copy)]
+struct MaxRows(Option<usize>);
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -73,6 +104,15 @@ enum Command {
         /// Folder for the demo's data and store; recreated if an earlier demo made it.
         #[arg(long, default_value = "./rollout_demo")]
         dir: PathBuf,
+    },
+    /// Run CHECK ROLLOUTS every interval, printing what it found and did, until Ctrl-C.
+    Watch {
+        /// Time between rounds: 30s, 5m, 1h, ...
+        #[arg(long, default_value = "60s", value_parser = watch::parse_interval)]
+        interval: Duration,
+        /// Stop after this many rounds.
+        #[arg(long, value_name = "N")]
+        rounds: Option<usize>,
     },
 }
 
@@ -92,7 +132,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if failure.is_reported() {
-                eprintln!("error: {failure}");
+                eprintln!("{}", failure.report());
             }
             failure.exit_code()
         }
@@ -112,24 +152,72 @@ async fn run(args: Args) -> Result<(), Failure> {
         ..RolloutOptions::default()
     };
     let ctx = RolloutContext::open_with(&args.store, options).await?;
-    let mut shell = Shell::new(ctx, args.format, args.quiet);
+    // The quality and drift functions, until the library registers them itself.
+    datafusion_rollout_udfs::register_all(ctx.session())
+        .map_err(datafusion_rollout::Error::from)?;
+    let batch = !args.commands.is_empty() || !args.files.is_empty();
+    let interactive = !batch && args.command.is_none() && std::io::stdin().is_terminal();
+    let print = PrintOptions {
+        format: args.format,
+        expanded: false,
+        maxrows: match args.maxrows {
+            Some(MaxRows(maxrows)) => maxrows,
+            None if interactive => Some(40),
+            None => None,
+        },
+        null: args.null.clone(),
+    };
+    let mut shell = Shell::new(ctx, print, args.quiet);
+    shell.continue_on_error = args.continue_on_error;
+    shell.fail_on_warn = args.fail_on_warn;
 
-    if !args.commands.is_empty() || !args.files.is_empty() {
-        for command in &args.commands {
-            shell.run_script(ScriptSource::Command, command).await?;
-        }
-        for file in &args.files {
-            let (name, sql) = read_script(file)?;
-            shell.run_script(ScriptSource::File(&name), &sql).await?;
-        }
-        return Ok(());
+    if let Some(Command::Watch { interval, rounds }) = args.command {
+        return watch::run(&mut shell, interval, rounds).await;
     }
 
-    if std::io::stdin().is_terminal() {
+    if batch {
+        // With --continue-on-error every script runs; the exit code is the worst failure's.
+        let mut worst: Option<Failure> = None;
+        let scripts = args
+            .commands
+            .iter()
+            .map(|c| Ok(("".to_string(), c.clone())))
+            .chain(args.files.iter().map(read_script));
+        for script in scripts {
+            let result = match script {
+                Ok((name, sql)) if name.is_empty() => {
+                    shell.run_script(ScriptSource::Command, &sql).await
+                }
+                Ok((name, sql)) => shell.run_script(ScriptSource::File(&name), &sql).await,
+                Err(e) => Err(Failure::from_anyhow(&e)),
+            };
+            match result {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Quit) => break,
+                Err(failure) if shell.continue_on_error => {
+                    if failure.is_reported() {
+                        eprintln!("{}", failure.report());
+                    }
+                    let failure = failure.reported();
+                    worst = Some(match worst {
+                        Some(w) => w.worst(failure),
+                        None => failure,
+                    });
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+        shell.flush_output()?;
+        return worst.map_or(Ok(()), Err);
+    }
+
+    if interactive {
+        shell.interactive = true;
         repl::run(&mut shell).await?;
     } else {
         let (name, sql) = read_script(&PathBuf::from("-"))?;
         shell.run_script(ScriptSource::File(&name), &sql).await?;
+        shell.flush_output()?;
     }
     Ok(())
 }

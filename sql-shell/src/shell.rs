@@ -1,19 +1,27 @@
 //! Running statements on a [`RolloutContext`] and printing their results.
 //!
-//! Batch mode (`-c`, `-f`, a piped script) and the REPL share this code; they differ only in
-//! what they print around results and in what a failure does (stop with an exit code, or
-//! report it and keep the session).
+//! Batch mode (`-c`, `-f`, a piped script), the rc file, `\i` and the REPL share this code;
+//! they differ in what they print around results and in what a failure does (stop with an
+//! exit code, or report it and keep going).
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion_rollout::{Error, RolloutContext, split_statements};
+use datafusion::arrow::array::{Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion_rollout::{Error, RolloutContext};
+use tokio::sync::watch;
 
+use crate::meta;
 use crate::outcome::Failure;
-use crate::print::{OutputFormat, write_batches};
+use crate::print::{OutputFormat, PrintOptions, write_batches};
+use crate::progress::Progress;
+use crate::script::{Item, read_items};
 
 /// The result of one statement, collected.
 pub struct StatementOutput {
@@ -22,35 +30,61 @@ pub struct StatementOutput {
     pub elapsed: Duration,
 }
 
-impl StatementOutput {
-    pub fn row_count(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
+/// Where results go: standard output, or the file of `\o`.
+enum Sink {
+    Stdout,
+    File(PathBuf, BufWriter<File>),
 }
 
-/// An open store plus the user's output preferences.
+/// An open store plus the user's preferences.
 pub struct Shell {
     ctx: RolloutContext,
-    pub format: OutputFormat,
+    pub print: PrintOptions,
     pub quiet: bool,
     pub timing: bool,
+    /// The REPL: footers, `OK`, Ctrl-C cancels the statement instead of the process.
+    pub interactive: bool,
+    pub continue_on_error: bool,
+    pub fail_on_warn: bool,
+    sink: Sink,
 }
 
 /// Where a script came from, for error messages.
+#[derive(Clone, Copy)]
 pub enum ScriptSource<'a> {
-    /// A `-c` argument: errors are `error: <message>`.
+    /// A `-c` argument or a line typed at the prompt: errors are `error: <message>`.
     Command,
     /// A file (or `<stdin>`): errors are `error: <file>:<line>: <message>`.
     File(&'a str),
 }
 
+/// Whether the session goes on after a script (`\q` in a script ends it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+/// How many rows of a `CHECK` result had each status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CheckCounts {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub error: usize,
+}
+
 impl Shell {
-    pub fn new(ctx: RolloutContext, format: OutputFormat, quiet: bool) -> Self {
+    pub fn new(ctx: RolloutContext, print: PrintOptions, quiet: bool) -> Self {
         Shell {
             ctx,
-            format,
+            print,
             quiet,
             timing: false,
+            interactive: false,
+            continue_on_error: false,
+            fail_on_warn: false,
+            sink: Sink::Stdout,
         }
     }
 
@@ -58,27 +92,95 @@ impl Shell {
         &self.ctx
     }
 
+    /// Sends results to `path` (`\o file`), or back to standard output (`None`).
+    pub fn set_output(&mut self, path: Option<PathBuf>) -> anyhow::Result<()> {
+        self.flush_output()?;
+        self.sink = match path {
+            None => Sink::Stdout,
+            Some(path) => {
+                let file = File::create(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot write to {}: {e}", path.display()))?;
+                Sink::File(path, BufWriter::new(file))
+            }
+        };
+        Ok(())
+    }
+
+    /// The file results go to, if not standard output.
+    pub fn output_file(&self) -> Option<&PathBuf> {
+        match &self.sink {
+            Sink::Stdout => None,
+            Sink::File(path, _) => Some(path),
+        }
+    }
+
+    pub fn flush_output(&mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Stdout => std::io::stdout().flush(),
+            Sink::File(_, file) => file.flush(),
+        }
+    }
+
+    /// Writes a line of text where results go (titles of `\d name`, documentation).
+    pub fn write_text(&mut self, text: &str) -> anyhow::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        let out: &mut dyn Write = match &mut self.sink {
+            Sink::Stdout => &mut stdout,
+            Sink::File(_, file) => file,
+        };
+        writeln!(out, "{text}")?;
+        out.flush()?;
+        Ok(())
+    }
+
     /// Runs exactly one statement and collects its result. `line` is where the statement
     /// starts in its script, so that a syntax error's position is the script's, not the
-    /// statement's.
-    pub async fn execute(
-        &self,
-        sql: &str,
-        line: usize,
-    ) -> Result<StatementOutput, datafusion_rollout::Error> {
+    /// statement's. In the REPL, Ctrl-C cancels the statement; a statement that runs longer
+    /// than a moment draws its progress on standard error when that is a terminal.
+    pub async fn execute(&self, sql: &str, line: usize) -> Result<StatementOutput, Failure> {
         let start = Instant::now();
-        let df = match self.ctx.sql(sql).await {
-            Ok(df) => df,
-            Err(error @ Error::Parse { .. }) if line > 1 => {
+        let (plan_tx, plan_rx) = watch::channel(None);
+        let task = tokio::spawn(run_statement(self.ctx.clone(), sql.to_string(), plan_tx));
+        let abort = task.abort_handle();
+        let mut progress = Progress::new(std::io::stderr().is_terminal(), start);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let cancel = async {
+            if self.interactive {
+                // Only the REPL traps Ctrl-C: in batch mode it ends the process as usual.
+                let _ = tokio::signal::ctrl_c().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(task, cancel);
+        let result = loop {
+            tokio::select! {
+                joined = &mut task => break joined,
+                () = &mut cancel => {
+                    abort.abort();
+                    progress.clear();
+                    return Err(Failure::error("cancelled"));
+                }
+                _ = tick.tick() => progress.draw(plan_rx.borrow().as_ref()),
+            }
+        };
+        progress.clear();
+        let (schema, batches) = match result {
+            Ok(Ok(output)) => output,
+            Ok(Err(Error::Parse { message })) if line > 1 => {
                 // Parsing is side-effect free: parse again, shifted down to where the
                 // statement sits in the script, for an error that points into the file.
                 let shifted = format!("{}{sql}", "\n".repeat(line - 1));
-                return Err(self.ctx.parse(&shifted).err().unwrap_or(error));
+                let error = self
+                    .ctx
+                    .parse(&shifted)
+                    .err()
+                    .unwrap_or(Error::Parse { message });
+                return Err(Failure::from_rollout(&error));
             }
-            Err(error) => return Err(error),
+            Ok(Err(error)) => return Err(Failure::from_rollout(&error)),
+            Err(join) => return Err(Failure::error(format!("the statement stopped: {join}"))),
         };
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
         Ok(StatementOutput {
             schema,
             batches,
@@ -88,58 +190,206 @@ impl Shell {
 
     /// Prints a statement's result. Statements without columns (DDL) print nothing in batch
     /// mode and `OK` in the REPL; the REPL adds the row count and, with `\timing`, the time.
-    pub fn print(
-        &self,
-        out: &mut dyn Write,
-        output: &StatementOutput,
-        interactive: bool,
-    ) -> anyhow::Result<()> {
+    /// A result cut by `--maxrows` always says so.
+    pub fn print(&mut self, output: &StatementOutput) -> anyhow::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        let out: &mut dyn Write = match &mut self.sink {
+            Sink::Stdout => &mut stdout,
+            Sink::File(_, file) => file,
+        };
+        let chatty = self.interactive && !self.quiet;
         if output.schema.fields().is_empty() {
-            if interactive && !self.quiet {
+            if chatty {
                 writeln!(out, "OK")?;
             }
         } else {
-            write_batches(out, self.format, &output.schema, &output.batches)?;
-            if interactive && !self.quiet && self.format == OutputFormat::Table {
-                let rows = output.row_count();
-                writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
+            let printed = write_batches(out, &self.print, &output.schema, &output.batches)?;
+            let rows = |n: usize| format!("{n} row{}", if n == 1 { "" } else { "s" });
+            if printed.shown < printed.total {
+                writeln!(out, "{} of {} shown", printed.shown, rows(printed.total))?;
+            } else if chatty && self.print.format == OutputFormat::Table {
+                writeln!(out, "{}", rows(printed.total))?;
             }
         }
-        if interactive && self.timing {
+        if self.timing {
             writeln!(out, "Time: {:.3} ms", output.elapsed.as_secs_f64() * 1000.0)?;
         }
         out.flush()?;
         Ok(())
     }
 
-    /// Runs every statement of `sql` in order, printing results to stdout, and stops at the
-    /// first failure, which names the file and the line where the failing statement starts.
-    pub async fn run_script(&self, source: ScriptSource<'_>, sql: &str) -> Result<(), Failure> {
-        let statements = split_statements(sql).map_err(|e| {
-            let failure = Failure::from_rollout(&e);
+    /// Runs the statements and meta commands of `script` in order, printing results. A
+    /// failure stops the script (or, with `--continue-on-error`, is printed and the script
+    /// goes on, ending with the most severe failure); it names the file and the line.
+    pub async fn run_script(
+        &mut self,
+        source: ScriptSource<'_>,
+        script: &str,
+    ) -> Result<Flow, Failure> {
+        let items = read_items(script).map_err(|e| {
+            let failure = Failure::from_rollout(&e).locate(script, None);
             match source {
                 ScriptSource::Command => failure,
                 ScriptSource::File(name) => failure.with_location(name),
             }
         })?;
-        for statement in &statements {
-            if let Err(failure) = self.run_one(&statement.text, statement.line, false).await {
-                return Err(match source {
-                    ScriptSource::Command => failure,
-                    ScriptSource::File(name) => {
-                        failure.with_location(&format!("{name}:{}", statement.line))
+        let mut worst: Option<Failure> = None;
+        for item in &items {
+            let result = match item {
+                Item::Meta { text, .. } => Box::pin(meta::run(self, text)).await,
+                Item::Sql { text, line, end } => self
+                    .run_one(text, *line)
+                    .await
+                    .map(|()| Flow::Continue)
+                    .map_err(|f| f.locate(script, *end)),
+            };
+            match result {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Quit) => return finish(worst).map(|()| Flow::Quit),
+                Err(failure) => {
+                    let failure = match source {
+                        ScriptSource::Command => failure,
+                        ScriptSource::File(name) => {
+                            failure.with_location(&format!("{name}:{}", item.line()))
+                        }
+                    };
+                    if !self.continue_on_error {
+                        return Err(failure);
                     }
-                });
+                    if failure.is_reported() {
+                        eprintln!("{}", failure.report());
+                    }
+                    let failure = failure.reported();
+                    worst = Some(match worst {
+                        Some(w) => w.worst(failure),
+                        None => failure,
+                    });
+                }
+            }
+        }
+        finish(worst).map(|()| Flow::Continue)
+    }
+
+    /// Runs one statement (starting at `line` of its script) and prints its result. A
+    /// `CHECK` whose result has failures fails the statement, after its result is printed.
+    pub async fn run_one(&mut self, sql: &str, line: usize) -> Result<(), Failure> {
+        let output = self.execute(sql, line).await?;
+        self.print(&output)?;
+        if let Some(counts) = check_counts(sql, &output) {
+            if self.interactive && !self.quiet && counts != CheckCounts::default() {
+                println!(
+                    "checks: {} pass, {} warn, {} fail, {} error",
+                    counts.pass, counts.warn, counts.fail, counts.error
+                );
+            }
+            let checks =
+                |n: usize, what: &str| format!("{n} check{} {what}", if n == 1 { "" } else { "s" });
+            if counts.error > 0 {
+                return Err(Failure::error(checks(counts.error, "could not run")));
+            }
+            if counts.fail > 0 {
+                return Err(Failure::data_check(checks(counts.fail, "failed")));
+            }
+            if counts.warn > 0 && self.fail_on_warn {
+                return Err(Failure::data_check(format!(
+                    "{} (--fail-on-warn)",
+                    checks(counts.warn, "warned")
+                )));
             }
         }
         Ok(())
     }
+}
 
-    /// Runs one statement (starting at `line` of its script) and prints its result to stdout.
-    pub async fn run_one(&self, sql: &str, line: usize, interactive: bool) -> Result<(), Failure> {
-        let output = self.execute(sql, line).await?;
-        let mut stdout = std::io::stdout().lock();
-        self.print(&mut stdout, &output, interactive)?;
-        Ok(())
+fn finish(worst: Option<Failure>) -> Result<(), Failure> {
+    match worst {
+        Some(failure) => Err(failure),
+        None => Ok(()),
+    }
+}
+
+/// Plans and runs `sql` on the runtime, publishing the physical plan for the progress line.
+async fn run_statement(
+    ctx: RolloutContext,
+    sql: String,
+    plan_tx: watch::Sender<Option<Arc<dyn ExecutionPlan>>>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+    let df = ctx.sql(&sql).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let task_ctx = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    plan_tx.send_replace(Some(Arc::clone(&plan)));
+    let batches = collect(plan, task_ctx).await?;
+    Ok((schema, batches))
+}
+
+/// The statuses of a `CHECK` statement's result: a statement whose first word is `CHECK` and
+/// whose result has a `status` column. Other statements give `None`.
+pub fn check_counts(sql: &str, output: &StatementOutput) -> Option<CheckCounts> {
+    let first = sql.split_whitespace().next()?;
+    if !first.eq_ignore_ascii_case("check") {
+        return None;
+    }
+    let index = output.schema.index_of("status").ok()?;
+    let mut counts = CheckCounts::default();
+    for batch in &output.batches {
+        let column = cast(batch.column(index), &DataType::Utf8).ok()?;
+        let statuses = column.as_any().downcast_ref::<StringArray>()?;
+        for row in 0..statuses.len() {
+            if statuses.is_null(row) {
+                continue;
+            }
+            match statuses.value(row).to_ascii_lowercase().as_str() {
+                "pass" => counts.pass += 1,
+                "warn" => counts.warn += 1,
+                "fail" => counts.fail += 1,
+                "error" => counts.error += 1,
+                _ => {}
+            }
+        }
+    }
+    Some(counts)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    fn output(statuses: &[&str]) -> StatementOutput {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("check", DataType::Utf8, false),
+            Field::new("status", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["c"; statuses.len()])),
+                Arc::new(StringArray::from(statuses.to_vec())),
+            ],
+        )
+        .unwrap();
+        StatementOutput {
+            schema,
+            batches: vec![batch],
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn counts_check_statuses() {
+        let out = output(&["pass", "warn", "fail", "fail", "error"]);
+        assert_eq!(
+            check_counts("check orders", &out),
+            Some(CheckCounts {
+                pass: 1,
+                warn: 1,
+                fail: 2,
+                error: 1
+            })
+        );
+        assert_eq!(check_counts("SELECT 'fail' AS status", &out), None);
     }
 }

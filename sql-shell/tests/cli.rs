@@ -108,8 +108,11 @@ fn parse_error_exits_2_with_the_message() {
     assert_eq!(out.code, 2);
     assert_eq!(out.stdout, "");
     assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
-    assert!(out.stderr.contains("SELEC"), "{}", out.stderr);
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    // The message, the offending line and a caret under the column.
+    assert_eq!(
+        out.stderr,
+        "error: Expected: an SQL statement, found: SELEC at line 1, column 1\n  SELEC 1\n  ^\n"
+    );
     // Display, never Debug formatting.
     assert!(!out.stderr.contains("Error {"), "{}", out.stderr);
     assert!(!out.stderr.contains("ParserError("), "{}", out.stderr);

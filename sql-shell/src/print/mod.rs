@@ -1,119 +1,131 @@
-//! Rendering of result batches: an aligned table (comfy-table), CSV or a JSON array.
+//! Rendering of result batches in the formats `--format` and `\pset format` offer.
 //!
 //! Every format takes the schema separately from the batches, so a query that returns no rows
-//! still prints its header (table, CSV) or an empty array (JSON).
+//! still prints its header (table, CSV, TSV, markdown) or an empty array (JSON). The formats
+//! for people (table, expanded, markdown) honour `--maxrows` and the NULL display setting; the
+//! formats for programs (CSV, TSV, JSON, NDJSON) print every row, NULL as empty or `null`.
+
+mod table;
+mod text;
 
 use std::io::Write;
 
 use anyhow::Result;
 use clap::ValueEnum;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::arrow::datatypes::SchemaRef;
 
-/// How results are written to standard output.
+/// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// An aligned table with borders.
+    /// An aligned table with borders, wrapped to the terminal's width.
     Table,
     /// Comma-separated values with a header line; NULL is an empty field.
     Csv,
+    /// Tab-separated values with a header line; NULL is an empty field.
+    Tsv,
     /// A JSON array with one object per row; NULL is `null`.
     Json,
+    /// One JSON object per line; NULL is `null`.
+    Ndjson,
+    /// A GitHub-flavoured markdown table.
+    Markdown,
 }
 
-/// How NULL appears in tables: visibly, unlike an empty string.
-const NULL_TEXT: &str = "NULL";
+impl OutputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Tsv => "tsv",
+            OutputFormat::Json => "json",
+            OutputFormat::Ndjson => "ndjson",
+            OutputFormat::Markdown => "markdown",
+        }
+    }
 
-/// Below this terminal width, wrapping cells makes tables unreadable: let them overflow.
-const MIN_WRAP_WIDTH: u16 = 40;
+    /// Whether the format is read by people, and so truncated by `--maxrows`.
+    fn is_for_people(self) -> bool {
+        matches!(self, OutputFormat::Table | OutputFormat::Markdown)
+    }
+}
 
-/// Writes `batches` (all of `schema`) to `out` in `format`.
+/// The user's output preferences.
+#[derive(Debug, Clone)]
+pub struct PrintOptions {
+    pub format: OutputFormat,
+    /// One block per record instead of a table (`\x`), for the table format.
+    pub expanded: bool,
+    /// At most this many rows in the formats for people; `None` for all.
+    pub maxrows: Option<usize>,
+    /// How NULL appears in the formats for people.
+    pub null: String,
+}
+
+impl Default for PrintOptions {
+    fn default() -> Self {
+        PrintOptions {
+            format: OutputFormat::Table,
+            expanded: false,
+            maxrows: None,
+            null: "NULL".to_string(),
+        }
+    }
+}
+
+/// What was printed, for the footer.
+#[derive(Debug, Clone, Copy)]
+pub struct Printed {
+    pub shown: usize,
+    pub total: usize,
+}
+
+/// Writes `batches` (all of `schema`) to `out`.
 pub fn write_batches(
     out: &mut dyn Write,
-    format: OutputFormat,
+    options: &PrintOptions,
     schema: &SchemaRef,
     batches: &[RecordBatch],
-) -> Result<()> {
-    match format {
+) -> Result<Printed> {
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let limit = match options.maxrows {
+        Some(max) if options.format.is_for_people() => max.min(total),
+        _ => total,
+    };
+    let shown = limit_rows(batches, limit);
+    match options.format {
+        OutputFormat::Table if options.expanded => {
+            table::write_expanded(out, schema, &shown, &options.null)?
+        }
         OutputFormat::Table => {
-            let table = render_table(schema, batches)?;
+            let table = table::render_table(schema, &shown, &options.null)?;
             writeln!(out, "{table}")?;
         }
-        OutputFormat::Csv => write_csv(out, schema, batches)?,
-        OutputFormat::Json => write_json(out, batches)?,
+        OutputFormat::Markdown => table::write_markdown(out, schema, &shown, &options.null)?,
+        OutputFormat::Csv => text::write_delimited(out, schema, &shown, b',')?,
+        OutputFormat::Tsv => text::write_delimited(out, schema, &shown, b'\t')?,
+        OutputFormat::Json => text::write_json(out, &shown)?,
+        OutputFormat::Ndjson => text::write_ndjson(out, &shown)?,
     }
-    Ok(())
+    Ok(Printed {
+        shown: limit,
+        total,
+    })
 }
 
-/// Builds the comfy-table for `batches`; numbers are right-aligned.
-pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Table> {
-    let mut table = Table::new();
-    table
-        .load_style(UTF8_FULL_CONDENSED)
-        .set_header(schema.fields().iter().map(|f| Cell::new(f.name())));
-    // Wrap to the terminal's width, unless it reports none or a useless one (a bare pty).
-    if table.width().is_some_and(|width| width >= MIN_WRAP_WIDTH) {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-    }
-
-    let options = FormatOptions::default().with_null(NULL_TEXT);
+/// The first `limit` rows of `batches` (zero-copy slices).
+fn limit_rows(batches: &[RecordBatch], limit: usize) -> Vec<RecordBatch> {
+    let mut left = limit;
+    let mut out = Vec::new();
     for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()?;
-        for row in 0..batch.num_rows() {
-            table.add_row(
-                formatters
-                    .iter()
-                    .map(|f| Cell::new(f.value(row).to_string())),
-            );
+        if left == 0 {
+            break;
         }
+        let take = batch.num_rows().min(left);
+        out.push(batch.slice(0, take));
+        left -= take;
     }
-
-    for (index, field) in schema.fields().iter().enumerate() {
-        if is_numeric(field.data_type())
-            && let Some(column) = table.column_mut(index)
-        {
-            column.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    Ok(table)
-}
-
-fn is_numeric(data_type: &DataType) -> bool {
-    data_type.is_numeric()
-        || matches!(data_type, DataType::Dictionary(_, value) if value.is_numeric())
-}
-
-fn write_csv(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
-    let mut writer = datafusion::arrow::csv::WriterBuilder::new()
-        .with_header(true)
-        .build(out);
-    if batches.is_empty() {
-        // The header is written with the first batch; an empty one keeps it for empty results.
-        writer.write(&RecordBatch::new_empty(schema.clone()))?;
-    }
-    for batch in batches {
-        writer.write(batch)?;
-    }
-    Ok(())
-}
-
-fn write_json(out: &mut dyn Write, batches: &[RecordBatch]) -> Result<()> {
-    let mut writer = datafusion::arrow::json::WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut *out);
-    for batch in batches {
-        writer.write(batch)?;
-    }
-    writer.finish()?;
-    drop(writer);
-    writeln!(out)?;
-    Ok(())
+    out
 }
 
 #[cfg(test)]
@@ -122,7 +134,7 @@ mod tests {
     use std::sync::Arc;
 
     use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
 
@@ -136,7 +148,7 @@ mod tests {
             schema.clone(),
             vec![
                 Arc::new(Int64Array::from(vec![1, 2])),
-                Arc::new(StringArray::from(vec![Some("a,b"), None])),
+                Arc::new(StringArray::from(vec![Some("a,b|c"), None])),
                 Arc::new(Float64Array::from(vec![Some(1.5), None])),
             ],
         )
@@ -145,8 +157,12 @@ mod tests {
     }
 
     fn render(format: OutputFormat, schema: &SchemaRef, batches: &[RecordBatch]) -> String {
+        let options = PrintOptions {
+            format,
+            ..PrintOptions::default()
+        };
         let mut out = Vec::new();
-        write_batches(&mut out, format, schema, batches).unwrap();
+        write_batches(&mut out, &options, schema, batches).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -162,16 +178,33 @@ mod tests {
     fn csv_quotes_and_empty_nulls() {
         let (schema, batches) = sample();
         let text = render(OutputFormat::Csv, &schema, &batches);
-        assert_eq!(text, "id,name,amount\n1,\"a,b\",1.5\n2,,\n");
+        assert_eq!(text, "id,name,amount\n1,\"a,b|c\",1.5\n2,,\n");
     }
 
     #[test]
-    fn json_array_with_explicit_nulls() {
+    fn tsv_and_markdown() {
+        let (schema, batches) = sample();
+        let text = render(OutputFormat::Tsv, &schema, &batches);
+        assert_eq!(text, "id\tname\tamount\n1\ta,b|c\t1.5\n2\t\t\n");
+        let text = render(OutputFormat::Markdown, &schema, &batches);
+        assert_eq!(
+            text,
+            "| id | name | amount |\n|---:|---|---:|\n| 1 | a,b\\|c | 1.5 |\n| 2 | NULL | NULL |\n"
+        );
+    }
+
+    #[test]
+    fn json_array_and_lines_with_explicit_nulls() {
         let (schema, batches) = sample();
         let text = render(OutputFormat::Json, &schema, &batches);
         assert_eq!(
             text,
-            "[{\"id\":1,\"name\":\"a,b\",\"amount\":1.5},{\"id\":2,\"name\":null,\"amount\":null}]\n"
+            "[{\"id\":1,\"name\":\"a,b|c\",\"amount\":1.5},{\"id\":2,\"name\":null,\"amount\":null}]\n"
+        );
+        let text = render(OutputFormat::Ndjson, &schema, &batches);
+        assert_eq!(
+            text,
+            "{\"id\":1,\"name\":\"a,b|c\",\"amount\":1.5}\n{\"id\":2,\"name\":null,\"amount\":null}\n"
         );
     }
 
@@ -180,6 +213,25 @@ mod tests {
         let (schema, _) = sample();
         assert_eq!(render(OutputFormat::Csv, &schema, &[]), "id,name,amount\n");
         assert_eq!(render(OutputFormat::Json, &schema, &[]), "[]\n");
+        assert_eq!(render(OutputFormat::Ndjson, &schema, &[]), "");
         assert!(render(OutputFormat::Table, &schema, &[]).contains("amount"));
+    }
+
+    #[test]
+    fn maxrows_limits_only_formats_for_people() {
+        let (schema, batches) = sample();
+        let options = PrintOptions {
+            maxrows: Some(1),
+            ..PrintOptions::default()
+        };
+        let mut out = Vec::new();
+        let printed = write_batches(&mut out, &options, &schema, &batches).unwrap();
+        assert_eq!((printed.shown, printed.total), (1, 2));
+        let options = PrintOptions {
+            format: OutputFormat::Csv,
+            ..options
+        };
+        let printed = write_batches(&mut out, &options, &schema, &batches).unwrap();
+        assert_eq!((printed.shown, printed.total), (2, 2));
     }
 }

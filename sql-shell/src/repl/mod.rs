@@ -1,95 +1,33 @@
-//! The interactive shell: rustyline editing, multi-line statements, history, meta commands.
+//! The interactive shell: rustyline editing with our helper, history in the user's data
+//! folder, `~/.rolloutrc`, a prompt that shows the store, consumer and cohort.
 
-use std::borrow::Cow;
+mod complete;
+mod helper;
+
 use std::path::PathBuf;
 
-use anyhow::Result;
-use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
-use rustyline::highlight::Highlighter;
-use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Config, Editor, Helper};
+use rustyline::{CompletionType, Config, Editor};
 
-use crate::shell::Shell;
+use crate::outcome::Failure;
+use crate::shell::{Flow, ScriptSource, Shell};
+use complete::Names;
+use helper::SqlHelper;
 
-const PROMPT: &str = "rollout> ";
-
-const HELP: &str = "\
-Statements end with ';' and may span several lines.
-
-Meta commands:
-  \\?              this help
-  \\q              quit (Ctrl-D works too)
-  \\d              list datasets and tables
-  \\timing [on|off] show how long each statement takes
-
-Rollout statements (plus any DataFusion SQL):
-  CREATE DATASET [IF NOT EXISTS] name [COMMENT '...'];
-  REGISTER VERSION 'v1' OF name FROM 'path/' [FORMAT PARQUET|CSV|JSON];
-  CREATE VERSION 'v2' OF name AS SELECT ...;
-  SHOW DATASETS;  SHOW VERSIONS OF name;
-  CREATE COHORT canary MEMBERS ('alice', 'job-42');
-  SET rollout.consumer = 'alice';  SET rollout.cohort = 'canary';
-  SELECT * FROM name [VERSION AS OF 'v1'];
-  PROMOTE name TO 'v2' [FOR COHORT canary | AT 10 PERCENT] [FORCE] [REASON '...'];
-  ROLLBACK name [TO 'v1'] [REASON '...'];
-  SHOW ROLLOUT name;  SHOW HISTORY [OF name];
-  ASSERT <condition> [AS 'message'];
-
-Ctrl-C clears the line at the prompt and cancels a running statement.";
-
-/// `SHOW TABLES` without the information_schema views, which would bury the user's tables.
-const LIST_TABLES: &str = "SELECT table_catalog, table_schema, table_name, table_type \
-    FROM information_schema.tables WHERE table_schema <> 'information_schema' \
-    ORDER BY table_catalog, table_schema, table_name";
-
-/// Decides when Enter submits: a meta command at once, SQL once it ends with `;`.
-struct SqlHelper;
-
-impl Validator for SqlHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        let input = ctx.input().trim();
-        if input.is_empty() || input.starts_with('\\') || datafusion_rollout::is_complete(input) {
-            Ok(ValidationResult::Valid(None))
-        } else {
-            Ok(ValidationResult::Incomplete)
-        }
-    }
-}
-
-impl Completer for SqlHelper {
-    type Candidate = String;
-}
-
-impl Hinter for SqlHelper {
-    type Hint = String;
-}
-
-impl Highlighter for SqlHelper {
-    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
-        Cow::Borrowed(line)
-    }
-}
-
-impl Helper for SqlHelper {}
-
-/// What the loop does after a meta command.
-enum Next {
-    Continue,
-    Quit,
-}
-
-/// Runs the REPL until `\q` or Ctrl-D. Statement errors are printed and the session goes on.
-pub async fn run(shell: &mut Shell) -> Result<()> {
+/// Runs the REPL until `\q` or Ctrl-D. Failures are printed and the session goes on.
+pub async fn run(shell: &mut Shell) -> Result<(), Failure> {
     let config = Config::builder()
         .auto_add_history(false)
-        .history_ignore_dups(true)?
-        .max_history_size(10_000)?
+        .history_ignore_dups(true)
+        .map_err(anyhow::Error::from)?
+        .max_history_size(10_000)
+        .map_err(anyhow::Error::from)?
+        .completion_type(CompletionType::List)
         .build();
-    let mut editor: Editor<SqlHelper, DefaultHistory> = Editor::with_config(config)?;
-    editor.set_helper(Some(SqlHelper));
+    let mut editor: Editor<SqlHelper, DefaultHistory> =
+        Editor::with_config(config).map_err(anyhow::Error::from)?;
+    editor.set_helper(Some(SqlHelper::default()));
 
     let history = history_path();
     if let Some(path) = &history {
@@ -99,18 +37,36 @@ pub async fn run(shell: &mut Shell) -> Result<()> {
 
     if !shell.quiet {
         println!(
-            "rollout {}: store {}, consumer {}. Type \\? for help, \\q to quit.",
+            "rollout {}: store {}. Type \\? for help, \\q to quit.",
             env!("CARGO_PKG_VERSION"),
             shell.context().store_url(),
-            shell
-                .context()
-                .consumer()
-                .unwrap_or_else(|| "(none)".to_string()),
         );
+    }
+    if let Some(rc) = home_dir().map(|home| home.join(".rolloutrc"))
+        && rc.is_file()
+    {
+        match std::fs::read_to_string(&rc) {
+            Ok(script) => {
+                let name = rc.display().to_string();
+                match shell.run_script(ScriptSource::File(&name), &script).await {
+                    Ok(Flow::Quit) => return Ok(()),
+                    Ok(Flow::Continue) => {}
+                    Err(failure) => report(&failure),
+                }
+            }
+            Err(e) => eprintln!("warning: cannot read {}: {e}", rc.display()),
+        }
     }
 
     loop {
-        match editor.readline(PROMPT) {
+        let names = Names::gather(shell.context()).await;
+        if let Some(helper) = editor.helper_mut() {
+            helper.names = names;
+        }
+        let prompt = prompt(shell);
+        // readline blocks on the terminal; let the runtime move other tasks off this thread.
+        let line = tokio::task::block_in_place(|| editor.readline(&prompt));
+        match line {
             Ok(input) => {
                 let trimmed = input.trim();
                 if trimmed.is_empty() {
@@ -118,20 +74,19 @@ pub async fn run(shell: &mut Shell) -> Result<()> {
                 }
                 // History is a convenience: failing to record an entry must not end the session.
                 let _ = editor.add_history_entry(trimmed);
-                if trimmed.starts_with('\\') {
-                    match meta_command(shell, trimmed).await {
-                        Next::Continue => continue,
-                        Next::Quit => break,
-                    }
+                match shell.run_script(ScriptSource::Command, trimmed).await {
+                    Ok(Flow::Quit) => break,
+                    Ok(Flow::Continue) => {}
+                    Err(failure) => report(&failure),
                 }
-                run_cancellable(shell, trimmed).await;
             }
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(anyhow::Error::from(e).into()),
         }
     }
 
+    shell.flush_output()?;
     if let Some(path) = &history
         && let Err(e) = editor.save_history(path)
     {
@@ -140,61 +95,35 @@ pub async fn run(shell: &mut Shell) -> Result<()> {
     Ok(())
 }
 
-/// Runs the statements of one input; Ctrl-C drops (and so cancels) the running statement.
-async fn run_cancellable(shell: &Shell, input: &str) {
-    tokio::select! {
-        () = run_input(shell, input) => {}
-        _ = tokio::signal::ctrl_c() => eprintln!("cancelled"),
+fn report(failure: &Failure) {
+    if failure.is_reported() {
+        eprintln!("{}", failure.report());
     }
 }
 
-/// Runs each statement of `input`, stopping at the first error (later statements may depend on
-/// the failed one).
-async fn run_input(shell: &Shell, input: &str) {
-    let statements = match datafusion_rollout::split_statements(input) {
-        Ok(statements) => statements,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return;
-        }
+/// `store (consumer alice, cohort canary)> `: the store's last path segment (or host), and
+/// who reads resolve for.
+fn prompt(shell: &Shell) -> String {
+    let url = shell.context().store_url();
+    let trimmed = url.trim_end_matches('/');
+    let label = match trimmed.split_once("://") {
+        Some(("file", path)) => path.rsplit('/').next().unwrap_or(path),
+        Some((_, rest)) => rest,
+        None => trimmed,
     };
-    for statement in &statements {
-        if let Err(failure) = shell.run_one(&statement.text, statement.line, true).await {
-            eprintln!("error: {failure}");
-            return;
-        }
+    let settings = shell.context().settings();
+    let mut who = Vec::new();
+    if let Some(consumer) = settings.consumer.filter(|c| !c.is_empty()) {
+        who.push(format!("consumer {consumer}"));
     }
-}
-
-async fn meta_command(shell: &mut Shell, input: &str) -> Next {
-    let mut words = input.split_whitespace();
-    let command = words.next().unwrap_or_default();
-    let argument = words.next();
-    match command {
-        "\\q" | "\\quit" => return Next::Quit,
-        "\\?" | "\\h" | "\\help" => println!("{HELP}"),
-        "\\d" => {
-            for sql in ["SHOW DATASETS", LIST_TABLES] {
-                if let Err(failure) = shell.run_one(sql, 1, true).await {
-                    eprintln!("error: {failure}");
-                }
-            }
-        }
-        "\\timing" => {
-            shell.timing = match argument {
-                Some("on") => true,
-                Some("off") => false,
-                None => !shell.timing,
-                Some(other) => {
-                    eprintln!("error: \\timing takes 'on' or 'off', not '{other}'");
-                    return Next::Continue;
-                }
-            };
-            println!("Timing is {}.", if shell.timing { "on" } else { "off" });
-        }
-        other => eprintln!("error: unknown command '{other}'; \\? lists the commands"),
+    if let Some(cohort) = settings.cohort.filter(|c| !c.is_empty()) {
+        who.push(format!("cohort {cohort}"));
     }
-    Next::Continue
+    if who.is_empty() {
+        format!("{label}> ")
+    } else {
+        format!("{label} ({})> ", who.join(", "))
+    }
 }
 
 /// `<data dir>/rollout/history` when the platform has a data dir we can create, else

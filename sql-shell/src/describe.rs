@@ -1,0 +1,254 @@
+//! Introspection meta commands: `\d` (datasets and tables), `\d name`, `\df [pattern]`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::logical_expr::Documentation;
+
+use crate::outcome::Failure;
+use crate::shell::{Shell, StatementOutput};
+
+/// `SHOW TABLES` without the information_schema views, which would bury the user's tables.
+const LIST_TABLES: &str = "SELECT table_catalog, table_schema, table_name, table_type \
+    FROM information_schema.tables WHERE table_schema <> 'information_schema' \
+    ORDER BY table_catalog, table_schema, table_name";
+
+/// `\d`: datasets, then tables.
+pub async fn list(shell: &mut Shell) -> Result<(), Failure> {
+    for sql in ["SHOW DATASETS", LIST_TABLES] {
+        shell.run_one(sql, 1).await?;
+    }
+    Ok(())
+}
+
+/// `\d name`: a dataset's columns, versions and rollout; a table's columns.
+pub async fn describe(shell: &mut Shell, name: &str) -> Result<(), Failure> {
+    let state = shell.context().store().state();
+    if let Some(dataset) = state.datasets.get(name) {
+        let comment = dataset
+            .comment
+            .as_deref()
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        shell.write_text(&format!("Dataset {name}{comment}"))?;
+        let names = dataset.schema.iter().map(|c| c.name.as_str());
+        let types = dataset.schema.iter().map(|c| c.data_type.as_str());
+        let nullable = dataset
+            .schema
+            .iter()
+            .map(|c| if c.nullable { "YES" } else { "NO" });
+        let batch = strings(&[
+            ("column_name", names.collect()),
+            ("data_type", types.collect()),
+            ("is_nullable", nullable.collect()),
+        ])?;
+        shell.print(&output(batch))?;
+        shell.write_text("Versions")?;
+        shell
+            .run_one(&format!("SHOW VERSIONS OF {}", quote_ident(name)), 1)
+            .await?;
+        shell.write_text("Rollout")?;
+        shell
+            .run_one(&format!("SHOW ROLLOUT {}", quote_ident(name)), 1)
+            .await?;
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
+         WHERE table_name = '{}' AND table_schema <> 'information_schema' \
+         ORDER BY table_catalog, table_schema, ordinal_position",
+        name.replace('\'', "''")
+    );
+    let columns = shell.execute(&sql, 1).await?;
+    if columns.batches.iter().all(|b| b.num_rows() == 0) {
+        return Err(Failure::error(format!(
+            "no dataset or table named '{name}'; \\d lists them"
+        )));
+    }
+    shell.write_text(&format!("Table {name}"))?;
+    shell.print(&columns)?;
+    Ok(())
+}
+
+/// One documented function.
+struct Function {
+    name: String,
+    kind: &'static str,
+    ours: bool,
+    doc: Documentation,
+}
+
+/// `\df`: documented functions, ours first; `\df pattern` filters by name (`*` and `?` are
+/// wildcards, otherwise a substring); `\df name` of one function shows its documentation.
+pub async fn functions(shell: &mut Shell, pattern: Option<&str>) -> Result<(), Failure> {
+    let all = documented_functions(shell);
+    if let Some(pattern) = pattern
+        && let Some(f) = all.iter().find(|f| f.name.eq_ignore_ascii_case(pattern))
+    {
+        shell.write_text(&full_documentation(f))?;
+        return Ok(());
+    }
+    let matching: Vec<&Function> = all
+        .iter()
+        .filter(|f| pattern.is_none_or(|p| matches_pattern(&f.name, p)))
+        .collect();
+    if matching.is_empty() && pattern.is_some() {
+        return Err(Failure::error(format!(
+            "no documented function matches '{}'; \\df lists them all",
+            pattern.unwrap_or_default()
+        )));
+    }
+    let batch = strings(&[
+        ("name", matching.iter().map(|f| f.name.as_str()).collect()),
+        ("kind", matching.iter().map(|f| f.kind).collect()),
+        (
+            "source",
+            matching
+                .iter()
+                .map(|f| if f.ours { "rollout" } else { "datafusion" })
+                .collect(),
+        ),
+        (
+            "description",
+            matching
+                .iter()
+                .map(|f| f.doc.description.lines().next().unwrap_or_default())
+                .collect(),
+        ),
+    ])?;
+    shell.print(&output(batch))?;
+    Ok(())
+}
+
+fn documented_functions(shell: &Shell) -> Vec<Function> {
+    let ours = datafusion_rollout_udfs::all_functions();
+    let our_names: Vec<String> = ours
+        .scalar
+        .iter()
+        .map(|f| f.name().to_string())
+        .chain(ours.aggregate.iter().map(|f| f.name().to_string()))
+        .collect();
+    let state = shell.context().session().state();
+    let mut out = Vec::new();
+    let mut add = |name: &str, kind, doc: Option<&Documentation>| {
+        if let Some(doc) = doc {
+            out.push(Function {
+                name: name.to_string(),
+                kind,
+                ours: our_names.iter().any(|n| n == name),
+                doc: doc.clone(),
+            });
+        }
+    };
+    for (name, f) in state.scalar_functions() {
+        add(name, "scalar", f.documentation());
+    }
+    for (name, f) in state.aggregate_functions() {
+        add(name, "aggregate", f.documentation());
+    }
+    for (name, f) in state.window_functions() {
+        add(name, "window", f.documentation());
+    }
+    out.sort_by(|a, b| b.ours.cmp(&a.ours).then_with(|| a.name.cmp(&b.name)));
+    out
+}
+
+fn full_documentation(f: &Function) -> String {
+    let doc = &f.doc;
+    let source = if f.ours { "rollout" } else { "datafusion" };
+    let mut text = format!(
+        "{} ({} function, {source})\n\n{}\n\nSyntax:\n  {}\n",
+        f.name,
+        f.kind,
+        doc.description.trim(),
+        doc.syntax_example
+    );
+    if let Some(arguments) = &doc.arguments {
+        text.push_str("\nArguments:\n");
+        for (name, description) in arguments {
+            text.push_str(&format!("  {name}: {}\n", description.trim()));
+        }
+    }
+    if let Some(example) = &doc.sql_example {
+        text.push_str("\nExample:\n");
+        for line in example.trim().lines() {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
+    text.trim_end().to_string()
+}
+
+/// Case-insensitive glob with `*` and `?`; without wildcards, a substring match.
+fn matches_pattern(name: &str, pattern: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let pattern = pattern.to_ascii_lowercase();
+    if !pattern.contains(['*', '?']) {
+        return name.contains(&pattern);
+    }
+    fn glob(name: &[u8], pattern: &[u8]) -> bool {
+        match (pattern.first(), name.first()) {
+            (None, _) => name.is_empty(),
+            (Some(b'*'), _) => {
+                glob(name, &pattern[1..]) || (!name.is_empty() && glob(&name[1..], pattern))
+            }
+            (Some(b'?'), Some(_)) => glob(&name[1..], &pattern[1..]),
+            (Some(p), Some(n)) if p == n => glob(&name[1..], &pattern[1..]),
+            _ => false,
+        }
+    }
+    glob(name.as_bytes(), pattern.as_bytes())
+}
+
+/// A batch of string columns.
+fn strings(columns: &[(&str, Vec<&str>)]) -> Result<RecordBatch, Failure> {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, _)| Field::new(*name, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays = columns
+        .iter()
+        .map(|(_, values)| {
+            Arc::new(StringArray::from(values.clone())) as datafusion::arrow::array::ArrayRef
+        })
+        .collect();
+    RecordBatch::try_new(schema, arrays).map_err(|e| Failure::error(e.to_string()))
+}
+
+fn output(batch: RecordBatch) -> StatementOutput {
+    StatementOutput {
+        schema: batch.schema(),
+        batches: vec![batch],
+        elapsed: Duration::ZERO,
+    }
+}
+
+/// An identifier for SQL text, quoted unless plain lowercase.
+pub fn quote_ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !name.is_empty();
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(matches_pattern("ks_statistic", "ks"));
+        assert!(matches_pattern("ks_statistic", "KS_*"));
+        assert!(!matches_pattern("ks_pvalue", "*stat*x"));
+        assert!(matches_pattern("psi", "p?i"));
+    }
+}
