@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::{Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion_rollout::{Error, RolloutContext};
 use tokio::sync::watch;
@@ -317,10 +320,25 @@ async fn run_statement(
     let df = ctx.sql(&sql).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let task_ctx = Arc::new(df.task_ctx());
-    let plan = df.create_physical_plan().await?;
+    let plan = cooperative(df.create_physical_plan().await?)?;
     plan_tx.send_replace(Some(Arc::clone(&plan)));
     let batches = collect(plan, task_ctx).await?;
     Ok((schema, batches))
+}
+
+/// `plan` with the joins that emit many batches per input batch (cross and nested loop joins)
+/// made to yield to the runtime now and then. DataFusion 55 does not do this for them, and a
+/// task that never yields can be neither cancelled (Ctrl-C drops it at its next yield) nor
+/// interrupted by the timer that draws progress.
+fn cooperative(plan: Arc<dyn ExecutionPlan>) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        if node.is::<CrossJoinExec>() || node.is::<NestedLoopJoinExec>() {
+            Ok(Transformed::yes(Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>))
+        } else {
+            Ok(Transformed::no(node))
+        }
+    })
+    .map(|t| t.data)
 }
 
 /// The statuses of a `CHECK` statement's result: a statement whose first word is `CHECK` and

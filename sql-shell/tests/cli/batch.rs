@@ -1,39 +1,9 @@
-//! Runs the real `rollout` binary: output formats, exit codes, batch errors, the demo.
+//! Batch mode: output formats, exit codes, batch errors, the demo.
 
-#![allow(clippy::unwrap_used)]
-
-use std::path::Path;
-
-use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
 use tempfile::TempDir;
 
-/// `rollout` on a fresh store in `dir`, with a fixed OS user and no inherited store.
-fn rollout(dir: &Path) -> Command {
-    let mut cmd = cargo_bin_cmd!("rollout");
-    cmd.current_dir(dir)
-        .env_remove("ROLLOUT_STORE")
-        .env("USER", "tester")
-        .env("HOME", dir)
-        .arg("--store")
-        .arg(dir.join("store"));
-    cmd
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let output = cmd.output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
+use crate::{rollout, run};
 
 #[test]
 fn select_one_as_table() {

@@ -1,0 +1,1 @@
+//! Snapshots (insta) of every output format and meta command, run through the real binary.
