@@ -78,6 +78,12 @@ macro_rules! make_udaf {
             ) -> datafusion::error::Result<Box<dyn datafusion::logical_expr::GroupsAccumulator>> {
                 self.0.create_groups_accumulator(args)
             }
+            fn value_from_stats(
+                &self,
+                args: &datafusion::logical_expr::StatisticsArgs,
+            ) -> Option<datafusion::scalar::ScalarValue> {
+                self.0.value_from_stats(args)
+            }
             fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
                 static DOC: std::sync::LazyLock<datafusion::logical_expr::Documentation> =
                     std::sync::LazyLock::new(|| $doc);

@@ -26,13 +26,16 @@ fn nulls_as_false(b: &BooleanArray) -> BooleanArray {
 }
 use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float32Type, Float64Type};
+use datafusion::common::stats::Precision;
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
+use datafusion::logical_expr::StatisticsArgs;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
+use datafusion::physical_expr::expressions::Column;
 use regex::Regex;
 
 use crate::common::{
@@ -118,6 +121,35 @@ impl AggregateUDFImpl for CountUdaf {
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         state_fields(args)
+    }
+
+    /// `null_count` / `null_fraction` of a plain column are answered from exact statistics
+    /// (e.g. Parquet footers) without scanning, like the built-in `count`.
+    fn value_from_stats(&self, args: &StatisticsArgs) -> Option<ScalarValue> {
+        if self.kind != CountKind::Null || args.is_distinct {
+            return None;
+        }
+        let [expr] = args.exprs else {
+            return None;
+        };
+        let col = expr.downcast_ref::<Column>()?;
+        let Precision::Exact(rows) = args.statistics.num_rows else {
+            return None;
+        };
+        let Precision::Exact(nulls) = args
+            .statistics
+            .column_statistics
+            .get(col.index())?
+            .null_count
+        else {
+            return None;
+        };
+        Some(match self.output {
+            Output::Count => ScalarValue::Int64(Some(i64::try_from(nulls).ok()?)),
+            Output::Fraction => {
+                ScalarValue::Float64((rows > 0).then(|| nulls as f64 / rows as f64))
+            }
+        })
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {

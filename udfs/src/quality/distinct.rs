@@ -170,7 +170,7 @@ impl GroupsAccumulator for DistinctGroups {
         Ok(Arc::new(Int64Array::from_iter_values(
             sets.iter().zip(rows).map(|(s, r)| {
                 if dup {
-                    (r - s.len() as u64) as i64
+                    r.saturating_sub(s.len() as u64) as i64
                 } else {
                     s.len() as i64
                 }
