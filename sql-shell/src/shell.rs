@@ -333,7 +333,9 @@ async fn run_statement(
 fn cooperative(plan: Arc<dyn ExecutionPlan>) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
     plan.transform_up(|node| {
         if node.is::<CrossJoinExec>() || node.is::<NestedLoopJoinExec>() {
-            Ok(Transformed::yes(Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>))
+            Ok(Transformed::yes(
+                Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>
+            ))
         } else {
             Ok(Transformed::no(node))
         }

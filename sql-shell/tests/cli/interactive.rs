@@ -89,7 +89,11 @@ fn completes_cancels_and_exits() {
     s.pty.send_control('c').unwrap();
     s.expect("cancelled");
     s.expect(prompt);
-    assert!(cancel.elapsed().as_secs() < 5, "cancelling took {:?}", cancel.elapsed());
+    assert!(
+        cancel.elapsed().as_secs() < 5,
+        "cancelling took {:?}",
+        cancel.elapsed()
+    );
 
     // The session goes on after the cancel; Ctrl-D ends it.
     s.send("\\consumer carol\r");
