@@ -107,3 +107,50 @@ async fn drift_summary_matches_individual_functions() {
     let n = crate::helpers::scalar(&ctx, "SELECT drift_summary(v, c)['n_candidate'] FROM t").await;
     assert_eq!(n, datafusion::scalar::ScalarValue::UInt64(Some(200)));
 }
+
+#[tokio::test]
+async fn categorical_encodings_agree() {
+    let ctx = ctx();
+    let base: Vec<Option<String>> = ["a"; 50]
+        .iter()
+        .chain(["b"; 30].iter())
+        .chain(["c"; 20].iter())
+        .map(|s| Some(s.to_string()))
+        .collect();
+    let cand: Vec<Option<String>> = ["a"; 40]
+        .iter()
+        .chain(["b"; 40].iter())
+        .chain(["c"; 20].iter())
+        .map(|s| Some(s.to_string()))
+        .collect();
+    register_pooled(&ctx, "t", &Values::Str(base), &Values::Str(cand), 2, 7);
+    for f in [
+        "psi",
+        "js_distance",
+        "hellinger",
+        "chi2_statistic",
+        "chi2_pvalue",
+    ] {
+        let plain = f64_of(&ctx, &format!("SELECT {f}(v, c) FROM t")).await;
+        let dict = f64_of(
+            &ctx,
+            &format!("SELECT {f}(arrow_cast(v, 'Dictionary(Int32, Utf8)'), c) FROM t"),
+        )
+        .await;
+        let view = f64_of(
+            &ctx,
+            &format!("SELECT {f}(arrow_cast(v, 'Utf8View'), c) FROM t"),
+        )
+        .await;
+        assert_eq!(plain.to_bits(), dict.to_bits(), "{f}");
+        assert_eq!(plain.to_bits(), view.to_bits(), "{f}");
+    }
+    // quality-anchors §B5
+    assert!(close(
+        f64_of(&ctx, "SELECT chi2_pvalue(v, c) FROM t").await,
+        0.069_483_451_2,
+        1e-9
+    ));
+    let b = f64_of(&ctx, "SELECT chi2_pvalue(v = 'a', c) FROM t").await;
+    assert!(b > 0.0 && b < 1.0);
+}
