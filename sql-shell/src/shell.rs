@@ -285,8 +285,11 @@ impl Shell {
                     counts.pass, counts.warn, counts.fail, counts.error
                 );
             }
-            let checks =
-                |n: usize, what: &str| format!("{n} check{} {what}", if n == 1 { "" } else { "s" });
+            let statement = sql.lines().next().unwrap_or_default().trim();
+            let checks = |n: usize, what: &str| {
+                let s = if n == 1 { "" } else { "s" };
+                format!("{statement}: {n} check{s} {what}")
+            };
             if counts.error > 0 {
                 return Err(Failure::error(checks(counts.error, "could not run")));
             }

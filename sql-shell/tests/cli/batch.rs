@@ -250,3 +250,103 @@ fn consumer_cohort_and_store_env_choose_what_is_read() {
     assert_eq!(read(&["--consumer", "dave"]), "id\n1\n");
     assert_eq!(read(&["--cohort", "canary"]), "id\n2\n");
 }
+
+#[test]
+fn check_exit_codes_and_fail_on_warn() {
+    let dir = TempDir::new().unwrap();
+    crate::setup_orders(dir.path());
+    let warn_only = "CREATE CONTRACT c FOR orders (EXPECT row_count() >= 1 WARN WHEN < 10)";
+    let out = run(rollout(dir.path()).args(["-q", "-c", warn_only]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // Warnings print and pass, unless --fail-on-warn.
+    let check = [
+        "--format",
+        "csv",
+        "-c",
+        "CHECK orders",
+        "-c",
+        "SELECT 'after' AS next",
+    ];
+    let out = run(rollout(dir.path()).args(check));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(",warn,"), "{}", out.stdout);
+    assert!(out.stdout.contains("after"), "{}", out.stdout);
+    let out = run(rollout(dir.path()).arg("--fail-on-warn").args(check));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "error: CHECK orders: 1 check warned (--fail-on-warn)\n"
+    );
+    assert!(
+        !out.stdout.contains("after"),
+        "the batch stops: {}",
+        out.stdout
+    );
+
+    // A fail exits 1 after the result is printed; --continue-on-error runs on, same code.
+    let failing =
+        "CREATE OR REPLACE CONTRACT c FOR orders (EXPECT row_count() BETWEEN 1000 AND 2000)";
+    let out = run(rollout(dir.path()).args(["-q", "-c", failing]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(rollout(dir.path()).args(check));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.contains(",fail,"), "{}", out.stdout);
+    assert_eq!(out.stderr, "error: CHECK orders: 1 check failed\n");
+    let out = run(rollout(dir.path()).arg("--continue-on-error").args(check));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.contains("after"), "{}", out.stdout);
+}
+
+#[test]
+fn continue_on_error_runs_everything_and_exits_with_the_worst() {
+    let dir = TempDir::new().unwrap();
+    let out = run(rollout(dir.path())
+        .args(["--continue-on-error", "--format", "csv"])
+        .write_stdin("ASSERT false AS 'first';\nSELECT oops FROM;\nSELECT 3 AS last;\n"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stdout, "last\n3\n");
+    assert!(
+        out.stderr
+            .starts_with("error: <stdin>:1: assertion failed: first\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("error: <stdin>:2: "), "{}", out.stderr);
+}
+
+#[test]
+fn dash_reads_the_script_from_stdin() {
+    let dir = TempDir::new().unwrap();
+    let out = run(rollout(dir.path())
+        .args(["--format", "ndjson", "-f", "-"])
+        .write_stdin("\\pset null '-'\nSELECT 1 AS a;\n"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "Output format is ndjson, NULL shows as '-'.\n{\"a\":1}\n"
+    );
+}
+
+#[test]
+fn watch_runs_check_rollouts_each_round() {
+    let dir = TempDir::new().unwrap();
+    crate::setup_orders(dir.path());
+    let out = run(rollout(dir.path()).args([
+        "--format",
+        "csv",
+        "watch",
+        "--interval",
+        "50ms",
+        "--rounds",
+        "2",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.matches(": CHECK ROLLOUTS").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("status"), "{}", out.stdout);
+}
