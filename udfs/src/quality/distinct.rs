@@ -7,12 +7,15 @@
 //! exact, therefore O(distinct keys); reported to DataFusion's memory pool through `size()`.
 
 use std::collections::HashSet;
+
+use ahash::RandomState;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Int64Array, ListBuilder, UInt64Array,
 };
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, UInt64Type};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, UInt64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
@@ -22,7 +25,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use crate::common::{Resize, for_each_row, lenient, signature, single};
+use crate::common::{Resize, for_each_row, is_integer, lenient, signature, single};
 
 /// Shared implementation: `duplicates = false` → `distinct_count`, `true` → `duplicate_count`.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -47,10 +50,19 @@ impl DistinctUdaf {
             .iter()
             .map(|f| SortField::new(f.data_type().clone()))
             .collect();
+        let primitive = args.expr_fields.len() == 1
+            && args
+                .expr_fields
+                .first()
+                .is_some_and(|f| primitive_type(f.data_type()));
         Ok(DistinctGroups {
             duplicates: self.duplicates,
             converter: RowConverter::new(fields)?,
-            sets: Vec::new(),
+            sets: if primitive {
+                Sets::Prim(Vec::new())
+            } else {
+                Sets::Rows(Vec::new())
+            },
             rows: Vec::new(),
             bytes: 0,
         })
@@ -105,35 +117,128 @@ impl AggregateUDFImpl for DistinctUdaf {
     }
 }
 
+/// Single numeric key columns are hashed as 64-bit patterns; everything else through Arrow's
+/// row format (one byte string per key tuple).
+fn primitive_type(t: &DataType) -> bool {
+    is_integer(t) || matches!(t, DataType::Float32 | DataType::Float64)
+}
+
+/// Key bits of a single numeric column (integers as i64/u64 bits, floats as f64 bits with
+/// -0.0 and 0.0 kept apart, like the row format); `None` for NULL.
+fn primitive_keys(x: &ArrayRef) -> Result<Vec<Option<u64>>> {
+    Ok(match x.data_type() {
+        DataType::UInt64 => x.as_primitive::<UInt64Type>().iter().collect(),
+        DataType::Float32 | DataType::Float64 => {
+            let f = cast(x, &DataType::Float64)?;
+            f.as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map(f64::to_bits))
+                .collect()
+        }
+        _ => {
+            let i = cast(x, &DataType::Int64)?;
+            i.as_primitive::<Int64Type>()
+                .iter()
+                .map(|v| v.map(|v| v as u64))
+                .collect()
+        }
+    })
+}
+
+type FastSet<T> = HashSet<T, RandomState>;
+
+#[derive(Debug)]
+enum Sets {
+    Prim(Vec<FastSet<u64>>),
+    Rows(Vec<FastSet<Box<[u8]>>>),
+}
+
+impl Sets {
+    fn len(&self) -> usize {
+        match self {
+            Sets::Prim(v) => v.len(),
+            Sets::Rows(v) => v.len(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct DistinctGroups {
     duplicates: bool,
     converter: RowConverter,
-    sets: Vec<HashSet<Box<[u8]>>>,
+    sets: Sets,
     rows: Vec<u64>,
     bytes: usize,
 }
 
-const ENTRY_OVERHEAD: usize = size_of::<Box<[u8]>>() + 32;
+const ENTRY_OVERHEAD: usize = size_of::<Box<[u8]>>() + 16;
 
 impl DistinctGroups {
-    fn insert(&mut self, g: usize, key: &[u8]) {
-        if !self.sets[g].contains(key) {
-            self.bytes += key.len() + ENTRY_OVERHEAD;
-            self.sets[g].insert(key.into());
-        }
-    }
-
     /// `true` where every key column is non-NULL.
     fn complete(values: &[ArrayRef], row: usize) -> bool {
         values.iter().all(|a| a.is_valid(row))
+    }
+
+    fn add_row_key(bytes: &mut usize, set: &mut FastSet<Box<[u8]>>, key: &[u8]) {
+        if !set.contains(key) {
+            *bytes += key.len() + ENTRY_OVERHEAD;
+            set.insert(key.into());
+        }
+    }
+
+    fn add_prim(bytes: &mut usize, set: &mut FastSet<u64>, key: u64) {
+        if set.insert(key) {
+            *bytes += 16;
+        }
+    }
+
+    /// (distinct count, emitted rows) per group, keeping the sets' memory estimate current.
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<Vec<Vec<u8>>>, Vec<usize>, Vec<u64>) {
+        let rows = emit_to.take_needed(&mut self.rows);
+        let (keys, counts) = match &mut self.sets {
+            Sets::Prim(v) => {
+                let t = emit_to.take_needed(v);
+                let counts = t.iter().map(|s| s.len()).collect();
+                let keys = t
+                    .into_iter()
+                    .map(|s| s.into_iter().map(|k| k.to_le_bytes().to_vec()).collect())
+                    .collect();
+                (keys, counts)
+            }
+            Sets::Rows(v) => {
+                let t = emit_to.take_needed(v);
+                let counts = t.iter().map(|s| s.len()).collect();
+                let keys = t
+                    .into_iter()
+                    .map(|s| s.into_iter().map(|k| k.into_vec()).collect())
+                    .collect();
+                (keys, counts)
+            }
+        };
+        self.bytes = match &self.sets {
+            Sets::Prim(v) => v.iter().map(|s| s.len() * 16).sum(),
+            Sets::Rows(v) => v.iter().map(|s| s.len() * (ENTRY_OVERHEAD + 16)).sum(),
+        };
+        (keys, counts, rows)
+    }
+
+    fn counts_only(&mut self, emit_to: EmitTo) -> (Vec<usize>, Vec<u64>) {
+        let rows = emit_to.take_needed(&mut self.rows);
+        let counts = match &mut self.sets {
+            Sets::Prim(v) => emit_to.take_needed(v).iter().map(|s| s.len()).collect(),
+            Sets::Rows(v) => emit_to.take_needed(v).iter().map(|s| s.len()).collect(),
+        };
+        (counts, rows)
     }
 }
 
 impl Resize for DistinctGroups {
     fn resize(&mut self, n: usize) {
         if self.sets.len() < n {
-            self.sets.resize_with(n, HashSet::new);
+            match &mut self.sets {
+                Sets::Prim(v) => v.resize_with(n, FastSet::default),
+                Sets::Rows(v) => v.resize_with(n, FastSet::default),
+            }
             self.rows.resize(n, 0);
         }
     }
@@ -148,49 +253,58 @@ impl GroupsAccumulator for DistinctGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.resize(total_num_groups);
-        let encoded = self.converter.convert_columns(values)?;
-        let mut keep = Vec::with_capacity(group_indices.len());
-        for_each_row(group_indices, opt_filter, |row, g| {
-            if Self::complete(values, row) {
-                keep.push((row, g));
+        let (rows, bytes) = (&mut self.rows, &mut self.bytes);
+        match &mut self.sets {
+            Sets::Prim(sets) => {
+                let Some(x) = values.first() else {
+                    return exec_err!("distinct aggregate called without input");
+                };
+                let keys = primitive_keys(x)?;
+                for_each_row(group_indices, opt_filter, |row, g| {
+                    if let Some(k) = keys[row] {
+                        rows[g] += 1;
+                        Self::add_prim(bytes, &mut sets[g], k);
+                    }
+                });
             }
-        });
-        for (row, g) in keep {
-            self.rows[g] += 1;
-            self.insert(g, encoded.row(row).as_ref());
+            Sets::Rows(sets) => {
+                let encoded = self.converter.convert_columns(values)?;
+                for_each_row(group_indices, opt_filter, |row, g| {
+                    if Self::complete(values, row) {
+                        rows[g] += 1;
+                        Self::add_row_key(bytes, &mut sets[g], encoded.row(row).as_ref());
+                    }
+                });
+            }
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let sets = emit_to.take_needed(&mut self.sets);
-        let rows = emit_to.take_needed(&mut self.rows);
+        let (counts, rows) = self.counts_only(emit_to);
         let dup = self.duplicates;
-        self.bytes = self.sets.iter().map(|s| s.len() * 40).sum();
         Ok(Arc::new(Int64Array::from_iter_values(
-            sets.iter().zip(rows).map(|(s, r)| {
+            counts.into_iter().zip(rows).map(|(d, r)| {
                 if dup {
-                    r.saturating_sub(s.len() as u64) as i64
+                    r.saturating_sub(d as u64) as i64
                 } else {
-                    s.len() as i64
+                    d as i64
                 }
             }),
         )))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let sets = emit_to.take_needed(&mut self.sets);
-        let rows = emit_to.take_needed(&mut self.rows);
-        self.bytes = self.sets.iter().map(|s| s.len() * 40).sum();
-        let mut keys = ListBuilder::new(BinaryBuilder::new());
-        for s in &sets {
-            for k in s {
-                keys.values().append_value(k);
+        let (keys, _, rows) = self.take(emit_to);
+        let mut list = ListBuilder::new(BinaryBuilder::new());
+        for group in &keys {
+            for k in group {
+                list.values().append_value(k);
             }
-            keys.append(true);
+            list.append(true);
         }
         Ok(vec![
-            Arc::new(keys.finish()),
+            Arc::new(list.finish()),
             Arc::new(UInt64Array::from(rows)),
         ])
     }
@@ -211,11 +325,20 @@ impl GroupsAccumulator for DistinctGroups {
             if rows.is_valid(row) {
                 self.rows[g] += rows.value(row);
             }
-            if keys.is_valid(row) {
-                let list = keys.value(row);
-                let list = list.as_binary::<i32>();
-                for k in list.iter().flatten() {
-                    self.insert(g, k);
+            if keys.is_null(row) {
+                continue;
+            }
+            let list = keys.value(row);
+            let list = list.as_binary::<i32>();
+            for k in list.iter().flatten() {
+                match &mut self.sets {
+                    Sets::Prim(sets) => {
+                        let Ok(b) = <[u8; 8]>::try_from(k) else {
+                            return exec_err!("distinct aggregate: corrupt 64-bit key in state");
+                        };
+                        Self::add_prim(&mut self.bytes, &mut sets[g], u64::from_le_bytes(b));
+                    }
+                    Sets::Rows(sets) => Self::add_row_key(&mut self.bytes, &mut sets[g], k),
                 }
             }
         }
@@ -227,33 +350,50 @@ impl GroupsAccumulator for DistinctGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let encoded = self.converter.convert_columns(values)?;
         let n = values.first().map(|a| a.len()).unwrap_or(0);
-        let mut keys = ListBuilder::new(BinaryBuilder::new());
+        let keep = |row: usize| {
+            opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+                && Self::complete(values, row)
+        };
+        let mut list = ListBuilder::new(BinaryBuilder::new());
         let mut rows = Vec::with_capacity(n);
-        for row in 0..n {
-            let keep = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
-                && Self::complete(values, row);
-            if keep {
-                keys.values().append_value(encoded.row(row).as_ref());
+        match &self.sets {
+            Sets::Prim(_) => {
+                let Some(x) = values.first() else {
+                    return exec_err!("distinct aggregate called without input");
+                };
+                let keys = primitive_keys(x)?;
+                for (row, k) in keys.iter().enumerate() {
+                    let k = k.filter(|_| keep(row));
+                    if let Some(k) = k {
+                        list.values().append_value(k.to_le_bytes());
+                    }
+                    list.append(true);
+                    rows.push(u64::from(k.is_some()));
+                }
             }
-            keys.append(true);
-            rows.push(u64::from(keep));
+            Sets::Rows(_) => {
+                let encoded = self.converter.convert_columns(values)?;
+                for row in 0..n {
+                    let k = keep(row);
+                    if k {
+                        list.values().append_value(encoded.row(row).as_ref());
+                    }
+                    list.append(true);
+                    rows.push(u64::from(k));
+                }
+            }
         }
         Ok(vec![
-            Arc::new(keys.finish()),
+            Arc::new(list.finish()),
             Arc::new(UInt64Array::from(rows)),
         ])
     }
 
     fn size(&self) -> usize {
-        self.bytes
-            + self.sets.capacity() * size_of::<HashSet<Box<[u8]>>>()
-            + self.rows.capacity() * 8
-            + self.converter.size()
+        self.bytes + self.sets.len() * 48 + self.rows.capacity() * 8 + self.converter.size()
     }
 }
-
 impl DistinctUdaf {
     fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.is_empty() || (!self.duplicates && arg_types.len() != 1) {

@@ -45,6 +45,28 @@ pub(crate) fn for_each_str(x: &ArrayRef, mut f: impl FnMut(usize, Option<&str>))
     Ok(())
 }
 
+/// Lengths from the offsets when the whole value buffer is ASCII (then bytes = characters).
+fn ascii_lengths(x: &ArrayRef) -> Option<Vec<i64>> {
+    fn from_offsets<O: datafusion::arrow::array::OffsetSizeTrait>(
+        a: &datafusion::arrow::array::GenericStringArray<O>,
+    ) -> Option<Vec<i64>> {
+        if !a.values().is_ascii() {
+            return None;
+        }
+        Some(
+            a.offsets()
+                .windows(2)
+                .map(|w| (w[1].as_usize() - w[0].as_usize()) as i64)
+                .collect(),
+        )
+    }
+    match x.data_type() {
+        DataType::Utf8 => from_offsets(x.as_string::<i32>()),
+        DataType::LargeUtf8 => from_offsets(x.as_string::<i64>()),
+        _ => None,
+    }
+}
+
 /// Character (Unicode scalar value) count, with an ASCII fast path.
 #[inline]
 fn char_len(s: &str) -> i64 {
@@ -155,6 +177,31 @@ impl GroupsAccumulator for LengthGroups {
         };
         let is_max = self.is_max;
         let best = &mut self.best;
+        if opt_filter.is_none()
+            && let Some(lens) = ascii_lengths(x)
+        {
+            // All-ASCII data: lengths are offset differences.
+            let nulls = x.logical_nulls();
+            let valid = |row: usize| nulls.as_ref().is_none_or(|n| n.is_valid(row));
+            if total_num_groups == 1 {
+                let ext = lens
+                    .iter()
+                    .enumerate()
+                    .filter(|(row, _)| valid(*row))
+                    .map(|(_, &l)| l);
+                let ext = if is_max { ext.max() } else { ext.min() };
+                if let Some(l) = ext {
+                    Self::offer(is_max, &mut best[0], l);
+                }
+            } else {
+                for (row, &l) in lens.iter().enumerate() {
+                    if valid(row) {
+                        Self::offer(is_max, &mut best[group_indices[row]], l);
+                    }
+                }
+            }
+            return Ok(());
+        }
         if opt_filter.is_none() {
             // Fast path: one pass over the strings.
             return for_each_str(x, |row, s| {

@@ -220,3 +220,39 @@ async fn window_frames_evaluate_repeatedly() {
 +----+---+---+";
     assert_eq!(s, expected);
 }
+
+#[tokio::test]
+async fn lengths_ascii_fast_path() {
+    let ctx = ctx();
+    ctx.sql("CREATE TABLE a (g INT, s VARCHAR) AS VALUES (1, 'abc'), (1, NULL), (1, 'a'), (2, 'hello'), (2, ''), (3, NULL)")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(scalar(&ctx, "SELECT max_length(s) FROM a").await, i(5));
+    assert_eq!(scalar(&ctx, "SELECT min_length(s) FROM a").await, i(0));
+    assert_eq!(
+        scalar(&ctx, "SELECT max_length(arrow_cast(s, 'LargeUtf8')) FROM a").await,
+        i(5)
+    );
+    let b = ctx
+        .sql("SELECT g, min_length(s) AS mn, max_length(s) AS mx FROM a GROUP BY g ORDER BY g")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let s = datafusion::arrow::util::pretty::pretty_format_batches(&b)
+        .unwrap()
+        .to_string();
+    let expected = "\
++---+----+----+
+| g | mn | mx |
++---+----+----+
+| 1 | 1  | 3  |
+| 2 | 0  | 5  |
+| 3 |    |    |
++---+----+----+";
+    assert_eq!(s, expected);
+}
