@@ -90,6 +90,10 @@ impl RolloutContext {
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udf(rollout_bucket_udf().as_ref().clone());
         datafusion_rollout_udfs::register_all(&ctx)?;
+        ctx.register_udtf(
+            "drift",
+            Arc::new(crate::guard::DriftFunction::new(Arc::clone(&store))),
+        );
         wrap_default_schema(&ctx, &store)?;
         let actor = options.actor.or(options.consumer).unwrap_or_else(os_user);
         Ok(Self { ctx, store, actor })
@@ -129,6 +133,10 @@ impl RolloutContext {
         ctx.add_analyzer_rule(resolve_versions_rule());
         ctx.register_udf(rollout_bucket_udf().as_ref().clone());
         datafusion_rollout_udfs::register_all(ctx)?;
+        ctx.register_udtf(
+            "drift",
+            Arc::new(crate::guard::DriftFunction::new(Arc::clone(store))),
+        );
         wrap_default_schema(ctx, store)
     }
 

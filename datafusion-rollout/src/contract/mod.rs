@@ -9,10 +9,12 @@
 
 mod compile;
 mod model;
+mod odcs;
 mod result;
 mod run;
 
 pub use compile::{CheckKind, CheckSpec, IS_CANDIDATE, compile};
 pub use model::{Bound, ColumnRule, Comparison, Contract, Expectation};
+pub use odcs::{Imported, import_odcs};
 pub use result::{CheckResult, CheckStatus, results_batch, summarize_failures};
 pub use run::{Target, contract_queries, pinned_table, run_contract, validate_contract};

@@ -1,6 +1,10 @@
 //! Guards: a dataset's contract, with drift against the stable version, evaluated before a
 //! version is exposed, while it is live, and at each stage of a staged rollout.
 
+mod drift_fn;
+
+pub use drift_fn::DriftFunction;
+
 use crate::catalog::State;
 use crate::contract::{CheckResult, CheckStatus, Target, pinned_table, run_contract};
 use crate::error::Result;

@@ -16,10 +16,16 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use super::parser::{expect_word, parse_name, parse_reason, parse_word, peek_word};
 use super::{Ident, ReasonClause};
 use crate::catalog::{Action, validate_identifier};
-use crate::contract::{ColumnRule, Comparison, Contract, Expectation, validate_contract};
+use crate::contract::{
+    ColumnRule, Comparison, Contract, Expectation, Imported, import_odcs, validate_contract,
+};
 use crate::error::{Error, Result};
 use crate::session::RolloutContext;
 use crate::store::Commit;
+use crate::store::resolve_location;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::object_store::ObjectStoreExt;
+use datafusion::object_store::path::Path;
 
 /// `CREATE [OR REPLACE] CONTRACT c FOR orders (items) [REASON '...']`
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +35,8 @@ pub struct CreateContract {
     pub or_replace: bool,
     pub columns: Vec<ColumnRule>,
     pub expectations: Vec<Expectation>,
+    /// `FROM 'contract.yaml'`: an ODCS v3 document to import instead of the items.
+    pub source: Option<String>,
     pub reason: Option<String>,
 }
 
@@ -188,6 +196,19 @@ pub(super) fn parse_create(p: &mut Parser) -> Result<CreateContract, ParserError
     let name = parse_name(p, "a contract name")?;
     p.expect_keyword(Keyword::FOR)?;
     let dataset = parse_name(p, "a dataset name after FOR")?;
+    if p.parse_keyword(Keyword::FROM) {
+        let source = super::parser::parse_string(p, "an ODCS YAML file in quotes after FROM")?;
+        let reason = parse_reason(p)?;
+        return Ok(CreateContract {
+            name,
+            dataset,
+            or_replace,
+            columns: vec![],
+            expectations: vec![],
+            source: Some(source),
+            reason,
+        });
+    }
     p.expect_token(&Token::LParen)?;
     let mut columns = Vec::new();
     let mut expectations = Vec::new();
@@ -213,6 +234,7 @@ pub(super) fn parse_create(p: &mut Parser) -> Result<CreateContract, ParserError
         or_replace,
         columns,
         expectations,
+        source: None,
         reason,
     })
 }
@@ -237,9 +259,45 @@ impl CreateContract {
         }
     }
 
+    /// The items of an ODCS document at `source`, and what did not map.
+    async fn import(&self, rc: &RolloutContext, source: &str) -> Result<Imported> {
+        let url = resolve_location(source, false)?;
+        let store_url = ObjectStoreUrl::parse(format!(
+            "{}://{}",
+            url.scheme(),
+            &url[url::Position::BeforeHost..url::Position::AfterPort]
+        ))?;
+        let store = rc.session().runtime_env().object_store(&store_url)?;
+        let path = Path::from_url_path(url.path()).map_err(|e| Error::InvalidLocation {
+            location: source.to_string(),
+            reason: e.to_string(),
+        })?;
+        let bytes = store.get(&path).await.map_err(|e| Error::InvalidLocation {
+            location: source.to_string(),
+            reason: format!("cannot be read: {e}"),
+        })?;
+        let bytes = bytes.bytes().await?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| Error::Parse {
+            message: format!("{source}: not UTF-8 text: {e}"),
+        })?;
+        import_odcs(text, &self.dataset, source)
+    }
+
     pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
         validate_identifier("contract name", &self.name)?;
-        let contract = self.contract(rc.actor());
+        let mut contract = self.contract(rc.actor());
+        let mut not_mapped = vec![];
+        if let Some(source) = &self.source {
+            let imported = self.import(rc, source).await?;
+            contract.columns = imported.columns;
+            contract.expectations = imported.expectations;
+            not_mapped = imported.not_mapped;
+        }
+        let not_mapped = if not_mapped.is_empty() {
+            String::new()
+        } else {
+            format!("; not imported: {}", not_mapped.join("; "))
+        };
         validate_contract(
             &contract,
             rc.store().refresh().await?.as_ref(),
@@ -273,7 +331,7 @@ impl CreateContract {
                             format!("contract {} replaces {old} on {}", self.name, self.dataset)
                         }
                         None => format!("contract {} attached to {}", self.name, self.dataset),
-                    },
+                    } + &not_mapped,
                 }))
             })
             .await?;
@@ -290,13 +348,16 @@ impl fmt::Display for CreateContract {
         items.extend(self.expectations.iter().map(|e| e.to_string()));
         write!(
             f,
-            "CREATE {}CONTRACT {} FOR {} ({}){}",
+            "CREATE {}CONTRACT {} FOR {} ",
             if self.or_replace { "OR REPLACE " } else { "" },
             Ident(&self.name),
             Ident(&self.dataset),
-            items.join(", "),
-            ReasonClause(&self.reason)
-        )
+        )?;
+        match &self.source {
+            Some(s) => write!(f, "FROM {}", super::Quoted(s))?,
+            None => write!(f, "({})", items.join(", "))?,
+        }
+        write!(f, "{}", ReasonClause(&self.reason))
     }
 }
 

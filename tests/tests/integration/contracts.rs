@@ -234,3 +234,102 @@ async fn bad_contracts_are_refused_naming_the_item() {
         );
     }
 }
+
+#[tokio::test]
+async fn drift_table_function_compares_two_versions_column_by_column() {
+    let fx = Fixture::new().await;
+    let rc = fx.orders(None).await;
+    write_orders(&fx.path("orders_v3"), 1000, 1, 60.0, true).await;
+    run(
+        &rc,
+        &format!(
+            "REGISTER VERSION 'v3' OF orders FROM '{}/'",
+            fx.path("orders_v3").display()
+        ),
+    )
+    .await;
+    let out = run(
+        &rc,
+        "SELECT \"column\", verdict FROM drift('orders', 'v1', 'v2') ORDER BY \"column\"",
+    )
+    .await;
+    // v2 shifts amounts by 5 (of a 0..100 range): moderate at most; ids are identical.
+    assert!(out.contains("| order_id    | stable"), "{out}");
+    assert!(
+        !out.contains("channel"),
+        "only columns both versions have: {out}"
+    );
+    let out = run(
+        &rc,
+        "SELECT verdict, round(psi, 3) > 0.25 FROM drift('orders', 'v1', 'v3') WHERE \"column\" = 'amount'",
+    )
+    .await;
+    assert!(out.contains("drift") && out.contains("true"), "{out}");
+    let err = try_run(&rc, "SELECT * FROM drift('orders', 'v1', 'v9')")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has no version 'v9'"), "{err}");
+}
+
+#[tokio::test]
+async fn an_odcs_contract_is_imported_and_enforced() {
+    let fx = Fixture::new().await;
+    let rc = fx.orders(None).await;
+    let yaml = fx.path("orders.odcs.yaml");
+    std::fs::write(
+        &yaml,
+        r#"apiVersion: v3.0.2
+kind: DataContract
+id: orders
+schema:
+  - name: orders
+    properties:
+      - name: order_id
+        physicalType: BIGINT
+        primaryKey: true
+      - name: amount
+        quality:
+          - metric: nullValues
+            mustBe: 0
+          - type: sql
+            query: SELECT count(*) FROM orders
+            mustBeGreaterThan: 0
+    quality:
+      - metric: rowCount
+        mustBeGreaterThan: 5000
+"#,
+    )
+    .unwrap();
+    let out = run(
+        &rc,
+        &format!(
+            "CREATE CONTRACT imported FOR orders FROM '{}'",
+            yaml.display()
+        ),
+    )
+    .await;
+    assert!(
+        out.contains("not imported") && out.contains("type 'sql'"),
+        "{out}"
+    );
+    let check = run(&rc, "CHECK orders VERSION 'v2'").await;
+    assert_eq!(status_of(&check, "row_count()"), "fail", "{check}");
+    assert_eq!(status_of(&check, "null_count(amount)"), "pass", "{check}");
+    assert_eq!(status_of(&check, "unique"), "pass", "{check}");
+
+    std::fs::write(&yaml, "schema:\n  - name: [unclosed\n").unwrap();
+    let err = try_run(
+        &rc,
+        &format!(
+            "CREATE OR REPLACE CONTRACT c FOR orders FROM '{}'",
+            yaml.display()
+        ),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("orders.odcs.yaml") && err.contains("line"),
+        "{err}"
+    );
+}
