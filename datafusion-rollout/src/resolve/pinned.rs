@@ -120,7 +120,18 @@ impl ObjectStoreRegistry for PinnedStoreRegistry {
     }
 
     fn get_store(&self, url: &Url) -> DfResult<Arc<dyn ObjectStore>> {
-        let inner = self.inner.get_store(url)?;
+        let inner = match self.inner.get_store(url) {
+            Ok(inner) => inner,
+            // A version registered from another bucket (`s3://`, `gs://`, `az://`): its store
+            // is built from the environment the way the store's own is, once per bucket.
+            Err(_) if !matches!(url.scheme(), "file" | "memory") => {
+                let built = crate::store::object_store_for(url)
+                    .map_err(datafusion::error::DataFusionError::from)?;
+                self.inner.register_store(url, Arc::clone(&built));
+                built
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Arc::new(VerifyingStore::new(
             inner,
             url,

@@ -12,6 +12,7 @@
 //! where commits are retried.
 
 mod commit;
+mod counting;
 mod location;
 mod log;
 
@@ -25,7 +26,10 @@ use crate::catalog::State;
 use crate::error::{Error, Result};
 
 pub use commit::{Commit, Committed};
-pub use location::{object_store_for, resolve_location};
+pub use counting::{CountingStore, Requests};
+pub use location::{
+    deregister_object_store, object_store_for, register_object_store, resolve_location,
+};
 pub use log::{LOG_DIR, LogEntry};
 
 /// Options for opening a store.
@@ -76,7 +80,14 @@ impl Store {
             state: RwLock::new(Arc::new(State::default())),
             read_only: RwLock::new(None),
         };
-        store.load().await?;
+        store
+            .load()
+            .await
+            .map_err(|e| location::open_error(&store.url, e))?;
+        if store.state().sequence == 0 {
+            location::ensure_new_store_location(&store.url, &store.object_store, &store.root)
+                .await?;
+        }
         Ok(Arc::new(store))
     }
 

@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 mod contracts;
 mod resolution;
+mod s3;
 mod slt;
 mod spine;
 mod store;
