@@ -72,8 +72,9 @@ impl VersionedTable {
         )
     }
 
-    /// The `ListingTable` of the version a session with `options` reads.
-    pub fn resolved_table(&self, options: &ConfigOptions) -> Result<Arc<ListingTable>> {
+    /// The table of the version a session with `options` reads: its `ListingTable` (or, for a
+    /// CSV version lacking columns the dataset has since gained, a view adding them as NULL).
+    pub fn resolved_table(&self, options: &ConfigOptions) -> Result<Arc<dyn TableProvider>> {
         let resolution = self.resolve(options)?;
         version_table(
             &self.store,
@@ -87,15 +88,51 @@ impl VersionedTable {
 
 /// A `ListingTable` over exactly the pinned files of a version, read with `schema` (the
 /// dataset's reader schema: columns the version lacks read as NULL).
+///
+/// CSV has no column names to match by, so a CSV version lacking some of the dataset's columns
+/// is read with its own schema under a projection that adds the missing ones as NULL.
 pub fn version_table(
     store: &Store,
     dataset: &str,
     version: &str,
     schema: SchemaRef,
     options: &ConfigOptions,
-) -> Result<Arc<ListingTable>> {
+) -> Result<Arc<dyn TableProvider>> {
     let state = store.state();
     let v = state.version(dataset, version)?;
+    if v.format == FileFormat::Csv && v.schema.len() != schema.fields().len() {
+        let own = schema_from_columns(&v.schema)?;
+        let inner = listing_table(v, own, options)?;
+        let source = datafusion::datasource::provider_as_source(inner);
+        let exprs: Vec<Expr> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let value = if v.schema.iter().any(|c| &c.name == f.name()) {
+                    datafusion::logical_expr::col(datafusion::common::Column::from_name(f.name()))
+                } else {
+                    datafusion::logical_expr::lit(datafusion::common::ScalarValue::Null)
+                };
+                datafusion::logical_expr::cast(value, f.data_type().clone()).alias(f.name())
+            })
+            .collect();
+        let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(
+            format!("{dataset}@{version}"),
+            source,
+            None,
+        )?
+        .project(exprs)?
+        .build()?;
+        return Ok(Arc::new(datafusion::datasource::ViewTable::new(plan, None)));
+    }
+    listing_table(v, schema, options)
+}
+
+fn listing_table(
+    v: &crate::catalog::Version,
+    schema: SchemaRef,
+    options: &ConfigOptions,
+) -> Result<Arc<dyn TableProvider>> {
     let table_options = TableOptions::default_from_session_config(options);
     let format: Arc<dyn DfFileFormat> = match v.format {
         FileFormat::Parquet => {
