@@ -192,36 +192,6 @@ impl DistinctGroups {
         }
     }
 
-    /// (distinct count, emitted rows) per group, keeping the sets' memory estimate current.
-    fn take(&mut self, emit_to: EmitTo) -> (Vec<Vec<Vec<u8>>>, Vec<usize>, Vec<u64>) {
-        let rows = emit_to.take_needed(&mut self.rows);
-        let (keys, counts) = match &mut self.sets {
-            Sets::Prim(v) => {
-                let t = emit_to.take_needed(v);
-                let counts = t.iter().map(|s| s.len()).collect();
-                let keys = t
-                    .into_iter()
-                    .map(|s| s.into_iter().map(|k| k.to_le_bytes().to_vec()).collect())
-                    .collect();
-                (keys, counts)
-            }
-            Sets::Rows(v) => {
-                let t = emit_to.take_needed(v);
-                let counts = t.iter().map(|s| s.len()).collect();
-                let keys = t
-                    .into_iter()
-                    .map(|s| s.into_iter().map(|k| k.into_vec()).collect())
-                    .collect();
-                (keys, counts)
-            }
-        };
-        self.bytes = match &self.sets {
-            Sets::Prim(v) => v.iter().map(|s| s.len() * 16).sum(),
-            Sets::Rows(v) => v.iter().map(|s| s.len() * (ENTRY_OVERHEAD + 16)).sum(),
-        };
-        (keys, counts, rows)
-    }
-
     fn counts_only(&mut self, emit_to: EmitTo) -> (Vec<usize>, Vec<u64>) {
         let rows = emit_to.take_needed(&mut self.rows);
         let counts = match &mut self.sets {
@@ -241,6 +211,21 @@ impl Resize for DistinctGroups {
             }
             self.rows.resize(n, 0);
         }
+    }
+
+    /// In place (the default would round-trip every key through `state`).
+    fn evaluate_single(&mut self) -> Result<ScalarValue> {
+        self.resize(1);
+        let d = match &self.sets {
+            Sets::Prim(v) => v[0].len(),
+            Sets::Rows(v) => v[0].len(),
+        } as u64;
+        let r = self.rows[0];
+        Ok(ScalarValue::Int64(Some(if self.duplicates {
+            r.saturating_sub(d) as i64
+        } else {
+            d as i64
+        })))
     }
 }
 
@@ -295,14 +280,30 @@ impl GroupsAccumulator for DistinctGroups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let (keys, _, rows) = self.take(emit_to);
+        let rows = emit_to.take_needed(&mut self.rows);
         let mut list = ListBuilder::new(BinaryBuilder::new());
-        for group in &keys {
-            for k in group {
-                list.values().append_value(k);
+        match &mut self.sets {
+            Sets::Prim(v) => {
+                for set in emit_to.take_needed(v) {
+                    for k in set {
+                        list.values().append_value(k.to_le_bytes());
+                    }
+                    list.append(true);
+                }
             }
-            list.append(true);
+            Sets::Rows(v) => {
+                for set in emit_to.take_needed(v) {
+                    for k in set {
+                        list.values().append_value(k);
+                    }
+                    list.append(true);
+                }
+            }
         }
+        self.bytes = match &self.sets {
+            Sets::Prim(v) => v.iter().map(|s| s.len() * 16).sum(),
+            Sets::Rows(v) => v.iter().map(|s| s.len() * (ENTRY_OVERHEAD + 16)).sum(),
+        };
         Ok(vec![
             Arc::new(list.finish()),
             Arc::new(UInt64Array::from(rows)),
