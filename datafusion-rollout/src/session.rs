@@ -265,6 +265,8 @@ impl RolloutContext {
             Statement::ShowContract(s) => s.execute(self).await,
             Statement::Check(s) => s.execute(self).await,
             Statement::Advance(s) => s.execute(self).await,
+            Statement::Vacuum(s) => s.execute(self).await,
+            Statement::VerifyVersion(s) => s.execute(self).await,
         }
     }
 

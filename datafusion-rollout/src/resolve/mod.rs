@@ -17,6 +17,7 @@ mod schema_provider;
 pub use analyzer::{ResolveVersions, resolve_versions_rule};
 pub use bucket::{BUCKET_HASH, BUCKETS, RolloutBucket, bucket, rollout_bucket_udf};
 pub use config::RolloutConfig;
+pub(crate) use pinned::describe_change;
 pub use pinned::{PinnedStoreRegistry, Pins, VerifyingStore};
 pub use provider::{VersionedTable, version_table};
 pub use resolution::{Reason, Resolution, resolve};

@@ -189,7 +189,7 @@ impl VerifyingStore {
 /// How `meta` differs from the pin, if it does. Local files are compared by size and
 /// modification time (their e-tag includes the inode, which a copy of the store changes);
 /// remote objects by size and e-tag.
-fn describe_change(pin: &PinnedFile, meta: &ObjectMeta, base: &str) -> Option<String> {
+pub(crate) fn describe_change(pin: &PinnedFile, meta: &ObjectMeta, base: &str) -> Option<String> {
     if meta.size != pin.size {
         return Some(format!(
             "changed size (registered with {} bytes, now {} bytes)",

@@ -18,6 +18,8 @@ mod rollback;
 mod settings;
 mod show;
 mod split;
+mod vacuum;
+mod verify;
 mod version;
 
 use std::fmt;
@@ -36,6 +38,8 @@ pub use rollback::Rollback;
 pub use settings::{RolloutSetting, SettingAction};
 pub use show::{ShowHistory, ShowRollout};
 pub use split::{StatementText, is_complete, split_statements};
+pub use vacuum::Vacuum;
+pub use verify::VerifyVersion;
 pub use version::{CreateVersion, RegisterVersion, ShowVersions};
 
 /// One parsed statement.
@@ -62,6 +66,8 @@ pub enum Statement {
     ShowContract(ShowContract),
     Check(Check),
     Advance(Advance),
+    Vacuum(Vacuum),
+    VerifyVersion(VerifyVersion),
 }
 
 impl Statement {
@@ -77,7 +83,7 @@ impl Statement {
                 | Statement::Rollback(_)
                 | Statement::CreateContract(_)
                 | Statement::Advance(_)
-        )
+        ) || matches!(self, Statement::Vacuum(v) if !v.dry_run)
     }
 }
 
@@ -101,6 +107,8 @@ impl fmt::Display for Statement {
             Statement::ShowContract(s) => write!(f, "{s}"),
             Statement::Check(s) => write!(f, "{s}"),
             Statement::Advance(s) => write!(f, "{s}"),
+            Statement::Vacuum(s) => write!(f, "{s}"),
+            Statement::VerifyVersion(s) => write!(f, "{s}"),
         }
     }
 }

@@ -170,15 +170,21 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         }
         (Some("SHOW"), Some("HISTORY")) => Statement::ShowHistory(show::parse_show_history(p)?),
         (Some("PROMOTE"), _) => Statement::Promote(promote::parse(p)?),
-        // A bare `ROLLBACK` (or `ROLLBACK TRANSACTION`) stays DataFusion's.
-        (Some("ROLLBACK"), Some(w))
-            if !matches!(w, "TRANSACTION" | "WORK" | "AND" | "TO" | "SAVEPOINT") =>
+        // A bare `ROLLBACK` (or `ROLLBACK TRANSACTION`) stays DataFusion's; a quoted name
+        // (`ROLLBACK "Orders"`, as Display prints it) is a dataset.
+        (Some("ROLLBACK"), w1)
+            if matches!(&t1, Token::Word(w) if w.quote_style.is_some())
+                || w1.is_some_and(|w| {
+                    !matches!(w, "TRANSACTION" | "WORK" | "AND" | "TO" | "SAVEPOINT")
+                }) =>
         {
             Statement::Rollback(rollback::parse(p)?)
         }
         (Some("SET" | "SHOW" | "RESET"), Some("ROLLOUT")) if t2 == Token::Period => {
             Statement::Setting(settings::parse(p)?)
         }
+        (Some("VACUUM"), _) => Statement::Vacuum(vacuum::parse(p)?),
+        (Some("VERIFY"), _) => Statement::VerifyVersion(verify::parse(p)?),
         _ => return Ok(None),
     };
     Ok(Some(statement))

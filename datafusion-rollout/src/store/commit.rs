@@ -81,7 +81,7 @@ impl Store {
                             .sequence
                             .is_multiple_of(self.options.checkpoint_interval)
                     {
-                        self.write_checkpoint(&next).await;
+                        self.write_checkpoint(&next, &entry.transaction_id).await;
                     }
                     return Ok(Committed {
                         entry,

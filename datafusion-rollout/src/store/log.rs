@@ -43,6 +43,28 @@ struct CheckpointHint {
     sequence: u64,
 }
 
+/// First line of a checkpoint file; the state's JSON follows on the next line.
+///
+/// The log is the truth and a checkpoint only a shortcut: one whose bytes do not hash to
+/// `state_hash`, or whose own entry is missing or has another transaction id (the log was
+/// rewritten or restored under it), is ignored and the log replayed instead.
+#[derive(Serialize, Deserialize)]
+struct CheckpointHeader {
+    sequence: u64,
+    /// Transaction id of log entry `sequence`.
+    transaction_id: String,
+    /// murmur3_x64_128 (seed 0) of the state's bytes, in hex.
+    state_hash: String,
+}
+
+fn state_hash(bytes: &[u8]) -> String {
+    let mut reader = bytes;
+    format!(
+        "{:032x}",
+        murmur3::murmur3_x64_128(&mut reader, 0).unwrap_or_default()
+    )
+}
+
 pub(super) fn entry_name(sequence: u64) -> String {
     format!("{sequence:020}.json")
 }
@@ -90,9 +112,26 @@ impl Store {
             .object_store
             .get(&self.log_path(&checkpoint_name(hint.sequence)))
             .await
+            .ok()?
+            .bytes()
+            .await
             .ok()?;
-        let state: State = serde_json::from_slice(&data.bytes().await.ok()?).ok()?;
-        (state.sequence == hint.sequence).then_some(state)
+        let newline = data.iter().position(|b| *b == b'\n')?;
+        let header: CheckpointHeader = serde_json::from_slice(&data[..newline]).ok()?;
+        let body = &data[newline + 1..];
+        if header.sequence != hint.sequence || state_hash(body) != header.state_hash {
+            return None;
+        }
+        let state: State = serde_json::from_slice(body).ok()?;
+        if state.sequence != header.sequence {
+            return None;
+        }
+        let entry = self
+            .read_entry(&self.log_path(&entry_name(header.sequence)))
+            .await
+            .ok()?;
+        (entry.sequence == header.sequence && entry.transaction_id == header.transaction_id)
+            .then_some(state)
     }
 
     /// Applies every entry committed since the state was last read, and returns the new state.
@@ -241,18 +280,28 @@ impl Store {
         }
     }
 
-    /// Writes a checkpoint of `state` and points the hint at it. Failures are harmless (the
-    /// log stays the truth), so they are ignored.
-    pub(super) async fn write_checkpoint(&self, state: &State) {
+    /// Writes a checkpoint of `state` (just committed by `transaction_id`) and points the
+    /// hint at it. Failures are harmless (the log stays the truth), so they are ignored.
+    pub(super) async fn write_checkpoint(&self, state: &State, transaction_id: &str) {
         let Ok(body) = serde_json::to_vec(state) else {
             return;
         };
+        let header = CheckpointHeader {
+            sequence: state.sequence,
+            transaction_id: transaction_id.to_string(),
+            state_hash: state_hash(&body),
+        };
+        let Ok(mut file) = serde_json::to_vec(&header) else {
+            return;
+        };
+        file.push(b'\n');
+        file.extend_from_slice(&body);
         let create = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
         let path = self.log_path(&checkpoint_name(state.sequence));
-        match self.object_store.put_opts(&path, body.into(), create).await {
+        match self.object_store.put_opts(&path, file.into(), create).await {
             Ok(_) | Err(datafusion::object_store::Error::AlreadyExists { .. }) => {}
             Err(_) => return,
         }

@@ -5,7 +5,8 @@
 //!   `PutMode::Create` so two writers can never both own a sequence number;
 //! - `_rollout_log/<sequence>.checkpoint.json`: the full [`State`] at that sequence, every
 //!   `checkpoint_interval` commits, plus a `_last_checkpoint` hint, so opening a long history reads
-//!   one checkpoint and the entries after it;
+//!   one checkpoint and the entries after it (a checkpoint that does not match its log entry or
+//!   its own hash is ignored: the log is the truth);
 //! - `data/<dataset>/<version>/<transaction>/`: Parquet written by `CREATE VERSION ... AS`.
 //!
 //! [`Store`] keeps the folded state in memory, refreshes it from the log, and is the one place
@@ -15,6 +16,7 @@ mod commit;
 mod counting;
 mod location;
 mod log;
+mod vacuum;
 
 use std::sync::{Arc, RwLock};
 
@@ -31,6 +33,7 @@ pub use location::{
     deregister_object_store, object_store_for, register_object_store, resolve_location,
 };
 pub use log::{LOG_DIR, LogEntry};
+pub use vacuum::{DATA_DIR, Orphan};
 
 /// Options for opening a store.
 #[derive(Debug, Clone)]
