@@ -4,6 +4,9 @@
 mod common;
 mod concurrency;
 mod contracts;
+mod crash;
+mod hostile;
+mod reliability;
 mod resolution;
 mod s3;
 mod slt;

@@ -1,0 +1,381 @@
+//! Crash at any point: a writer process killed with SIGKILL at random moments, during commits
+//! and checkpoints (interval 2, so every other commit writes one) and during
+//! `CREATE VERSION ... AS SELECT` writing Parquet. After each kill the store must open (not
+//! read-only), hold exactly the complete commits (every commit the writer reported is there),
+//! equal a replay of its log, show no half-written version, and `VACUUM` must remove the
+//! orphaned files (including object_store's staging files) without touching referenced ones.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion_rollout::RolloutContext;
+
+use crate::common::*;
+use crate::reliability::{Rng, marked, open, replayed_state, sequence_of, soak, spawn_child};
+
+/// The child side: commit or create versions until killed, reporting each commit.
+pub async fn child_role(role: &str, store: &str) {
+    let pid = std::process::id();
+    let rc = open(store, 2, &format!("crash{pid}")).await;
+    // Small row groups and a small upload buffer: the Parquet files grow on disk while the
+    // query runs (object_store staging files, renamed at the end), instead of being put in
+    // one go at the end, so that kills land mid-write.
+    run(
+        &rc,
+        "SET datafusion.execution.parquet.max_row_group_size = 2048",
+    )
+    .await;
+    run(
+        &rc,
+        "SET datafusion.execution.objectstore_writer_buffer_size = 16384",
+    )
+    .await;
+    println!("\nROLLOUT-READY");
+    for i in 0.. {
+        let sql = match role {
+            "crash-commits" => match i % 4 {
+                0 => format!("CREATE COHORT k{pid}_{i} MEMBERS ('m{i}')"),
+                1 => format!(
+                    "PROMOTE orders TO 'v2' FOR COHORT k{pid}_{} AT {} PERCENT",
+                    i - 1,
+                    i % 90
+                ),
+                2 => "ROLLBACK orders".to_string(),
+                _ => format!("PROMOTE orders TO 'v2' AT {} PERCENT", 1 + i % 90),
+            },
+            "crash-create" => format!(
+                "CREATE VERSION 'p{pid}_{i}' OF orders AS \
+                 SELECT o.* FROM orders VERSION AS OF 'v2' o, generate_series(1, 500) g"
+            ),
+            other => panic!("unknown role {other}"),
+        };
+        if let Ok(out) = try_run(&rc, &sql).await
+            && let Some(seq) = sequence_of(&out)
+        {
+            println!("\nROLLOUT-OK {seq}");
+        }
+    }
+}
+
+/// The `status` column of a `VERIFY`.
+async fn verify_statuses(rc: &RolloutContext) -> Vec<String> {
+    let batches = rc
+        .sql("VERIFY orders")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for b in batches {
+        let paths = b.column_by_name("path").unwrap();
+        let paths = paths.as_any().downcast_ref::<StringArray>().unwrap();
+        let statuses = b.column_by_name("status").unwrap();
+        let statuses = statuses.as_any().downcast_ref::<StringArray>().unwrap();
+        for i in 0..b.num_rows() {
+            out.push(format!("{} {}", statuses.value(i), paths.value(i)));
+        }
+    }
+    out
+}
+
+/// The canonical local path of a `file:` URL or a path.
+fn local_path(url_or_path: &str) -> String {
+    let path = format!(
+        "/{}",
+        url_or_path
+            .trim_start_matches("file:")
+            .trim_start_matches('/')
+    );
+    std::fs::canonicalize(&path)
+        .map(|p| p.display().to_string())
+        .unwrap_or(path)
+}
+
+/// Every file under `dir`, recursively (staging files included).
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Stats {
+    crashes: usize,
+    commits_reported: usize,
+    orphans_removed: usize,
+    staging_removed: usize,
+}
+
+/// Everything that must hold after a crash; `reported` are the sequences the writer said it
+/// committed, `actor` its name.
+async fn check_after_crash(store_dir: &Path, reported: &[u64], actor: &str, stats: &mut Stats) {
+    let store = store_dir.display().to_string();
+    let rc = open(&store, 2, "check").await;
+    assert_eq!(rc.store().read_only_reason(), None, "opens writable");
+    let state = rc.store().state();
+    let entries = std::fs::read_dir(store_dir.join("_rollout_log"))
+        .unwrap()
+        .filter(|e| {
+            let n = e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .to_string();
+            n.len() == 25 && n.ends_with(".json")
+        })
+        .count() as u64;
+    assert_eq!(
+        state.sequence, entries,
+        "the state is the last complete commit"
+    );
+    let history = rc.store().history().await.unwrap();
+    for seq in reported {
+        assert_eq!(
+            history[*seq as usize - 1].actor,
+            actor,
+            "reported commit {seq} is there"
+        );
+    }
+    assert_eq!(
+        serde_json::to_string(state.as_ref()).unwrap(),
+        replayed_state(store_dir).await,
+        "equals a replay of the log"
+    );
+    // No half-written version: every pinned file is there, as registered, and the newest
+    // version reads its recorded row count.
+    let statuses = verify_statuses(&rc).await;
+    assert!(
+        statuses.iter().all(|s| s.starts_with("ok ")),
+        "{statuses:?}"
+    );
+    let newest = state.datasets["orders"].versions.last().unwrap();
+    assert_eq!(
+        scalar(
+            &rc,
+            &format!("SELECT count(*) FROM orders VERSION AS OF '{}'", newest.id)
+        )
+        .await,
+        newest.row_count.to_string()
+    );
+
+    // VACUUM removes what the crash left, nothing referenced.
+    let out = try_run(&rc, "VACUUM RETAIN '0 seconds'").await.unwrap();
+    let removed = out.lines().filter(|l| l.contains("| removed")).count();
+    stats.orphans_removed += removed;
+    stats.staging_removed += out.lines().filter(|l| l.contains("%23")).count();
+    let state = rc.store().refresh().await.unwrap();
+    let referenced: HashSet<String> = state
+        .datasets
+        .values()
+        .flat_map(|d| d.versions.iter())
+        .flat_map(|v| v.files.iter())
+        .map(|f| local_path(&f.url))
+        .collect();
+    for f in files_under(&store_dir.join("data")) {
+        assert!(
+            referenced.contains(&local_path(&f.display().to_string())),
+            "VACUUM left an unreferenced file: {}",
+            f.display()
+        );
+    }
+    for f in files_under(&store_dir.join("_rollout_log")) {
+        assert!(
+            !f.display().to_string().contains('#'),
+            "staging file left: {}",
+            f.display()
+        );
+    }
+    let after = verify_statuses(&rc).await;
+    assert!(after.iter().all(|s| s.starts_with("ok ")), "{after:?}");
+    assert_eq!(after.len(), statuses.len());
+}
+
+/// Starts a writer, kills it with SIGKILL `delay` after it is ready; returns what it reported.
+fn crash_writer(role: &str, store: &str, rng: &mut Rng, max_delay_ms: u64) -> (Vec<u64>, String) {
+    let mut child = spawn_child(role, store, &[]);
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("ROLLOUT-READY") {
+                let _ = tx.send(());
+            }
+            lines.push(line);
+        }
+        lines.join("\n")
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("child ready");
+    std::thread::sleep(Duration::from_millis(rng.below(max_delay_ms)));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let out = reader.join().unwrap();
+    let seqs = marked(&out, "OK")
+        .iter()
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    // The child's actor is crash<pid>.
+    (seqs, format!("crash{}", child.id()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_killed_at_any_moment_leaves_the_last_complete_commit() {
+    let rounds = if soak() { 100 } else { 6 };
+    let started = Instant::now();
+    let fx = Fixture::new().await;
+    drop(fx.orders(None).await);
+    let store = fx.store();
+    let mut rng = Rng::new();
+    let mut stats = Stats::default();
+    for _ in 0..rounds {
+        for (role, max_delay) in [("crash-commits", 400), ("crash-create", 3000)] {
+            let (reported, actor) = crash_writer(role, &store, &mut rng, max_delay);
+            stats.crashes += 1;
+            stats.commits_reported += reported.len();
+            check_after_crash(&fx.path("store"), &reported, &actor, &mut stats).await;
+        }
+    }
+    println!(
+        "crash: {} SIGKILLs survived ({} commits reported before them), VACUUM removed {} \
+         orphaned files ({} staging files), in {:.1?}",
+        stats.crashes,
+        stats.commits_reported,
+        stats.orphans_removed,
+        stats.staging_removed,
+        started.elapsed()
+    );
+}
+
+/// What a crashed `CREATE VERSION` leaves, made by hand: a complete but unreferenced Parquet
+/// file and a staging file under `data/`, a staging file in the log folder; plus what a
+/// refused one leaves. VACUUM keeps them within the retention, then removes exactly them.
+#[tokio::test]
+async fn vacuum_removes_what_crashes_leave_and_nothing_else() {
+    let fx = Fixture::new().await;
+    let rc = fx.orders(None).await;
+    run(&rc, "CREATE VERSION 'v3' OF orders AS SELECT * FROM orders VERSION AS OF 'v2' WHERE amount > 50").await;
+    let err = try_run(
+        &rc,
+        "CREATE VERSION 'v4' OF orders AS SELECT 'x' AS order_id",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("breaks the dataset's schema"),
+        "{err}"
+    );
+    let store = fx.path("store");
+    let crashed = store.join("data/orders/v5/0000-crashed");
+    std::fs::create_dir_all(&crashed).unwrap();
+    std::fs::copy(
+        fx.path("orders_v1/part-0.parquet"),
+        crashed.join("part-0.parquet"),
+    )
+    .unwrap();
+    std::fs::write(crashed.join("part-1.parquet#1"), b"half a file").unwrap();
+    std::fs::write(store.join("_rollout_log/00000000000000000099.json#2"), b"{").unwrap();
+    // Outside data/ and not a staging file: never VACUUM's business.
+    std::fs::write(store.join("README.txt"), b"mine").unwrap();
+    std::fs::write(store.join("_rollout_log/notes#x"), b"mine").unwrap();
+    let before = verify_statuses(&rc).await;
+
+    let listed = try_run(&rc, "VACUUM DRY RUN").await.unwrap();
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|l| l.contains("would remove"))
+            .count(),
+        0,
+        "{listed}"
+    );
+    let listed = try_run(&rc, "VACUUM DRY RUN RETAIN '0 seconds'")
+        .await
+        .unwrap();
+    let n = listed
+        .lines()
+        .filter(|l| l.contains("would remove"))
+        .count();
+    assert_eq!(
+        n, 4,
+        "refused v4's file, crashed file, two staging files:\n{listed}"
+    );
+    assert!(listed.contains("/data/orders/v4/"), "{listed}");
+    assert!(listed.contains("part-1.parquet%231"), "{listed}");
+    assert!(listed.contains("00000000000000000099.json%232"), "{listed}");
+    let seq = rc.store().state().sequence;
+    let removed = try_run(&rc, "VACUUM RETAIN '0 seconds' REASON 'crash leftovers'")
+        .await
+        .unwrap();
+    assert_eq!(
+        removed.lines().filter(|l| l.contains("| removed")).count(),
+        4,
+        "{removed}"
+    );
+    assert_eq!(
+        rc.store().state().sequence,
+        seq + 1,
+        "recorded in the history"
+    );
+    let entry = rc.store().history().await.unwrap().pop().unwrap();
+    assert_eq!(
+        (entry.operation.as_str(), entry.actions.len()),
+        ("VACUUM", 0)
+    );
+    assert!(!crashed.exists(), "emptied folders go too");
+    assert!(!store.join("data/orders/v4").exists());
+    assert!(store.join("README.txt").exists());
+    assert!(store.join("_rollout_log/notes#x").exists());
+    assert_eq!(
+        verify_statuses(&rc).await,
+        before,
+        "referenced files untouched"
+    );
+    assert_eq!(
+        scalar(&rc, "SELECT count(*) FROM orders VERSION AS OF 'v3'").await,
+        "549"
+    );
+    // A second VACUUM finds nothing and records nothing.
+    let again = try_run(&rc, "VACUUM RETAIN '0 seconds'").await.unwrap();
+    assert!(!again.contains("removed"), "{again}");
+    assert_eq!(rc.store().state().sequence, seq + 1);
+    // Reopened, the store is the same.
+    let reopened = fx.open(None).await;
+    assert_eq!(reopened.store().state().sequence, seq + 1);
+    assert_eq!(
+        replayed_state(&store).await,
+        serde_json::to_string(reopened.store().state().as_ref()).unwrap()
+    );
+
+    // A read-only store (a corrupt entry) is never vacuumed: later entries may reference files.
+    std::fs::write(
+        store.join(format!("_rollout_log/{:020}.json", seq + 2)),
+        b"garbage",
+    )
+    .unwrap();
+    let ro = fx.open(None).await;
+    let err = try_run(&ro, "VACUUM DRY RUN RETAIN '0 seconds'")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("read-only"), "{err}");
+}
