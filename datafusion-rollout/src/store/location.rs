@@ -193,9 +193,6 @@ pub(crate) fn open_error(url: &Url, error: Error) -> Error {
     }
 }
 
-/// Folder of managed data in a store (`CREATE VERSION ... AS` writes there).
-const MANAGED_DATA: &str = "data";
-
 /// Refuses to start a new store in a remote prefix that already holds other objects (a data
 /// folder, another tool's files): `url` has no log, so it is not a store. Only the log folder
 /// and the managed-data folder (left by a first commit that crashed) may be there. One list
@@ -215,7 +212,7 @@ pub(crate) async fn ensure_new_store_location(
         .map_err(|e| open_error(url, e.into()))?;
     let ours = |p: &Path| {
         p.filename()
-            .is_some_and(|name| name == super::LOG_DIR || name == MANAGED_DATA)
+            .is_some_and(|name| name == super::LOG_DIR || name == super::DATA_DIR)
     };
     let foreign = listed
         .objects
