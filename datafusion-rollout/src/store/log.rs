@@ -1,5 +1,6 @@
 //! Log entries and checkpoints on object storage, and folding them into the state.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -145,30 +146,37 @@ impl Store {
             .list_with_offset(Some(&prefix), &offset)
             .try_collect()
             .await?;
-        let mut found: Vec<(u64, Path)> = listed
+        let found: BTreeMap<u64, Path> = listed
             .into_iter()
             .filter_map(|meta| {
                 let seq = parse_entry_name(meta.location.filename()?)?;
                 (seq > current.sequence).then_some((seq, meta.location))
             })
             .collect();
-        if found.is_empty() {
+        let Some(&last) = found.keys().next_back() else {
             return Ok(current);
-        }
-        found.sort_by_key(|(seq, _)| *seq);
+        };
 
         let mut state = current.as_ref().clone();
         let mut problem = None;
-        for (seq, path) in found {
-            if seq != state.sequence + 1 {
-                problem = Some(format!(
-                    "{}: entry {} is missing before it (a gap in the log)",
-                    path,
-                    state.sequence + 1
-                ));
-                break;
-            }
+        while state.sequence < last {
+            let seq = state.sequence + 1;
+            // A listing is no snapshot: a local folder read while other writers add entries
+            // can show entry n+1 without entry n, written just before it. An entry missing
+            // from the listing is read directly; only one that is not there is a gap.
+            let (path, listed) = match found.get(&seq) {
+                Some(path) => (path.clone(), true),
+                None => (self.log_path(&entry_name(seq)), false),
+            };
             match self.read_entry(&path).await {
+                Err(_) if !listed => {
+                    let after = found.range(seq..).next().map(|(_, p)| p.to_string());
+                    problem = Some(format!(
+                        "{}: entry {seq} is missing before it (a gap in the log)",
+                        after.unwrap_or_default()
+                    ));
+                    break;
+                }
                 Ok(entry) if entry.sequence != seq => {
                     problem = Some(format!(
                         "{path}: file name says sequence {seq} but the entry says {}",
@@ -236,17 +244,10 @@ impl Store {
     /// Every log entry with its sequence, oldest first (for `SHOW HISTORY`).
     pub async fn history(&self) -> Result<Vec<LogEntry>> {
         let state = self.state();
-        let prefix = self.path_of(LOG_DIR);
-        let listed: Vec<_> = self.object_store.list(Some(&prefix)).try_collect().await?;
-        let mut found: Vec<(u64, Path)> = listed
-            .into_iter()
-            .filter_map(|meta| {
-                let seq = parse_entry_name(meta.location.filename()?)?;
-                (seq <= state.sequence).then_some((seq, meta.location))
-            })
-            .collect();
-        found.sort_by_key(|(seq, _)| *seq);
-        let reads = found.into_iter().map(|(_, path)| async move {
+        // Read by name, not from a listing: a listing taken while writers add entries can
+        // miss one, and the history would silently lack it.
+        let paths = (1..=state.sequence).map(|seq| self.log_path(&entry_name(seq)));
+        let reads = paths.map(|path| async move {
             self.read_entry(&path)
                 .await
                 .map_err(|reason| Error::CorruptLogEntry {
