@@ -276,7 +276,16 @@ impl Store {
         {
             Ok(_) => Ok(PutOutcome::Written),
             Err(datafusion::object_store::Error::AlreadyExists { .. })
-            | Err(datafusion::object_store::Error::Precondition { .. }) => Ok(PutOutcome::Taken),
+            | Err(datafusion::object_store::Error::Precondition { .. }) => {
+                // A put that reached the server but whose answer was lost is retried by the
+                // client and then finds its own entry: that is our commit, not a conflict.
+                match self.read_entry(&path).await {
+                    Ok(existing) if existing.transaction_id == entry.transaction_id => {
+                        Ok(PutOutcome::Written)
+                    }
+                    _ => Ok(PutOutcome::Taken),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }
