@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""Runs every benchmark of bench/README.md, ours beside its peer, and writes BENCHMARKS.md.
+
+Started by bench/run.sh (which makes the virtualenv and builds the release binaries):
+
+    bench/.venv/bin/python bench/run.py [--sf 1|10] [--rounds 2] [--reps 5] [--no-sf10-latency]
+
+Each measurement runs in a child process of its own: `target/release/rollout-bench` for ours
+and for plain DataFusion, `bench/peers.py` for DuckDB and scipy. Sides alternate round by
+round (ours, peer, ours, peer, ...) so that both see the same machine; each child does one
+untimed warm-up and `--reps` timed repetitions. A figure is the median of all timed
+repetitions of its side; its peak RSS is the largest ru_maxrss (wait4) of its processes.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+BENCH = os.path.join(TARGET, "release", "rollout-bench")
+SHELL = os.path.join(TARGET, "release", "rollout")
+PY = sys.executable
+PEERS = os.path.join(HERE, "peers.py")
+BEGIN, END = "<!-- bench:begin (written by bench/run.sh) -->", "<!-- bench:end -->"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def child(cmd):
+    """Runs cmd, returns (parsed JSON of its stdout, peak RSS in bytes, wall seconds)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    out = p.stdout.read()
+    p.stdout.close()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
+    return (json.loads(out) if out.strip() else None), ru.ru_maxrss * 1024, wall
+
+
+class Side:
+    def __init__(self, name):
+        self.name = name
+        self.times = []
+        self.rss = 0
+        self.rows = None
+
+    def add(self, result, rss):
+        self.times += result["times"]
+        self.rss = max(self.rss, rss)
+        self.rows = result.get("rows")
+
+    @property
+    def median(self):
+        return statistics.median(self.times)
+
+
+def alternate(rounds, sides):
+    """sides: {name: cmd}; runs them in turn `rounds` times."""
+    out = {name: Side(name) for name in sides}
+    for r in range(rounds):
+        for name, cmd in sides.items():
+            res, rss, _ = child(cmd)
+            out[name].add(res, rss)
+            log(f"  round {r + 1}: {name:11} median {statistics.median(res['times']):.4f}s  rss {rss / 2**20:.0f} MiB")
+    return out
+
+
+def secs(s):
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 0.001:
+        return f"{s * 1000:.1f} ms"
+    return f"{s * 1e6:.0f} µs"
+
+
+def mib(b):
+    return f"{b / 2**20:.0f} MiB"
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, bench, ours, peer, ratio, target, verdict):
+        self.rows.append((bench, ours, peer, ratio, target, verdict))
+        log(f"| {bench} | {ours} | {peer} | {ratio} | {target} | {verdict} |")
+
+    def timed(self, bench, ours, peer, peer_name, target=None, note=""):
+        ratio = ours / peer
+        if target is None:
+            verdict = "context"
+            tgt = "—"
+        else:
+            verdict = "met" if ratio <= target else "**missed**"
+            tgt = f"≤ {target:g}"
+        self.add(bench, secs(ours), f"{secs(peer)} ({peer_name})", f"{ratio:.3f}", tgt, verdict + note)
+
+    def markdown(self):
+        lines = ["| benchmark | ours | peer | ratio (ours / peer) | target | verdict |",
+                 "|---|---:|---:|---:|---|---|"]
+        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        return "\n".join(lines)
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            mem_kb = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
+    except OSError:
+        mem_kb = 0
+    return f"{os.cpu_count()} cores ({cpu}), {mem_kb / 2**20:.1f} GiB memory, {platform.system()} {platform.release()}"
+
+
+def commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def parse_drift(display):
+    """drift_summary's struct as displayed by arrow: {n_baseline: 6001215, ks_statistic: ...}."""
+    return {k: float(v) for k, v in re.findall(r"(\w+): ([-+0-9.eE]+|NaN|inf)", display)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sf", type=float, default=1)
+    ap.add_argument("--rounds", type=int, default=2, help="alternations of the sides per benchmark")
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions per process")
+    ap.add_argument("--latency-rounds", type=int, default=50)
+    ap.add_argument("--no-sf10-latency", action="store_true",
+                    help="skip generating SF10 lineitem for the PROMOTE/ROLLBACK-vs-data-size rows")
+    ap.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = ap.parse_args()
+    sf_name = f"sf{args.sf:g}"
+    data = os.path.join(HERE, "data", sf_name)
+    table = Table()
+    started = time.time()
+
+    log(f"== data: TPC-H SF{args.sf:g} under {data}")
+    gen, _, wall = child([BENCH, "gen", "--dir", data, "--sf", str(args.sf)])
+    log(f"  {gen} ({wall:.1f}s)")
+    files = os.path.join(gen["lineitem"], "*.parquet")
+    v2_files = os.path.join(gen["v2"], "*.parquet")
+
+    def ours(bench, side="ours"):
+        return [BENCH, "query", bench, "--dir", data, "--side", side, "--reps", str(args.reps)]
+
+    def peer(bench):
+        return [PY, PEERS, bench, "--files", files, "--reps", str(args.reps)]
+
+    rss_rows = []
+    for q in ("q1", "q6"):
+        log(f"== TPC-H {q.upper()}")
+        r = alternate(args.rounds, {"ours": ours(q), "datafusion": ours(q, "datafusion"), "duckdb": peer(q)})
+        same = " (same result)" if r["ours"].rows == r["datafusion"].rows else " (RESULTS DIFFER)"
+        table.timed(f"TPC-H {q.upper()} via the alias vs DataFusion on the same Parquet", r["ours"].median,
+                    r["datafusion"].median, "DataFusion", 1.02, same)
+        table.timed(f"TPC-H {q.upper()} via the alias vs DuckDB", r["ours"].median, r["duckdb"].median, "DuckDB")
+        rss_rows.append((f"TPC-H {q.upper()}", r["ours"].rss, [("DataFusion", r["datafusion"].rss), ("DuckDB", r["duckdb"].rss)]))
+
+    log("== contract: CHECK (10 checks, one scan)")
+    r = alternate(args.rounds, {"ours": ours("check"), "duckdb": peer("check"), "scan": ours("scan", "datafusion")})
+    fails = [row for row in r["ours"].rows if row[-2] != "pass"] if r["ours"].rows else []
+    note = "" if not fails else f" ({len(fails)} check(s) did not pass)"
+    table.timed("CHECK lineitem (10 checks) vs the same checks as SQL in DuckDB", r["ours"].median,
+                r["duckdb"].median, "DuckDB", 1.0, note)
+    table.timed("CHECK lineitem (10 checks) vs a bare DataFusion scan of its columns", r["ours"].median,
+                r["scan"].median, "scan")
+    rss_rows.append(("CHECK (10 checks)", r["ours"].rss, [("DuckDB", r["duckdb"].rss), ("scan", r["scan"].rss)]))
+
+    log("== exact drift of l_extendedprice, v1 vs v2")
+    r = alternate(args.rounds, {
+        "ours": ours("drift"),
+        "scipy": [PY, PEERS, "drift", "--v1", files, "--v2", v2_files, "--reps", str(args.reps)],
+    })
+    table.timed("drift KS + Wasserstein + PSI (drift_summary) vs scipy incl. Parquet load", r["ours"].median,
+                r["scipy"].median, "scipy", 1.0)
+    mine = parse_drift(r["ours"].rows[0][0])
+    theirs = dict(zip(["ks_statistic", "ks_pvalue", "wasserstein_distance", "psi"], map(float, r["scipy"].rows[0])))
+    diffs = {k: abs(mine[k] - v) / max(abs(v), 1e-300) for k, v in theirs.items() if k != "ks_pvalue"}
+    worst = max(diffs.values())
+    table.add("drift values equal to scipy (KS D, W1, PSI): max relative difference",
+              f"{worst:.1e}", "0 (scipy)", "—", "≤ 1e-9", "met" if worst <= 1e-9 else "**missed**")
+    log(f"  ours {mine}\n  scipy {theirs}")
+    rss_rows.append(("drift", r["ours"].rss, [("scipy", r["scipy"].rss)]))
+
+    log("== PROMOTE / ROLLBACK latency against data size")
+    sizes = [(f"SF{args.sf:g}", gen["lineitem"])]
+    if args.sf != 1:
+        g1, _, _ = child([BENCH, "gen", "--dir", os.path.join(HERE, "data", "sf1"), "--sf", "1", "--no-store"])
+        sizes.insert(0, ("SF1", g1["lineitem"]))
+    if args.sf != 10 and not args.no_sf10_latency:
+        log("  (SF10 lineitem files for this row: generated once, then cached)")
+        g10, _, wall = child([BENCH, "gen", "--dir", os.path.join(HERE, "data", "sf10"), "--sf", "10", "--no-store"])
+        log(f"  {g10} ({wall:.1f}s)")
+        sizes.append(("SF10", g10["lineitem"]))
+    lat = {}
+    for name, path in sizes:
+        res, rss, _ = child([BENCH, "latency", "--data", path, "--rounds", str(args.latency_rounds)])
+        lat[name] = res
+        log(f"  {name}: PROMOTE {secs(statistics.median(res['promote']))} ROLLBACK {secs(statistics.median(res['rollback']))} ({res['files']} files)")
+    base = sizes[0][0]
+    for name, _ in sizes[1:]:
+        for op in ("promote", "rollback"):
+            a, b = statistics.median(lat[name][op]), statistics.median(lat[base][op])
+            table.timed(f"{op.upper()} latency at {name} vs {base} (flat)", a, b, base, 1.25)
+    if len(sizes) == 1:
+        table.add("PROMOTE/ROLLBACK latency at SF10", "not run", "—", "—", "≤ 1.25", "not measured")
+
+    log("== history length: opening and committing")
+    hist = {}
+    for n in (10, 1000, 10000):
+        res, _, wall = child([BENCH, "history", "--entries", str(n), "--rounds", "30"])
+        hist[n] = res
+        log(f"  {n}: {res['entries']} entries (filled in {res['fill_seconds']:.1f}s): open {secs(statistics.median(res['open']))}, "
+            f"PROMOTE {secs(statistics.median(res['promote']))}, ROLLBACK {secs(statistics.median(res['rollback']))}")
+    for op, label in (("open", "open the store"), ("promote", "PROMOTE"), ("rollback", "ROLLBACK")):
+        for n in (1000, 10000):
+            a, b = statistics.median(hist[n][op]), statistics.median(hist[10][op])
+            table.timed(f"{label} at a history of {n:,} entries vs 10 (flat)", a, b, "10 entries", 1.25)
+
+    log("== start-up: rollout -c 'SELECT 1'")
+    store = tempfile.mkdtemp(prefix="rollout-bench-startup-")
+    startup = {"ours": Side("ours"), "duckdb": Side("duckdb")}
+    cmds = {
+        "ours": [SHELL, "--store", store, "-c", "SELECT 1"],
+        "duckdb": [PY, "-c", "import duckdb; duckdb.sql('SELECT 1').fetchall()"],
+    }
+    for _ in range(2):  # warm the page cache
+        for cmd in cmds.values():
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    for _ in range(15):
+        for name, cmd in cmds.items():
+            t = time.perf_counter()
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+            _, status, ru = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(status)
+            startup[name].times.append(time.perf_counter() - t)
+            startup[name].rss = max(startup[name].rss, ru.ru_maxrss * 1024)
+    table.timed("`rollout -c 'SELECT 1'` start-up vs `python -c 'import duckdb; SELECT 1'`",
+                startup["ours"].median, startup["duckdb"].median, "DuckDB (Python)")
+    rss_rows.append(("start-up", startup["ours"].rss, [("DuckDB (Python)", startup["duckdb"].rss)]))
+
+    for name, mine, peers in rss_rows:
+        for peer_name, theirs in peers:
+            table.add(f"peak RSS, {name}", mib(mine), f"{mib(theirs)} ({peer_name})", f"{mine / theirs:.2f}", "—", "context")
+
+    md = table.markdown()
+    print(md)
+    stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    block = "\n".join([
+        BEGIN,
+        f"TPC-H scale factor {args.sf:g} (lineitem: {len(os.listdir(gen['lineitem'])) - 1} Parquet files), "
+        f"{args.rounds} rounds × {args.reps} repetitions per side, medians. "
+        f"Run on {stamp} at commit {commit()}; machine: {machine()}. "
+        f"Whole run: {(time.time() - started) / 60:.1f} min.",
+        "",
+        md,
+        END,
+    ])
+    write(args.output, block)
+    log(f"wrote {args.output}")
+    return 0
+
+
+def write(path, block):
+    """Replaces the generated block of BENCHMARKS.md, keeping whatever was written around it."""
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
+        if BEGIN in text and END in text:
+            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+    else:
+        text = "# Benchmarks\n\nProduced by `bench/run.sh` (see bench/README.md).\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+//! `rollout-bench`: the Rust side of `bench/run.sh` (see `bench/README.md`).
+//!
+//! Every subcommand prints one JSON object on stdout; `bench/run.py` runs each measurement in
+//! a child process of its own (so its peak RSS is that measurement's), alternating with the
+//! peer's, and assembles the table.
+//!
+//! ```sh
+//! rollout-bench gen --dir bench/data/sf1 --sf 1            # TPC-H lineitem + store (cached)
+//! rollout-bench query q1 --dir bench/data/sf1 --side ours  # or --side datafusion
+//! rollout-bench latency --data bench/data/sf1/lineitem --rounds 50
+//! rollout-bench history --entries 10000 --rounds 20
+//! ```
+
+mod measure;
+mod queries;
+mod tpch;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks of datafusion-rollout against its peers")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Side {
+    /// Through datafusion-rollout: the alias `lineitem`, `CHECK`, drift over versions.
+    Ours,
+    /// Plain DataFusion over the same Parquet files, no store.
+    Datafusion,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generates TPC-H lineitem as Parquet under `<dir>/lineitem/` and a store `<dir>/store`
+    /// with v1 (those files), v2 (a shifted copy made by SQL) and a 10-check contract.
+    /// Both are kept and reused by later runs.
+    Gen {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1.0)]
+        sf: f64,
+        /// Only the Parquet files, no store (for the PROMOTE-at-SF10 data).
+        #[arg(long)]
+        no_store: bool,
+    },
+    /// Times one benchmark on one side: `warmup` untimed runs, then `reps` timed ones.
+    Query {
+        #[arg(value_enum)]
+        bench: queries::Bench,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        side: Side,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+    },
+    /// PROMOTE (to a cohort) and ROLLBACK latency on a fresh store whose two versions are
+    /// the Parquet files under `data`.
+    Latency {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+    },
+    /// Opening and PROMOTE/ROLLBACK latency on a fresh store with a history of `entries` commits.
+    History {
+        #[arg(long)]
+        entries: u64,
+        #[arg(long, default_value_t = 30)]
+        rounds: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let out = match args.command {
+        Command::Gen { dir, sf, no_store } => tpch::generate(&dir, sf, !no_store).await?,
+        Command::Query {
+            bench,
+            dir,
+            side,
+            reps,
+            warmup,
+        } => queries::run(bench, &dir, side, reps, warmup).await?,
+        Command::Latency { data, rounds } => measure::latency(&data, rounds).await?,
+        Command::History { entries, rounds } => measure::history(entries, rounds).await?,
+    };
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Metadata latencies: PROMOTE / ROLLBACK against data size and history length, and opening.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use datafusion::prelude::SessionContext;
+use datafusion_rollout::RolloutContext;
+use serde_json::{Value, json};
+
+use crate::tpch::path_str;
+
+/// A fresh folder under the system temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> anyhow::Result<Self> {
+        let p = std::env::temp_dir().join(format!("rollout-bench-{name}-{}", std::process::id()));
+        if p.exists() {
+            std::fs::remove_dir_all(&p)?;
+        }
+        std::fs::create_dir_all(&p)?;
+        Ok(Self(p))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+/// `rounds` × (PROMOTE to a cohort, ROLLBACK): the seconds of each.
+async fn promote_rollback(
+    rc: &RolloutContext,
+    rounds: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let mut promote = Vec::with_capacity(rounds);
+    let mut rollback = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        rc.sql("PROMOTE d TO 'v2' FOR COHORT canary").await?;
+        promote.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        rc.sql("ROLLBACK d").await?;
+        rollback.push(t.elapsed().as_secs_f64());
+    }
+    Ok((promote, rollback))
+}
+
+/// A store with dataset `d`: v1 and v2 both pinned to the files under `data` (metadata is
+/// all PROMOTE touches), v1 stable, cohort `canary`. No contract: nothing to run at PROMOTE.
+async fn setup(store: &Path, data: &str) -> anyhow::Result<RolloutContext> {
+    let rc = RolloutContext::open(&path_str(store)?).await?;
+    rc.sql("CREATE DATASET d").await?;
+    for v in ["v1", "v2"] {
+        rc.sql(&format!("REGISTER VERSION '{v}' OF d FROM '{data}/'"))
+            .await?;
+    }
+    rc.sql("PROMOTE d TO 'v1'").await?;
+    rc.sql("CREATE COHORT canary MEMBERS ('alice')").await?;
+    Ok(rc)
+}
+
+pub async fn latency(data: &Path, rounds: usize) -> anyhow::Result<Value> {
+    let scratch = Scratch::new("latency")?;
+    let rc = setup(&scratch.0.join("store"), &path_str(data)?).await?;
+    // Warm-up round (first commit pays for lazily built things).
+    promote_rollback(&rc, 2).await?;
+    let (promote, rollback) = promote_rollback(&rc, rounds).await?;
+    let files = std::fs::read_dir(data)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        .count();
+    Ok(json!({
+        "data": path_str(data)?,
+        "files": files,
+        "promote": promote,
+        "rollback": rollback,
+    }))
+}
+
+pub async fn history(entries: u64, rounds: usize) -> anyhow::Result<Value> {
+    let scratch = Scratch::new("history")?;
+    let data = scratch.0.join("data");
+    let ctx = SessionContext::new();
+    ctx.sql(&format!(
+        "COPY (SELECT value AS id, random() AS amount FROM generate_series(1, 1000)) TO '{}' STORED AS PARQUET",
+        path_str(&data.join("part-0.parquet"))?
+    ))
+    .await?
+    .collect()
+    .await?;
+    let store = scratch.0.join("store");
+    let t = Instant::now();
+    let rc = setup(&store, &path_str(&data)?).await?;
+    // Real commits: PROMOTE to the cohort and ROLLBACK, in pairs, up to `entries`.
+    while rc.store().state().sequence < entries {
+        rc.sql("PROMOTE d TO 'v2' FOR COHORT canary").await?;
+        rc.sql("ROLLBACK d").await?;
+    }
+    let fill_seconds = t.elapsed().as_secs_f64();
+    let history = rc.store().state().sequence;
+    drop(rc);
+
+    let location = path_str(&store)?;
+    let mut open = Vec::new();
+    for _ in 0..rounds.clamp(5, 20) {
+        let t = Instant::now();
+        let rc = RolloutContext::open(&location).await?;
+        open.push(t.elapsed().as_secs_f64());
+        drop(rc);
+    }
+    let rc = RolloutContext::open(&location).await?;
+    promote_rollback(&rc, 2).await?;
+    let (promote, rollback) = promote_rollback(&rc, rounds).await?;
+    Ok(json!({
+        "entries": history,
+        "fill_seconds": fill_seconds,
+        "open": open,
+        "promote": promote,
+        "rollback": rollback,
+    }))
+}

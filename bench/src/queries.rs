@@ -1,0 +1,150 @@
+//! The timed queries: TPC-H Q1/Q6, the contract CHECK, a bare scan, exact drift.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::bail;
+use clap::ValueEnum;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion_rollout::RolloutContext;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::Side;
+use crate::tpch::{lineitem_dir, path_str, store_dir};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Bench {
+    /// TPC-H Q1 (pricing summary report).
+    Q1,
+    /// TPC-H Q6 (forecasting revenue change).
+    Q6,
+    /// `CHECK lineitem VERSION 'v1'`: the 10-check contract (ours only).
+    Check,
+    /// The contract's columns read and dropped (DataFusion only): the floor of any CHECK.
+    Scan,
+    /// drift_summary (KS, Wasserstein, PSI, ...) of l_extendedprice, v1 vs v2 (ours only).
+    Drift,
+}
+
+/// TPC-H Q1 with the usual substitution (DELTA = 90 days), the date folded to a literal so
+/// DataFusion and DuckDB read the same text.
+pub const Q1: &str = "SELECT l_returnflag, l_linestatus, sum(l_quantity) AS sum_qty, \
+    sum(l_extendedprice) AS sum_base_price, \
+    sum(l_extendedprice * (1 - l_discount)) AS sum_disc_price, \
+    sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)) AS sum_charge, \
+    avg(l_quantity) AS avg_qty, avg(l_extendedprice) AS avg_price, avg(l_discount) AS avg_disc, \
+    count(*) AS count_order \
+    FROM lineitem WHERE l_shipdate <= DATE '1998-09-02' \
+    GROUP BY l_returnflag, l_linestatus ORDER BY l_returnflag, l_linestatus";
+
+/// TPC-H Q6 with the validation substitutions.
+pub const Q6: &str = "SELECT sum(l_extendedprice * l_discount) AS revenue FROM lineitem \
+    WHERE l_shipdate >= DATE '1994-01-01' AND l_shipdate < DATE '1995-01-01' \
+    AND l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24";
+
+const CHECK: &str = "CHECK lineitem VERSION 'v1'";
+
+/// The columns the contract reads.
+const SCAN: &str = "SELECT l_orderkey, l_quantity, l_extendedprice, l_discount, l_tax, \
+    l_shipdate, l_shipmode, l_comment FROM lineitem";
+
+const DRIFT: &str = "SELECT drift_summary(p, c) AS s FROM ( \
+    SELECT l_extendedprice AS p, false AS c FROM lineitem VERSION AS OF 'v1' \
+    UNION ALL SELECT l_extendedprice AS p, true AS c FROM lineitem VERSION AS OF 'v2')";
+
+enum Ctx {
+    Ours(RolloutContext),
+    Plain(SessionContext),
+}
+
+impl Ctx {
+    async fn run(&self, sql: &str, stream: bool) -> anyhow::Result<Vec<RecordBatch>> {
+        let df = match self {
+            Ctx::Ours(rc) => rc.sql(sql).await?,
+            Ctx::Plain(ctx) => ctx.sql(sql).await?,
+        };
+        if stream {
+            // Bare scan: decode every batch, keep none.
+            let mut s = df.execute_stream().await?;
+            let mut rows = 0;
+            while let Some(b) = s.next().await {
+                rows += b?.num_rows();
+            }
+            let count = datafusion::arrow::array::UInt64Array::from(vec![rows as u64]);
+            return Ok(vec![RecordBatch::try_from_iter([(
+                "rows",
+                std::sync::Arc::new(count) as _,
+            )])?]);
+        }
+        Ok(df.collect().await?)
+    }
+}
+
+pub async fn run(
+    bench: Bench,
+    dir: &Path,
+    side: Side,
+    reps: usize,
+    warmup: usize,
+) -> anyhow::Result<Value> {
+    let t = Instant::now();
+    let ctx = match side {
+        Side::Ours => Ctx::Ours(RolloutContext::open(&path_str(&store_dir(dir))?).await?),
+        Side::Datafusion => {
+            let ctx = SessionContext::new();
+            ctx.register_parquet(
+                "lineitem",
+                format!("{}/", path_str(&lineitem_dir(dir))?),
+                ParquetReadOptions::default(),
+            )
+            .await?;
+            Ctx::Plain(ctx)
+        }
+    };
+    let open_seconds = t.elapsed().as_secs_f64();
+    let (sql, stream) = match (bench, side) {
+        (Bench::Q1, _) => (Q1, false),
+        (Bench::Q6, _) => (Q6, false),
+        (Bench::Check, Side::Ours) => (CHECK, false),
+        (Bench::Scan, Side::Datafusion) => (SCAN, true),
+        (Bench::Drift, Side::Ours) => (DRIFT, false),
+        (b, s) => bail!("{b:?} has no {s:?} side"),
+    };
+    for _ in 0..warmup {
+        ctx.run(sql, stream).await?;
+    }
+    let mut times = Vec::with_capacity(reps);
+    let mut batches = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        batches = ctx.run(sql, stream).await?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    Ok(json!({
+        "bench": format!("{bench:?}").to_lowercase(),
+        "side": format!("{side:?}").to_lowercase(),
+        "open_seconds": open_seconds,
+        "times": times,
+        "rows": rows_of(&batches)?,
+    }))
+}
+
+/// Every row as a list of displayed values (small results only).
+fn rows_of(batches: &[RecordBatch]) -> anyhow::Result<Vec<Vec<String>>> {
+    let fmt = FormatOptions::default();
+    let mut rows = Vec::new();
+    for b in batches {
+        let formatters = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &fmt))
+            .collect::<Result<Vec<_>, _>>()?;
+        for r in 0..b.num_rows() {
+            rows.push(formatters.iter().map(|f| f.value(r).to_string()).collect());
+        }
+    }
+    Ok(rows)
+}
