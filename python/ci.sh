@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 PY_VENV="${PY_VENV:-target/ci-python-venv}"
 WHEELS="${WHEELS:-target/ci-wheels}"
 [ -x "$PY_VENV/bin/python" ] || python3 -m venv "$PY_VENV"
-"$PY_VENV/bin/pip" install -q maturin pytest pyarrow pandas polars nbclient nbformat ipykernel matplotlib
+# datafusion: the FFI tests load our providers into datafusion-python, whose major must be ours.
+"$PY_VENV/bin/pip" install -q maturin pytest pyarrow pandas polars nbclient nbformat ipykernel matplotlib \
+    'datafusion==55.*'
 rm -rf "$WHEELS"
 "$PY_VENV/bin/maturin" build -q -m python/Cargo.toml -o "$WHEELS"
 "$PY_VENV/bin/pip" install -q --force-reinstall --no-deps "$WHEELS"/datafusion_rollout-*.whl

@@ -7,25 +7,44 @@
 ``Session.sql`` runs any statement (``PROMOTE``, ``ROLLBACK``, ``CHECK``, ... and DataFusion's
 SQL) and returns a ``Result`` that implements the Arrow PyCapsule interface
 (``__arrow_c_stream__``): ``pyarrow.table(r)``, ``polars.from_arrow(r)``, ``r.to_pandas()``.
+
+With datafusion-python 55 (``pip install datafusion-rollout[datafusion]``), a
+``datafusion.SessionContext`` you already have reads the store's datasets too, through FFI::
+
+    from datafusion import SessionConfig, SessionContext
+    ctx = SessionContext(SessionConfig().with_extension(dr.RolloutConfig()))
+    ctx.register_catalog_provider("rollout", dr.RolloutCatalog("./rollout_store"))
+    dr.register_functions(ctx)                  # null_count, ks_statistic, ... rollout_bucket
+    ctx.sql("SET rollout.consumer = 'alice'")
+    ctx.sql("SELECT avg(amount) FROM rollout.public.orders")   # alice's version
 """
 
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from typing import TYPE_CHECKING, List, Optional, Union
 
 from ._native import (
+    AggregateFunction,
     AssertionFailedError,
     ConcurrentModificationError,
     GuardFailedError,
     NotFoundError,
     ParseError,
     Result,
+    RolloutCatalog,
+    RolloutConfig,
     RolloutError,
+    RolloutTable,
+    ScalarFunction,
     Session,
     __version__,
 )
 from ._native import connect as _connect
+from ._native import functions as _functions
+
+if TYPE_CHECKING:
+    import datafusion
 
 __all__ = [
     "connect",
@@ -37,6 +56,13 @@ __all__ = [
     "GuardFailedError",
     "ConcurrentModificationError",
     "AssertionFailedError",
+    "RolloutCatalog",
+    "RolloutTable",
+    "RolloutConfig",
+    "AggregateFunction",
+    "ScalarFunction",
+    "functions",
+    "register_functions",
     "__version__",
 ]
 
@@ -55,3 +81,20 @@ def connect(
     (defaults to the consumer, then the OS user).
     """
     return _connect(os.fspath(store), consumer, cohort, actor)
+
+
+def functions() -> List[Union[AggregateFunction, ScalarFunction]]:
+    """The quality and drift aggregates (``null_count``, ``ks_statistic``, ...) and the
+    ``rollout_bucket`` scalar function, as datafusion-python FFI functions."""
+    return _functions()
+
+
+def register_functions(ctx: "datafusion.SessionContext") -> None:
+    """Registers every function of ``functions()`` on a datafusion-python ``SessionContext``."""
+    import datafusion
+
+    for f in _functions():
+        if isinstance(f, AggregateFunction):
+            ctx.register_udaf(datafusion.udaf(f))
+        else:
+            ctx.register_udf(datafusion.udf(f))

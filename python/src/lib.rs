@@ -6,6 +6,10 @@
 //! - [`QueryResult`] holds the Arrow batches and exports them through the Arrow PyCapsule
 //!   interface (`__arrow_c_stream__`), so pyarrow, pandas and polars read them without copies.
 //! - Errors raise one exception class per kind, all subclasses of `RolloutError`.
+//! - [`ffi`] exposes the store, the functions and the `rollout.*` settings to a
+//!   `datafusion.SessionContext` of datafusion-python, as `datafusion-ffi` capsules.
+
+mod ffi;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -345,6 +349,12 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connect, m)?)?;
     m.add_class::<Session>()?;
     m.add_class::<QueryResult>()?;
+    m.add_class::<ffi::PyRolloutCatalog>()?;
+    m.add_class::<ffi::PyRolloutTable>()?;
+    m.add_class::<ffi::PyRolloutConfig>()?;
+    m.add_class::<ffi::PyAggregateFunction>()?;
+    m.add_class::<ffi::PyScalarFunction>()?;
+    m.add_function(wrap_pyfunction!(ffi::all_functions, m)?)?;
     m.add("RolloutError", py.get_type::<RolloutError>())?;
     m.add("ParseError", py.get_type::<ParseError>())?;
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
