@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from datafusion import SessionConfig, SessionContext
 
@@ -97,9 +98,18 @@ def test_explain_names_the_version(store):
 def test_filters_and_projections_cross_ffi(store):
     ctx = session(store, consumer="alice")
     q = "SELECT sum(amount) AS s, count(*) AS c FROM {} WHERE order_id > 1234 AND abs(amount) < 50"
+    native = dr.connect(store, consumer="alice")
     got = ctx.sql(q.format("rollout.public.orders")).to_pylist()
-    want = dr.connect(store, consumer="alice").sql(q.format("orders")).to_pylist()
+    want = native.sql(q.format("orders")).to_pylist()
     assert got == want and got[0]["c"] > 0
+    q = "SELECT amount FROM {} WHERE order_id BETWEEN 10 AND 20 ORDER BY amount DESC LIMIT 3"
+    got = ctx.sql(q.format("rollout.public.orders")).to_pylist()
+    assert got == native.sql(q.format("orders")).to_pylist() and len(got) == 3
+    # A filter calling a Python UDF of that context reaches our scan too (decoded with the
+    # context's functions).
+    big = datafusion.udf(lambda a: pc.greater(a, 1400), [pa.int64()], pa.bool_(), "stable", name="big")
+    ctx.register_udf(big)
+    assert n(ctx, "rollout.public.orders WHERE big(order_id)") == 100
 
 
 def test_promote_and_rollback_through_connect_are_seen(store):

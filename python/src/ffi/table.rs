@@ -6,14 +6,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::Column;
 use datafusion::common::Statistics;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::config::ConfigOptions;
+use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::expr_rewriter::unnormalize_col;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, TableProviderFilterPushDown, TableType};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, displayable,
@@ -109,9 +113,7 @@ impl TableProvider for RolloutTableProvider {
                 .with_config(config)
                 .with_runtime_env(Arc::clone(&runtime_env))
                 .build();
-            let plan = table
-                .scan(&state, projection.as_ref(), &filters, limit)
-                .await?;
+            let plan = plan_scan(table, &state, projection.as_ref(), filters, limit).await?;
             let scan = RolloutScanExec::new(plan, runtime_env, resolution.to_string());
             Ok::<_, DataFusionError>(Arc::new(scan) as Arc<dyn ExecutionPlan>)
         };
@@ -120,6 +122,37 @@ impl TableProvider for RolloutTableProvider {
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?
     }
+}
+
+/// The plan reading `table`. Natively, DataFusion's physical optimizer pushes the query's
+/// filters into the Parquet scan (row group and page pruning); the foreign optimizer cannot
+/// reach into our plan, so with filters the scan is planned here as `filter, projection, limit`
+/// over the table, through our session's optimizers. The foreign side still applies the
+/// filters above it (they are `Inexact`), at little cost.
+async fn plan_scan(
+    table: Arc<dyn TableProvider>,
+    state: &SessionState,
+    projection: Option<&Vec<usize>>,
+    filters: Vec<Expr>,
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    // Columns arrive qualified by the foreign session's table name.
+    let Some(predicate) = conjunction(filters.into_iter().map(unnormalize_col)) else {
+        return table.scan(state, projection, &[], limit).await;
+    };
+    let schema = table.schema();
+    let mut plan =
+        LogicalPlanBuilder::scan("version", provider_as_source(table), None)?.filter(predicate)?;
+    if let Some(projection) = projection {
+        let columns = projection
+            .iter()
+            .map(|&i| Expr::Column(Column::from_name(schema.field(i).name())));
+        plan = plan.project(columns)?;
+    }
+    if limit.is_some() {
+        plan = plan.limit(0, limit)?;
+    }
+    state.create_physical_plan(&plan.build()?).await
 }
 
 /// The scan of the version a session resolved to, run with the store's runtime environment
