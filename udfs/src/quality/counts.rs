@@ -6,11 +6,14 @@
 //! ("row matches", "row is in the denominator"), then added up per group.
 //! Memory: 16 bytes per group.
 
+use std::collections::HashSet;
 use std::sync::Arc;
+
+use ahash::RandomState;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, Float64Array, Int64Array,
-    UInt64Array,
+    StringViewArray, UInt64Array,
 };
 use datafusion::arrow::compute::kernels::boolean::{and, not, or};
 use datafusion::arrow::compute::kernels::cmp::{eq, gt_eq, lt_eq};
@@ -308,7 +311,13 @@ enum Predicate {
 }
 
 /// `true` where `x` equals one of `values` (NULLs give `false`).
+///
+/// Strings take one pass testing each row against the list (a hash set beyond a few values);
+/// other types one Arrow `eq` kernel per listed value.
 fn in_list(x: &ArrayRef, values: &[ScalarValue]) -> Result<BooleanArray> {
+    if is_string(x.data_type()) {
+        return in_string_list(x, values);
+    }
     let mut acc = BooleanArray::from(vec![false; x.len()]);
     for v in values {
         let v = v.cast_to(x.data_type())?;
@@ -316,6 +325,86 @@ fn in_list(x: &ArrayRef, values: &[ScalarValue]) -> Result<BooleanArray> {
         acc = or(&acc, &nulls_as_false(&hit))?;
     }
     Ok(acc)
+}
+
+/// Up to this many listed values, a linear scan (length compared first) beats hashing each row.
+const LINEAR_LIST_MAX: usize = 8;
+
+fn in_string_list(x: &ArrayRef, values: &[ScalarValue]) -> Result<BooleanArray> {
+    let mut listed = Vec::with_capacity(values.len());
+    for v in values {
+        match v.cast_to(&DataType::Utf8)? {
+            ScalarValue::Utf8(Some(s)) => listed.push(s),
+            ScalarValue::Utf8(None) => {}
+            other => return exec_err!("expected a string list value, got {other:?}"),
+        }
+    }
+    if listed.len() <= LINEAR_LIST_MAX && x.data_type() == &DataType::Utf8View {
+        return Ok(in_short_list_view(x.as_string_view(), &listed));
+    }
+    let mut hits = BooleanBufferBuilder::new(x.len());
+    if listed.len() <= LINEAR_LIST_MAX {
+        for_each_str(x, |_, s| {
+            hits.append(s.is_some_and(|s| listed.iter().any(|l| l.as_str() == s)))
+        })?;
+    } else {
+        let set: HashSet<&str, RandomState> = listed.iter().map(String::as_str).collect();
+        for_each_str(x, |_, s| hits.append(s.is_some_and(|s| set.contains(s))))?;
+    }
+    Ok(BooleanArray::new(hits.finish(), None))
+}
+
+/// [`in_string_list`] for a short list over Utf8View, working on the views: a view holds the
+/// length and, up to 12 bytes, the whole string (else its first 4 bytes), so most rows are
+/// decided by comparing integers, without touching the data buffers.
+fn in_short_list_view(a: &StringViewArray, listed: &[String]) -> BooleanArray {
+    struct Listed<'a> {
+        len: u32,
+        /// The view's bytes after the length (inline data, or the 4-byte prefix), masked to
+        /// the string's length.
+        head: u128,
+        text: &'a str,
+    }
+    // The bits after the 4-byte length that a view of a `len`-byte string compares by: the
+    // inline string up to 12 bytes, else the 4-byte prefix.
+    fn head_mask(len: u32) -> u128 {
+        let bytes = if len > 12 { 4 } else { len };
+        if bytes == 0 {
+            0
+        } else {
+            u128::MAX >> (128 - 8 * bytes)
+        }
+    }
+    let listed: Vec<Listed> = listed
+        .iter()
+        .filter_map(|l| {
+            let len = u32::try_from(l.len()).ok()?;
+            let mut head = [0u8; 16];
+            let n = l.len().min(12);
+            head[..n].copy_from_slice(&l.as_bytes()[..n]);
+            Some(Listed {
+                len,
+                head: u128::from_le_bytes(head) & head_mask(len),
+                text: l,
+            })
+        })
+        .collect();
+    let views = a.views();
+    let bits = BooleanBuffer::collect_bool(a.len(), |row| {
+        let view = views[row];
+        let len = view as u32;
+        let head = (view >> 32) & head_mask(len);
+        listed.iter().any(|l| {
+            // Inline strings are equal when their heads are; longer ones when the prefix
+            // matches and then the bytes.
+            l.len == len && l.head == head && (len <= 12 || a.value(row) == l.text)
+        })
+    });
+    let bits = match a.nulls() {
+        Some(nulls) => &bits & nulls.inner(),
+        None => bits,
+    };
+    BooleanArray::new(bits, None)
 }
 
 impl Predicate {

@@ -45,25 +45,45 @@ pub(crate) fn for_each_str(x: &ArrayRef, mut f: impl FnMut(usize, Option<&str>))
     Ok(())
 }
 
-/// Lengths from the offsets when the whole value buffer is ASCII (then bytes = characters).
-fn ascii_lengths(x: &ArrayRef) -> Option<Vec<i64>> {
-    fn from_offsets<O: datafusion::arrow::array::OffsetSizeTrait>(
-        a: &datafusion::arrow::array::GenericStringArray<O>,
-    ) -> Option<Vec<i64>> {
-        if !a.values().is_ascii() {
-            return None;
+/// Folds the rows of one batch into the per-group extreme character lengths.
+///
+/// A string of `b` bytes has between ceil(b / 4) and b characters, so a row whose byte length
+/// cannot beat its group's current extreme is skipped without touching its bytes (for Utf8View
+/// the length is in the view): characters are counted only for the few rows that may change
+/// the answer.
+fn extreme_lengths<'a, A: ArrayAccessor<Item = &'a str>>(
+    is_max: bool,
+    best: &mut [Option<i64>],
+    group_indices: &[usize],
+    opt_filter: Option<&BooleanArray>,
+    strings: A,
+    bytes: impl Fn(usize) -> usize,
+) {
+    let nulls = strings.logical_nulls();
+    let mut visit = |row: usize, g: usize| {
+        if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            return;
         }
-        Some(
-            a.offsets()
-                .windows(2)
-                .map(|w| (w[1].as_usize() - w[0].as_usize()) as i64)
-                .collect(),
-        )
-    }
-    match x.data_type() {
-        DataType::Utf8 => from_offsets(x.as_string::<i32>()),
-        DataType::LargeUtf8 => from_offsets(x.as_string::<i64>()),
-        _ => None,
+        let slot = &mut best[g];
+        if let Some(b) = *slot {
+            let len = bytes(row);
+            let cannot_beat = if is_max {
+                len as i64 <= b
+            } else {
+                len.div_ceil(4) as i64 >= b
+            };
+            if cannot_beat {
+                return;
+            }
+        }
+        LengthGroups::offer(is_max, slot, char_len(strings.value(row)));
+    };
+    match opt_filter {
+        None => group_indices
+            .iter()
+            .enumerate()
+            .for_each(|(row, &g)| visit(row, g)),
+        Some(_) => for_each_row(group_indices, opt_filter, visit),
     }
 }
 
@@ -177,46 +197,31 @@ impl GroupsAccumulator for LengthGroups {
         };
         let is_max = self.is_max;
         let best = &mut self.best;
-        if opt_filter.is_none()
-            && let Some(lens) = ascii_lengths(x)
-        {
-            // All-ASCII data: lengths are offset differences.
-            let nulls = x.logical_nulls();
-            let valid = |row: usize| nulls.as_ref().is_none_or(|n| n.is_valid(row));
-            if total_num_groups == 1 {
-                let ext = lens
-                    .iter()
-                    .enumerate()
-                    .filter(|(row, _)| valid(*row))
-                    .map(|(_, &l)| l);
-                let ext = if is_max { ext.max() } else { ext.min() };
-                if let Some(l) = ext {
-                    Self::offer(is_max, &mut best[0], l);
-                }
-            } else {
-                for (row, &l) in lens.iter().enumerate() {
-                    if valid(row) {
-                        Self::offer(is_max, &mut best[group_indices[row]], l);
-                    }
-                }
+        match x.data_type() {
+            DataType::Utf8 => {
+                let a = x.as_string::<i32>();
+                let bytes = |r| a.value_length(r) as usize;
+                extreme_lengths(is_max, best, group_indices, opt_filter, a, bytes);
             }
-            return Ok(());
-        }
-        if opt_filter.is_none() {
-            // Fast path: one pass over the strings.
-            return for_each_str(x, |row, s| {
-                if let Some(s) = s {
-                    Self::offer(is_max, &mut best[group_indices[row]], char_len(s));
-                }
-            });
-        }
-        let mut lens: Vec<Option<i64>> = Vec::with_capacity(x.len());
-        for_each_str(x, |_, s| lens.push(s.map(char_len)))?;
-        for_each_row(group_indices, opt_filter, |row, g| {
-            if let Some(l) = lens[row] {
-                Self::offer(is_max, &mut best[g], l);
+            DataType::LargeUtf8 => {
+                let a = x.as_string::<i64>();
+                let bytes = |r| a.value_length(r) as usize;
+                extreme_lengths(is_max, best, group_indices, opt_filter, a, bytes);
             }
-        });
+            DataType::Utf8View => {
+                let a = x.as_string_view();
+                // The low 32 bits of a view are the value's byte length.
+                let views = a.views();
+                let bytes = |r: usize| views[r] as u32 as usize;
+                extreme_lengths(is_max, best, group_indices, opt_filter, a, bytes);
+            }
+            _ => {
+                let c = cast(x, &DataType::Utf8)?;
+                let a = c.as_string::<i32>();
+                let bytes = |r| a.value_length(r) as usize;
+                extreme_lengths(is_max, best, group_indices, opt_filter, a, bytes);
+            }
+        }
         Ok(())
     }
 

@@ -256,3 +256,131 @@ async fn lengths_ascii_fast_path() {
 +---+----+----+";
     assert_eq!(s, expected);
 }
+
+/// Byte length and character length disagree: the byte-length skip must never hide the row
+/// with the extreme character count, in any string type, grouped or not, with or without FILTER.
+#[tokio::test]
+async fn lengths_where_bytes_and_characters_disagree() {
+    let ctx = ctx();
+    // 'ééééé' = 10 bytes / 5 chars; 'abcdefg' = 7 / 7; '😀😀' = 8 / 2; 'xyz' = 3 / 3
+    ctx.sql(
+        "CREATE TABLE m (g INT, s VARCHAR) AS VALUES \
+         (1, 'ééééé'), (1, 'abcdefg'), (1, NULL), (2, '😀😀'), (2, 'xyz'), (2, 'ééééé')",
+    )
+    .await
+    .unwrap()
+    .collect()
+    .await
+    .unwrap();
+    for ty in ["Utf8", "LargeUtf8", "Utf8View", "Dictionary(Int32, Utf8)"] {
+        let s = format!("arrow_cast(s, '{ty}')");
+        let q = |sql: String| {
+            let ctx = ctx.clone();
+            async move { scalar(&ctx, &sql).await }
+        };
+        assert_eq!(
+            q(format!("SELECT max_length({s}) FROM m")).await,
+            i(7),
+            "{ty}"
+        );
+        assert_eq!(
+            q(format!("SELECT min_length({s}) FROM m")).await,
+            i(2),
+            "{ty}"
+        );
+        assert_eq!(
+            q(format!(
+                "SELECT max_length({s}) FILTER (WHERE g = 2) FROM m"
+            ))
+            .await,
+            i(5),
+            "{ty}"
+        );
+        assert_eq!(
+            q(format!(
+                "SELECT min_length({s}) FILTER (WHERE g = 1) FROM m"
+            ))
+            .await,
+            i(5),
+            "{ty}"
+        );
+        let b = ctx
+            .sql(&format!(
+                "SELECT g, min_length({s}) AS mn, max_length({s}) AS mx FROM m GROUP BY g ORDER BY g"
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let out = datafusion::arrow::util::pretty::pretty_format_batches(&b)
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            out,
+            "\
++---+----+----+
+| g | mn | mx |
++---+----+----+
+| 1 | 5  | 7  |
+| 2 | 2  | 5  |
++---+----+----+",
+            "{ty}"
+        );
+    }
+}
+
+/// The listed values are tested in one pass over strings: a short list is scanned, a long one
+/// hashed; both must agree with the SQL `IN` list, for every string type.
+#[tokio::test]
+async fn invalid_in_short_and_long_lists() {
+    let ctx = ctx();
+    ctx.sql(
+        "CREATE TABLE l (s VARCHAR) AS VALUES ('AIR'), ('FOB'), ('MAIL'), (NULL), ('air'), \
+         ('REG AIR'), (''), ('TRUCK'), ('k'), ('z'), ('longer than twelve bytes'), \
+         ('longer than twelve byteS'), ('lon')",
+    )
+    .await
+    .unwrap()
+    .collect()
+    .await
+    .unwrap();
+    // Short strings are compared inside the Utf8View views, longer ones by prefix, then bytes.
+    let short = "'AIR', 'FOB', 'REG AIR', 'longer than twelve bytes'";
+    let long = "'AIR', 'FOB', 'MAIL', 'RAIL', 'REG AIR', 'SHIP', 'TRUCK', 'a', 'b', 'c', 'k', ''";
+    for ty in ["Utf8", "LargeUtf8", "Utf8View", "Dictionary(Int32, Utf8)"] {
+        for list in [short, long] {
+            let expected = scalar(
+                &ctx,
+                &format!("SELECT count(*) FROM l WHERE s IS NOT NULL AND s NOT IN ({list})"),
+            )
+            .await;
+            let ours = scalar(
+                &ctx,
+                &format!("SELECT invalid_count_in(arrow_cast(s, '{ty}'), {list}) FROM l"),
+            )
+            .await;
+            assert_eq!(ours, expected, "{ty} {list}");
+            let missing = scalar(
+                &ctx,
+                &format!("SELECT missing_count(arrow_cast(s, '{ty}'), {list}) FROM l"),
+            )
+            .await;
+            let expected_missing = scalar(
+                &ctx,
+                &format!("SELECT count(*) FROM l WHERE s IS NULL OR trim(s) = '' OR s IN ({list})"),
+            )
+            .await;
+            assert_eq!(missing, expected_missing, "{ty} {list}");
+        }
+    }
+    // Sanity: the long list takes the hashed path, the short one the scan.
+    assert_eq!(
+        scalar(&ctx, &format!("SELECT invalid_count_in(s, {long}) FROM l")).await,
+        i(5)
+    );
+    assert_eq!(
+        scalar(&ctx, &format!("SELECT invalid_count_in(s, {short}) FROM l")).await,
+        i(8)
+    );
+}
