@@ -170,7 +170,8 @@ pub fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
                 check: format!("check ({c})"),
                 column: Some(rule.column.clone()),
                 kind: CheckKind::Metric {
-                    sql: format!("coalesce(sum(CASE WHEN ({c}) IS FALSE THEN 1 ELSE 0 END), 0)"),
+                    // SQL's CHECK: a row fails when the condition is false (NULL passes).
+                    sql: format!("count(*) FILTER (WHERE ({c}) IS FALSE)"),
                 },
                 expect: zero.clone(),
                 warn_when: None,
