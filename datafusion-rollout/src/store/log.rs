@@ -1,6 +1,5 @@
 //! Log entries and checkpoints on object storage, and folding them into the state.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -17,6 +16,10 @@ use crate::error::{Error, Result};
 pub const LOG_DIR: &str = "_rollout_log";
 const LAST_CHECKPOINT: &str = "_last_checkpoint";
 const FORMAT_VERSION: u32 = 1;
+/// How many entries a refresh reads at once when it finds a backlog.
+const READ_AHEAD: u64 = 16;
+/// How many names past a missing entry are probed before it counts as the end of the log.
+const GAP_PROBES: u64 = 2;
 
 /// One commit: who did what, why, what it checked, and the resulting changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,14 +77,20 @@ fn checkpoint_name(sequence: u64) -> String {
     format!("{sequence:020}.checkpoint.json")
 }
 
-/// The sequence number of a log entry's file name, `None` for anything else.
-fn parse_entry_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".json")?;
-    if digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        digits.parse().ok()
-    } else {
-        None
+/// A log entry's bytes: empty, unparsable and too-new entries are named problems.
+fn parse_entry(bytes: &[u8]) -> std::result::Result<LogEntry, String> {
+    if bytes.is_empty() {
+        return Err("is empty".into());
     }
+    let entry: LogEntry =
+        serde_json::from_slice(bytes).map_err(|e| format!("does not parse: {e}"))?;
+    if entry.format > FORMAT_VERSION {
+        return Err(format!(
+            "was written by a newer datafusion-rollout (log format {}, this one reads {FORMAT_VERSION})",
+            entry.format
+        ));
+    }
+    Ok(entry)
 }
 
 pub(super) enum PutOutcome {
@@ -137,71 +146,110 @@ impl Store {
 
     /// Applies every entry committed since the state was last read, and returns the new state.
     /// A bad entry stops the fold there and makes the store read-only (reported, not guessed).
+    ///
+    /// Entries are read by name (`n + 1`, `n + 2`, ...; several at a time once a backlog shows
+    /// up) until one is not found, so the cost is that of the new entries, never of the
+    /// history: no listing, which on a local folder walks every file. The end of the log is
+    /// confirmed by probing the next [`GAP_PROBES`] names: an entry there while its predecessor
+    /// is still missing is a gap (entries are only ever written after their predecessor, so
+    /// this can only come from files removed by hand).
     pub async fn refresh(&self) -> Result<Arc<State>> {
         let current = self.state();
-        let offset = self.log_path(&entry_name(current.sequence));
-        let prefix = self.path_of(LOG_DIR);
-        let listed: Vec<_> = self
-            .object_store
-            .list_with_offset(Some(&prefix), &offset)
-            .try_collect()
-            .await?;
-        let found: BTreeMap<u64, Path> = listed
-            .into_iter()
-            .filter_map(|meta| {
-                let seq = parse_entry_name(meta.location.filename()?)?;
-                (seq > current.sequence).then_some((seq, meta.location))
-            })
-            .collect();
-        let Some(&last) = found.keys().next_back() else {
-            return Ok(current);
-        };
-
-        let mut state = current.as_ref().clone();
+        let mut state: Option<State> = None;
         let mut problem = None;
-        while state.sequence < last {
-            let seq = state.sequence + 1;
-            // A listing is no snapshot: a local folder read while other writers add entries
-            // can show entry n+1 without entry n, written just before it. An entry missing
-            // from the listing is read directly; only one that is not there is a gap.
-            let (path, listed) = match found.get(&seq) {
-                Some(path) => (path.clone(), true),
-                None => (self.log_path(&entry_name(seq)), false),
-            };
-            match self.read_entry(&path).await {
-                Err(_) if !listed => {
-                    let after = found.range(seq..).next().map(|(_, p)| p.to_string());
-                    problem = Some(format!(
-                        "{}: entry {seq} is missing before it (a gap in the log)",
-                        after.unwrap_or_default()
-                    ));
-                    break;
-                }
-                Ok(entry) if entry.sequence != seq => {
-                    problem = Some(format!(
-                        "{path}: file name says sequence {seq} but the entry says {}",
-                        entry.sequence
-                    ));
-                    break;
-                }
-                Ok(entry) => {
-                    if let Err(reason) = state.apply(seq, &entry.actions) {
-                        problem = Some(format!("{path}: does not apply: {reason}"));
-                        break;
+        let mut window = 1u64;
+        'fold: loop {
+            let first = state.as_ref().map_or(current.sequence, |s| s.sequence) + 1;
+            let reads =
+                futures::future::join_all((first..first + window).map(|seq| self.read_seq(seq)))
+                    .await;
+            for (seq, read) in (first..).zip(reads) {
+                let read = match read {
+                    Ok(None) => match self.end_or_gap(seq).await {
+                        Ok(None) => break 'fold,
+                        Ok(Some(entry)) => Ok(Some(entry)),
+                        Err(reason) => {
+                            problem = Some(reason);
+                            break 'fold;
+                        }
+                    },
+                    other => other,
+                };
+                let path = self.log_path(&entry_name(seq));
+                match read {
+                    Ok(Some(entry)) if entry.sequence != seq => {
+                        problem = Some(format!(
+                            "{path}: file name says sequence {seq} but the entry says {}",
+                            entry.sequence
+                        ));
+                        break 'fold;
+                    }
+                    Ok(Some(entry)) => {
+                        let next = state.get_or_insert_with(|| current.as_ref().clone());
+                        if let Err(reason) = next.apply(seq, &entry.actions) {
+                            problem = Some(format!("{path}: does not apply: {reason}"));
+                            break 'fold;
+                        }
+                    }
+                    Ok(None) => break 'fold,
+                    Err(reason) => {
+                        problem = Some(format!("{path}: {reason}"));
+                        break 'fold;
                     }
                 }
-                Err(reason) => {
-                    problem = Some(format!("{path}: {reason}"));
-                    break;
-                }
             }
+            window = (window * 2).min(READ_AHEAD);
         }
-        let state = Arc::new(state);
-        self.install(Arc::clone(&state));
+        if let Some(state) = state {
+            self.install(Arc::new(state));
+        }
         if let Some(problem) = problem {
             self.set_read_only(Some(format!("corrupt log entry {problem}")));
         }
         Ok(self.state())
+    }
+
+    /// Entry `seq` was not found: the end of the log, unless one of the next names exists.
+    /// Then `seq` is read again (a writer may have added it and its successors meanwhile):
+    /// found, it is returned; still missing, that is a gap.
+    async fn end_or_gap(&self, seq: u64) -> std::result::Result<Option<LogEntry>, String> {
+        let probes = (seq + 1..=seq + GAP_PROBES).map(|later| async move {
+            let path = self.log_path(&entry_name(later));
+            match self.object_store.head(&path).await {
+                Ok(_) => Some(path),
+                Err(_) => None,
+            }
+        });
+        let later = futures::future::join_all(probes)
+            .await
+            .into_iter()
+            .flatten()
+            .next();
+        let Some(later) = later else {
+            return Ok(None);
+        };
+        match self.read_seq(seq).await {
+            Ok(None) => Err(format!(
+                "{later}: entry {seq} is missing before it (a gap in the log)"
+            )),
+            other => other,
+        }
+    }
+
+    /// Entry `seq`, `None` when there is no such file.
+    async fn read_seq(&self, seq: u64) -> std::result::Result<Option<LogEntry>, String> {
+        let path = self.log_path(&entry_name(seq));
+        match self.object_store.get(&path).await {
+            Err(datafusion::object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(format!("cannot be read: {e}")),
+            Ok(got) => {
+                let bytes = got
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("cannot be read: {e}"))?;
+                parse_entry(&bytes).map(Some)
+            }
+        }
     }
 
     /// Makes `state` current unless a newer one was installed meanwhile (by another task).
@@ -227,18 +275,7 @@ impl Store {
             .bytes()
             .await
             .map_err(|e| format!("cannot be read: {e}"))?;
-        if bytes.is_empty() {
-            return Err("is empty".into());
-        }
-        let entry: LogEntry =
-            serde_json::from_slice(&bytes).map_err(|e| format!("does not parse: {e}"))?;
-        if entry.format > FORMAT_VERSION {
-            return Err(format!(
-                "was written by a newer datafusion-rollout (log format {}, this one reads {FORMAT_VERSION})",
-                entry.format
-            ));
-        }
-        Ok(entry)
+        parse_entry(&bytes)
     }
 
     /// Every log entry with its sequence, oldest first (for `SHOW HISTORY`).
@@ -333,11 +370,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_names_sort_and_parse() {
+    fn entry_names_sort() {
         assert_eq!(entry_name(7), "00000000000000000007.json");
-        assert_eq!(parse_entry_name(&entry_name(123)), Some(123));
-        assert_eq!(parse_entry_name(&checkpoint_name(100)), None);
-        assert_eq!(parse_entry_name("_last_checkpoint"), None);
-        assert_eq!(parse_entry_name("7.json"), None);
+        assert!(entry_name(99) < entry_name(100));
+        assert!(entry_name(100) < checkpoint_name(100));
+        assert!(checkpoint_name(100) < entry_name(101));
     }
 }

@@ -193,3 +193,64 @@ async fn memory_stores_work_for_tests() {
     assert_eq!(again.store().state().sequence, 4);
     assert_eq!(scalar(&again, "SELECT count(*) FROM orders").await, "499");
 }
+
+/// Opening and committing read what is new, never the history: the same requests at 210
+/// entries as at 1,010 (both 10 past a checkpoint), and no listing at all. A listing of the
+/// log folder on a local file system walks every entry, which made commits O(history).
+#[tokio::test]
+async fn requests_to_open_and_commit_do_not_grow_with_the_history() {
+    use std::sync::Arc;
+
+    use datafusion_rollout::store::{
+        CountingStore, deregister_object_store, object_store_for, register_object_store,
+        resolve_location,
+    };
+
+    let fx = Fixture::new().await;
+    let prefix = resolve_location(&format!("{}/", fx.store()), true).unwrap();
+    let counting = Arc::new(CountingStore::new(object_store_for(&prefix).unwrap()));
+    register_object_store(&prefix, counting.clone());
+
+    let rc = fx.orders(Some("zoe")).await;
+    run(&rc, "CREATE COHORT canary MEMBERS ('alice')").await;
+    let seq = |rc: &RolloutContext| rc.store().state().sequence;
+    // Commits PROMOTE FOR COHORT / ROLLBACK pairs up to `target` entries.
+    let fill = |rc: RolloutContext, target: u64| async move {
+        while seq(&rc) < target {
+            run(&rc, "PROMOTE orders TO 'v2' FOR COHORT canary").await;
+            run(&rc, "ROLLBACK orders").await;
+        }
+        assert_eq!(seq(&rc), target);
+        rc
+    };
+    // Requests of: opening the store, then one PROMOTE and one ROLLBACK.
+    let measure = || {
+        let counting = Arc::clone(&counting);
+        let store = fx.store();
+        async move {
+            let before = counting.requests();
+            let opened = RolloutContext::open(&store).await.unwrap();
+            let open = counting.requests() - before;
+            let before = counting.requests();
+            run(&opened, "PROMOTE orders TO 'v2' FOR COHORT canary").await;
+            run(&opened, "ROLLBACK orders").await;
+            (open, counting.requests() - before)
+        }
+    };
+
+    // 5 entries so far; pairs keep the count odd: 207 and 1,007 are 7 past a checkpoint.
+    let rc = fill(rc, 207).await;
+    let (open_short, commit_short) = measure().await;
+    let _rc = fill(rc, 1007).await;
+    let (open_long, commit_long) = measure().await;
+    deregister_object_store(&prefix);
+
+    assert_eq!(open_long, open_short, "opening at 1,010 vs 210 entries");
+    assert_eq!(
+        commit_long, commit_short,
+        "PROMOTE + ROLLBACK at 1,010 vs 210 entries"
+    );
+    for (what, r) in [("open", open_long), ("commit", commit_long)] {
+        assert_eq!(r.list, 0, "{what} lists the log: {r:?}");
+    }
+}
