@@ -231,12 +231,11 @@ def main():
         table.add("PROMOTE/ROLLBACK latency at SF10", "not run", "—", "—", "≤ 1.25", "not measured")
 
     log("== history length: opening and committing")
-    hist = {}
-    for n in (10, 1000, 10000):
-        res, _, wall = child([BENCH, "history", "--entries", str(n), "--rounds", "30"])
-        hist[n] = res
-        log(f"  {n}: {res['entries']} entries (filled in {res['fill_seconds']:.1f}s): open {secs(statistics.median(res['open']))}, "
-            f"PROMOTE {secs(statistics.median(res['promote']))}, ROLLBACK {secs(statistics.median(res['rollback']))}")
+    res, _, wall = child([BENCH, "history", "--entries", "10,1000,10000", "--rounds", "60"])
+    hist = {r["asked"]: r for r in res["stores"]}
+    for n, r in hist.items():
+        log(f"  {n}: {r['entries']} entries (filled in {r['fill_seconds']:.1f}s): open {secs(statistics.median(r['open']))}, "
+            f"PROMOTE {secs(statistics.median(r['promote']))}, ROLLBACK {secs(statistics.median(r['rollback']))}")
     for op, label in (("open", "open the store"), ("promote", "PROMOTE"), ("rollback", "ROLLBACK")):
         for n in (1000, 10000):
             a, b = statistics.median(hist[n][op]), statistics.median(hist[10][op])

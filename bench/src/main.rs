@@ -8,7 +8,7 @@
 //! rollout-bench gen --dir bench/data/sf1 --sf 1            # TPC-H lineitem + store (cached)
 //! rollout-bench query q1 --dir bench/data/sf1 --side ours  # or --side datafusion
 //! rollout-bench latency --data bench/data/sf1/lineitem --rounds 50
-//! rollout-bench history --entries 10000 --rounds 20
+//! rollout-bench history --entries 10,1000,10000 --rounds 30
 //! ```
 
 mod measure;
@@ -69,10 +69,11 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         rounds: usize,
     },
-    /// Opening and PROMOTE/ROLLBACK latency on a fresh store with a history of `entries` commits.
+    /// Opening and PROMOTE/ROLLBACK latency on fresh stores with histories of `entries`
+    /// commits (comma-separated), measured round by round across the stores.
     History {
-        #[arg(long)]
-        entries: u64,
+        #[arg(long, value_delimiter = ',', required = true)]
+        entries: Vec<u64>,
         #[arg(long, default_value_t = 30)]
         rounds: usize,
     },
@@ -91,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
             warmup,
         } => queries::run(bench, &dir, side, reps, warmup).await?,
         Command::Latency { data, rounds } => measure::latency(&data, rounds).await?,
-        Command::History { entries, rounds } => measure::history(entries, rounds).await?,
+        Command::History { entries, rounds } => measure::history(&entries, rounds).await?,
     };
     println!("{out}");
     Ok(())

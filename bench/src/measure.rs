@@ -79,7 +79,12 @@ pub async fn latency(data: &Path, rounds: usize) -> anyhow::Result<Value> {
     }))
 }
 
-pub async fn history(entries: u64, rounds: usize) -> anyhow::Result<Value> {
+/// Opening, PROMOTE and ROLLBACK on one store per history length, all filled first and then
+/// measured round by round across the stores (each round: open, PROMOTE, ROLLBACK on every
+/// store), so that the file system's state (a local log folder is a directory of files; ext4
+/// slows down creating files for a while after many were deleted) weighs on all lengths alike
+/// instead of on whichever ran after a large scratch folder was removed.
+pub async fn history(lengths: &[u64], rounds: usize) -> anyhow::Result<Value> {
     let scratch = Scratch::new("history")?;
     let data = scratch.0.join("data");
     let ctx = SessionContext::new();
@@ -90,34 +95,52 @@ pub async fn history(entries: u64, rounds: usize) -> anyhow::Result<Value> {
     .await?
     .collect()
     .await?;
-    let store = scratch.0.join("store");
-    let t = Instant::now();
-    let rc = setup(&store, &path_str(&data)?).await?;
-    // Real commits: PROMOTE to the cohort and ROLLBACK, in pairs, up to `entries`.
-    while rc.store().state().sequence < entries {
-        rc.sql("PROMOTE d TO 'v2' FOR COHORT canary").await?;
-        rc.sql("ROLLBACK d").await?;
-    }
-    let fill_seconds = t.elapsed().as_secs_f64();
-    let history = rc.store().state().sequence;
-    drop(rc);
-
-    let location = path_str(&store)?;
-    let mut open = Vec::new();
-    for _ in 0..rounds.clamp(5, 20) {
+    let mut stores = Vec::new();
+    for &entries in lengths {
+        let store = scratch.0.join(format!("store-{entries}"));
         let t = Instant::now();
-        let rc = RolloutContext::open(&location).await?;
-        open.push(t.elapsed().as_secs_f64());
+        let rc = setup(&store, &path_str(&data)?).await?;
+        // Real commits: PROMOTE to the cohort and ROLLBACK, in pairs, up to `entries`.
+        while rc.store().state().sequence < entries {
+            rc.sql("PROMOTE d TO 'v2' FOR COHORT canary").await?;
+            rc.sql("ROLLBACK d").await?;
+        }
+        let fill_seconds = t.elapsed().as_secs_f64();
+        let history = rc.store().state().sequence;
         drop(rc);
+        let location = path_str(&store)?;
+        // Warm-up: the first commit pays for lazily built things.
+        let rc = RolloutContext::open(&location).await?;
+        promote_rollback(&rc, 2).await?;
+        stores.push((entries, history, fill_seconds, location, rc));
     }
-    let rc = RolloutContext::open(&location).await?;
-    promote_rollback(&rc, 2).await?;
-    let (promote, rollback) = promote_rollback(&rc, rounds).await?;
-    Ok(json!({
-        "entries": history,
-        "fill_seconds": fill_seconds,
-        "open": open,
-        "promote": promote,
-        "rollback": rollback,
-    }))
+    let mut open = vec![Vec::new(); stores.len()];
+    let mut promote = vec![Vec::new(); stores.len()];
+    let mut rollback = vec![Vec::new(); stores.len()];
+    for _ in 0..rounds {
+        for (i, (_, _, _, location, rc)) in stores.iter().enumerate() {
+            let t = Instant::now();
+            let opened = RolloutContext::open(location).await?;
+            open[i].push(t.elapsed().as_secs_f64());
+            drop(opened);
+            let (p, r) = promote_rollback(rc, 1).await?;
+            promote[i].extend(p);
+            rollback[i].extend(r);
+        }
+    }
+    let out: Vec<Value> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, (asked, history, fill_seconds, _, _))| {
+            json!({
+                "asked": asked,
+                "entries": history,
+                "fill_seconds": fill_seconds,
+                "open": open[i],
+                "promote": promote[i],
+                "rollback": rollback[i],
+            })
+        })
+        .collect();
+    Ok(json!({ "stores": out }))
 }
