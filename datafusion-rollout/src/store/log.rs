@@ -373,7 +373,6 @@ mod tests {
     fn entry_names_sort() {
         assert_eq!(entry_name(7), "00000000000000000007.json");
         assert!(entry_name(99) < entry_name(100));
-        assert!(entry_name(100) < checkpoint_name(100));
-        assert!(checkpoint_name(100) < entry_name(101));
+        assert_eq!(checkpoint_name(100), "00000000000000000100.checkpoint.json");
     }
 }
