@@ -153,7 +153,7 @@ impl Advance {
     }
 
     pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
-        let state = rc.store().refresh().await?;
+        let state = rc.store().state();
         let ds = state.dataset(&self.dataset)?;
         let version = match &ds.rollout.candidate {
             Some(c) if !c.stages.is_empty() => c.version.clone(),

@@ -89,7 +89,7 @@ fn no_contract(dataset: &str) -> Error {
 
 impl Check {
     pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
-        let state = rc.store().refresh().await?;
+        let state = rc.store().state();
         match &self.target {
             CheckTarget::Version { dataset, version } => {
                 let ds = state.dataset(dataset)?;

@@ -327,7 +327,7 @@ impl Promote {
         // The salt is drawn once per statement, so a retried commit keeps it.
         let salt = format!("{:016x}", uuid::Uuid::new_v4().as_u128() as u64);
         // Guards run before anything is exposed (and only if something would change).
-        let state = rc.store().refresh().await?;
+        let state = rc.store().state();
         let mut checks = vec![];
         if self.plan(&state, &salt)?.is_some()
             && let Some(results) = guard::evaluate(rc, &state, &self.dataset, &self.version).await?

@@ -90,7 +90,7 @@ impl RolloutSetting {
         match &self.action {
             SettingAction::Set(value) => {
                 if self.key == "cohort" && !value.is_empty() {
-                    rc.store().refresh().await?.cohort(value)?;
+                    rc.store().state().cohort(value)?;
                 }
                 rc.set_setting(&self.key, Some(value))?;
                 rc.empty()

@@ -438,11 +438,7 @@ async fn run_contract_on_new(
 impl RegisterVersion {
     pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
         validate_identifier("dataset name", &self.dataset)?;
-        check_new_version(
-            rc.store().refresh().await?.as_ref(),
-            &self.dataset,
-            &self.version,
-        )?;
+        check_new_version(rc.store().state().as_ref(), &self.dataset, &self.version)?;
         let url = resolve_location(&self.location, false)?;
         let scanned = scan_location(rc, &url, self.format).await?;
         commit_version(
@@ -465,11 +461,7 @@ impl RegisterVersion {
 impl CreateVersion {
     pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
         validate_identifier("dataset name", &self.dataset)?;
-        check_new_version(
-            rc.store().refresh().await?.as_ref(),
-            &self.dataset,
-            &self.version,
-        )?;
+        check_new_version(rc.store().state().as_ref(), &self.dataset, &self.version)?;
         let statement = DFStatement::Statement(Box::new(SqlStatement::Query(self.query.clone())));
         let plan = rc.session().state().statement_to_plan(statement).await?;
         let df = rc.session().execute_logical_plan(plan).await?;

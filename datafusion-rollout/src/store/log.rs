@@ -163,39 +163,36 @@ impl Store {
             let reads =
                 futures::future::join_all((first..first + window).map(|seq| self.read_seq(seq)))
                     .await;
-            for (seq, read) in (first..).zip(reads) {
-                let read = match read {
-                    Ok(None) => match self.end_or_gap(seq).await {
+            // Which names of the window were not found: they spare the end-of-log probes.
+            let missing: Vec<bool> = reads.iter().map(|r| matches!(r, Ok(None))).collect();
+            for (i, (seq, read)) in (first..).zip(reads).enumerate() {
+                let path = self.log_path(&entry_name(seq));
+                let entry = match read {
+                    Ok(Some(entry)) => entry,
+                    Ok(None) => match self.end_or_gap(seq, &missing[i + 1..]).await {
                         Ok(None) => break 'fold,
-                        Ok(Some(entry)) => Ok(Some(entry)),
+                        Ok(Some(entry)) => entry,
                         Err(reason) => {
                             problem = Some(reason);
                             break 'fold;
                         }
                     },
-                    other => other,
-                };
-                let path = self.log_path(&entry_name(seq));
-                match read {
-                    Ok(Some(entry)) if entry.sequence != seq => {
-                        problem = Some(format!(
-                            "{path}: file name says sequence {seq} but the entry says {}",
-                            entry.sequence
-                        ));
-                        break 'fold;
-                    }
-                    Ok(Some(entry)) => {
-                        let next = state.get_or_insert_with(|| current.as_ref().clone());
-                        if let Err(reason) = next.apply(seq, &entry.actions) {
-                            problem = Some(format!("{path}: does not apply: {reason}"));
-                            break 'fold;
-                        }
-                    }
-                    Ok(None) => break 'fold,
                     Err(reason) => {
                         problem = Some(format!("{path}: {reason}"));
                         break 'fold;
                     }
+                };
+                if entry.sequence != seq {
+                    problem = Some(format!(
+                        "{path}: file name says sequence {seq} but the entry says {}",
+                        entry.sequence
+                    ));
+                    break 'fold;
+                }
+                let next = state.get_or_insert_with(|| current.as_ref().clone());
+                if let Err(reason) = next.apply(seq, &entry.actions) {
+                    problem = Some(format!("{path}: does not apply: {reason}"));
+                    break 'fold;
                 }
             }
             window = (window * 2).min(READ_AHEAD);
@@ -211,20 +208,29 @@ impl Store {
 
     /// Entry `seq` was not found: the end of the log, unless one of the next names exists.
     /// Then `seq` is read again (a writer may have added it and its successors meanwhile):
-    /// found, it is returned; still missing, that is a gap.
-    async fn end_or_gap(&self, seq: u64) -> std::result::Result<Option<LogEntry>, String> {
-        let probes = (seq + 1..=seq + GAP_PROBES).map(|later| async move {
-            let path = self.log_path(&entry_name(later));
-            match self.object_store.head(&path).await {
-                Ok(_) => Some(path),
-                Err(_) => None,
+    /// found, it is returned; still missing, that is a gap. `window_after` says, for the names
+    /// after `seq` this refresh already read, whether each was missing; only the rest of the
+    /// [`GAP_PROBES`] names are probed.
+    async fn end_or_gap(
+        &self,
+        seq: u64,
+        window_after: &[bool],
+    ) -> std::result::Result<Option<LogEntry>, String> {
+        let later = match window_after.iter().position(|missing| !missing) {
+            Some(i) => Some(self.log_path(&entry_name(seq + 1 + i as u64))),
+            None => {
+                let known = window_after.len() as u64;
+                let probes = (seq + 1 + known..=seq + GAP_PROBES).map(|later| async move {
+                    let path = self.log_path(&entry_name(later));
+                    self.object_store.head(&path).await.ok().map(|_| path)
+                });
+                futures::future::join_all(probes)
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .next()
             }
-        });
-        let later = futures::future::join_all(probes)
-            .await
-            .into_iter()
-            .flatten()
-            .next();
+        };
         let Some(later) = later else {
             return Ok(None);
         };
