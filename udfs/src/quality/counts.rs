@@ -17,7 +17,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::kernels::boolean::{and, not, or};
 use datafusion::arrow::compute::kernels::cmp::{eq, gt_eq, lt_eq};
-use datafusion::arrow::compute::{cast, is_not_null, is_null, prep_null_mask_filter};
+use datafusion::arrow::compute::{cast, is_not_null, is_null, prep_null_mask_filter, take};
 
 /// NULL → false (Arrow's `prep_null_mask_filter` requires a null buffer).
 fn nulls_as_false(b: &BooleanArray) -> BooleanArray {
@@ -315,6 +315,15 @@ enum Predicate {
 /// Strings take one pass testing each row against the list (a hash set beyond a few values);
 /// other types one Arrow `eq` kernel per listed value.
 fn in_list(x: &ArrayRef, values: &[ScalarValue]) -> Result<BooleanArray> {
+    if let DataType::Dictionary(_, value_type) = x.data_type()
+        && is_string(value_type)
+    {
+        // Test the dictionary's values once, then look the answers up by key.
+        let dict = x.as_any_dictionary();
+        let hits = in_string_list(dict.values(), values)?;
+        let by_key = take(&hits, dict.keys(), None)?;
+        return Ok(nulls_as_false(by_key.as_boolean()));
+    }
     if is_string(x.data_type()) {
         return in_string_list(x, values);
     }
