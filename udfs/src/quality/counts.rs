@@ -399,21 +399,61 @@ fn in_short_list_view(a: &StringViewArray, listed: &[String]) -> BooleanArray {
         })
         .collect();
     let views = a.views();
-    let bits = BooleanBuffer::collect_bool(a.len(), |row| {
-        let view = views[row];
-        let len = view as u32;
-        let head = (view >> 32) & head_mask(len);
-        listed.iter().any(|l| {
-            // Inline strings are equal when their heads are; longer ones when the prefix
-            // matches and then the bytes.
-            l.len == len && l.head == head && (len <= 12 || a.value(row) == l.text)
+    let bits = if listed.iter().all(|l| l.len <= 12) {
+        in_inline_list(
+            views,
+            &listed
+                .iter()
+                .map(|l| u128::from(l.len) | l.head << 32)
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        BooleanBuffer::collect_bool(a.len(), |row| {
+            let view = views[row];
+            let len = view as u32;
+            let head = (view >> 32) & head_mask(len);
+            listed.iter().any(|l| {
+                // Inline strings are equal when their heads are; longer ones when the prefix
+                // matches and then the bytes.
+                l.len == len && l.head == head && (len <= 12 || a.value(row) == l.text)
+            })
         })
-    });
+    };
     let bits = match a.nulls() {
         Some(nulls) => &bits & nulls.inner(),
         None => bits,
     };
     BooleanArray::new(bits, None)
+}
+
+/// [`in_short_list_view`] when every listed string is inline (at most 12 bytes), the common
+/// case of a short code list. A row's view, masked to its length and inline bytes, then equals
+/// a listed value's view exactly when the strings are equal; every listed value is compared
+/// without stopping at the first hit, so that the loop has no branches to mispredict (which
+/// value a row holds is as good as random).
+fn in_inline_list(views: &[u128], listed: &[u128]) -> BooleanBuffer {
+    // MASKS[n] keeps the length and n inline bytes; a row longer than 12 bytes keeps only its
+    // length, which no listed value has.
+    const MASKS: [u128; 14] = {
+        let mut m = [0u128; 14];
+        let mut n = 0;
+        while n < 14 {
+            let data = if n == 0 || n == 13 {
+                0
+            } else {
+                (u128::MAX >> (128 - 8 * n)) << 32
+            };
+            m[n] = data | u32::MAX as u128;
+            n += 1;
+        }
+        m
+    };
+    BooleanBuffer::collect_bool(views.len(), |row| {
+        let view = views[row];
+        let len = (view as u32).min(13) as usize;
+        let key = view & MASKS[len];
+        listed.iter().fold(false, |hit, &l| hit | (l == key))
+    })
 }
 
 impl Predicate {

@@ -338,7 +338,8 @@ async fn invalid_in_short_and_long_lists() {
     ctx.sql(
         "CREATE TABLE l (s VARCHAR) AS VALUES ('AIR'), ('FOB'), ('MAIL'), (NULL), ('air'), \
          ('REG AIR'), (''), ('TRUCK'), ('k'), ('z'), ('longer than twelve bytes'), \
-         ('longer than twelve byteS'), ('lon')",
+         ('longer than twelve byteS'), ('lon'), ('twelve bytes'), ('twelve byte'), \
+         ('twelve bytes!'), ('FOB ')",
     )
     .await
     .unwrap()
@@ -347,9 +348,12 @@ async fn invalid_in_short_and_long_lists() {
     .unwrap();
     // Short strings are compared inside the Utf8View views, longer ones by prefix, then bytes.
     let short = "'AIR', 'FOB', 'REG AIR', 'longer than twelve bytes'";
+    // Every value inline (at most 12 bytes, the empty string included): the views are compared
+    // whole, masked to the row's length.
+    let inline = "'AIR', 'FOB', '', 'twelve bytes', 'k'";
     let long = "'AIR', 'FOB', 'MAIL', 'RAIL', 'REG AIR', 'SHIP', 'TRUCK', 'a', 'b', 'c', 'k', ''";
     for ty in ["Utf8", "LargeUtf8", "Utf8View", "Dictionary(Int32, Utf8)"] {
-        for list in [short, long] {
+        for list in [short, inline, long] {
             let expected = scalar(
                 &ctx,
                 &format!("SELECT count(*) FROM l WHERE s IS NOT NULL AND s NOT IN ({list})"),
@@ -374,13 +378,12 @@ async fn invalid_in_short_and_long_lists() {
             assert_eq!(missing, expected_missing, "{ty} {list}");
         }
     }
-    // Sanity: the long list takes the hashed path, the short one the scan.
-    assert_eq!(
-        scalar(&ctx, &format!("SELECT invalid_count_in(s, {long}) FROM l")).await,
-        i(5)
-    );
-    assert_eq!(
-        scalar(&ctx, &format!("SELECT invalid_count_in(s, {short}) FROM l")).await,
-        i(8)
-    );
+    // Sanity: the long list takes the hashed path, the others the scan (16 strings, 1 NULL).
+    for (list, invalid) in [(long, 9), (short, 12), (inline, 11)] {
+        assert_eq!(
+            scalar(&ctx, &format!("SELECT invalid_count_in(s, {list}) FROM l")).await,
+            i(invalid),
+            "{list}"
+        );
+    }
 }
