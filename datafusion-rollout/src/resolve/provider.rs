@@ -102,7 +102,7 @@ pub fn version_table(
     let v = state.version(dataset, version)?;
     if v.format == FileFormat::Csv && v.schema.len() != schema.fields().len() {
         let own = schema_from_columns(&v.schema)?;
-        let inner = listing_table(v, own, options)?;
+        let inner = listing_table(store, v, own, options)?;
         let source = datafusion::datasource::provider_as_source(inner);
         let exprs: Vec<Expr> = schema
             .fields()
@@ -125,10 +125,11 @@ pub fn version_table(
         .build()?;
         return Ok(Arc::new(datafusion::datasource::ViewTable::new(plan, None)));
     }
-    listing_table(v, schema, options)
+    listing_table(store, v, schema, options)
 }
 
 fn listing_table(
+    store: &Store,
     v: &crate::catalog::Version,
     schema: SchemaRef,
     options: &ConfigOptions,
@@ -155,7 +156,9 @@ fn listing_table(
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(listing_options)
         .with_schema(schema);
-    Ok(Arc::new(ListingTable::try_new(config)?))
+    // Each query builds its table, so file statistics are kept by the store, not the table.
+    let table = ListingTable::try_new(config)?.with_cache(Some(store.file_statistics()));
+    Ok(Arc::new(table))
 }
 
 #[async_trait]

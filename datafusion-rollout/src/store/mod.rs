@@ -20,6 +20,10 @@ mod vacuum;
 
 use std::sync::{Arc, RwLock};
 
+use datafusion::execution::cache::cache_manager::{
+    DEFAULT_FILE_STATISTICS_MEMORY_LIMIT, FileStatisticsCache,
+};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::object_store::ObjectStore;
 use datafusion::object_store::path::Path;
 use url::Url;
@@ -63,6 +67,10 @@ pub struct Store {
     state: RwLock<Arc<State>>,
     /// Set when a log entry could not be read: the state stops before it and nothing is written.
     read_only: RwLock<Option<String>>,
+    /// Statistics of the files versions pin, shared by every query's `ListingTable` (each
+    /// query builds its own): entries are checked against the file's size and modification
+    /// time, and against the schema they were read with, before being used.
+    file_statistics: Arc<FileStatisticsCache>,
 }
 
 impl Store {
@@ -82,6 +90,10 @@ impl Store {
             options,
             state: RwLock::new(Arc::new(State::default())),
             read_only: RwLock::new(None),
+            file_statistics: Arc::new(
+                DefaultCache::new(DEFAULT_FILE_STATISTICS_MEMORY_LIMIT)
+                    .with_name("rollout pinned file statistics"),
+            ),
         };
         store
             .load()
@@ -102,6 +114,11 @@ impl Store {
     /// The object store the log and managed data live in.
     pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
         &self.object_store
+    }
+
+    /// The statistics cache of pinned files (see the field).
+    pub fn file_statistics(&self) -> Arc<FileStatisticsCache> {
+        Arc::clone(&self.file_statistics)
     }
 
     /// The state as of the last refresh or commit.

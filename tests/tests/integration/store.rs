@@ -137,11 +137,26 @@ async fn a_tampered_pinned_file_fails_the_query_naming_the_file() {
     // Files added to the folder later never leak in.
     std::fs::copy(&file, fx.path("orders_v2/part-9.parquet")).unwrap();
     assert_eq!(scalar(&rc, "SELECT count(*) FROM orders").await, "1000");
+    // The files' statistics are kept by the store for the next query's table.
+    let v2_files = rc
+        .store()
+        .state()
+        .version("orders", "v2")
+        .unwrap()
+        .files
+        .len();
+    assert_eq!(rc.store().file_statistics().len(), v2_files);
 
-    // Same size, new content: detected by the modification time.
+    // Same size, new content: detected by the modification time, also by a count(*) that
+    // the cached statistics could answer.
     std::thread::sleep(std::time::Duration::from_millis(20));
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes).unwrap();
+    let err = try_run(&rc, "SELECT count(*) FROM orders")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("was modified"), "{err}");
     let err = try_run(&rc, "SELECT count(*), sum(amount) FROM orders")
         .await
         .unwrap_err()
