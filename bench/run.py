@@ -3,19 +3,23 @@
 
 Started by bench/run.sh (which makes the virtualenv and builds the release binaries):
 
-    bench/.venv/bin/python bench/run.py [--sf 1|10] [--rounds 2] [--reps 5] [--no-sf10-latency]
+    bench/.venv/bin/python bench/run.py [--sf 1|10] [--rounds 2] [--reps 5] [--pair-procs 2]
+                                        [--pair-reps 40] [--no-sf10-latency]
 
 Each measurement runs in a child process of its own: `target/release/rollout-bench` for ours
 and for plain DataFusion, `bench/peers.py` for DuckDB and scipy. Sides alternate round by
 round (ours, peer, ours, peer, ...) so that both see the same machine; each child does one
 untimed warm-up and `--reps` timed repetitions. A figure is the median of all timed
 repetitions of its side; its peak RSS is the largest ru_maxrss (wait4) of its processes.
+TPC-H Q1/Q6 against DataFusion are paired in one process instead (`rollout-bench paired`;
+see bench/README.md for why).
 """
 import argparse
 import datetime
 import json
 import os
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -30,7 +34,15 @@ BENCH = os.path.join(TARGET, "release", "rollout-bench")
 SHELL = os.path.join(TARGET, "release", "rollout")
 PY = sys.executable
 PEERS = os.path.join(HERE, "peers.py")
-BEGIN, END = "<!-- bench:begin (written by bench/run.sh) -->", "<!-- bench:end -->"
+
+
+def markers(sf):
+    """The generated block's markers in BENCHMARKS.md: one block per scale factor, so that an
+    `--sf 10` run keeps the SF1 table (and the reverse)."""
+    if sf == 1:
+        return "<!-- bench:begin (written by bench/run.sh) -->", "<!-- bench:end -->"
+    return (f"<!-- bench:begin sf{sf:g} (written by bench/run.sh --sf {sf:g}) -->",
+            f"<!-- bench:end sf{sf:g} -->")
 
 
 def log(msg):
@@ -69,14 +81,31 @@ class Side:
 
 
 def alternate(rounds, sides):
-    """sides: {name: cmd}; runs them in turn `rounds` times."""
+    """sides: {name: cmd}; runs them in turn `rounds` times, each round starting with the next
+    side (ours, peer / peer, ours / ...), so that no side always runs first, right after a
+    different benchmark or the build."""
     out = {name: Side(name) for name in sides}
+    order = list(sides.items())
     for r in range(rounds):
-        for name, cmd in sides.items():
+        k = r % len(order)
+        for name, cmd in order[k:] + order[:k]:
             res, rss, _ = child(cmd)
             out[name].add(res, rss)
             log(f"  round {r + 1}: {name:11} median {statistics.median(res['times']):.4f}s  rss {rss / 2**20:.0f} MiB")
     return out
+
+
+def ratio_ci(ours, peer, resamples=2000):
+    """95% bootstrap interval of median(ours) / median(peer), resampling the pairs together
+    (each pair ran back to back, so it keeps what the machine did at that moment)."""
+    rng = random.Random(42)
+    n = len(ours)
+    ratios = []
+    for _ in range(resamples):
+        idx = [rng.randrange(n) for _ in range(n)]
+        ratios.append(statistics.median(ours[i] for i in idx) / statistics.median(peer[i] for i in idx))
+    ratios.sort()
+    return ratios[int(0.025 * resamples)], ratios[int(0.975 * resamples) - 1]
 
 
 def secs(s):
@@ -132,11 +161,17 @@ def machine():
 
 
 def commit():
+    """The commit measured, marked when the work tree had changes (BENCHMARKS.md aside): the
+    binaries were then built from code that no commit holds."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                  ":(exclude)BENCHMARKS.md"], cwd=ROOT, capture_output=True, text=True,
+                                 check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{head} + uncommitted changes" if changed else head
 
 
 def parse_drift(display):
@@ -149,6 +184,9 @@ def main():
     ap.add_argument("--sf", type=float, default=1)
     ap.add_argument("--rounds", type=int, default=2, help="alternations of the sides per benchmark")
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions per process")
+    ap.add_argument("--pair-procs", type=int, default=2,
+                    help="processes of the paired TPC-H Q1/Q6 run (alias and direct alternating)")
+    ap.add_argument("--pair-reps", type=int, default=40, help="pairs per paired process")
     ap.add_argument("--latency-rounds", type=int, default=50)
     ap.add_argument("--no-sf10-latency", action="store_true",
                     help="skip generating SF10 lineitem for the PROMOTE/ROLLBACK-vs-data-size rows")
@@ -173,11 +211,32 @@ def main():
 
     rss_rows = []
     for q in ("q1", "q6"):
-        log(f"== TPC-H {q.upper()}")
+        log(f"== TPC-H {q.upper()}: through the alias and directly, alternating in one process")
+        pairs = {"ours": Side("ours"), "datafusion": Side("datafusion")}
+        plans = {"ours": [], "datafusion": []}
+        same_rows = True
+        for proc in range(args.pair_procs):
+            res, _, _ = child([BENCH, "paired", q, "--dir", data, "--reps", str(args.pair_reps)])
+            same_rows = same_rows and res["same_rows"]
+            for side in pairs:
+                pairs[side].times += res[side]["times"]
+                plans[side] += res[side]["plan"]
+            log(f"  process {proc + 1}: ours {secs(statistics.median(res['ours']['times']))}, "
+                f"DataFusion {secs(statistics.median(res['datafusion']['times']))}")
+        lo, hi = ratio_ci(pairs["ours"].times, pairs["datafusion"].times)
+        note = f" (same plan, {'same result' if same_rows else 'RESULTS DIFFER'}; 95% CI {lo:.3f}–{hi:.3f})"
+        table.timed(f"TPC-H {q.upper()} via the alias vs DataFusion on the same Parquet "
+                    f"({len(pairs['ours'].times)} pairs, one process per {args.pair_reps})",
+                    pairs["ours"].median, pairs["datafusion"].median, "DataFusion", 1.02, note)
+        extra = statistics.median(plans["ours"]) - statistics.median(plans["datafusion"])
+        table.timed(f"TPC-H {q.upper()} planning (SQL to physical plan) via the alias vs DataFusion",
+                    statistics.median(plans["ours"]), statistics.median(plans["datafusion"]), "DataFusion",
+                    note=f" ({secs(extra)} more)")
+
+        log(f"== TPC-H {q.upper()}: one process per side, with DuckDB")
         r = alternate(args.rounds, {"ours": ours(q), "datafusion": ours(q, "datafusion"), "duckdb": peer(q)})
-        same = " (same result)" if r["ours"].rows == r["datafusion"].rows else " (RESULTS DIFFER)"
-        table.timed(f"TPC-H {q.upper()} via the alias vs DataFusion on the same Parquet", r["ours"].median,
-                    r["datafusion"].median, "DataFusion", 1.02, same)
+        table.timed(f"TPC-H {q.upper()} via the alias vs DataFusion, separate processes", r["ours"].median,
+                    r["datafusion"].median, "DataFusion")
         table.timed(f"TPC-H {q.upper()} via the alias vs DuckDB", r["ours"].median, r["duckdb"].median, "DuckDB")
         rss_rows.append((f"TPC-H {q.upper()}", r["ours"].rss, [("DataFusion", r["datafusion"].rss), ("DuckDB", r["duckdb"].rss)]))
 
@@ -270,28 +329,31 @@ def main():
     md = table.markdown()
     print(md)
     stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    begin, end = markers(args.sf)
     block = "\n".join([
-        BEGIN,
+        begin,
         f"TPC-H scale factor {args.sf:g} (lineitem: {len(os.listdir(gen['lineitem'])) - 1} Parquet files), "
-        f"{args.rounds} rounds × {args.reps} repetitions per side, medians. "
+        f"{args.rounds} rounds × {args.reps} repetitions per side, medians; Q1 and Q6 against "
+        f"DataFusion: {args.pair_procs} × {args.pair_reps} pairs in one process at a time. "
         f"Run on {stamp} at commit {commit()}; machine: {machine()}. "
         f"Whole run: {(time.time() - started) / 60:.1f} min.",
         "",
         md,
-        END,
+        end,
     ])
-    write(args.output, block)
+    write(args.output, block, begin, end)
     log(f"wrote {args.output}")
     return 0
 
 
-def write(path, block):
-    """Replaces the generated block of BENCHMARKS.md, keeping whatever was written around it."""
+def write(path, block, begin, end):
+    """Replaces this scale factor's generated block of BENCHMARKS.md, keeping whatever was
+    written around it (a first run at a scale factor appends its block)."""
     if os.path.exists(path):
         with open(path) as f:
             text = f.read()
-        if BEGIN in text and END in text:
-            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+        if begin in text and end in text:
+            text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
         else:
             text = text.rstrip() + "\n\n" + block + "\n"
     else:

@@ -7,11 +7,13 @@
 //! ```sh
 //! rollout-bench gen --dir bench/data/sf1 --sf 1            # TPC-H lineitem + store (cached)
 //! rollout-bench query q1 --dir bench/data/sf1 --side ours  # or --side datafusion
+//! rollout-bench paired q6 --dir bench/data/sf1 --reps 30    # both sides in one process
 //! rollout-bench latency --data bench/data/sf1/lineitem --rounds 50
 //! rollout-bench history --entries 10,1000,10000 --rounds 30
 //! ```
 
 mod measure;
+mod paired;
 mod queries;
 mod tpch;
 
@@ -61,6 +63,18 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         warmup: usize,
     },
+    /// TPC-H Q1 or Q6 through the alias and directly, in one process, alternating query by
+    /// query, planning and execution timed apart; fails if the physical plans differ.
+    Paired {
+        #[arg(value_enum)]
+        bench: queries::Bench,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 30)]
+        reps: usize,
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+    },
     /// PROMOTE (to a cohort) and ROLLBACK latency on a fresh store whose two versions are
     /// the Parquet files under `data`.
     Latency {
@@ -91,6 +105,12 @@ async fn main() -> anyhow::Result<()> {
             reps,
             warmup,
         } => queries::run(bench, &dir, side, reps, warmup).await?,
+        Command::Paired {
+            bench,
+            dir,
+            reps,
+            warmup,
+        } => paired::run(bench, &dir, reps, warmup).await?,
         Command::Latency { data, rounds } => measure::latency(&data, rounds).await?,
         Command::History { entries, rounds } => measure::history(&entries, rounds).await?,
     };

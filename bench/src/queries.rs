@@ -133,7 +133,7 @@ pub async fn run(
 }
 
 /// Every row as a list of displayed values (small results only).
-fn rows_of(batches: &[RecordBatch]) -> anyhow::Result<Vec<Vec<String>>> {
+pub(crate) fn rows_of(batches: &[RecordBatch]) -> anyhow::Result<Vec<Vec<String>>> {
     let fmt = FormatOptions::default();
     let mut rows = Vec::new();
     for b in batches {
