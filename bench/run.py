@@ -209,17 +209,28 @@ def parse_drift(display):
     return {k: float(v) for k, v in re.findall(r"(\w+): ([-+0-9.eE]+|NaN|inf)", display)}
 
 
+def positive(text):
+    """argparse type: an integer of at least 1 (medians of nothing are not figures)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is below 1")
+    return n
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sf", type=float, default=1)
-    ap.add_argument("--rounds", type=int, default=2, help="alternations of the sides per benchmark")
-    ap.add_argument("--reps", type=int, default=5, help="timed repetitions per process")
-    ap.add_argument("--pair-procs", type=int, default=2,
+    ap.add_argument("--rounds", type=positive, default=2, help="alternations of the sides per benchmark")
+    ap.add_argument("--reps", type=positive, default=5, help="timed repetitions per process")
+    ap.add_argument("--pair-procs", type=positive, default=2,
                     help="processes of the paired TPC-H Q1/Q6 run (alias and direct alternating)")
-    ap.add_argument("--pair-reps", type=int, default=40, help="pairs per paired process")
+    ap.add_argument("--pair-reps", type=positive, default=40, help="pairs per paired process")
     ap.add_argument("--no-callgrind", action="store_true",
                     help="skip counting Q1/Q6 instructions under valgrind (a few minutes at SF1)")
-    ap.add_argument("--latency-rounds", type=int, default=50)
+    ap.add_argument("--latency-rounds", type=positive, default=50)
     ap.add_argument("--no-sf10-latency", action="store_true",
                     help="skip generating SF10 lineitem for the PROMOTE/ROLLBACK-vs-data-size rows")
     ap.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))

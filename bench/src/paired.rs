@@ -17,12 +17,11 @@ use anyhow::bail;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
-use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
-use datafusion_rollout::RolloutContext;
+use datafusion::prelude::DataFrame;
 use serde_json::{Value, json};
 
-use crate::queries::{Bench, Q1, Q6};
-use crate::tpch::{lineitem_dir, path_str, store_dir};
+use crate::Side;
+use crate::queries::{Bench, Ctx, Q1, Q6, rows_of};
 
 /// One side's timings: planning (SQL to physical plan) and execution, per repetition.
 #[derive(Default)]
@@ -48,12 +47,9 @@ async fn plan(df: DataFrame) -> anyhow::Result<(Arc<dyn ExecutionPlan>, Arc<Task
     Ok((df.create_physical_plan().await?, task))
 }
 
-async fn timed(
-    times: &mut Times,
-    df: impl Future<Output = anyhow::Result<DataFrame>>,
-) -> anyhow::Result<Vec<RecordBatch>> {
+async fn timed(times: &mut Times, ctx: &Ctx, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
     let t = Instant::now();
-    let (physical, task) = plan(df.await?).await?;
+    let (physical, task) = plan(ctx.frame(sql).await?).await?;
     times.plan.push(t.elapsed().as_secs_f64());
     let t = Instant::now();
     let batches = collect(physical, task).await?;
@@ -67,48 +63,40 @@ pub async fn run(bench: Bench, dir: &Path, reps: usize, warmup: usize) -> anyhow
         Bench::Q6 => Q6,
         other => bail!("{other:?} is not a TPC-H query: paired runs take q1 or q6"),
     };
-    let ours = RolloutContext::open(&path_str(&store_dir(dir))?).await?;
-    let plain = SessionContext::new();
-    plain
-        .register_parquet(
-            "lineitem",
-            format!("{}/", path_str(&lineitem_dir(dir))?),
-            ParquetReadOptions::default(),
-        )
-        .await?;
+    if reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    let ours = Ctx::open(Side::Ours, dir).await?;
+    let plain = Ctx::open(Side::Datafusion, dir).await?;
 
     // The claim under test: through the alias the physical plan is that of the direct scan.
-    let (mine, _) = plan(ours.sql(sql).await?).await?;
-    let (theirs, _) = plan(plain.sql(sql).await?).await?;
+    let (mine, _) = plan(ours.frame(sql).await?).await?;
+    let (theirs, _) = plan(plain.frame(sql).await?).await?;
     let mine = displayable(mine.as_ref()).indent(true).to_string();
     let theirs = displayable(theirs.as_ref()).indent(true).to_string();
     if mine != theirs {
         bail!("the physical plans differ:\n-- through the alias\n{mine}\n-- direct\n{theirs}");
     }
 
-    let mut ours_times = Times::default();
-    let mut plain_times = Times::default();
+    let mut times = [Times::default(), Times::default()];
     let mut scratch = Times::default();
     for _ in 0..warmup {
-        timed(&mut scratch, async { Ok(ours.sql(sql).await?) }).await?;
-        timed(&mut scratch, async { Ok(plain.sql(sql).await?) }).await?;
+        timed(&mut scratch, &ours, sql).await?;
+        timed(&mut scratch, &plain, sql).await?;
     }
-    let (mut rows_ours, mut rows_plain) = (Vec::new(), Vec::new());
+    let mut rows: [Vec<RecordBatch>; 2] = Default::default();
+    let sides = [&ours, &plain];
     for rep in 0..reps {
         // Alternate which side runs first, so neither always follows the other.
-        if rep % 2 == 0 {
-            rows_ours = timed(&mut ours_times, async { Ok(ours.sql(sql).await?) }).await?;
-            rows_plain = timed(&mut plain_times, async { Ok(plain.sql(sql).await?) }).await?;
-        } else {
-            rows_plain = timed(&mut plain_times, async { Ok(plain.sql(sql).await?) }).await?;
-            rows_ours = timed(&mut ours_times, async { Ok(ours.sql(sql).await?) }).await?;
+        let order = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            rows[i] = timed(&mut times[i], sides[i], sql).await?;
         }
     }
     Ok(json!({
         "bench": format!("{bench:?}").to_lowercase(),
-        "same_plan": true,
-        "ours": ours_times.json(),
-        "datafusion": plain_times.json(),
-        "same_rows": crate::queries::rows_of(&rows_ours)? == crate::queries::rows_of(&rows_plain)?,
+        "ours": times[0].json(),
+        "datafusion": times[1].json(),
+        "same_rows": rows_of(&rows[0])? == rows_of(&rows[1])?,
     }))
 }

@@ -7,7 +7,7 @@ use anyhow::bail;
 use clap::ValueEnum;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 use datafusion_rollout::RolloutContext;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -55,17 +55,49 @@ const DRIFT: &str = "SELECT drift_summary(p, c) AS s FROM ( \
     SELECT l_extendedprice AS p, false AS c FROM lineitem VERSION AS OF 'v1' \
     UNION ALL SELECT l_extendedprice AS p, true AS c FROM lineitem VERSION AS OF 'v2')";
 
-enum Ctx {
+/// One side's session: ours over the store, or plain DataFusion over the same files.
+pub(crate) enum Ctx {
     Ours(RolloutContext),
     Plain(SessionContext),
 }
 
 impl Ctx {
-    async fn run(&self, sql: &str, stream: bool) -> anyhow::Result<Vec<RecordBatch>> {
-        let df = match self {
+    /// Opens `side` on the data `rollout-bench gen` made under `dir`; refuses a folder without
+    /// it rather than creating an empty store there.
+    pub(crate) async fn open(side: Side, dir: &Path) -> anyhow::Result<Ctx> {
+        let ready = store_dir(dir).join("READY");
+        if !lineitem_dir(dir).join("_SUCCESS").exists() || !ready.exists() {
+            bail!(
+                "no benchmark data under {} (run `rollout-bench gen --dir {}` first)",
+                dir.display(),
+                dir.display()
+            );
+        }
+        Ok(match side {
+            Side::Ours => Ctx::Ours(RolloutContext::open(&path_str(&store_dir(dir))?).await?),
+            Side::Datafusion => {
+                let ctx = SessionContext::new();
+                ctx.register_parquet(
+                    "lineitem",
+                    format!("{}/", path_str(&lineitem_dir(dir))?),
+                    ParquetReadOptions::default(),
+                )
+                .await?;
+                Ctx::Plain(ctx)
+            }
+        })
+    }
+
+    /// The planned query, not yet run.
+    pub(crate) async fn frame(&self, sql: &str) -> anyhow::Result<DataFrame> {
+        Ok(match self {
             Ctx::Ours(rc) => rc.sql(sql).await?,
             Ctx::Plain(ctx) => ctx.sql(sql).await?,
-        };
+        })
+    }
+
+    async fn run(&self, sql: &str, stream: bool) -> anyhow::Result<Vec<RecordBatch>> {
+        let df = self.frame(sql).await?;
         if stream {
             // Bare scan: decode every batch, keep none.
             let mut s = df.execute_stream().await?;
@@ -91,19 +123,7 @@ pub async fn run(
     warmup: usize,
 ) -> anyhow::Result<Value> {
     let t = Instant::now();
-    let ctx = match side {
-        Side::Ours => Ctx::Ours(RolloutContext::open(&path_str(&store_dir(dir))?).await?),
-        Side::Datafusion => {
-            let ctx = SessionContext::new();
-            ctx.register_parquet(
-                "lineitem",
-                format!("{}/", path_str(&lineitem_dir(dir))?),
-                ParquetReadOptions::default(),
-            )
-            .await?;
-            Ctx::Plain(ctx)
-        }
-    };
+    let ctx = Ctx::open(side, dir).await?;
     let open_seconds = t.elapsed().as_secs_f64();
     let (sql, stream) = match (bench, side) {
         (Bench::Q1, _) => (Q1, false),
