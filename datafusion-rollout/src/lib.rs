@@ -40,11 +40,14 @@ pub mod error;
 pub mod guard;
 pub mod resolve;
 mod session;
+mod sql;
 pub mod statement;
 pub mod store;
 
 pub use error::{Error, Result};
+pub use error::{ErrorKind, Refusal};
 pub use resolve::{Resolution, RolloutConfig, bucket};
 pub use session::{RolloutContext, RolloutOptions};
-pub use statement::{Statement, StatementText, is_complete, parse_sql, split_statements};
+pub use sql::parse_interval;
+pub use statement::{Outcome, Statement, StatementText, is_complete, parse_sql, split_statements};
 pub use store::{Store, StoreOptions};

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::dataframe::DataFrame;
@@ -18,13 +17,15 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use url::Url;
 
+use crate::contract::register_functions;
 use crate::error::{Error, Result};
+use crate::guard::Env;
 use crate::resolve::{
     PinnedStoreRegistry, Pins, Resolution, RolloutConfig, RolloutSchemaProvider, VerifyingStore,
-    VersionedTable, resolve_versions_rule, rollout_bucket_udf,
+    VersionedTable, ensure_rollout_config, resolve_versions_rule, set_rollout_setting,
 };
-use crate::statement::{Statement, parse_sql_with_dialect};
-use crate::store::{Commit, Committed, Store, StoreOptions};
+use crate::statement::{Outcome, Statement, parse_sql_with_dialect};
+use crate::store::{Store, StoreOptions};
 
 /// How to open a [`RolloutContext`].
 #[derive(Debug, Clone, Default)]
@@ -88,12 +89,7 @@ impl RolloutContext {
             .with_analyzer_rule(resolve_versions_rule())
             .build();
         let ctx = SessionContext::new_with_state(state);
-        ctx.register_udf(rollout_bucket_udf().as_ref().clone());
-        datafusion_rollout_udfs::register_all(&ctx)?;
-        ctx.register_udtf(
-            "drift",
-            Arc::new(crate::guard::DriftFunction::new(Arc::clone(&store))),
-        );
+        register_functions(&ctx, &store)?;
         wrap_default_schema(&ctx, &store)?;
         let actor = options.actor.or(options.consumer).unwrap_or_else(os_user);
         Ok(Self { ctx, store, actor })
@@ -122,21 +118,9 @@ impl RolloutContext {
                 )),
             );
         }
-        {
-            let state_ref = ctx.state_ref();
-            let mut state = state_ref.write();
-            let options = state.config_mut().options_mut();
-            if options.extensions.get::<RolloutConfig>().is_none() {
-                options.extensions.insert(RolloutConfig::default());
-            }
-        }
+        ensure_rollout_config(ctx);
         ctx.add_analyzer_rule(resolve_versions_rule());
-        ctx.register_udf(rollout_bucket_udf().as_ref().clone());
-        datafusion_rollout_udfs::register_all(ctx)?;
-        ctx.register_udtf(
-            "drift",
-            Arc::new(crate::guard::DriftFunction::new(Arc::clone(store))),
-        );
+        register_functions(ctx, store)?;
         wrap_default_schema(ctx, store)
     }
 
@@ -194,16 +178,8 @@ impl RolloutContext {
         self.set_setting("cohort", cohort)
     }
 
-    pub(crate) fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
-        let state_ref = self.ctx.state_ref();
-        let mut state = state_ref.write();
-        let options = state.config_mut().options_mut();
-        if options.extensions.get::<RolloutConfig>().is_none() {
-            options.extensions.insert(RolloutConfig::default());
-        }
-        options
-            .set(&format!("rollout.{key}"), value.unwrap_or(""))
-            .map_err(Error::from)
+    fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        set_rollout_setting(&self.ctx, key, value)
     }
 
     /// Parses `sql` with the session's dialect.
@@ -216,57 +192,42 @@ impl RolloutContext {
     }
 
     /// Runs every statement in `sql` (ours and DataFusion's) in order and returns the result
-    /// of the last one. Queries are lazy: the returned DataFrame runs when collected.
+    /// of the last one as a table (see [`Outcome::into_frame`]). Queries are lazy: the returned
+    /// DataFrame runs when collected.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        self.run(sql).await?.into_frame(&self.ctx)
+    }
+
+    /// Runs every statement in `sql` in order and returns what the last one did.
+    pub async fn run(&self, sql: &str) -> Result<Outcome> {
         let statements = self.parse(sql)?;
-        if statements.is_empty() {
+        let Some((last, first)) = statements.split_last() else {
             return Err(Error::Parse {
                 message: "no SQL statement given".into(),
             });
+        };
+        for statement in first {
+            self.execute(statement).await?;
         }
-        let mut last = None;
-        for statement in &statements {
-            last = Some(self.execute(statement).await?);
-        }
-        last.ok_or_else(|| Error::Parse {
-            message: "no SQL statement given".into(),
-        })
-    }
-
-    /// A DataFusion query (used by `ASSERT`), planned without our statements.
-    pub(crate) async fn run_sql(&self, sql: &str) -> Result<DataFrame> {
-        match self.parse(sql)?.as_slice() {
-            [Statement::DataFusion(s)] => Box::pin(self.execute_datafusion(s)).await,
-            _ => Err(Error::Parse {
-                message: format!("expected one query: {sql}"),
-            }),
-        }
+        self.execute(last).await
     }
 
     /// Runs one parsed statement.
-    pub async fn execute(&self, statement: &Statement) -> Result<DataFrame> {
+    pub async fn execute(&self, statement: &Statement) -> Result<Outcome> {
         // Every statement sees what other writers committed before it started.
         self.store.refresh().await?;
         match statement {
-            Statement::DataFusion(s) => self.execute_datafusion(s).await,
-            Statement::CreateDataset(s) => s.execute(self).await,
-            Statement::RegisterVersion(s) => s.execute(self).await,
-            Statement::CreateVersion(s) => s.execute(self).await,
-            Statement::ShowDatasets(s) => s.execute(self).await,
-            Statement::ShowVersions(s) => s.execute(self).await,
-            Statement::CreateCohort(s) => s.execute(self).await,
-            Statement::Promote(s) => s.execute(self).await,
-            Statement::Rollback(s) => s.execute(self).await,
-            Statement::ShowRollout(s) => s.execute(self).await,
-            Statement::ShowHistory(s) => s.execute(self).await,
-            Statement::Setting(s) => s.execute(self).await,
-            Statement::Assert(s) => s.execute(self).await,
-            Statement::CreateContract(s) => s.execute(self).await,
-            Statement::ShowContract(s) => s.execute(self).await,
-            Statement::Check(s) => s.execute(self).await,
-            Statement::Advance(s) => s.execute(self).await,
-            Statement::Vacuum(s) => s.execute(self).await,
-            Statement::VerifyVersion(s) => s.execute(self).await,
+            Statement::DataFusion(s) => Ok(Outcome::Query(self.execute_datafusion(s).await?)),
+            ours => ours.execute_ours(&self.env()).await,
+        }
+    }
+
+    /// What our statements run against: the session, the store, the actor.
+    fn env(&self) -> Env<'_> {
+        Env {
+            session: &self.ctx,
+            store: &self.store,
+            actor: &self.actor,
         }
     }
 
@@ -330,71 +291,6 @@ impl RolloutContext {
             None => Ok(out),
         }
     }
-
-    // ---- helpers for statements ----
-
-    /// Commits what `plan` computes (see [`Store::commit`]); `Ok(None)` from `plan` means
-    /// there is nothing to change, and nothing is written.
-    pub(crate) async fn commit(
-        &self,
-        plan: impl FnMut(&crate::catalog::State) -> Result<Option<Commit>>,
-    ) -> Result<Option<Committed>> {
-        self.commit_as(&self.actor, plan).await
-    }
-
-    /// [`Self::commit`] recorded under another actor (`guard` for automatic rollbacks).
-    pub(crate) async fn commit_as(
-        &self,
-        actor: &str,
-        mut plan: impl FnMut(&crate::catalog::State) -> Result<Option<Commit>>,
-    ) -> Result<Option<Committed>> {
-        let transaction_id = new_transaction_id();
-        let mut noop = false;
-        let result = self
-            .store
-            .commit(actor, &transaction_id, |state| match plan(state)? {
-                Some(commit) => {
-                    noop = false;
-                    Ok(commit)
-                }
-                None => {
-                    noop = true;
-                    Err(Error::precondition("nothing to do"))
-                }
-            })
-            .await;
-        match result {
-            Ok(done) => Ok(Some(done)),
-            Err(_) if noop => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub(crate) fn frame(&self, batch: RecordBatch) -> Result<DataFrame> {
-        Ok(self.ctx.read_batch(batch)?)
-    }
-
-    pub(crate) fn message_text(&self, text: &str) -> Result<DataFrame> {
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "result",
-            DataType::Utf8,
-            false,
-        )]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![text]))])?;
-        self.frame(batch)
-    }
-
-    pub(crate) fn message(&self, done: &Committed) -> Result<DataFrame> {
-        self.message_text(&format!("{} (#{})", done.message, done.entry.sequence))
-    }
-
-    pub(crate) fn empty(&self) -> Result<DataFrame> {
-        Ok(self.ctx.read_empty()?)
-    }
-}
-
-pub(crate) fn new_transaction_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 fn os_user() -> String {

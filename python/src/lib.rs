@@ -20,8 +20,7 @@ use arrow::ffi_stream::FFI_ArrowArrayStream;
 use datafusion::arrow::array::{RecordBatch, RecordBatchIterator};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion::error::DataFusionError;
-use datafusion_rollout::{Error, RolloutContext, RolloutOptions};
+use datafusion_rollout::{Error, ErrorKind, RolloutContext, RolloutOptions};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -117,23 +116,15 @@ where
 /// one the shell prints.
 pub fn to_py_err(e: Error) -> PyErr {
     let message = e.user_message();
-    match &e {
-        Error::Parse { .. } => ParseError::new_err(message),
-        Error::DatasetNotFound { .. } | Error::VersionNotFound { .. } => {
-            NotFoundError::new_err(message)
+    match e.kind() {
+        ErrorKind::Parse => ParseError::new_err(message),
+        ErrorKind::NotFound => NotFoundError::new_err(message),
+        ErrorKind::Conflict => ConcurrentModificationError::new_err(message),
+        ErrorKind::DataCheck if matches!(e, Error::AssertionFailed { .. }) => {
+            AssertionFailedError::new_err(message)
         }
-        Error::CohortNotFound { .. } => NotFoundError::new_err(message),
-        Error::GuardFailed { .. } => GuardFailedError::new_err(message),
-        Error::ConcurrentModification { .. } => ConcurrentModificationError::new_err(message),
-        Error::AssertionFailed { .. } => AssertionFailedError::new_err(message),
-        Error::DataFusion(inner) => match inner.find_root() {
-            DataFusionError::SQL(..) => ParseError::new_err(message),
-            DataFusionError::Plan(m) if m.contains("not found") => NotFoundError::new_err(message),
-            DataFusionError::SchemaError(..) if message.contains("not found") => {
-                NotFoundError::new_err(message)
-            }
-            _ => RolloutError::new_err(message),
-        },
+        // A guard that failed, or a version its contract rejected.
+        ErrorKind::DataCheck => GuardFailedError::new_err(message),
         _ => RolloutError::new_err(message),
     }
 }

@@ -223,6 +223,7 @@ fn output(batch: RecordBatch) -> StatementOutput {
         schema: batch.schema(),
         batches: vec![batch],
         elapsed: Duration::ZERO,
+        report: None,
     }
 }
 

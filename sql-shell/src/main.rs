@@ -152,9 +152,6 @@ async fn run(args: Args) -> Result<(), Failure> {
         ..RolloutOptions::default()
     };
     let ctx = RolloutContext::open_with(&args.store, options).await?;
-    // The quality and drift functions, until the library registers them itself.
-    datafusion_rollout_udfs::register_all(ctx.session())
-        .map_err(datafusion_rollout::Error::from)?;
     let batch = !args.commands.is_empty() || !args.files.is_empty();
     let interactive = !batch && args.command.is_none() && std::io::stdin().is_terminal();
     let print = PrintOptions {

@@ -31,7 +31,7 @@ enum FailureKind {
 impl Failure {
     /// A failure reported by the library; `ASSERT` failures keep their own exit code.
     pub fn from_rollout(error: &datafusion_rollout::Error) -> Self {
-        let kind = if error.is_assertion_failure() {
+        let kind = if error.is_data_check() {
             FailureKind::DataCheck
         } else {
             FailureKind::Error

@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, RecordBatch, StringArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
 use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion_rollout::contract::{CheckCounts, CheckReport};
 use datafusion_rollout::{Error, RolloutContext};
 use tokio::sync::watch;
 
@@ -31,6 +31,9 @@ pub struct StatementOutput {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub elapsed: Duration,
+    /// The checks the statement ran (`CHECK`, or those that gated a registration or a
+    /// promotion): what its exit code is decided from.
+    pub report: Option<CheckReport>,
 }
 
 /// Where results go: standard output, or the file of `\o`.
@@ -66,15 +69,6 @@ pub enum ScriptSource<'a> {
 pub enum Flow {
     Continue,
     Quit,
-}
-
-/// How many rows of a `CHECK` result had each status.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CheckCounts {
-    pub pass: usize,
-    pub warn: usize,
-    pub fail: usize,
-    pub error: usize,
 }
 
 impl Shell {
@@ -168,7 +162,7 @@ impl Shell {
             }
         };
         progress.clear();
-        let (schema, batches) = match result {
+        let (schema, batches, report) = match result {
             Ok(Ok(output)) => output,
             Ok(Err(Error::Parse { message })) if line > 1 => {
                 // Parsing is side-effect free: parse again, shifted down to where the
@@ -188,6 +182,7 @@ impl Shell {
             schema,
             batches,
             elapsed: start.elapsed(),
+            report,
         })
     }
 
@@ -274,11 +269,12 @@ impl Shell {
     }
 
     /// Runs one statement (starting at `line` of its script) and prints its result. A
-    /// `CHECK` whose result has failures fails the statement, after its result is printed.
+    /// statement whose checks failed (`CHECK`, a registration its contract rejected) fails,
+    /// after its result is printed.
     pub async fn run_one(&mut self, sql: &str, line: usize) -> Result<(), Failure> {
         let output = self.execute(sql, line).await?;
         self.print(&output)?;
-        if let Some(counts) = check_counts(sql, &output) {
+        if let Some(counts) = output.report.as_ref().map(CheckReport::counts) {
             if self.interactive && !self.quiet && counts != CheckCounts::default() {
                 println!(
                     "checks: {} pass, {} warn, {} fail, {} error",
@@ -319,14 +315,16 @@ async fn run_statement(
     ctx: RolloutContext,
     sql: String,
     plan_tx: watch::Sender<Option<Arc<dyn ExecutionPlan>>>,
-) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
-    let df = ctx.sql(&sql).await?;
+) -> Result<(SchemaRef, Vec<RecordBatch>, Option<CheckReport>), Error> {
+    let outcome = ctx.run(&sql).await?;
+    let report = outcome.verdict().cloned();
+    let df = outcome.into_frame(ctx.session())?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let task_ctx = Arc::new(df.task_ctx());
     let plan = cooperative(df.create_physical_plan().await?)?;
     plan_tx.send_replace(Some(Arc::clone(&plan)));
     let batches = collect(plan, task_ctx).await?;
-    Ok((schema, batches))
+    Ok((schema, batches, report))
 }
 
 /// `plan` with the joins that emit many batches per input batch (cross and nested loop joins)
@@ -344,75 +342,4 @@ fn cooperative(plan: Arc<dyn ExecutionPlan>) -> datafusion::error::Result<Arc<dy
         }
     })
     .map(|t| t.data)
-}
-
-/// The statuses of a `CHECK` statement's result: a statement whose first word is `CHECK` and
-/// whose result has a `status` column. Other statements give `None`.
-pub fn check_counts(sql: &str, output: &StatementOutput) -> Option<CheckCounts> {
-    let first = sql.split_whitespace().next()?;
-    if !first.eq_ignore_ascii_case("check") {
-        return None;
-    }
-    let index = output.schema.index_of("status").ok()?;
-    let mut counts = CheckCounts::default();
-    for batch in &output.batches {
-        let column = cast(batch.column(index), &DataType::Utf8).ok()?;
-        let statuses = column.as_any().downcast_ref::<StringArray>()?;
-        for row in 0..statuses.len() {
-            if statuses.is_null(row) {
-                continue;
-            }
-            match statuses.value(row).to_ascii_lowercase().as_str() {
-                "pass" => counts.pass += 1,
-                "warn" => counts.warn += 1,
-                "fail" => counts.fail += 1,
-                "error" => counts.error += 1,
-                _ => {}
-            }
-        }
-    }
-    Some(counts)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use datafusion::arrow::datatypes::{Field, Schema};
-
-    use super::*;
-
-    fn output(statuses: &[&str]) -> StatementOutput {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("check", DataType::Utf8, false),
-            Field::new("status", DataType::Utf8, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from(vec!["c"; statuses.len()])),
-                Arc::new(StringArray::from(statuses.to_vec())),
-            ],
-        )
-        .unwrap();
-        StatementOutput {
-            schema,
-            batches: vec![batch],
-            elapsed: Duration::ZERO,
-        }
-    }
-
-    #[test]
-    fn counts_check_statuses() {
-        let out = output(&["pass", "warn", "fail", "fail", "error"]);
-        assert_eq!(
-            check_counts("check orders", &out),
-            Some(CheckCounts {
-                pass: 1,
-                warn: 1,
-                fail: 2,
-                error: 1
-            })
-        );
-        assert_eq!(check_counts("SELECT 'fail' AS status", &out), None);
-    }
 }

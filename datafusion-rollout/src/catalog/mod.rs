@@ -6,16 +6,21 @@
 //! Statements never mutate it directly: they compile to actions that the commit log makes durable
 //! first.
 
+mod contract;
 mod model;
 mod names;
+mod rollout;
 mod schema;
 mod state;
 
+pub use crate::sql::format_percent;
+pub use contract::{ColumnRule, Comparison, Contract, ContractItems, Expectation};
 pub use model::{
-    Candidate, Cohort, Dataset, FileFormat, PinnedFile, Rollout, Version, VersionStatus,
-    format_percent,
+    BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, PinnedFile, Rollout,
+    Version, VersionStatus,
 };
 pub use names::{validate_identifier, validate_version_id};
+pub use rollout::{Change, Event, Exposure, Transition, check_statuses};
 pub use schema::{
     ColumnDef, check_compatible, columns_from_schema, merge_schema, schema_from_columns,
 };

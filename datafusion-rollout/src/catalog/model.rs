@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::schema::ColumnDef;
+use crate::sql::format_percent;
 
 /// A named dataset: its versions in registration order, the union schema and its rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,7 +22,7 @@ pub struct Dataset {
     pub rollout: Rollout,
     /// The checks versions must pass (at registration, before exposure, while live).
     #[serde(default)]
-    pub contract: Option<crate::contract::Contract>,
+    pub contract: Option<super::contract::Contract>,
 }
 
 impl Dataset {
@@ -146,6 +147,27 @@ pub struct Rollout {
     pub candidate: Option<Candidate>,
 }
 
+/// A stage of 100% exposes everyone: reaching it makes the candidate stable.
+pub const FULL_EXPOSURE_BP: u32 = 10_000;
+
+/// The hash a rollout's buckets are computed with, stored with the rollout so that an upgrade
+/// never re-buckets anybody. A name this build does not know is refused when the log is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BucketHash {
+    /// `murmur3_x86_32("{salt}:{consumer}", seed 0) mod 10000`.
+    #[default]
+    #[serde(rename = "murmur3_x86_32/seed0/mod10000")]
+    Murmur3X86_32,
+}
+
+impl fmt::Display for BucketHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BucketHash::Murmur3X86_32 => "murmur3_x86_32/seed0/mod10000",
+        })
+    }
+}
+
 /// A version exposed to part of the consumers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {
@@ -157,7 +179,7 @@ pub struct Candidate {
     /// Fixed when the rollout starts, so raising the percentage only adds consumers.
     pub salt: String,
     /// The hash the buckets were computed with, so an upgrade never re-buckets anybody.
-    pub hash: String,
+    pub hash: BucketHash,
     pub started_at: DateTime<Utc>,
     /// A staged rollout's percentages in basis points (empty when not staged).
     #[serde(default)]
@@ -206,12 +228,19 @@ impl Candidate {
     }
 }
 
-/// `1250` basis points → `"12.5%"`.
-pub fn format_percent(bp: u32) -> String {
-    if bp.is_multiple_of(100) {
-        format!("{}%", bp / 100)
-    } else {
-        let s = format!("{}.{:02}", bp / 100, bp % 100);
-        format!("{}%", s.trim_end_matches('0'))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_hash_is_stored_by_name_and_an_unknown_name_is_refused() {
+        let known = serde_json::to_string(&BucketHash::Murmur3X86_32).unwrap();
+        assert_eq!(known, "\"murmur3_x86_32/seed0/mod10000\"");
+        assert_eq!(
+            serde_json::from_str::<BucketHash>(&known).unwrap(),
+            BucketHash::Murmur3X86_32
+        );
+        let err = serde_json::from_str::<BucketHash>("\"xxhash64/seed0/mod10000\"").unwrap_err();
+        assert!(err.to_string().contains("unknown variant"), "{err}");
     }
 }

@@ -37,12 +37,16 @@ pub fn schema_from_columns(columns: &[ColumnDef]) -> Result<SchemaRef> {
     let fields = columns
         .iter()
         .map(|c| {
-            let data_type: DataType = c.data_type.parse().map_err(|e| {
-                Error::precondition(format!(
-                    "column '{}' has a type the log cannot restore ({}): {e}",
-                    c.name, c.data_type
-                ))
-            })?;
+            let data_type: DataType =
+                c.data_type
+                    .parse()
+                    .map_err(
+                        |e: datafusion::arrow::error::ArrowError| Error::UnsupportedType {
+                            column: c.name.clone(),
+                            data_type: c.data_type.clone(),
+                            reason: e.to_string(),
+                        },
+                    )?;
             Ok(Field::new(&c.name, data_type, c.nullable))
         })
         .collect::<Result<Vec<_>>>()?;

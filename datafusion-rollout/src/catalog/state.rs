@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Cohort, Dataset, Rollout, Version, VersionStatus};
+use super::rollout::check_statuses;
 use super::schema::ColumnDef;
 use crate::error::{Error, Result, hint_known};
 
@@ -43,8 +44,22 @@ pub enum Action {
     /// The dataset's contract becomes this (or none).
     SetContract {
         dataset: String,
-        contract: Option<Box<crate::contract::Contract>>,
+        contract: Option<Box<super::contract::Contract>>,
     },
+}
+
+impl Action {
+    /// The dataset the action changes, if any.
+    pub fn dataset(&self) -> Option<&str> {
+        match self {
+            Action::CreateDataset { dataset } => Some(&dataset.name),
+            Action::AddVersion { dataset, .. }
+            | Action::SetVersionStatus { dataset, .. }
+            | Action::SetRollout { dataset, .. }
+            | Action::SetContract { dataset, .. } => Some(dataset),
+            Action::CreateCohort { .. } => None,
+        }
+    }
 }
 
 impl State {
@@ -83,8 +98,18 @@ impl State {
             ));
         }
         let mut next = self.clone();
+        let mut touched = std::collections::BTreeSet::new();
         for action in actions {
             next.apply_one(action)?;
+            if let Some(dataset) = action.dataset() {
+                touched.insert(dataset);
+            }
+        }
+        // Statuses follow the rollout: an entry that makes them disagree does not apply.
+        for name in touched {
+            if let Some(ds) = next.datasets.get(name) {
+                check_statuses(ds)?;
+            }
         }
         next.sequence = sequence;
         *self = next;

@@ -10,7 +10,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::model::{Comparison, Contract};
+use crate::catalog::{Comparison, Contract};
 use crate::error::{Error, Result};
 
 /// The column added to `baseline UNION ALL candidate`: true on the candidate's rows.
@@ -131,7 +131,7 @@ pub fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
     let mut out = Vec::new();
     let zero = Comparison::Eq { value: 0.0 };
     for rule in &contract.columns {
-        let col = crate::statement::ident(&rule.column);
+        let col = crate::sql::ident(&rule.column);
         if let Some(t) = &rule.data_type {
             out.push(CheckSpec {
                 check: "type".into(),
@@ -188,12 +188,14 @@ pub fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
         };
         let _ = VisitMut::visit(&mut expr, &mut rewrite);
         if let Some(name) = rewrite.unknown_drift {
-            return Err(Error::precondition(format!(
-                "unknown drift function {name}() in `{}`; drift functions are drift_psi, drift_ks, \
+            return Err(Error::InvalidContract {
+                message: format!(
+                    "unknown drift function {name}() in `{}`; drift functions are drift_psi, drift_ks, \
                  drift_ks_pvalue, drift_wasserstein, drift_wasserstein_normed, drift_js, \
                  drift_hellinger, drift_chi2, drift_chi2_pvalue",
-                e.metric
-            )));
+                    e.metric
+                ),
+            });
         }
         let sql = expr.to_string();
         out.push(CheckSpec {

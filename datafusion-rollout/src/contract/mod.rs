@@ -8,13 +8,17 @@
 //! `(check, column, value, threshold, status, detail)` with status pass, warn, fail or error.
 
 mod compile;
-mod model;
+mod drift_fn;
+mod functions;
 mod odcs;
 mod result;
 mod run;
 
 pub use compile::{CheckKind, CheckSpec, IS_CANDIDATE, compile};
-pub use model::{Bound, ColumnRule, Comparison, Contract, Expectation};
+pub use drift_fn::DriftFunction;
+pub use functions::{Functions, functions, register_functions};
 pub use odcs::{Imported, import_odcs};
-pub use result::{CheckResult, CheckStatus, results_batch, summarize_failures};
+pub use result::{
+    CheckCounts, CheckReport, CheckResult, CheckStatus, results_batch, summarize_failures,
+};
 pub use run::{Target, contract_queries, pinned_table, run_contract, validate_contract};

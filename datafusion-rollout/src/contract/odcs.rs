@@ -17,7 +17,7 @@
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::model::{ColumnRule, Comparison, Expectation};
+use crate::catalog::{ColumnRule, Comparison, Expectation};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -158,7 +158,7 @@ impl Quality {
             .unwrap_or("");
         let percent = self.unit.as_deref() == Some("percent");
         let arg = |name: &str| self.arguments.as_ref().and_then(|a| a.get(name)).cloned();
-        let col = column.map(crate::statement::ident);
+        let col = column.map(crate::sql::ident);
         let need_col = || {
             col.clone()
                 .ok_or_else(|| format!("metric '{metric}' needs a property"))
@@ -212,7 +212,7 @@ impl Quality {
                     (Some(c), _) => c.clone(),
                     (None, Some(Value::Sequence(props))) => props
                         .iter()
-                        .filter_map(|p| p.as_str().map(crate::statement::ident))
+                        .filter_map(|p| p.as_str().map(crate::sql::ident))
                         .collect::<Vec<_>>()
                         .join(", "),
                     _ => {

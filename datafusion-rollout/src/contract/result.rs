@@ -88,3 +88,62 @@ pub fn summarize_failures(results: &[CheckResult]) -> Vec<String> {
         })
         .collect()
 }
+
+/// The results of a set of checks, as one value a caller can read without parsing text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckReport {
+    pub results: Vec<CheckResult>,
+}
+
+/// How many checks ended with each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckCounts {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub error: usize,
+}
+
+impl CheckReport {
+    pub fn new(results: Vec<CheckResult>) -> Self {
+        Self { results }
+    }
+
+    /// Checks per status.
+    pub fn counts(&self) -> CheckCounts {
+        let mut counts = CheckCounts::default();
+        for r in &self.results {
+            match r.status {
+                CheckStatus::Pass => counts.pass += 1,
+                CheckStatus::Warn => counts.warn += 1,
+                CheckStatus::Fail => counts.fail += 1,
+                CheckStatus::Error => counts.error += 1,
+            }
+        }
+        counts
+    }
+
+    /// Whether any check failed or could not run.
+    pub fn failed(&self) -> bool {
+        let c = self.counts();
+        c.fail + c.error > 0
+    }
+
+    /// One line per failing check.
+    pub fn failures(&self) -> Vec<String> {
+        summarize_failures(&self.results)
+    }
+
+    /// The results as stored in a log entry (the evidence of a change).
+    pub fn to_json(&self) -> Vec<serde_json::Value> {
+        self.results
+            .iter()
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .collect()
+    }
+
+    /// The result table of `CHECK`.
+    pub fn batch(&self) -> Result<RecordBatch> {
+        results_batch(&self.results)
+    }
+}

@@ -9,8 +9,8 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::compile::{CheckKind, CheckSpec, IS_CANDIDATE, compile};
-use super::model::Contract;
 use super::result::{CheckResult, CheckStatus};
+use crate::catalog::Contract;
 use crate::catalog::{ColumnDef, State, schema_from_columns};
 use crate::error::{Error, Result};
 
@@ -55,7 +55,7 @@ pub fn contract_queries(
                 .columns
                 .iter()
                 .filter(|c| b.columns.iter().any(|bc| bc.name == c.name))
-                .map(|c| crate::statement::ident(&c.name))
+                .map(|c| crate::sql::ident(&c.name))
                 .collect();
             let cols = common.join(", ");
             Some(format!(
@@ -76,16 +76,17 @@ async fn run_row(ctx: &SessionContext, sql: &str) -> Result<Vec<(usize, ScalarVa
     let batch = batches
         .iter()
         .find(|b| b.num_rows() > 0)
-        .ok_or_else(|| Error::precondition("the contract's aggregate returned no row"))?;
+        .ok_or_else(|| Error::internal("the contract's aggregate returned no row"))?;
     row_values(batch)
 }
 
 fn row_values(batch: &RecordBatch) -> Result<Vec<(usize, ScalarValue)>> {
     let mut out = Vec::new();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        let index: usize = field.name().trim_start_matches('m').parse().map_err(|_| {
-            Error::precondition(format!("unexpected metric column {}", field.name()))
-        })?;
+        let index: usize =
+            field.name().trim_start_matches('m').parse().map_err(|_| {
+                Error::internal(format!("unexpected metric column {}", field.name()))
+            })?;
         out.push((index, ScalarValue::try_from_array(column, 0)?));
     }
     Ok(out)
@@ -274,12 +275,14 @@ pub async fn validate_contract(
     for rule in &contract.columns {
         if !ds.schema.iter().any(|c| c.name == rule.column) {
             let known: Vec<&String> = ds.schema.iter().map(|c| &c.name).collect();
-            return Err(Error::precondition(format!(
-                "contract column '{}' is not a column of {}{}",
-                rule.column,
-                contract.dataset,
-                crate::error::hint_known("columns", known)
-            )));
+            return Err(Error::InvalidContract {
+                message: format!(
+                    "contract column '{}' is not a column of {}{}",
+                    rule.column,
+                    contract.dataset,
+                    crate::error::hint_known("columns", known)
+                ),
+            });
         }
     }
     // Plan every metric against an empty table of the dataset's schema.
@@ -306,15 +309,17 @@ pub async fn validate_contract(
         };
         let plan = ctx.state().create_logical_plan(&sql).await;
         if let Err(e) = plan {
-            return Err(Error::precondition(format!(
-                "contract check `{}`{} cannot run: {}",
-                spec.check,
-                spec.column
-                    .as_ref()
-                    .map(|c| format!(" on {c}"))
-                    .unwrap_or_default(),
-                Error::from(e).user_message()
-            )));
+            return Err(Error::InvalidContract {
+                message: format!(
+                    "contract check `{}`{} cannot run: {}",
+                    spec.check,
+                    spec.column
+                        .as_ref()
+                        .map(|c| format!(" on {c}"))
+                        .unwrap_or_default(),
+                    Error::from(e).user_message()
+                ),
+            });
         }
     }
     Ok(())

@@ -1,14 +1,15 @@
 //! Guards: a dataset's contract, with drift against the stable version, evaluated before a
-//! version is exposed, while it is live, and at each stage of a staged rollout.
+//! version is exposed, at registration, at each stage of a staged rollout, and while it is
+//! live; and the one path by which a guarded change is committed ([`guarded_commit`]).
 
-mod drift_fn;
+mod env;
 
-pub use drift_fn::DriftFunction;
+pub use env::{Env, new_transaction_id};
 
 use crate::catalog::State;
-use crate::contract::{CheckResult, CheckStatus, Target, pinned_table, run_contract};
-use crate::error::Result;
-use crate::session::RolloutContext;
+use crate::contract::{CheckReport, Target, pinned_table, run_contract};
+use crate::error::{Error, Refusal, Result};
+use crate::store::{Commit, CommitOutcome};
 
 /// Actor recorded for rollbacks made by guards.
 pub const GUARD_ACTOR: &str = "guard";
@@ -24,39 +25,154 @@ pub fn version_target(state: &State, dataset: &str, version: &str) -> Result<Tar
     })
 }
 
-/// Runs the dataset's contract over `version`, with drift against the stable version.
+/// The version guards compare a candidate against: the stable version, unless it is the
+/// candidate itself.
+fn baseline_of(state: &State, dataset: &str, candidate: &str) -> Result<Option<String>> {
+    Ok(state
+        .dataset(dataset)?
+        .rollout
+        .stable
+        .clone()
+        .filter(|s| s != candidate))
+}
+
+/// Runs the dataset's contract over `candidate`, with drift against `baseline`.
 /// `None` when the dataset has no contract.
+async fn run(
+    env: &Env<'_>,
+    state: &State,
+    dataset: &str,
+    candidate: &Target,
+    baseline: Option<&str>,
+) -> Result<Option<CheckReport>> {
+    let Some(contract) = &state.dataset(dataset)?.contract else {
+        return Ok(None);
+    };
+    let baseline = match baseline {
+        Some(b) => Some(version_target(state, dataset, b)?),
+        None => None,
+    };
+    let results = run_contract(env.session, contract, candidate, baseline.as_ref()).await?;
+    Ok(Some(CheckReport::new(results)))
+}
+
+/// Runs the dataset's contract over a registered `version`, with drift against the stable
+/// version. `None` when the dataset has no contract.
 pub async fn evaluate(
-    rc: &RolloutContext,
+    env: &Env<'_>,
     state: &State,
     dataset: &str,
     version: &str,
-) -> Result<Option<Vec<CheckResult>>> {
-    let ds = state.dataset(dataset)?;
-    let Some(contract) = &ds.contract else {
-        return Ok(None);
-    };
+) -> Result<Option<CheckReport>> {
     let candidate = version_target(state, dataset, version)?;
-    let baseline = match ds.rollout.stable.as_deref() {
-        Some(stable) if stable != version => Some(version_target(state, dataset, stable)?),
-        _ => None,
+    let baseline = baseline_of(state, dataset, version)?;
+    run(env, state, dataset, &candidate, baseline.as_deref()).await
+}
+
+/// What the guards said, as the plan of a guarded commit sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not evaluated yet: the plan is asked whether anything would change at all.
+    Pending,
+    /// Every guard held, or the dataset has no contract.
+    Passed,
+    /// Guards failed (and the gate lets the commit go on: FORCE, or a failure is recorded):
+    /// one line per failing check.
+    Failed(Vec<String>),
+}
+
+/// What to do when a guard fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Refuse the change unless it is forced (PROMOTE, ADVANCE).
+    Refuse,
+    /// Go on and let the plan record the failure (a rejected registration, a rollback).
+    Record,
+}
+
+/// A change gated by the dataset's guards.
+pub struct Gate<'a> {
+    /// The statement's operation, for the refusal (`PROMOTE`, `ADVANCE`).
+    pub operation: &'a str,
+    pub dataset: &'a str,
+    /// What the guards check: a registered version, or one about to be registered.
+    pub candidate: Target,
+    pub on_failure: OnFailure,
+    pub force: bool,
+    /// Who the commit is recorded as made by.
+    pub actor: &'a str,
+}
+
+/// A guarded commit that happened (or found nothing to do), with the guards' report.
+#[derive(Debug)]
+pub struct Guarded {
+    pub outcome: CommitOutcome,
+    pub report: Option<CheckReport>,
+}
+
+/// The one path of a guarded change: ask the plan whether anything would change; choose the
+/// targets (candidate, and the stable version as baseline) once; evaluate; refuse unless
+/// FORCE (or let the plan record the failure); stamp the report on the entry as its evidence;
+/// commit. When another writer changes the baseline before the commit lands, checks that ran
+/// are stale evidence and the change is refused rather than committed on them.
+pub async fn guarded_commit(
+    env: &Env<'_>,
+    gate: Gate<'_>,
+    mut plan: impl FnMut(&State, &Verdict) -> Result<Option<Commit>>,
+) -> Result<Guarded> {
+    let state = env.store.state();
+    if plan(&state, &Verdict::Pending)?.is_none() {
+        return Ok(Guarded {
+            outcome: CommitOutcome::Unchanged,
+            report: None,
+        });
+    }
+    let baseline = baseline_of(&state, gate.dataset, &gate.candidate.version)?;
+    let report = run(
+        env,
+        &state,
+        gate.dataset,
+        &gate.candidate,
+        baseline.as_deref(),
+    )
+    .await?;
+    let failed = report.as_ref().is_some_and(CheckReport::failed);
+    if failed && gate.on_failure == OnFailure::Refuse && !gate.force {
+        return Err(Error::GuardFailed {
+            operation: gate.operation.to_string(),
+            dataset: gate.dataset.to_string(),
+            version: gate.candidate.version.clone(),
+            failures: report
+                .as_ref()
+                .map(CheckReport::failures)
+                .unwrap_or_default(),
+        });
+    }
+    let verdict = match &report {
+        Some(r) if failed => Verdict::Failed(r.failures()),
+        _ => Verdict::Passed,
     };
-    run_contract(rc.session(), contract, &candidate, baseline.as_ref())
-        .await
-        .map(Some)
-}
-
-/// Whether any check failed (or could not run).
-pub fn failed(results: &[CheckResult]) -> bool {
-    results
-        .iter()
-        .any(|r| matches!(r.status, CheckStatus::Fail | CheckStatus::Error))
-}
-
-/// Check results as stored in a log entry.
-pub fn checks_json(results: &[CheckResult]) -> Vec<serde_json::Value> {
-    results
-        .iter()
-        .filter_map(|r| serde_json::to_value(r).ok())
-        .collect()
+    let evidence = report
+        .as_ref()
+        .map(CheckReport::to_json)
+        .unwrap_or_default();
+    let outcome = env
+        .commit_as(gate.actor, |s| {
+            // Checks against a stable version that is no longer stable are stale evidence.
+            if report.is_some()
+                && baseline_of(s, gate.dataset, &gate.candidate.version)? != baseline
+            {
+                return Err(Error::refused(Refusal::ChangedMeanwhile {
+                    dataset: gate.dataset.to_string(),
+                    operation: gate.operation.to_string(),
+                }));
+            }
+            let mut commit = plan(s, &verdict)?;
+            if let Some(c) = commit.as_mut() {
+                c.checks = evidence.clone();
+            }
+            Ok(commit)
+        })
+        .await?;
+    Ok(Guarded { outcome, report })
 }

@@ -11,8 +11,7 @@ use datafusion::logical_expr::{
     Signature, TypeSignature, Volatility,
 };
 
-/// Name of the hash, stored with every rollout so that buckets never change under a consumer.
-pub const BUCKET_HASH: &str = "murmur3_x86_32/seed0/mod10000";
+use crate::catalog::BucketHash;
 
 /// Number of buckets: a bucket is a basis point of the consumer population.
 pub const BUCKETS: u32 = 10_000;
@@ -23,6 +22,14 @@ pub fn bucket(salt: &str, consumer: &str) -> u32 {
     // Reading from a byte slice cannot fail.
     let hash = murmur3::murmur3_32(&mut key.as_bytes(), 0).unwrap_or(0);
     hash % BUCKETS
+}
+
+/// The bucket of `consumer` under the hash a rollout was started with (stored with it, so
+/// that buckets never change under a consumer).
+pub fn bucket_with(hash: BucketHash, salt: &str, consumer: &str) -> u32 {
+    match hash {
+        BucketHash::Murmur3X86_32 => bucket(salt, consumer),
+    }
 }
 
 /// `rollout_bucket(consumer, salt)`: the bucket (0..9999) a consumer falls in for a rollout's

@@ -81,3 +81,30 @@ impl ExtensionOptions for RolloutConfig {
         ]
     }
 }
+
+/// Registers the `rollout.*` settings on a session that does not have them yet.
+pub fn ensure_rollout_config(ctx: &datafusion::prelude::SessionContext) {
+    let state_ref = ctx.state_ref();
+    let mut state = state_ref.write();
+    let options = state.config_mut().options_mut();
+    if options.extensions.get::<RolloutConfig>().is_none() {
+        options.extensions.insert(RolloutConfig::default());
+    }
+}
+
+/// Sets (or with `None` clears) `rollout.{key}` on a session, registering the settings
+/// extension first if the session does not have it.
+pub fn set_rollout_setting(
+    ctx: &datafusion::prelude::SessionContext,
+    key: &str,
+    value: Option<&str>,
+) -> crate::error::Result<()> {
+    ensure_rollout_config(ctx);
+    let state_ref = ctx.state_ref();
+    let mut state = state_ref.write();
+    state
+        .config_mut()
+        .options_mut()
+        .set(&format!("rollout.{key}"), value.unwrap_or(""))
+        .map_err(crate::error::Error::from)
+}

@@ -5,7 +5,7 @@ use std::fmt;
 use crate::catalog::State;
 use crate::error::{Error, Result};
 
-use super::bucket::bucket;
+use super::bucket::bucket_with;
 
 /// A dataset resolved to a version, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,7 @@ pub fn resolve(
         if let Some(consumer) = consumer
             && candidate.percent_bp > 0
         {
-            let b = bucket(&candidate.salt, consumer);
+            let b = bucket_with(candidate.hash, &candidate.salt, consumer);
             if b < candidate.percent_bp {
                 return Ok(chosen(
                     &candidate.version,
@@ -133,9 +133,8 @@ pub fn resolve(
                 consumer: consumer.map(str::to_string),
             },
         )),
-        None => Err(Error::precondition(format!(
-            "dataset '{dataset}' has no stable version yet: PROMOTE {dataset} TO '<version>' first, \
-             or read one version with {dataset} VERSION AS OF '<version>'"
-        ))),
+        None => Err(Error::NoStableVersion {
+            dataset: dataset.to_string(),
+        }),
     }
 }

@@ -4,12 +4,12 @@
 use std::fmt;
 
 use datafusion::arrow::array::{Array, BooleanArray};
-use datafusion::dataframe::DataFrame;
 use datafusion::sql::sqlparser::ast::Expr;
 
-use super::Quoted;
+use super::Outcome;
 use crate::error::{Error, Result};
-use crate::session::RolloutContext;
+use crate::guard::Env;
+use crate::sql::Quoted;
 
 /// `ASSERT (SELECT count(*) FROM orders) > 0 AS 'orders is not empty'`
 #[derive(Debug, Clone, PartialEq)]
@@ -29,25 +29,25 @@ impl fmt::Display for Assert {
 }
 
 impl Assert {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
-        let df = rc
-            .run_sql(&format!("SELECT ({}) AS assertion", self.condition))
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
+        let df = env
+            .session
+            .sql(&format!("SELECT ({}) AS assertion", self.condition))
             .await?;
         let batches = df.collect().await?;
         let mut holds = !batches.is_empty();
         for batch in &batches {
             let column = batch.column(0);
             let Some(values) = column.as_any().downcast_ref::<BooleanArray>() else {
-                return Err(Error::precondition(format!(
-                    "ASSERT needs a boolean expression, got {}: {}",
-                    column.data_type(),
-                    self.condition
-                )));
+                return Err(Error::NotBoolean {
+                    data_type: column.data_type().to_string(),
+                    condition: self.condition.to_string(),
+                });
             };
             holds &= values.null_count() == 0 && values.true_count() == values.len();
         }
         if holds {
-            rc.empty()
+            Ok(Outcome::Done)
         } else {
             Err(Error::AssertionFailed {
                 message: match &self.message {

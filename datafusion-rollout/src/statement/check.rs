@@ -1,23 +1,22 @@
 //! `CHECK orders [VERSION 'v']`, `CHECK ROLLOUT orders`, `CHECK ROLLOUTS`, `EXPLAIN CHECK ...`.
 
 use std::fmt;
-use std::sync::Arc;
 
-use datafusion::arrow::array::StringArray;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::dataframe::DataFrame;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
+use super::Outcome;
 use super::parser::{parse_name, parse_string, parse_word};
 use super::rollback::Rollback;
-use super::{Ident, Quoted};
+use super::table::Table;
 use crate::catalog::State;
-use crate::contract::{CheckResult, compile, contract_queries, results_batch, summarize_failures};
+use crate::contract::{CheckReport, CheckResult, CheckStatus, compile, contract_queries};
 use crate::error::{Error, Result};
-use crate::guard::{self, GUARD_ACTOR, checks_json, version_target};
-use crate::session::RolloutContext;
+use crate::guard::{
+    self, Env, GUARD_ACTOR, Gate, OnFailure, Verdict, guarded_commit, version_target,
+};
+use crate::sql::{Ident, Quoted};
+use crate::store::CommitOutcome;
 
 /// What `CHECK` checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,15 +81,15 @@ impl fmt::Display for Check {
 }
 
 fn no_contract(dataset: &str) -> Error {
-    Error::precondition(format!(
-        "{dataset} has no contract, so there is nothing to check; CREATE CONTRACT name FOR {dataset} (...) attaches one"
-    ))
+    Error::NoContract {
+        dataset: dataset.to_string(),
+    }
 }
 
 impl Check {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
-        let state = rc.store().state();
-        match &self.target {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
+        let state = env.store.state();
+        let report = match &self.target {
             CheckTarget::Version { dataset, version } => {
                 let ds = state.dataset(dataset)?;
                 let version = match version {
@@ -101,32 +100,30 @@ impl Check {
                         .as_ref()
                         .map(|c| c.version.clone())
                         .or_else(|| ds.rollout.stable.clone())
-                        .ok_or_else(|| {
-                            Error::precondition(format!(
-                                "{dataset} has no candidate or stable version; CHECK {dataset} VERSION '<v>' checks a registered one"
-                            ))
+                        .ok_or_else(|| Error::NothingToCheck {
+                            dataset: dataset.clone(),
                         })?,
                 };
                 if self.explain {
-                    return self.explain_queries(rc, &state, dataset, &version);
+                    return self.explain_queries(env, &state, dataset, &version);
                 }
-                let results = guard::evaluate(rc, &state, dataset, &version)
+                guard::evaluate(env, &state, dataset, &version)
                     .await?
-                    .ok_or_else(|| no_contract(dataset))?;
-                rc.frame(results_batch(&results)?)
+                    .ok_or_else(|| no_contract(dataset))?
             }
             CheckTarget::Rollout { dataset } => {
                 let ds = state.dataset(dataset)?;
-                let candidate = ds.rollout.candidate.as_ref().ok_or_else(|| {
-                    Error::precondition(format!("{dataset} has no live rollout to check"))
-                })?;
+                let candidate =
+                    ds.rollout
+                        .candidate
+                        .as_ref()
+                        .ok_or_else(|| Error::NoLiveRollout {
+                            dataset: dataset.clone(),
+                        })?;
                 if ds.contract.is_none() {
                     return Err(no_contract(dataset));
                 }
-                let results = self
-                    .check_rollout(rc, &state, dataset, &candidate.version)
-                    .await?;
-                rc.frame(results_batch(&results)?)
+                check_rollout(env, &state, dataset, &candidate.version).await?
             }
             CheckTarget::Rollouts => {
                 let mut all = Vec::new();
@@ -134,79 +131,25 @@ impl Check {
                     let (Some(candidate), Some(_)) = (&ds.rollout.candidate, &ds.contract) else {
                         continue;
                     };
-                    let results = self
-                        .check_rollout(rc, &state, name, &candidate.version)
-                        .await?;
-                    all.extend(results.into_iter().map(|mut r| {
+                    let report = check_rollout(env, &state, name, &candidate.version).await?;
+                    all.extend(report.results.into_iter().map(|mut r| {
                         r.detail = format!("{name}@{}: {}", candidate.version, r.detail);
                         r
                     }));
                 }
-                rc.frame(results_batch(&all)?)
+                CheckReport::new(all)
             }
-        }
-    }
-
-    /// Evaluates a live rollout's guards and rolls it back (actor `guard`) when they fail.
-    async fn check_rollout(
-        &self,
-        rc: &RolloutContext,
-        state: &State,
-        dataset: &str,
-        version: &str,
-    ) -> Result<Vec<CheckResult>> {
-        let Some(mut results) = guard::evaluate(rc, state, dataset, version).await? else {
-            return Ok(vec![]);
         };
-        if guard::failed(&results) {
-            let failures = summarize_failures(&results);
-            let rollback = Rollback {
-                dataset: dataset.to_string(),
-                to: None,
-                reason: Some(format!("guard failed: {}", failures.join("; "))),
-            };
-            let mut seen = None;
-            let checks = checks_json(&results);
-            let done = rc
-                .commit_as(GUARD_ACTOR, |s| {
-                    // Only roll back the rollout that was checked.
-                    let still_live = s
-                        .dataset(dataset)?
-                        .rollout
-                        .candidate
-                        .as_ref()
-                        .is_some_and(|c| c.version == version);
-                    if !still_live {
-                        return Ok(None);
-                    }
-                    let mut commit = rollback.plan(s, &mut seen)?;
-                    if let Some(c) = commit.as_mut() {
-                        c.checks = checks.clone();
-                    }
-                    Ok(commit)
-                })
-                .await?;
-            if let Some(done) = done {
-                results.push(CheckResult {
-                    check: "rollback".into(),
-                    column: None,
-                    value: None,
-                    threshold: "all guards pass".into(),
-                    status: crate::contract::CheckStatus::Fail,
-                    detail: format!("{} (#{})", done.message, done.entry.sequence),
-                });
-            }
-        }
-        Ok(results)
+        Ok(Outcome::Checked { report })
     }
 
     fn explain_queries(
         &self,
-        rc: &RolloutContext,
+        env: &Env<'_>,
         state: &State,
         dataset: &str,
         version: &str,
-    ) -> Result<DataFrame> {
+    ) -> Result<Outcome> {
         let ds = state.dataset(dataset)?;
         let contract = ds.contract.as_ref().ok_or_else(|| no_contract(dataset))?;
         let specs = compile(contract)?;
@@ -232,17 +175,65 @@ impl Check {
             kinds.push("drift_scan".into());
             texts.push(d);
         }
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("plan_type", DataType::Utf8, false),
-            Field::new("plan", DataType::Utf8, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(StringArray::from(kinds)),
-                Arc::new(StringArray::from(texts)),
-            ],
-        )?;
-        rc.frame(batch)
+        let batch = Table::new()
+            .text("plan_type", kinds)
+            .text("plan", texts)
+            .build()?;
+        Ok(Outcome::Query(env.session.read_batch(batch)?))
     }
+}
+
+/// Evaluates a live rollout's guards and rolls it back (actor `guard`) when they fail: the
+/// guarded commit of a rollback, recorded with the failing checks as its evidence.
+async fn check_rollout(
+    env: &Env<'_>,
+    state: &State,
+    dataset: &str,
+    version: &str,
+) -> Result<CheckReport> {
+    let mut seen = None;
+    let gate = Gate {
+        operation: "ROLLBACK",
+        dataset,
+        candidate: version_target(state, dataset, version)?,
+        on_failure: OnFailure::Record,
+        force: false,
+        actor: GUARD_ACTOR,
+    };
+    let done = guarded_commit(env, gate, |s, verdict| {
+        // Only roll back the rollout that was checked, and only when a guard failed.
+        let still_live = s
+            .dataset(dataset)?
+            .rollout
+            .candidate
+            .as_ref()
+            .is_some_and(|c| c.version == version);
+        let failures = match verdict {
+            Verdict::Passed => return Ok(None),
+            Verdict::Pending => vec![],
+            Verdict::Failed(failures) => failures.clone(),
+        };
+        if !still_live {
+            return Ok(None);
+        }
+        let rollback = Rollback {
+            dataset: dataset.to_string(),
+            to: None,
+            reason: Some(format!("guard failed: {}", failures.join("; "))),
+        };
+        rollback.plan(s, &mut seen)
+    })
+    .await?;
+    let mut report = done.report.unwrap_or_default();
+    if let CommitOutcome::Committed(done) = done.outcome {
+        report.results.push(CheckResult {
+            check: "rollback".into(),
+            column: None,
+            value: None,
+            threshold: "all guards pass".into(),
+            status: CheckStatus::Fail,
+            detail: format!("{} (#{})", done.message, done.entry.sequence),
+        });
+    }
+    Ok(report)
 }

@@ -4,16 +4,16 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use chrono::Utc;
-use datafusion::dataframe::DataFrame;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
+use super::Outcome;
 use super::parser::{expect_word, parse_name, parse_reason, parse_string};
-use super::{Ident, Quoted, ReasonClause};
 use crate::catalog::{Action, Cohort, validate_identifier};
 use crate::error::{Error, Result};
-use crate::session::RolloutContext;
+use crate::guard::Env;
+use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::Commit;
 
 /// `CREATE COHORT canary MEMBERS ('alice', 'job-42') [REASON '...']`
@@ -58,7 +58,7 @@ impl fmt::Display for CreateCohort {
 }
 
 impl CreateCohort {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         validate_identifier("cohort name", &self.name)?;
         if let Some(empty) = self.members.iter().find(|m| m.is_empty()) {
             return Err(Error::InvalidName {
@@ -68,7 +68,7 @@ impl CreateCohort {
             });
         }
         let members: BTreeSet<String> = self.members.iter().cloned().collect();
-        let done = rc
+        let done = env
             .commit(|state| {
                 if state.cohorts.contains_key(&self.name) {
                     return Err(Error::CohortExists {
@@ -86,7 +86,7 @@ impl CreateCohort {
                             name: self.name.clone(),
                             members: members.clone(),
                             created_at: Utc::now(),
-                            created_by: rc.actor().to_string(),
+                            created_by: env.actor.to_string(),
                         },
                     }],
                     message: format!(
@@ -97,9 +97,6 @@ impl CreateCohort {
                 }))
             })
             .await?;
-        match done {
-            Some(done) => rc.message(&done),
-            None => rc.message_text("nothing to do"),
-        }
+        Ok(Outcome::of_commit(done, None, || "nothing to do".into()))
     }
 }

@@ -1,26 +1,23 @@
 //! `CREATE [OR REPLACE] CONTRACT name FOR dataset (...)` and `SHOW CONTRACT dataset`.
 
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::Utc;
-use datafusion::arrow::array::StringArray;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::dataframe::DataFrame;
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
+use super::Outcome;
 use super::parser::{expect_word, parse_name, parse_reason, parse_word, peek_word};
-use super::{Ident, ReasonClause};
-use crate::catalog::{Action, validate_identifier};
-use crate::contract::{
-    ColumnRule, Comparison, Contract, Expectation, Imported, import_odcs, validate_contract,
+use super::table::Table;
+use crate::catalog::{
+    Action, ColumnRule, Comparison, Contract, ContractItems, Expectation, validate_identifier,
 };
+use crate::contract::{Imported, import_odcs, validate_contract};
 use crate::error::{Error, Result};
-use crate::session::RolloutContext;
+use crate::guard::Env;
+use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::Commit;
 use crate::store::resolve_location;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -260,14 +257,14 @@ impl CreateContract {
     }
 
     /// The items of an ODCS document at `source`, and what did not map.
-    async fn import(&self, rc: &RolloutContext, source: &str) -> Result<Imported> {
+    async fn import(&self, env: &Env<'_>, source: &str) -> Result<Imported> {
         let url = resolve_location(source, false)?;
         let store_url = ObjectStoreUrl::parse(format!(
             "{}://{}",
             url.scheme(),
             &url[url::Position::BeforeHost..url::Position::AfterPort]
         ))?;
-        let store = rc.session().runtime_env().object_store(&store_url)?;
+        let store = env.session.runtime_env().object_store(&store_url)?;
         let path = Path::from_url_path(url.path()).map_err(|e| Error::InvalidLocation {
             location: source.to_string(),
             reason: e.to_string(),
@@ -283,12 +280,12 @@ impl CreateContract {
         import_odcs(text, &self.dataset, source)
     }
 
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         validate_identifier("contract name", &self.name)?;
-        let mut contract = self.contract(rc.actor());
+        let mut contract = self.contract(env.actor);
         let mut not_mapped = vec![];
         if let Some(source) = &self.source {
-            let imported = self.import(rc, source).await?;
+            let imported = self.import(env, source).await?;
             contract.columns = imported.columns;
             contract.expectations = imported.expectations;
             not_mapped = imported.not_mapped;
@@ -298,22 +295,17 @@ impl CreateContract {
         } else {
             format!("; not imported: {}", not_mapped.join("; "))
         };
-        validate_contract(
-            &contract,
-            rc.store().refresh().await?.as_ref(),
-            rc.session(),
-        )
-        .await?;
-        let done = rc
+        validate_contract(&contract, env.store.refresh().await?.as_ref(), env.session).await?;
+        let done = env
             .commit(|state| {
                 let ds = state.dataset(&self.dataset)?;
                 if let Some(existing) = &ds.contract
                     && !self.or_replace
                 {
-                    return Err(Error::precondition(format!(
-                        "{} already has contract '{}'; CREATE OR REPLACE CONTRACT replaces it",
-                        self.dataset, existing.name
-                    )));
+                    return Err(Error::ContractExists {
+                        dataset: self.dataset.clone(),
+                        contract: existing.name.clone(),
+                    });
                 }
                 let replaced = ds.contract.as_ref().map(|c| c.name.clone());
                 Ok(Some(Commit {
@@ -335,17 +327,12 @@ impl CreateContract {
                 }))
             })
             .await?;
-        match done {
-            Some(done) => rc.message(&done),
-            None => rc.message_text("nothing to do"),
-        }
+        Ok(Outcome::of_commit(done, None, || "nothing to do".into()))
     }
 }
 
 impl fmt::Display for CreateContract {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut items: Vec<String> = self.columns.iter().map(|c| c.to_string()).collect();
-        items.extend(self.expectations.iter().map(|e| e.to_string()));
         write!(
             f,
             "CREATE {}CONTRACT {} FOR {} ",
@@ -354,8 +341,14 @@ impl fmt::Display for CreateContract {
             Ident(&self.dataset),
         )?;
         match &self.source {
-            Some(s) => write!(f, "FROM {}", super::Quoted(s))?,
-            None => write!(f, "({})", items.join(", "))?,
+            Some(s) => write!(f, "FROM {}", Quoted(s))?,
+            None => {
+                let items = ContractItems {
+                    columns: &self.columns,
+                    expectations: &self.expectations,
+                };
+                write!(f, "({items})")?
+            }
         }
         write!(f, "{}", ReasonClause(&self.reason))
     }
@@ -368,49 +361,28 @@ impl fmt::Display for ShowContract {
 }
 
 impl ShowContract {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
-        let state = rc.store().state();
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
+        let state = env.store.state();
         let ds = state.dataset(&self.dataset)?;
-        let contract = ds.contract.as_ref().ok_or_else(|| {
-            Error::precondition(format!(
-                "{} has no contract; CREATE CONTRACT name FOR {} (...) attaches one",
-                self.dataset, self.dataset
-            ))
+        let contract = ds.contract.as_ref().ok_or_else(|| Error::NoContract {
+            dataset: self.dataset.clone(),
         })?;
-        let mut items: Vec<(String, String)> = contract
+        let mut items: Vec<(&str, String)> = contract
             .columns
             .iter()
-            .map(|c| ("column".to_string(), c.to_string()))
+            .map(|c| ("column", c.to_string()))
             .collect();
         items.extend(
             contract
                 .expectations
                 .iter()
-                .map(|e| ("expect".to_string(), e.to_string())),
+                .map(|e| ("expect", e.to_string())),
         );
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("contract", DataType::Utf8, false),
-            Field::new("kind", DataType::Utf8, false),
-            Field::new("item", DataType::Utf8, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(StringArray::from(vec![contract.name.clone(); items.len()])),
-                Arc::new(
-                    items
-                        .iter()
-                        .map(|(k, _)| Some(k.clone()))
-                        .collect::<StringArray>(),
-                ),
-                Arc::new(
-                    items
-                        .iter()
-                        .map(|(_, i)| Some(i.clone()))
-                        .collect::<StringArray>(),
-                ),
-            ],
-        )?;
-        rc.frame(batch)
+        let batch = Table::new()
+            .text("contract", items.iter().map(|_| &contract.name))
+            .text("kind", items.iter().map(|(k, _)| k))
+            .text("item", items.iter().map(|(_, i)| i))
+            .build()?;
+        Ok(Outcome::Query(env.session.read_batch(batch)?))
     }
 }

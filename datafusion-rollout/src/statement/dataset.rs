@@ -1,21 +1,18 @@
 //! `CREATE DATASET` and `SHOW DATASETS`.
 
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::Utc;
-use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::dataframe::DataFrame;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
+use super::Outcome;
 use super::parser::{expect_word, parse_name, parse_string, parse_word};
-use super::{Ident, Quoted, ReasonClause};
+use super::table::Table;
 use crate::catalog::{Action, Dataset, Rollout, validate_identifier};
 use crate::error::{Error, Result};
-use crate::session::RolloutContext;
+use crate::guard::Env;
+use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::Commit;
 
 /// `CREATE DATASET [IF NOT EXISTS] name [COMMENT '...'] [REASON '...']`
@@ -66,21 +63,18 @@ impl fmt::Display for CreateDataset {
 }
 
 impl CreateDataset {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         validate_identifier("dataset name", &self.name)?;
-        if rc.session().table_exist(self.name.as_str())?
-            && !rc.store().state().datasets.contains_key(&self.name)
+        if env.session.table_exist(self.name.as_str())?
+            && !env.store.state().datasets.contains_key(&self.name)
         {
-            return Err(Error::precondition(format!(
-                "'{}' is already a table in this session; choose another dataset name",
-                self.name
-            )));
+            return Err(Error::NameTaken {
+                name: self.name.clone(),
+            });
         }
-        let mut exists = false;
-        let outcome = rc
+        let outcome = env
             .commit(|state| {
-                exists = state.datasets.contains_key(&self.name);
-                if exists {
+                if state.datasets.contains_key(&self.name) {
                     return if self.if_not_exists {
                         Ok(None)
                     } else {
@@ -93,7 +87,7 @@ impl CreateDataset {
                     name: self.name.clone(),
                     comment: self.comment.clone(),
                     created_at: Utc::now(),
-                    created_by: rc.actor().to_string(),
+                    created_by: env.actor.to_string(),
                     schema: vec![],
                     versions: vec![],
                     rollout: Rollout::default(),
@@ -112,10 +106,9 @@ impl CreateDataset {
                 }))
             })
             .await?;
-        match outcome {
-            Some(done) => rc.message(&done),
-            None => rc.message_text(&format!("dataset {} already exists", self.name)),
-        }
+        Ok(Outcome::of_commit(outcome, None, || {
+            format!("dataset {} already exists", self.name)
+        }))
     }
 }
 
@@ -130,35 +123,24 @@ impl fmt::Display for ShowDatasets {
 }
 
 impl ShowDatasets {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
-        let state = rc.store().state();
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
+        let state = env.store.state();
         let ds: Vec<&Dataset> = state.datasets.values().collect();
-        let text = |f: &dyn Fn(&Dataset) -> Option<String>| -> ArrayRef {
-            Arc::new(ds.iter().map(|d| f(d)).collect::<StringArray>())
-        };
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("dataset", DataType::Utf8, false),
-            Field::new("stable", DataType::Utf8, true),
-            Field::new("candidate", DataType::Utf8, true),
-            Field::new("exposure", DataType::Utf8, true),
-            Field::new("versions", DataType::UInt64, false),
-            Field::new("comment", DataType::Utf8, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![
-                text(&|d| Some(d.name.clone())),
-                text(&|d| d.rollout.stable.clone()),
-                text(&|d| d.rollout.candidate.as_ref().map(|c| c.version.clone())),
-                text(&|d| d.rollout.candidate.as_ref().map(|c| c.exposure())),
-                Arc::new(
-                    ds.iter()
-                        .map(|d| d.versions.len() as u64)
-                        .collect::<UInt64Array>(),
-                ),
-                text(&|d| d.comment.clone()),
-            ],
-        )?;
-        rc.frame(batch)
+        let candidate = |d: &&Dataset| d.rollout.candidate.clone();
+        let batch = Table::new()
+            .text("dataset", ds.iter().map(|d| &d.name))
+            .text_opt("stable", ds.iter().map(|d| d.rollout.stable.as_ref()))
+            .text_opt(
+                "candidate",
+                ds.iter().map(|d| candidate(d).map(|c| c.version)),
+            )
+            .text_opt(
+                "exposure",
+                ds.iter().map(|d| candidate(d).map(|c| c.exposure())),
+            )
+            .count("versions", ds.iter().map(|d| d.versions.len() as u64))
+            .text_opt("comment", ds.iter().map(|d| d.comment.as_ref()))
+            .build()?;
+        Ok(Outcome::Query(env.session.read_batch(batch)?))
     }
 }

@@ -12,12 +12,15 @@ mod check;
 mod cohort;
 mod contract;
 mod dataset;
+mod outcome;
 mod parser;
 mod promote;
 mod rollback;
+mod scan;
 mod settings;
 mod show;
 mod split;
+mod table;
 mod vacuum;
 mod verify;
 mod version;
@@ -26,12 +29,16 @@ use std::fmt;
 
 use datafusion::sql::parser::Statement as DFStatement;
 
+use crate::error::{Error, Result};
+use crate::guard::Env;
+
 pub use advance::Advance;
 pub use assert::Assert;
 pub use check::{Check, CheckTarget};
 pub use cohort::CreateCohort;
 pub use contract::{CreateContract, ShowContract};
 pub use dataset::{CreateDataset, ShowDatasets};
+pub use outcome::Outcome;
 pub use parser::{parse_sql, parse_sql_with_dialect, parse_statement};
 pub use promote::Promote;
 pub use rollback::Rollback;
@@ -113,47 +120,32 @@ impl fmt::Display for Statement {
     }
 }
 
-/// An identifier as canonical SQL (quoted when needed).
-pub(crate) fn ident(name: &str) -> String {
-    Ident(name).to_string()
-}
-
-/// A SQL string literal.
-pub(crate) struct Quoted<'a>(pub &'a str);
-
-impl fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "'{}'", self.0.replace('\'', "''"))
-    }
-}
-
-/// An identifier, quoted when it would not survive unquoted (normalisation lowercases).
-pub(crate) struct Ident<'a>(pub &'a str);
-
-impl fmt::Display for Ident<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plain = !self.0.is_empty()
-            && self
-                .0
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            && !self.0.starts_with(|c: char| c.is_ascii_digit());
-        if plain {
-            f.write_str(self.0)
-        } else {
-            write!(f, "\"{}\"", self.0.replace('"', "\"\""))
-        }
-    }
-}
-
-/// ` REASON '...'` when there is one.
-pub(crate) struct ReasonClause<'a>(pub &'a Option<String>);
-
-impl fmt::Display for ReasonClause<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(r) => write!(f, " REASON {}", Quoted(r)),
-            None => Ok(()),
+impl Statement {
+    /// Runs one of our statements in `env`. DataFusion's own statements are the session's
+    /// business (`RolloutContext::execute`); given one, this refuses.
+    pub(crate) async fn execute_ours(&self, env: &Env<'_>) -> Result<Outcome> {
+        match self {
+            Statement::DataFusion(s) => {
+                Err(Error::internal(format!("not one of our statements: {s}")))
+            }
+            Statement::CreateDataset(s) => s.execute(env).await,
+            Statement::RegisterVersion(s) => s.execute(env).await,
+            Statement::CreateVersion(s) => s.execute(env).await,
+            Statement::ShowDatasets(s) => s.execute(env).await,
+            Statement::ShowVersions(s) => s.execute(env).await,
+            Statement::CreateCohort(s) => s.execute(env).await,
+            Statement::Promote(s) => s.execute(env).await,
+            Statement::Rollback(s) => s.execute(env).await,
+            Statement::ShowRollout(s) => s.execute(env).await,
+            Statement::ShowHistory(s) => s.execute(env).await,
+            Statement::Setting(s) => s.execute(env).await,
+            Statement::Assert(s) => s.execute(env).await,
+            Statement::CreateContract(s) => s.execute(env).await,
+            Statement::ShowContract(s) => s.execute(env).await,
+            Statement::Check(s) => s.execute(env).await,
+            Statement::Advance(s) => s.execute(env).await,
+            Statement::Vacuum(s) => s.execute(env).await,
+            Statement::VerifyVersion(s) => s.execute(env).await,
         }
     }
 }

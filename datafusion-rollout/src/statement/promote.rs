@@ -1,23 +1,19 @@
 //! `PROMOTE`: expose a version to cohorts or a percentage of consumers, or make it stable.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use chrono::Utc;
-use datafusion::dataframe::DataFrame;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
+use super::Outcome;
 use super::parser::{expect_word, parse_name, parse_percent, parse_string, parse_word, peek_word};
-use super::{Ident, Quoted, ReasonClause};
-use crate::catalog::format_percent;
-use crate::catalog::{Action, Candidate, State, VersionStatus};
-use crate::contract::summarize_failures;
+use crate::catalog::{Exposure, State, Transition};
 use crate::error::{Error, Result};
-use crate::guard;
-use crate::resolve::BUCKET_HASH;
-use crate::session::RolloutContext;
+use crate::guard::{Env, Gate, OnFailure, guarded_commit, version_target};
+use crate::sql::{Ident, Quoted, ReasonClause};
+use crate::sql::{format_percent, interval_seconds};
 use crate::store::Commit;
 
 /// `PROMOTE orders TO 'v2' [FOR COHORT a[, b]] [AT n PERCENT] [FORCE] [REASON '...']`
@@ -110,34 +106,6 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
     })
 }
 
-/// `'1 hour'`, `'90 minutes'`, `'1 day 12 hours'`, `'0 seconds'` → seconds.
-pub(crate) fn interval_seconds(text: &str) -> std::result::Result<u64, String> {
-    let bad = || {
-        format!("cannot read interval '{text}'; write it like '1 hour', '30 minutes' or '2 days'")
-    };
-    let words: Vec<&str> = text.split_whitespace().collect();
-    if words.is_empty() || !words.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    let mut total: u64 = 0;
-    for pair in words.chunks(2) {
-        let n: u64 = pair[0].parse().map_err(|_| bad())?;
-        let unit = match pair[1].to_ascii_lowercase().trim_end_matches('s') {
-            "second" | "sec" => 1,
-            "minute" | "min" => 60,
-            "hour" => 3600,
-            "day" => 86_400,
-            "week" => 604_800,
-            _ => return Err(bad()),
-        };
-        total = n
-            .checked_mul(unit)
-            .and_then(|x| total.checked_add(x))
-            .ok_or_else(bad)?;
-    }
-    Ok(total)
-}
-
 impl fmt::Display for Promote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -176,187 +144,79 @@ impl fmt::Display for Promote {
 }
 
 impl Promote {
-    fn is_partial(&self) -> bool {
-        !self.cohorts.is_empty() || self.percent_bp.is_some() || !self.stages.is_empty()
+    /// The transition this promotion asks for.
+    fn transition(&self, salt: &str) -> Result<Transition> {
+        let partial =
+            !self.cohorts.is_empty() || self.percent_bp.is_some() || !self.stages.is_empty();
+        if !partial {
+            return Ok(Transition::MakeStable {
+                version: self.version.clone(),
+                force: self.force,
+            });
+        }
+        let soak_seconds = match &self.every {
+            Some(every) => {
+                Some(interval_seconds(every).map_err(|message| Error::Parse { message })?)
+            }
+            None => None,
+        };
+        Ok(Transition::Expose(Exposure {
+            version: self.version.clone(),
+            cohorts: self.cohorts.clone(),
+            percent_bp: self.percent_bp,
+            stages: self.stages.clone(),
+            soak_seconds,
+            salt: salt.to_string(),
+            force: self.force,
+        }))
     }
 
-    /// The commit for this promotion against `state`, `None` when it changes nothing.
-    pub(crate) fn plan(&self, state: &State, actor_salt: &str) -> Result<Option<Commit>> {
-        let ds = state.dataset(&self.dataset)?;
-        let v = state.version(&self.dataset, &self.version)?;
-        if v.status == VersionStatus::Rejected && !self.force {
-            return Err(Error::precondition(format!(
-                "version '{}' of {} was rejected; PROMOTE ... FORCE REASON '...' to expose it anyway",
-                self.version, self.dataset
-            )));
-        }
+    /// The commit of this promotion against `state`, `None` when it changes nothing.
+    fn plan(&self, state: &State, transition: &Transition) -> Result<Option<Commit>> {
         for c in &self.cohorts {
             state.cohort(c)?;
         }
-        let rollout = &ds.rollout;
-        if let Some(candidate) = &rollout.candidate
-            && candidate.version != self.version
-        {
-            return Err(Error::precondition(format!(
-                "{ds_name} already has candidate '{cand}' exposed to {exposure}; ROLLBACK {ds_name} \
-                 (or PROMOTE {ds_name} TO '{cand}') before promoting '{new}'",
-                ds_name = self.dataset,
-                cand = candidate.version,
-                exposure = candidate.exposure(),
-                new = self.version
-            )));
-        }
-        let mut next = rollout.clone();
-        let mut actions = Vec::new();
-        let message;
-        if self.is_partial() {
-            let Some(stable) = &rollout.stable else {
-                return Err(Error::precondition(format!(
-                    "{ds} has no stable version yet, so there is nothing to roll out against: \
-                     PROMOTE {ds} TO '{v}' (without FOR COHORT / AT PERCENT) makes it the first stable version",
-                    ds = self.dataset,
-                    v = self.version
-                )));
-            };
-            if *stable == self.version {
-                return Err(Error::precondition(format!(
-                    "'{}' is already the stable version of {}",
-                    self.version, self.dataset
-                )));
-            }
-            let mut candidate = rollout.candidate.clone().unwrap_or_else(|| Candidate {
-                version: self.version.clone(),
-                cohorts: BTreeSet::new(),
-                percent_bp: 0,
-                salt: actor_salt.to_string(),
-                hash: BUCKET_HASH.to_string(),
-                started_at: Utc::now(),
-                stages: vec![],
-                stage: 0,
-                soak_seconds: None,
-                stage_started_at: None,
-            });
-            if !self.stages.is_empty() {
-                if rollout.candidate.is_some() {
-                    return Err(Error::precondition(format!(
-                        "'{}' is already rolling out on {}; ADVANCE {} moves it to its next stage",
-                        self.version, self.dataset, self.dataset
-                    )));
-                }
-                candidate.stages = self.stages.clone();
-                candidate.stage = 0;
-                candidate.percent_bp = self.stages[0];
-                candidate.soak_seconds = match &self.every {
-                    Some(e) => Some(interval_seconds(e).map_err(Error::precondition)?),
-                    None => None,
-                };
-                candidate.stage_started_at = Some(Utc::now());
-            }
-            candidate.cohorts.extend(self.cohorts.iter().cloned());
-            if let Some(bp) = self.percent_bp {
-                candidate.percent_bp = bp;
-            }
-            if rollout.candidate.as_ref() == Some(&candidate) {
-                return Ok(None);
-            }
-            message = format!(
-                "{} '{}' is now the candidate of {}, exposed to {} (stable: '{stable}')",
-                if rollout.candidate.is_some() {
-                    "exposure changed:"
-                } else {
-                    "rollout started:"
-                },
-                self.version,
-                self.dataset,
-                candidate.exposure()
-            );
-            if v.status != VersionStatus::Candidate {
-                actions.push(Action::SetVersionStatus {
-                    dataset: self.dataset.clone(),
-                    version: self.version.clone(),
-                    status: VersionStatus::Candidate,
-                });
-            }
-            next.candidate = Some(candidate);
-        } else {
-            if rollout.stable.as_deref() == Some(self.version.as_str()) {
-                return Ok(None);
-            }
-            if let Some(old) = &rollout.stable {
-                actions.push(Action::SetVersionStatus {
-                    dataset: self.dataset.clone(),
-                    version: old.clone(),
-                    status: VersionStatus::Retired,
-                });
-                next.previous_stable.push(old.clone());
-            }
-            actions.push(Action::SetVersionStatus {
-                dataset: self.dataset.clone(),
-                version: self.version.clone(),
-                status: VersionStatus::Stable,
-            });
-            message = match &rollout.stable {
-                Some(old) => format!(
-                    "'{}' is now the stable version of {} (was '{old}')",
-                    self.version, self.dataset
-                ),
-                None => format!(
-                    "'{}' is now the stable version of {}",
-                    self.version, self.dataset
-                ),
-            };
-            next.stable = Some(self.version.clone());
-            next.candidate = None;
-        }
-        actions.push(Action::SetRollout {
-            dataset: self.dataset.clone(),
-            rollout: next,
-        });
+        let Some(change) = state
+            .dataset(&self.dataset)?
+            .transition(transition, Utc::now())?
+        else {
+            return Ok(None);
+        };
         Ok(Some(Commit {
             operation: "PROMOTE".into(),
             dataset: Some(self.dataset.clone()),
             statement: self.to_string(),
             reason: self.reason.clone(),
             checks: vec![],
-            actions,
-            message,
+            actions: change.actions(),
+            message: change.message(),
         }))
     }
 
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         // The salt is drawn once per statement, so a retried commit keeps it.
         let salt = format!("{:016x}", uuid::Uuid::new_v4().as_u128() as u64);
-        // Guards run before anything is exposed (and only if something would change).
-        let state = rc.store().state();
-        let mut checks = vec![];
-        if self.plan(&state, &salt)?.is_some()
-            && let Some(results) = guard::evaluate(rc, &state, &self.dataset, &self.version).await?
-        {
-            if guard::failed(&results) && !self.force {
-                return Err(Error::GuardFailed {
-                    operation: "PROMOTE".into(),
-                    dataset: self.dataset.clone(),
-                    version: self.version.clone(),
-                    failures: summarize_failures(&results),
-                });
-            }
-            checks = guard::checks_json(&results);
-        }
-        let planned = rc
-            .commit(|state| {
-                let mut commit = self.plan(state, &salt)?;
-                if let Some(c) = commit.as_mut() {
-                    c.checks = checks.clone();
-                }
-                Ok(commit)
-            })
-            .await?;
-        match planned {
-            Some(done) => rc.message(&done),
-            None => rc.message_text(&format!(
-                "nothing to do: {} already serves '{}' that way",
-                self.dataset, self.version
-            )),
-        }
+        let transition = self.transition(&salt)?;
+        let state = env.store.state();
+        let gate = Gate {
+            operation: "PROMOTE",
+            dataset: &self.dataset,
+            candidate: version_target(&state, &self.dataset, &self.version)?,
+            on_failure: OnFailure::Refuse,
+            force: self.force,
+            actor: env.actor,
+        };
+        let done = guarded_commit(env, gate, |s, _| self.plan(s, &transition)).await?;
+        Ok(Outcome::of_forced_commit(
+            done.outcome,
+            done.report,
+            self.force,
+            || {
+                format!(
+                    "nothing to do: {} already serves '{}' that way",
+                    self.dataset, self.version
+                )
+            },
+        ))
     }
 }

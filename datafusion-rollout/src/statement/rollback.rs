@@ -2,15 +2,16 @@
 
 use std::fmt;
 
-use datafusion::dataframe::DataFrame;
+use chrono::Utc;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
+use super::Outcome;
 use super::parser::{parse_name, parse_reason, parse_string};
-use super::{Ident, Quoted, ReasonClause};
-use crate::catalog::{Action, Rollout, State, VersionStatus};
-use crate::error::{Error, Result};
-use crate::session::RolloutContext;
+use crate::catalog::{Rollout, State, Transition};
+use crate::error::{Error, Refusal, Result};
+use crate::guard::Env;
+use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::Commit;
 
 /// `ROLLBACK orders [TO 'v1'] [REASON '...']`
@@ -56,108 +57,48 @@ impl fmt::Display for Rollback {
 }
 
 impl Rollback {
+    /// The commit of this rollback against `state`. A plain `ROLLBACK` means "undo what I am
+    /// looking at": `seen` keeps the rollout as first planned, and if another writer changed it
+    /// before the commit lands, rolling back again would undo their change too, so it refuses
+    /// instead (two concurrent ROLLBACKs yield one).
     pub(crate) fn plan(&self, state: &State, seen: &mut Option<Rollout>) -> Result<Option<Commit>> {
         let ds = state.dataset(&self.dataset)?;
-        let rollout = &ds.rollout;
-        // A plain ROLLBACK means "undo what I am looking at": if another writer changed the
-        // rollout meanwhile, rolling back again would undo their change too. Refuse instead,
-        // so two concurrent ROLLBACKs yield one.
         match seen {
-            Some(first) if first != rollout && self.to.is_none() => {
-                return Err(Error::precondition(format!(
-                    "{} changed while ROLLBACK was being committed (another writer committed first); \
-                     nothing was rolled back: check SHOW ROLLOUT {} and retry if still wanted",
-                    self.dataset, self.dataset
-                )));
+            Some(first) if *first != ds.rollout && self.to.is_none() => {
+                return Err(Error::refused(Refusal::ChangedMeanwhile {
+                    dataset: self.dataset.clone(),
+                    operation: "ROLLBACK".into(),
+                }));
             }
             Some(_) => {}
-            None => *seen = Some(rollout.clone()),
+            None => *seen = Some(ds.rollout.clone()),
         }
-        let mut next = rollout.clone();
-        let mut actions = Vec::new();
-        let set_status = |version: &str, status| Action::SetVersionStatus {
-            dataset: self.dataset.clone(),
-            version: version.to_string(),
-            status,
+        let transition = Transition::Rollback {
+            to: self.to.clone(),
         };
-        if let Some(candidate) = &rollout.candidate {
-            actions.push(set_status(&candidate.version, VersionStatus::RolledBack));
-            next.candidate = None;
-        }
-        let message = match (&self.to, &rollout.candidate) {
-            (None, Some(candidate)) => format!(
-                "rolled back the rollout of '{}' on {}; everyone reads '{}'",
-                candidate.version,
-                self.dataset,
-                rollout.stable.as_deref().unwrap_or("?")
-            ),
-            (None, None) => {
-                let (Some(current), Some(previous)) =
-                    (rollout.stable.clone(), next.previous_stable.pop())
-                else {
-                    return Err(Error::precondition(format!(
-                        "nothing to roll back: {} has no candidate and no earlier stable version",
-                        self.dataset
-                    )));
-                };
-                actions.push(set_status(&current, VersionStatus::RolledBack));
-                actions.push(set_status(&previous, VersionStatus::Stable));
-                next.stable = Some(previous.clone());
-                format!(
-                    "rolled back {} from '{current}' to the previous stable version '{previous}'",
-                    self.dataset
-                )
-            }
-            (Some(target), _) => {
-                let v = state.version(&self.dataset, target)?;
-                if v.status == VersionStatus::Rejected {
-                    return Err(Error::precondition(format!(
-                        "version '{target}' of {} was rejected and cannot become stable",
-                        self.dataset
-                    )));
-                }
-                if rollout.stable.as_deref() == Some(target.as_str()) {
-                    if rollout.candidate.is_none() {
-                        return Ok(None);
-                    }
-                } else {
-                    if let Some(current) = &rollout.stable {
-                        actions.push(set_status(current, VersionStatus::RolledBack));
-                    }
-                    match next.previous_stable.iter().rposition(|p| p == target) {
-                        Some(at) => next.previous_stable.truncate(at),
-                        None => next.previous_stable.extend(rollout.stable.iter().cloned()),
-                    }
-                    actions.push(set_status(target, VersionStatus::Stable));
-                    next.stable = Some(target.clone());
-                }
-                format!("rolled back {} to '{target}'", self.dataset)
-            }
+        let Some(change) = ds.transition(&transition, Utc::now())? else {
+            return Ok(None);
         };
-        actions.push(Action::SetRollout {
-            dataset: self.dataset.clone(),
-            rollout: next,
-        });
         Ok(Some(Commit {
             operation: "ROLLBACK".into(),
             dataset: Some(self.dataset.clone()),
             statement: self.to_string(),
             reason: self.reason.clone(),
             checks: vec![],
-            actions,
-            message,
+            actions: change.actions(),
+            message: change.message(),
         }))
     }
 
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         let mut seen = None;
-        match rc.commit(|state| self.plan(state, &mut seen)).await? {
-            Some(done) => rc.message(&done),
-            None => rc.message_text(&format!(
+        let outcome = env.commit(|state| self.plan(state, &mut seen)).await?;
+        Ok(Outcome::of_commit(outcome, None, || {
+            format!(
                 "nothing to do: {} already reads '{}'",
                 self.dataset,
                 self.to.as_deref().unwrap_or("?")
-            )),
-        }
+            )
+        }))
     }
 }

@@ -1,20 +1,17 @@
 //! `SET`, `SHOW` and `RESET` of `rollout.consumer` and `rollout.cohort`.
 
 use std::fmt;
-use std::sync::Arc;
 
-use datafusion::arrow::array::StringArray;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::dataframe::DataFrame;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use super::Quoted;
+use super::Outcome;
+use super::table::Table;
 use crate::error::{Error, Result};
-use crate::resolve::RolloutConfig;
-use crate::session::RolloutContext;
+use crate::guard::Env;
+use crate::resolve::{RolloutConfig, set_rollout_setting};
+use crate::sql::Quoted;
 
 /// What to do with a rollout setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,38 +83,35 @@ impl fmt::Display for RolloutSetting {
 }
 
 impl RolloutSetting {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
+        let name = format!("rollout.{}", self.key);
         match &self.action {
             SettingAction::Set(value) => {
                 if self.key == "cohort" && !value.is_empty() {
-                    rc.store().state().cohort(value)?;
+                    env.store.state().cohort(value)?;
                 }
-                rc.set_setting(&self.key, Some(value))?;
-                rc.empty()
+                set_rollout_setting(env.session, &self.key, Some(value))?;
+                Ok(Outcome::Setting {
+                    name,
+                    value: Some(value.clone()),
+                })
             }
             SettingAction::Reset => {
-                rc.set_setting(&self.key, None)?;
-                rc.empty()
+                set_rollout_setting(env.session, &self.key, None)?;
+                Ok(Outcome::Setting { name, value: None })
             }
             SettingAction::Show => {
-                let cfg = rc.settings();
+                let cfg = RolloutConfig::from_options(env.session.state().config_options());
                 let value = match self.key.as_str() {
                     "consumer" => cfg.consumer,
                     "cohort" => cfg.cohort,
                     other => return Err(Error::Config(format!("unknown setting rollout.{other}"))),
                 };
-                let schema = Arc::new(Schema::new(vec![
-                    Field::new("name", DataType::Utf8, false),
-                    Field::new("value", DataType::Utf8, true),
-                ]));
-                let batch = RecordBatch::try_new(
-                    schema,
-                    vec![
-                        Arc::new(StringArray::from(vec![format!("rollout.{}", self.key)])),
-                        Arc::new(StringArray::from(vec![value])),
-                    ],
-                )?;
-                rc.frame(batch)
+                let batch = Table::new()
+                    .text("name", [name])
+                    .text_opt("value", [value])
+                    .build()?;
+                Ok(Outcome::Query(env.session.read_batch(batch)?))
             }
         }
     }

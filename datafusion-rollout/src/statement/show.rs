@@ -1,19 +1,16 @@
 //! `SHOW ROLLOUT orders` and `SHOW HISTORY [OF orders]`.
 
 use std::fmt;
-use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, StringArray, UInt32Array, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::dataframe::DataFrame;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
-use super::Ident;
+use super::Outcome;
 use super::parser::{expect_word, parse_name};
+use super::table::Table;
 use crate::error::Result;
-use crate::session::RolloutContext;
+use crate::guard::Env;
+use crate::sql::{Ident, format_percent};
 use crate::store::LogEntry;
 
 /// `SHOW ROLLOUT orders`: stable, candidate, exposure, salt and hash.
@@ -73,64 +70,58 @@ impl fmt::Display for ShowHistory {
 }
 
 impl ShowRollout {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
-        let state = rc.store().state();
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
+        let state = env.store.state();
         let ds = state.dataset(&self.dataset)?;
         let r = &ds.rollout;
         let c = r.candidate.as_ref();
-        let s = |v: Option<String>| -> ArrayRef { Arc::new(StringArray::from(vec![v])) };
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("dataset", DataType::Utf8, false),
-            Field::new("stable", DataType::Utf8, true),
-            Field::new("candidate", DataType::Utf8, true),
-            Field::new("exposure", DataType::Utf8, true),
-            Field::new("cohorts", DataType::Utf8, true),
-            Field::new("percent_bp", DataType::UInt32, true),
-            Field::new("salt", DataType::Utf8, true),
-            Field::new("hash", DataType::Utf8, true),
-            Field::new("started_at", DataType::Utf8, true),
-            Field::new("previous_stable", DataType::Utf8, true),
-            Field::new("stage", DataType::Utf8, true),
-            Field::new("next_stage", DataType::Utf8, true),
-            Field::new("may_advance_at", DataType::Utf8, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![
-                s(Some(ds.name.clone())),
-                s(r.stable.clone()),
-                s(c.map(|c| c.version.clone())),
-                s(c.map(|c| c.exposure())),
-                s(c.map(|c| c.cohorts.iter().cloned().collect::<Vec<_>>().join(", "))),
-                Arc::new(UInt32Array::from(vec![c.map(|c| c.percent_bp)])),
-                s(c.map(|c| c.salt.clone())),
-                s(c.map(|c| c.hash.clone())),
-                s(c.map(|c| {
-                    c.started_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                })),
-                s((!r.previous_stable.is_empty()).then(|| r.previous_stable.join(", "))),
-                s(c.filter(|c| !c.stages.is_empty())
-                    .map(|c| format!("{} of {}", c.stage + 1, c.stages.len()))),
-                s(c.and_then(|c| c.next_stage())
-                    .map(crate::catalog::format_percent)),
-                s(c.filter(|c| c.next_stage().is_some()).map(|c| {
+        let time =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let staged = c.filter(|c| !c.stages.is_empty());
+        let batch = Table::new()
+            .text("dataset", [&ds.name])
+            .text_opt("stable", [r.stable.as_ref()])
+            .text_opt("candidate", [c.map(|c| &c.version)])
+            .text_opt("exposure", [c.map(|c| c.exposure())])
+            .text_opt(
+                "cohorts",
+                [c.map(|c| c.cohorts.iter().cloned().collect::<Vec<_>>().join(", "))],
+            )
+            .basis_points_opt("percent_bp", [c.map(|c| c.percent_bp)])
+            .text_opt("salt", [c.map(|c| &c.salt)])
+            .text_opt("hash", [c.map(|c| c.hash.to_string())])
+            .text_opt("started_at", [c.map(|c| time(c.started_at))])
+            .text_opt(
+                "previous_stable",
+                [(!r.previous_stable.is_empty()).then(|| r.previous_stable.join(", "))],
+            )
+            .text_opt(
+                "stage",
+                [staged.map(|c| format!("{} of {}", c.stage + 1, c.stages.len()))],
+            )
+            .text_opt(
+                "next_stage",
+                [c.and_then(|c| c.next_stage()).map(format_percent)],
+            )
+            .text_opt(
+                "may_advance_at",
+                [c.filter(|c| c.next_stage().is_some()).map(|c| {
                     c.may_advance_at()
-                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .map(time)
                         .unwrap_or_else(|| "now (no soak time)".into())
-                })),
-            ],
-        )?;
-        rc.frame(batch)
+                })],
+            )
+            .build()?;
+        Ok(Outcome::Query(env.session.read_batch(batch)?))
     }
 }
 
 impl ShowHistory {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         if let Some(d) = &self.dataset {
-            rc.store().state().dataset(d)?;
+            env.store.state().dataset(d)?;
         }
-        let history = rc.store().history().await?;
+        let history = env.store.history().await?;
         let mut entries: Vec<&LogEntry> = history
             .iter()
             .filter(|e| self.dataset.is_none() || e.dataset == self.dataset)
@@ -139,37 +130,20 @@ impl ShowHistory {
             let skip = entries.len().saturating_sub(n as usize);
             entries.drain(..skip);
         }
-        let text = |f: &dyn Fn(&LogEntry) -> Option<String>| -> ArrayRef {
-            Arc::new(entries.iter().map(|e| f(e)).collect::<StringArray>())
+        let time = |e: &&LogEntry| {
+            e.timestamp
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         };
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("sequence", DataType::UInt64, false),
-            Field::new("timestamp", DataType::Utf8, false),
-            Field::new("actor", DataType::Utf8, false),
-            Field::new("operation", DataType::Utf8, false),
-            Field::new("dataset", DataType::Utf8, true),
-            Field::new("statement", DataType::Utf8, false),
-            Field::new("reason", DataType::Utf8, true),
-            Field::new("transaction_id", DataType::Utf8, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(entries.iter().map(|e| e.sequence).collect::<UInt64Array>()),
-                text(&|e| {
-                    Some(
-                        e.timestamp
-                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    )
-                }),
-                text(&|e| Some(e.actor.clone())),
-                text(&|e| Some(e.operation.clone())),
-                text(&|e| e.dataset.clone()),
-                text(&|e| Some(e.statement.clone())),
-                text(&|e| e.reason.clone()),
-                text(&|e| Some(e.transaction_id.clone())),
-            ],
-        )?;
-        rc.frame(batch)
+        let batch = Table::new()
+            .count("sequence", entries.iter().map(|e| e.sequence))
+            .text("timestamp", entries.iter().map(time))
+            .text("actor", entries.iter().map(|e| &e.actor))
+            .text("operation", entries.iter().map(|e| &e.operation))
+            .text_opt("dataset", entries.iter().map(|e| e.dataset.as_ref()))
+            .text("statement", entries.iter().map(|e| &e.statement))
+            .text_opt("reason", entries.iter().map(|e| e.reason.as_ref()))
+            .text("transaction_id", entries.iter().map(|e| &e.transaction_id))
+            .build()?;
+        Ok(Outcome::Query(env.session.read_batch(batch)?))
     }
 }

@@ -2,19 +2,16 @@
 //! references (the data of crashed or refused `CREATE VERSION`s).
 
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::dataframe::DataFrame;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
+use super::Outcome;
 use super::parser::{expect_word, parse_string, parse_word};
-use super::{Quoted, ReasonClause};
+use super::table::Table;
 use crate::error::Result;
-use crate::session::RolloutContext;
+use crate::guard::Env;
+use crate::sql::{Quoted, ReasonClause, format_interval, interval_seconds};
 use crate::store::{Commit, Orphan};
 
 /// How old an unreferenced file must be before `VACUUM` removes it, unless `RETAIN` says.
@@ -51,7 +48,7 @@ pub(super) fn parse(p: &mut Parser) -> Result<Vacuum, ParserError> {
             let at = p.peek_token().span.start;
             let text = parse_string(p, "a duration in quotes after RETAIN, like '1 hour'")?;
             retain_seconds = Some(
-                parse_duration(&text)
+                interval_seconds(&text)
                     .map_err(|e| ParserError::ParserError(format!("RETAIN {e}{at}")))?,
             );
         } else if reason.is_none() && parse_word(p, "REASON") {
@@ -67,55 +64,6 @@ pub(super) fn parse(p: &mut Parser) -> Result<Vacuum, ParserError> {
     })
 }
 
-const UNITS: [(&str, &str, u64); 4] = [
-    ("week", "weeks", 7 * 86_400),
-    ("day", "days", 86_400),
-    ("hour", "hours", 3_600),
-    ("minute", "minutes", 60),
-];
-
-/// `'90 minutes'` → 5400. Units: second(s), minute(s), hour(s), day(s), week(s) (and `s`,
-/// `sec`, `min`, `h`, `d`, `w`).
-fn parse_duration(text: &str) -> std::result::Result<u64, String> {
-    let bad = || {
-        format!(
-            "{}: expected a whole number and a unit, like '1 hour', '30 minutes' or '0 seconds'",
-            Quoted(text)
-        )
-    };
-    let mut parts = text.split_whitespace();
-    let (Some(number), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad());
-    };
-    let number: u64 = number.parse().map_err(|_| bad())?;
-    let unit = unit.to_ascii_lowercase();
-    let seconds = match unit.as_str() {
-        "s" | "sec" | "secs" | "second" | "seconds" => 1,
-        "min" | "mins" | "minute" | "minutes" => 60,
-        "h" | "hour" | "hours" => 3_600,
-        "d" | "day" | "days" => 86_400,
-        "w" | "week" | "weeks" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    number
-        .checked_mul(seconds)
-        .ok_or_else(|| format!("{} is too long", Quoted(text)))
-}
-
-/// 5400 → `90 minutes`: the largest unit that divides exactly.
-fn format_duration(seconds: u64) -> String {
-    for (one, many, size) in UNITS {
-        if seconds > 0 && seconds.is_multiple_of(size) {
-            let n = seconds / size;
-            return format!("{n} {}", if n == 1 { one } else { many });
-        }
-    }
-    format!(
-        "{seconds} {}",
-        if seconds == 1 { "second" } else { "seconds" }
-    )
-}
-
 impl fmt::Display for Vacuum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("VACUUM")?;
@@ -123,7 +71,7 @@ impl fmt::Display for Vacuum {
             f.write_str(" DRY RUN")?;
         }
         if let Some(s) = self.retain_seconds {
-            write!(f, " RETAIN {}", Quoted(&format_duration(s)))?;
+            write!(f, " RETAIN {}", Quoted(&format_interval(s)))?;
         }
         write!(f, "{}", ReasonClause(&self.reason))
     }
@@ -140,13 +88,13 @@ impl Vacuum {
             .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         let cutoff = self.cutoff(Utc::now());
-        let orphans = rc.store().find_orphans(cutoff).await?;
+        let orphans = env.store.find_orphans(cutoff).await?;
         if self.dry_run {
-            return rows(rc, &orphans, "would remove");
+            return rows(env, &orphans, "would remove");
         }
-        let removed = rc.store().remove_orphans(orphans).await?;
+        let removed = env.store.remove_orphans(orphans).await?;
         if !removed.is_empty() {
             let bytes: u64 = removed.iter().map(|o| o.size).sum();
             let message = format!(
@@ -154,7 +102,7 @@ impl Vacuum {
                 removed.len()
             );
             // Recorded in the history; the entry changes no state.
-            rc.commit(|_| {
+            env.commit(|_| {
                 Ok(Some(Commit {
                     operation: "VACUUM".into(),
                     dataset: None,
@@ -167,60 +115,22 @@ impl Vacuum {
             })
             .await?;
         }
-        rows(rc, &removed, "removed")
+        rows(env, &removed, "removed")
     }
 }
 
-fn rows(rc: &RolloutContext, files: &[Orphan], action: &str) -> Result<DataFrame> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("path", DataType::Utf8, false),
-        Field::new("bytes", DataType::UInt64, false),
-        Field::new("last_modified", DataType::Utf8, false),
-        Field::new("action", DataType::Utf8, false),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            files.iter().map(|o| o.url.as_str()),
-        )),
-        Arc::new(UInt64Array::from_iter_values(files.iter().map(|o| o.size))),
-        Arc::new(StringArray::from_iter_values(files.iter().map(|o| {
-            o.last_modified
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        }))),
-        Arc::new(StringArray::from_iter_values(files.iter().map(|_| action))),
-    ];
-    rc.frame(RecordBatch::try_new(schema, columns)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_and_print_canonically() {
-        for (text, seconds, canonical) in [
-            ("0 seconds", 0, "0 seconds"),
-            ("1 hour", 3600, "1 hour"),
-            ("90 MINUTES", 5400, "90 minutes"),
-            ("2 d", 172_800, "2 days"),
-            ("1 s", 1, "1 second"),
-            ("3 weeks", 1_814_400, "3 weeks"),
-        ] {
-            assert_eq!(parse_duration(text), Ok(seconds), "{text}");
-            assert_eq!(format_duration(seconds), canonical);
-            assert_eq!(parse_duration(canonical), Ok(seconds));
-        }
-        for bad in [
-            "",
-            "1",
-            "hour",
-            "-1 hour",
-            "1.5 hours",
-            "1 fortnight",
-            "1 hour 2",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert!(parse_duration("99999999999999999 weeks").is_err());
-    }
+fn rows(env: &Env<'_>, files: &[Orphan], action: &str) -> Result<Outcome> {
+    let batch = Table::new()
+        .text("path", files.iter().map(|o| &o.url))
+        .count("bytes", files.iter().map(|o| o.size))
+        .text(
+            "last_modified",
+            files.iter().map(|o| {
+                o.last_modified
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            }),
+        )
+        .text("action", files.iter().map(|_| action))
+        .build()?;
+    Ok(Outcome::Query(env.session.read_batch(batch)?))
 }

@@ -3,13 +3,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::dataframe::DataFrame;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::object_store::ObjectMeta;
 use datafusion::object_store::path::Path;
@@ -18,12 +13,14 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use url::Url;
 
+use super::Outcome;
 use super::parser::{expect_word, parse_name, parse_string};
-use super::{Ident, Quoted};
+use super::table::Table;
 use crate::catalog::{PinnedFile, Version};
 use crate::error::Result;
+use crate::guard::Env;
 use crate::resolve::describe_change;
-use crate::session::RolloutContext;
+use crate::sql::{Ident, Quoted};
 
 /// `VERIFY VERSION 'v2' OF orders` (one version) or `VERIFY orders` (every version).
 ///
@@ -86,8 +83,8 @@ struct Row<'a> {
 }
 
 impl VerifyVersion {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
-        let state = rc.store().state();
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
+        let state = env.store.state();
         let ds = state.dataset(&self.dataset)?;
         let versions: Vec<&Version> = match &self.version {
             Some(v) => vec![state.version(&self.dataset, v)?],
@@ -99,52 +96,47 @@ impl VerifyVersion {
         let mut rows = Vec::new();
         for v in versions {
             for pin in &v.files {
-                rows.push(verify_file(rc, &mut folders, &v.id, pin).await);
+                rows.push(verify_file(env, &mut folders, &v.id, pin).await);
             }
         }
-        self.frame(rc, &rows)
+        self.frame(env, &rows)
     }
 
-    fn frame(&self, rc: &RolloutContext, rows: &[Row<'_>]) -> Result<DataFrame> {
+    fn frame(&self, env: &Env<'_>, rows: &[Row<'_>]) -> Result<Outcome> {
         let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-        let text = |f: &dyn Fn(&Row<'_>) -> Option<String>| -> ArrayRef {
-            Arc::new(rows.iter().map(f).collect::<StringArray>())
-        };
-        let num = |f: &dyn Fn(&Row<'_>) -> Option<u64>| -> ArrayRef {
-            Arc::new(rows.iter().map(f).collect::<UInt64Array>())
-        };
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("dataset", DataType::Utf8, false),
-            Field::new("version", DataType::Utf8, false),
-            Field::new("path", DataType::Utf8, false),
-            Field::new("status", DataType::Utf8, false),
-            Field::new("expected_size", DataType::UInt64, false),
-            Field::new("found_size", DataType::UInt64, true),
-            Field::new("expected_modified", DataType::Utf8, false),
-            Field::new("found_modified", DataType::Utf8, true),
-            Field::new("expected_e_tag", DataType::Utf8, true),
-            Field::new("found_e_tag", DataType::Utf8, true),
-            Field::new("problem", DataType::Utf8, true),
-        ]));
-        let columns = vec![
-            text(&|_| Some(self.dataset.clone())),
-            text(&|r| Some(r.version.to_string())),
-            text(&|r| Some(r.pin.url.clone())),
-            text(&|r| Some(r.status.to_string())),
-            num(&|r| Some(r.pin.size)),
-            num(&|r| r.found.as_ref().map(|m| m.size)),
-            text(&|r| Some(time(&r.pin.last_modified))),
-            text(&|r| r.found.as_ref().map(|m| time(&m.last_modified))),
-            text(&|r| r.pin.e_tag.clone()),
-            text(&|r| r.found.as_ref().and_then(|m| m.e_tag.clone())),
-            text(&|r| r.problem.clone()),
-        ];
-        rc.frame(RecordBatch::try_new(schema, columns)?)
+        let batch = Table::new()
+            .text("dataset", rows.iter().map(|_| &self.dataset))
+            .text("version", rows.iter().map(|r| r.version))
+            .text("path", rows.iter().map(|r| &r.pin.url))
+            .text("status", rows.iter().map(|r| r.status))
+            .count("expected_size", rows.iter().map(|r| r.pin.size))
+            .count_opt(
+                "found_size",
+                rows.iter().map(|r| r.found.as_ref().map(|m| m.size)),
+            )
+            .text(
+                "expected_modified",
+                rows.iter().map(|r| time(&r.pin.last_modified)),
+            )
+            .text_opt(
+                "found_modified",
+                rows.iter()
+                    .map(|r| r.found.as_ref().map(|m| time(&m.last_modified))),
+            )
+            .text_opt("expected_e_tag", rows.iter().map(|r| r.pin.e_tag.as_ref()))
+            .text_opt(
+                "found_e_tag",
+                rows.iter()
+                    .map(|r| r.found.as_ref().and_then(|m| m.e_tag.as_ref())),
+            )
+            .text_opt("problem", rows.iter().map(|r| r.problem.as_ref()))
+            .build()?;
+        Ok(Outcome::Query(env.session.read_batch(batch)?))
     }
 }
 
 async fn verify_file<'a>(
-    rc: &RolloutContext,
+    env: &Env<'_>,
     folders: &mut HashMap<(String, String), Result<Vec<ObjectMeta>, String>>,
     version: &'a str,
     pin: &'a PinnedFile,
@@ -171,7 +163,7 @@ async fn verify_file<'a>(
     let folder = Path::from_iter(parts[..parts.len().saturating_sub(1)].iter().cloned());
     let key = (base.clone(), folder.to_string());
     if !folders.contains_key(&key) {
-        let listed = list_folder(rc, &base, &folder).await;
+        let listed = list_folder(env, &base, &folder).await;
         folders.insert(key.clone(), listed);
     }
     match folders.get(&key) {
@@ -187,14 +179,10 @@ async fn verify_file<'a>(
     }
 }
 
-async fn list_folder(
-    rc: &RolloutContext,
-    base: &str,
-    folder: &Path,
-) -> Result<Vec<ObjectMeta>, String> {
+async fn list_folder(env: &Env<'_>, base: &str, folder: &Path) -> Result<Vec<ObjectMeta>, String> {
     let store_url = ObjectStoreUrl::parse(base).map_err(|e| e.to_string())?;
-    let store = rc
-        .session()
+    let store = env
+        .session
         .runtime_env()
         .object_store(&store_url)
         .map_err(|e| e.to_string())?;

@@ -4,37 +4,24 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::Utc;
-use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
-use datafusion::datasource::file_format::FileFormat as DfFileFormat;
-use datafusion::datasource::file_format::csv::CsvFormat;
-use datafusion::datasource::file_format::json::JsonFormat;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
-use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::object_store::path::Path;
-use datafusion::object_store::{ObjectMeta, ObjectStoreExt};
+use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{Query, Statement as SqlStatement};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use futures::TryStreamExt;
-use url::Url;
 
+use super::Outcome;
 use super::parser::{alias_pinned_tables_query, expect_word, parse_name, parse_string, parse_word};
-use super::{Ident, Quoted, ReasonClause};
+use super::scan::{Scanned, scan_location};
+use super::table::Table;
 use crate::catalog::{
-    Action, FileFormat, PinnedFile, State, Version, VersionStatus, check_compatible,
+    Action, ColumnDef, FileFormat, State, Version, VersionStatus, check_compatible,
     columns_from_schema, merge_schema, validate_identifier, validate_version_id,
 };
-use crate::contract::{CheckResult, Target, run_contract, summarize_failures};
+use crate::contract::Target;
 use crate::error::{Error, Result};
-use crate::guard;
-use crate::session::RolloutContext;
+use crate::guard::{Env, Gate, OnFailure, Verdict, guarded_commit, new_transaction_id};
+use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::{Commit, resolve_location};
 
 /// `REGISTER VERSION 'v1' OF orders FROM 'path/' [FORMAT PARQUET|CSV|JSON] [COMMENT '...'] [REASON '...']`
@@ -203,339 +190,188 @@ fn check_new_version(state: &State, dataset: &str, version: &str) -> Result<()> 
     Ok(())
 }
 
-fn df_format(format: FileFormat) -> Arc<dyn DfFileFormat> {
-    match format {
-        FileFormat::Parquet => Arc::new(ParquetFormat::default()),
-        FileFormat::Csv => Arc::new(CsvFormat::default().with_has_header(true)),
-        FileFormat::Json => Arc::new(JsonFormat::default()),
-    }
-}
-
-/// Everything about a version that is read from its files at registration.
-struct Scanned {
-    files: Vec<PinnedFile>,
-    schema: SchemaRef,
-    row_count: u64,
-    table: Arc<ListingTable>,
-}
-
-/// Lists the files of `location` (a folder: every file with the format's extension, hidden
-/// and `_` files skipped; or one file), infers the schema and counts the rows.
-async fn scan_location(rc: &RolloutContext, url: &Url, format: FileFormat) -> Result<Scanned> {
-    let store_url = ObjectStoreUrl::parse(format!(
-        "{}://{}",
-        url.scheme(),
-        &url[url::Position::BeforeHost..url::Position::AfterPort]
-    ))?;
-    let store = rc.session().runtime_env().object_store(&store_url)?;
-    let path = Path::from_url_path(url.path()).map_err(|e| Error::InvalidLocation {
-        location: url.to_string(),
-        reason: e.to_string(),
-    })?;
-    let not_found = || Error::InvalidLocation {
-        location: url.to_string(),
-        reason: "nothing is there (no such file or folder)".into(),
-    };
-    let mut metas: Vec<ObjectMeta> = Vec::new();
-    if !url.path().ends_with('/') {
-        match store.head(&path).await {
-            Ok(meta) => metas.push(meta),
-            Err(datafusion::object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if metas.is_empty() {
-        let listed: Vec<ObjectMeta> = store.list(Some(&path)).try_collect().await?;
-        let ext = format.extension();
-        metas = listed
-            .into_iter()
-            .filter(|m| {
-                let hidden = m
-                    .location
-                    .parts()
-                    .skip(path.parts().count())
-                    .any(|p| p.as_ref().starts_with('.') || p.as_ref().starts_with('_'));
-                let name = m
-                    .location
-                    .filename()
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                !hidden && name.ends_with(ext)
-            })
-            .collect();
-        if metas.is_empty() {
-            let exists_local = url.to_file_path().map(|p| p.exists()).unwrap_or(true);
-            if !exists_local {
-                return Err(not_found());
-            }
-            return Err(Error::InvalidLocation {
-                location: url.to_string(),
-                reason: format!("holds no {format} files (*{})", format.extension()),
-            });
-        }
-    }
-    metas.sort_by(|a, b| a.location.cmp(&b.location));
-    let base = store_url.as_str().trim_end_matches('/').to_string();
-    let files: Vec<PinnedFile> = metas
-        .iter()
-        .map(|m| PinnedFile {
-            url: format!("{base}/{}", m.location),
-            size: m.size,
-            e_tag: m.e_tag.clone(),
-            last_modified: m.last_modified,
-        })
-        .collect();
-    let urls = files
-        .iter()
-        .map(|f| ListingTableUrl::parse(&f.url))
-        .collect::<datafusion::error::Result<Vec<_>>>()?;
-    let options = ListingOptions::new(df_format(format)).with_file_extension("");
-    let state = rc.session().state();
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(options)
-        .infer_schema(&state)
-        .await
-        .map_err(|e| Error::InvalidLocation {
-            location: url.to_string(),
-            reason: format!("cannot read its schema as {format}: {}", Error::from(e)),
-        })?;
-    let table = Arc::new(ListingTable::try_new(config)?);
-    let schema = datafusion::catalog::TableProvider::schema(table.as_ref());
-    let row_count = rc
-        .session()
-        .read_table(Arc::clone(&table) as _)?
-        .count()
-        .await? as u64;
-    Ok(Scanned {
-        files,
-        schema,
-        row_count,
-        table,
-    })
-}
-
-/// Commits a scanned version, re-checking name and schema against the latest state.
-#[allow(clippy::too_many_arguments)]
-async fn commit_version(
-    rc: &RolloutContext,
-    operation: &str,
+/// Where a new version comes from, and how it is recorded.
+struct NewVersion<'a> {
+    operation: &'static str,
     statement: String,
-    dataset: &str,
-    version: &str,
+    dataset: &'a str,
+    version: &'a str,
     location: String,
     format: FileFormat,
     managed: bool,
     comment: Option<String>,
     reason: Option<String>,
-    scanned: Scanned,
-) -> Result<DataFrame> {
-    let columns = columns_from_schema(&scanned.schema);
-    let results = run_contract_on_new(rc, dataset, version, &columns, &scanned).await?;
-    let rejected = results.as_ref().is_some_and(|r| guard::failed(r));
-    let checks = results
-        .as_deref()
-        .map(guard::checks_json)
-        .unwrap_or_default();
-    let failures = results
-        .as_deref()
-        .map(summarize_failures)
-        .unwrap_or_default();
-    let done = rc
-        .commit(|state| {
-            check_new_version(state, dataset, version)?;
-            let ds = state.dataset(dataset)?;
-            let latest = ds.versions.last().map(|v| v.schema.as_slice());
-            let breaking = check_compatible(&ds.schema, &columns, latest);
-            if !breaking.is_empty() {
-                return Err(Error::BreakingSchemaChange {
-                    dataset: dataset.to_string(),
-                    version: version.to_string(),
-                    changes: breaking,
-                });
-            }
-            let v = Version {
-                id: version.to_string(),
-                location: location.clone(),
-                format,
-                schema: columns.clone(),
-                row_count: scanned.row_count,
-                files: scanned.files.clone(),
-                managed,
-                created_at: Utc::now(),
-                created_by: rc.actor().to_string(),
-                comment: comment.clone(),
-                status: if rejected {
-                    VersionStatus::Rejected
-                } else {
-                    VersionStatus::Registered
-                },
-            };
-            Ok(Some(Commit {
-                operation: operation.to_string(),
-                dataset: Some(dataset.to_string()),
-                statement: statement.clone(),
-                reason: reason.clone(),
-                checks: checks.clone(),
-                actions: vec![Action::AddVersion {
-                    dataset: dataset.to_string(),
-                    version: Box::new(v),
-                    schema: merge_schema(&ds.schema, &columns),
-                }],
-                message: if rejected {
-                    format!(
-                        "version '{version}' of {dataset} REJECTED by its contract ({} rows in {} file(s)); it is kept but cannot be promoted without FORCE: {}",
-                        scanned.row_count,
-                        scanned.files.len(),
-                        failures.join("; ")
-                    )
-                } else {
-                    format!(
-                        "registered version '{version}' of {dataset}: {} rows in {} file(s)",
-                        scanned.row_count,
-                        scanned.files.len()
-                    )
-                },
-            }))
-        })
-        .await?;
-    match done {
-        Some(done) => rc.message(&done),
-        None => rc.message_text("nothing to do"),
-    }
 }
 
-/// Runs the dataset's contract over a version that is not committed yet (read through a
-/// temporary table of its files), with drift against the stable version.
-async fn run_contract_on_new(
-    rc: &RolloutContext,
-    dataset: &str,
-    version: &str,
-    columns: &[crate::catalog::ColumnDef],
+/// Commits a scanned version through the guarded path: the dataset's contract runs over its
+/// files (read through a temporary table) with drift against the stable version; a failure
+/// does not refuse the registration but records the version as `rejected`, with the checks as
+/// the entry's evidence. Name and schema are re-checked against the latest state.
+async fn commit_version(env: &Env<'_>, new: NewVersion<'_>, scanned: Scanned) -> Result<Outcome> {
+    let columns = columns_from_schema(&scanned.schema);
+    let pending = format!("__rollout_pending_{}", uuid::Uuid::new_v4().simple());
+    env.session
+        .register_table(pending.as_str(), Arc::clone(&scanned.table) as _)?;
+    let gate = Gate {
+        operation: new.operation,
+        dataset: new.dataset,
+        candidate: Target {
+            version: new.version.to_string(),
+            table: Ident(&pending).to_string(),
+            columns: columns.clone(),
+        },
+        on_failure: OnFailure::Record,
+        force: false,
+        actor: env.actor,
+    };
+    let done = guarded_commit(env, gate, |state, verdict| {
+        plan_version(env, state, &new, &columns, &scanned, verdict).map(Some)
+    })
+    .await;
+    env.session.deregister_table(pending.as_str())?;
+    let done = done?;
+    Ok(Outcome::of_commit(done.outcome, done.report, || {
+        "nothing to do".into()
+    }))
+}
+
+fn plan_version(
+    env: &Env<'_>,
+    state: &State,
+    new: &NewVersion<'_>,
+    columns: &[ColumnDef],
     scanned: &Scanned,
-) -> Result<Option<Vec<CheckResult>>> {
-    let state = rc.store().refresh().await?;
+    verdict: &Verdict,
+) -> Result<Commit> {
+    let (dataset, version) = (new.dataset, new.version);
+    check_new_version(state, dataset, version)?;
     let ds = state.dataset(dataset)?;
-    let Some(contract) = &ds.contract else {
-        return Ok(None);
+    let latest = ds.versions.last().map(|v| v.schema.as_slice());
+    let breaking = check_compatible(&ds.schema, columns, latest);
+    if !breaking.is_empty() {
+        return Err(Error::BreakingSchemaChange {
+            dataset: dataset.to_string(),
+            version: version.to_string(),
+            changes: breaking,
+        });
+    }
+    let (files, rows) = (scanned.files.len(), scanned.row_count);
+    let (status, message) = match verdict {
+        Verdict::Failed(failures) => (
+            VersionStatus::Rejected,
+            format!(
+                "version '{version}' of {dataset} REJECTED by its contract ({rows} rows in {files} file(s)); it is kept but cannot be promoted without FORCE: {}",
+                failures.join("; ")
+            ),
+        ),
+        Verdict::Pending | Verdict::Passed => (
+            VersionStatus::Registered,
+            format!("registered version '{version}' of {dataset}: {rows} rows in {files} file(s)"),
+        ),
     };
-    let name = format!("__rollout_pending_{}", uuid::Uuid::new_v4().simple());
-    rc.session()
-        .register_table(name.as_str(), Arc::clone(&scanned.table) as _)?;
-    let candidate = Target {
-        version: version.to_string(),
-        table: format!("\"{name}\""),
-        columns: columns.to_vec(),
+    let v = Version {
+        id: version.to_string(),
+        location: new.location.clone(),
+        format: new.format,
+        schema: columns.to_vec(),
+        row_count: rows,
+        files: scanned.files.clone(),
+        managed: new.managed,
+        created_at: Utc::now(),
+        created_by: env.actor.to_string(),
+        comment: new.comment.clone(),
+        status,
     };
-    let baseline = match ds.rollout.stable.as_deref() {
-        Some(stable) => Some(guard::version_target(&state, dataset, stable)?),
-        None => None,
-    };
-    let results = run_contract(rc.session(), contract, &candidate, baseline.as_ref()).await;
-    rc.session().deregister_table(name.as_str())?;
-    results.map(Some)
+    Ok(Commit {
+        operation: new.operation.to_string(),
+        dataset: Some(dataset.to_string()),
+        statement: new.statement.clone(),
+        reason: new.reason.clone(),
+        checks: vec![],
+        actions: vec![Action::AddVersion {
+            dataset: dataset.to_string(),
+            version: Box::new(v),
+            schema: merge_schema(&ds.schema, columns),
+        }],
+        message,
+    })
 }
 
 impl RegisterVersion {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         validate_identifier("dataset name", &self.dataset)?;
-        check_new_version(rc.store().state().as_ref(), &self.dataset, &self.version)?;
+        check_new_version(env.store.state().as_ref(), &self.dataset, &self.version)?;
         let url = resolve_location(&self.location, false)?;
-        let scanned = scan_location(rc, &url, self.format).await?;
-        commit_version(
-            rc,
-            "REGISTER VERSION",
-            self.to_string(),
-            &self.dataset,
-            &self.version,
-            url.to_string(),
-            self.format,
-            false,
-            self.comment.clone(),
-            self.reason.clone(),
-            scanned,
-        )
-        .await
+        let scanned = scan_location(env, &url, self.format).await?;
+        let new = NewVersion {
+            operation: "REGISTER VERSION",
+            statement: self.to_string(),
+            dataset: &self.dataset,
+            version: &self.version,
+            location: url.to_string(),
+            format: self.format,
+            managed: false,
+            comment: self.comment.clone(),
+            reason: self.reason.clone(),
+        };
+        commit_version(env, new, scanned).await
     }
 }
 
 impl CreateVersion {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         validate_identifier("dataset name", &self.dataset)?;
-        check_new_version(rc.store().state().as_ref(), &self.dataset, &self.version)?;
+        check_new_version(env.store.state().as_ref(), &self.dataset, &self.version)?;
         let statement = DFStatement::Statement(Box::new(SqlStatement::Query(self.query.clone())));
-        let plan = rc.session().state().statement_to_plan(statement).await?;
-        let df = rc.session().execute_logical_plan(plan).await?;
+        let plan = env.session.state().statement_to_plan(statement).await?;
+        let df = env.session.execute_logical_plan(plan).await?;
         // A folder of its own per attempt: a crashed or refused attempt leaves only
         // unreferenced files (VACUUM's business), never files inside a version.
-        let folder = rc.store().url_of(&format!(
+        let folder = env.store.url_of(&format!(
             "data/{}/{}/{}/",
             self.dataset,
             self.version,
-            crate::session::new_transaction_id()
+            new_transaction_id()
         ))?;
         df.write_parquet(folder.as_str(), DataFrameWriteOptions::new(), None)
             .await?;
-        let scanned = scan_location(rc, &folder, FileFormat::Parquet).await?;
-        commit_version(
-            rc,
-            "CREATE VERSION",
-            self.to_string(),
-            &self.dataset,
-            &self.version,
-            folder.to_string(),
-            FileFormat::Parquet,
-            true,
-            self.comment.clone(),
-            self.reason.clone(),
-            scanned,
-        )
-        .await
+        let scanned = scan_location(env, &folder, FileFormat::Parquet).await?;
+        let new = NewVersion {
+            operation: "CREATE VERSION",
+            statement: self.to_string(),
+            dataset: &self.dataset,
+            version: &self.version,
+            location: folder.to_string(),
+            format: FileFormat::Parquet,
+            managed: true,
+            comment: self.comment.clone(),
+            reason: self.reason.clone(),
+        };
+        commit_version(env, new, scanned).await
     }
 }
 
 impl ShowVersions {
-    pub(crate) async fn execute(&self, rc: &RolloutContext) -> Result<DataFrame> {
-        let state = rc.store().state();
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
+        let state = env.store.state();
         let ds = state.dataset(&self.dataset)?;
         let vs = &ds.versions;
-        let text = |f: &dyn Fn(&Version) -> Option<String>| -> ArrayRef {
-            Arc::new(vs.iter().map(f).collect::<StringArray>())
+        let time = |v: &Version| {
+            v.created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         };
-        let num = |f: &dyn Fn(&Version) -> u64| -> ArrayRef {
-            Arc::new(vs.iter().map(|v| Some(f(v))).collect::<UInt64Array>())
-        };
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("version", DataType::Utf8, false),
-            Field::new("status", DataType::Utf8, false),
-            Field::new("format", DataType::Utf8, false),
-            Field::new("rows", DataType::UInt64, false),
-            Field::new("files", DataType::UInt64, false),
-            Field::new("bytes", DataType::UInt64, false),
-            Field::new("created_at", DataType::Utf8, false),
-            Field::new("created_by", DataType::Utf8, false),
-            Field::new("location", DataType::Utf8, false),
-            Field::new("comment", DataType::Utf8, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![
-                text(&|v| Some(v.id.clone())),
-                text(&|v| Some(v.status.to_string())),
-                text(&|v| Some(v.format.to_string())),
-                num(&|v| v.row_count),
-                num(&|v| v.files.len() as u64),
-                num(&|v| v.total_bytes()),
-                text(&|v| {
-                    Some(
-                        v.created_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    )
-                }),
-                text(&|v| Some(v.created_by.clone())),
-                text(&|v| Some(v.location.clone())),
-                text(&|v| v.comment.clone()),
-            ],
-        )?;
-        rc.frame(batch)
+        let batch = Table::new()
+            .text("version", vs.iter().map(|v| &v.id))
+            .text("status", vs.iter().map(|v| v.status.to_string()))
+            .text("format", vs.iter().map(|v| v.format.to_string()))
+            .count("rows", vs.iter().map(|v| v.row_count))
+            .count("files", vs.iter().map(|v| v.files.len() as u64))
+            .count("bytes", vs.iter().map(Version::total_bytes))
+            .text("created_at", vs.iter().map(time))
+            .text("created_by", vs.iter().map(|v| &v.created_by))
+            .text("location", vs.iter().map(|v| &v.location))
+            .text_opt("comment", vs.iter().map(|v| v.comment.as_ref()))
+            .build()?;
+        Ok(Outcome::Query(env.session.read_batch(batch)?))
     }
 }

@@ -23,6 +23,15 @@ pub struct Commit {
     pub message: String,
 }
 
+/// What [`Store::commit`] did.
+#[derive(Debug, Clone)]
+pub enum CommitOutcome {
+    /// A new log entry landed.
+    Committed(Box<Committed>),
+    /// The plan found nothing to change, and nothing was written.
+    Unchanged,
+}
+
 /// A commit that landed.
 #[derive(Debug, Clone)]
 pub struct Committed {
@@ -35,15 +44,15 @@ impl Store {
     /// Commits what `plan` computes from the latest state.
     ///
     /// `plan` checks the statement's preconditions against the state it is given and returns the
-    /// actions. When another writer takes the sequence number first, the store reloads and `plan`
+    /// actions, or `None` when there is nothing to change. When another writer takes the sequence number first, the store reloads and `plan`
     /// runs again on the new state (so preconditions are re-checked), up to
     /// `max_commit_attempts` times; then the commit fails with [`Error::ConcurrentModification`].
     pub async fn commit(
         &self,
         actor: &str,
         transaction_id: &str,
-        mut plan: impl FnMut(&State) -> Result<Commit>,
-    ) -> Result<Committed> {
+        mut plan: impl FnMut(&State) -> Result<Option<Commit>>,
+    ) -> Result<CommitOutcome> {
         let mut operation = String::new();
         for attempt in 0..self.options.max_commit_attempts {
             if let Some(reason) = self.read_only_reason() {
@@ -53,7 +62,9 @@ impl Store {
             if let Some(reason) = self.read_only_reason() {
                 return Err(Error::ReadOnly { reason });
             }
-            let commit = plan(&state)?;
+            let Some(commit) = plan(&state)? else {
+                return Ok(CommitOutcome::Unchanged);
+            };
             operation = commit.operation.clone();
             let entry = LogEntry {
                 format: 1,
@@ -71,7 +82,9 @@ impl Store {
             // Apply before writing: an entry that would not apply must never reach the log.
             let mut next = state.as_ref().clone();
             next.apply(entry.sequence, &entry.actions)
-                .map_err(|reason| Error::precondition(format!("internal: {reason}")))?;
+                .map_err(|reason| {
+                    Error::internal(format!("a planned entry does not apply: {reason}"))
+                })?;
             match self.put_entry(&entry).await? {
                 PutOutcome::Written => {
                     let next = Arc::new(next);
@@ -83,11 +96,11 @@ impl Store {
                     {
                         self.write_checkpoint(&next, &entry.transaction_id).await;
                     }
-                    return Ok(Committed {
+                    return Ok(CommitOutcome::Committed(Box::new(Committed {
                         entry,
                         message: commit.message,
                         state: next,
-                    });
+                    })));
                 }
                 PutOutcome::Taken => backoff(attempt).await,
             }

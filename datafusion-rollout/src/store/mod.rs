@@ -31,7 +31,7 @@ use url::Url;
 use crate::catalog::State;
 use crate::error::{Error, Result};
 
-pub use commit::{Commit, Committed};
+pub use commit::{Commit, CommitOutcome, Committed};
 pub use counting::{CountingStore, Requests};
 pub use location::{
     deregister_object_store, object_store_for, register_object_store, resolve_location,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion_ffi::udaf::FFI_AggregateUDF;
 use datafusion_ffi::udf::FFI_ScalarUDF;
-use datafusion_rollout::resolve::rollout_bucket_udf;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
@@ -65,12 +64,12 @@ impl PyScalarFunction {
 #[pyfunction]
 #[pyo3(name = "functions")]
 pub fn all_functions(py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
-    let all = datafusion_rollout_udfs::all_functions();
+    let all = datafusion_rollout::contract::functions();
     let mut out = Vec::new();
     for udaf in all.aggregate {
         out.push(Py::new(py, PyAggregateFunction { udaf })?.into_any());
     }
-    for udf in all.scalar.into_iter().chain([rollout_bucket_udf()]) {
+    for udf in all.scalar {
         out.push(Py::new(py, PyScalarFunction { udf })?.into_any());
     }
     Ok(out)

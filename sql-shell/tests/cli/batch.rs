@@ -350,3 +350,53 @@ fn watch_runs_check_rollouts_each_round() {
     );
     assert!(out.stdout.contains("status"), "{}", out.stdout);
 }
+
+#[test]
+fn data_that_fails_its_contract_exits_1_and_a_typo_exits_2() {
+    let dir = TempDir::new().unwrap();
+    crate::setup_orders(dir.path());
+    let v2 = dir.path().join("data").join("v2");
+    let prepare =
+        "ROLLBACK orders; CREATE CONTRACT c FOR orders (EXPECT row_count() BETWEEN 1000 AND 2000)";
+    let out = run(rollout(dir.path()).args(["-q", "-c", prepare]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // The registration lands (the version is kept, rejected) and the script fails as data.
+    let register = format!("REGISTER VERSION 'v3' OF orders FROM '{}/'", v2.display());
+    let out =
+        run(rollout(dir.path()).args(["--format", "csv", "-c", &register, "-c", "SELECT 'after'"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("REJECTED by its contract"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("after"),
+        "the batch stops: {}",
+        out.stdout
+    );
+    assert_eq!(out.stderr, format!("error: {register}: 1 check failed\n"));
+
+    // Promoting the rejected version is refused as data (1); a typo is an error (2).
+    let out = run(rollout(dir.path()).args(["-c", "PROMOTE orders TO 'v3' FOR COHORT canary"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("was rejected by its contract"),
+        "{}",
+        out.stderr
+    );
+    let out = run(rollout(dir.path()).args(["-c", "PROMOTE orders TO 'v33' FOR COHORT canary"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("has no version 'v33'"),
+        "{}",
+        out.stderr
+    );
+
+    // FORCE exposes it although its guards fail: that is what was asked, so it succeeds.
+    let forced = "PROMOTE orders TO 'v3' FOR COHORT canary FORCE REASON 'accepted risk'";
+    let out = run(rollout(dir.path()).args(["--format", "csv", "-c", forced]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("rollout started"), "{}", out.stdout);
+}

@@ -86,7 +86,7 @@ async fn a_bad_version_is_rejected_refused_then_forced() {
     let err = try_run(&rc, "PROMOTE orders TO 'v2' FOR COHORT canary")
         .await
         .unwrap_err();
-    assert!(err.is_assertion_failure(), "guard failures exit 1: {err}");
+    assert!(err.is_data_check(), "guard failures exit 1: {err}");
     let msg = err.to_string();
     assert!(
         msg.contains("refused") && msg.contains("drift_psi(amount)"),

@@ -83,7 +83,9 @@ impl RolloutEngine {
     fn error(&self, e: Error) -> EngineError {
         match (self.style, e) {
             (ErrorStyle::DataFusionHarness, Error::DataFusion(inner)) => {
-                EngineError(DFSqlLogicTestError::from(*inner).to_string())
+                let inner =
+                    std::sync::Arc::try_unwrap(inner).unwrap_or_else(DataFusionError::Shared);
+                EngineError(DFSqlLogicTestError::from(inner).to_string())
             }
             (_, e) => EngineError(e.to_string()),
         }

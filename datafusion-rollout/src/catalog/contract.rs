@@ -1,9 +1,12 @@
-//! The stored form of a contract (expressions are kept as canonical SQL text).
+//! Contracts as data: the stored form of a dataset's checks (expressions are kept as canonical
+//! SQL text). How they compile and run lives in the contract layer above.
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::sql::{Ident, number as num};
 
 /// A dataset's contract.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,9 +56,6 @@ pub enum Comparison {
     NotBetween { low: f64, high: f64 },
 }
 
-/// A number bound, for display.
-pub type Bound = f64;
-
 impl Comparison {
     /// Whether `x` satisfies the comparison.
     pub fn holds(&self, x: f64) -> bool {
@@ -69,15 +69,6 @@ impl Comparison {
             Comparison::Between { low, high } => low <= x && x <= high,
             Comparison::NotBetween { low, high } => !(low <= x && x <= high),
         }
-    }
-}
-
-/// Numbers print as SQL literals (`0.25`, `1000`, `-1`).
-pub(crate) fn num(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{}", x as i64)
-    } else {
-        format!("{x}")
     }
 }
 
@@ -102,7 +93,7 @@ impl fmt::Display for Comparison {
 
 impl fmt::Display for ColumnRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", crate::statement::ident(&self.column))?;
+        write!(f, "{}", Ident(&self.column))?;
         if let Some(t) = &self.data_type {
             write!(f, " {t}")?;
         }
@@ -129,16 +120,45 @@ impl fmt::Display for Expectation {
     }
 }
 
+impl Contract {
+    /// The contract's items (column rules, then expectations) as canonical SQL.
+    pub fn items(&self) -> ContractItems<'_> {
+        ContractItems {
+            columns: &self.columns,
+            expectations: &self.expectations,
+        }
+    }
+}
+
+/// `col BIGINT NOT NULL, EXPECT row_count() > 0`: the one printer of a contract's items, used
+/// by the stored contract and by `CREATE CONTRACT`.
+pub struct ContractItems<'a> {
+    pub columns: &'a [ColumnRule],
+    pub expectations: &'a [Expectation],
+}
+
+impl fmt::Display for ContractItems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let columns = self.columns.iter().map(|c| c as &dyn fmt::Display);
+        let expectations = self.expectations.iter().map(|e| e as &dyn fmt::Display);
+        for (i, item) in columns.chain(expectations).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{item}")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Contract {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut items: Vec<String> = self.columns.iter().map(|c| c.to_string()).collect();
-        items.extend(self.expectations.iter().map(|e| e.to_string()));
         write!(
             f,
             "CREATE CONTRACT {} FOR {} ({})",
-            crate::statement::ident(&self.name),
-            crate::statement::ident(&self.dataset),
-            items.join(", ")
+            Ident(&self.name),
+            Ident(&self.dataset),
+            self.items()
         )
     }
 }

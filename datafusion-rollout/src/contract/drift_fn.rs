@@ -11,8 +11,8 @@ use datafusion::functions::expr_fn::{get_field, named_struct};
 use datafusion::functions_nested::expr_fn::make_array;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit, when};
 
+use super::IS_CANDIDATE;
 use crate::catalog::schema_from_columns;
-use crate::contract::IS_CANDIDATE;
 use crate::resolve::VersionedTable;
 use crate::store::Store;
 

@@ -1,0 +1,392 @@
+//! The library's error type and its bridge to [`DataFusionError`].
+
+use std::sync::Arc;
+
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
+
+mod refusal;
+
+pub use refusal::Refusal;
+
+/// Result with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in datafusion-rollout, with enough context to act on.
+/// Cheap to clone, so that an error of ours that travelled through DataFusion comes back whole.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A SQL statement could not be parsed; the message carries the position.
+    #[error("{message}")]
+    Parse { message: String },
+
+    /// A dataset name was not found in the store.
+    #[error("unknown dataset '{dataset}'{hint}")]
+    DatasetNotFound { dataset: String, hint: String },
+
+    /// A dataset of that name exists already.
+    #[error("dataset '{dataset}' already exists")]
+    DatasetExists { dataset: String },
+
+    /// A version id was not found for a dataset.
+    #[error("dataset '{dataset}' has no version '{version}'{hint}")]
+    VersionNotFound {
+        dataset: String,
+        version: String,
+        hint: String,
+    },
+
+    /// A version id is taken already for this dataset.
+    #[error(
+        "dataset '{dataset}' already has a version '{version}'; version ids are immutable, choose a new one"
+    )]
+    VersionExists { dataset: String, version: String },
+
+    /// A cohort name was not found.
+    #[error("unknown cohort '{cohort}'{hint}")]
+    CohortNotFound { cohort: String, hint: String },
+
+    /// A cohort of that name exists already.
+    #[error("cohort '{cohort}' already exists")]
+    CohortExists { cohort: String },
+
+    /// A name that would become part of a path, or an identifier, is not acceptable.
+    #[error("invalid {kind} {name:?}: {reason}")]
+    InvalidName {
+        kind: &'static str,
+        name: String,
+        reason: String,
+    },
+
+    /// A new version's schema breaks readers of the dataset.
+    #[error("version '{version}' of '{dataset}' breaks the dataset's schema:\n  - {}", changes.join("\n  - "))]
+    BreakingSchemaChange {
+        dataset: String,
+        version: String,
+        changes: Vec<String>,
+    },
+
+    /// A rollout change that the dataset's current state does not allow.
+    #[error("{0}")]
+    Refused(Box<Refusal>),
+
+    /// A dataset is read with no stable version to resolve to.
+    #[error(
+        "dataset '{dataset}' has no stable version yet: PROMOTE {dataset} TO '<version>' first, \
+         or read one version with {dataset} VERSION AS OF '<version>'"
+    )]
+    NoStableVersion { dataset: String },
+
+    /// A statement needs the dataset's contract and there is none.
+    #[error(
+        "{dataset} has no contract, so there is nothing to check; CREATE CONTRACT name FOR {dataset} (...) attaches one"
+    )]
+    NoContract { dataset: String },
+
+    /// `CREATE CONTRACT` on a dataset that has one, without `OR REPLACE`.
+    #[error("{dataset} already has contract '{contract}'; CREATE OR REPLACE CONTRACT replaces it")]
+    ContractExists { dataset: String, contract: String },
+
+    /// `CHECK d` on a dataset with neither candidate nor stable version.
+    #[error(
+        "{dataset} has no candidate or stable version; CHECK {dataset} VERSION '<v>' checks a registered one"
+    )]
+    NothingToCheck { dataset: String },
+
+    /// `CHECK ROLLOUT d` with no candidate live.
+    #[error("{dataset} has no live rollout to check")]
+    NoLiveRollout { dataset: String },
+
+    /// A dataset name that is already a table of the session.
+    #[error("'{name}' is already a table in this session; choose another dataset name")]
+    NameTaken { name: String },
+
+    /// A contract that cannot be compiled or run against its dataset.
+    #[error("{message}")]
+    InvalidContract { message: String },
+
+    /// `ASSERT` of something that is not a boolean.
+    #[error("ASSERT needs a boolean expression, got {data_type}: {condition}")]
+    NotBoolean {
+        data_type: String,
+        condition: String,
+    },
+
+    /// A stored column type this build cannot read back.
+    #[error("column '{column}' has a type the log cannot restore ({data_type}): {reason}")]
+    UnsupportedType {
+        column: String,
+        data_type: String,
+        reason: String,
+    },
+
+    /// Something that should not happen did; the message says what.
+    #[error("internal error: {message}")]
+    Internal { message: String },
+
+    /// A pinned file of a version no longer matches what was registered.
+    #[error(
+        "pinned file '{path}' of {dataset}@{version} {problem}; the version's data changed after registration, so it is not read"
+    )]
+    PinnedFileChanged {
+        dataset: String,
+        version: String,
+        path: String,
+        problem: String,
+    },
+
+    /// Guards (the dataset's contract, drift against stable) failed, so nothing was exposed.
+    #[error("{operation} {dataset} TO '{version}' refused: {} check(s) failed:\n  - {}\n(PROMOTE ... FORCE REASON '...' exposes it anyway)", failures.len(), failures.join("\n  - "))]
+    GuardFailed {
+        operation: String,
+        dataset: String,
+        version: String,
+        failures: Vec<String>,
+    },
+
+    /// A commit kept losing the race for its sequence number.
+    #[error(
+        "concurrent modification: gave up after {attempts} attempts to commit '{operation}' (other writers kept committing first); retry the statement"
+    )]
+    ConcurrentModification { operation: String, attempts: usize },
+
+    /// A log entry that does not parse or does not apply; the store is read-only past it.
+    #[error("corrupt log entry {path}: {reason}")]
+    CorruptLogEntry { path: String, reason: String },
+
+    /// The store was opened read-only because of a corrupt log entry.
+    #[error(
+        "the store is read-only: {reason}; it was opened up to the last good entry and cannot be changed until the log is repaired"
+    )]
+    ReadOnly { reason: String },
+
+    /// A location or store URL that cannot be used.
+    #[error("invalid location '{location}': {reason}")]
+    InvalidLocation { location: String, reason: String },
+
+    /// An `ASSERT` whose condition was not true.
+    #[error("assertion failed: {message}")]
+    AssertionFailed { message: String },
+
+    /// A setting that does not exist or has a bad value.
+    #[error("{0}")]
+    Config(String),
+
+    /// Object storage failed.
+    #[error("object store: {0}")]
+    ObjectStore(#[source] Arc<datafusion::object_store::Error>),
+
+    /// Arrow reported an error building a result.
+    #[error("arrow: {0}")]
+    Arrow(#[source] Arc<datafusion::arrow::error::ArrowError>),
+
+    /// (De)serialization of log entries or checkpoints failed.
+    #[error("json: {0}")]
+    Json(#[source] Arc<serde_json::Error>),
+
+    /// DataFusion reported an error while planning or running a query.
+    #[error("{}", strip_datafusion_prefixes(.0))]
+    DataFusion(#[source] Arc<DataFusionError>),
+}
+
+/// What kind of failure an [`Error`] is: what the shell's exit code, Python's exception
+/// class and a server's status are decided from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Malformed SQL or statement text.
+    Parse,
+    /// An unknown dataset, version, cohort, table or column.
+    NotFound,
+    /// A name that is taken.
+    AlreadyExists,
+    /// A bad name, location, setting, type or contract.
+    InvalidInput,
+    /// Not allowed in the current state of the rollout.
+    Refused,
+    /// Data failed a check: an `ASSERT`, a guard, a version its contract rejected.
+    DataCheck,
+    /// Other writers kept committing first.
+    Conflict,
+    /// The log or a version's data is damaged; the store may be read-only.
+    Corrupt,
+    /// Object storage failed.
+    Io,
+    /// DataFusion failed to plan or run a query.
+    Query,
+    /// A bug.
+    Internal,
+}
+
+impl Error {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
+        match self {
+            Error::Parse { .. } => K::Parse,
+            Error::DatasetNotFound { .. }
+            | Error::VersionNotFound { .. }
+            | Error::CohortNotFound { .. } => K::NotFound,
+            Error::DatasetExists { .. }
+            | Error::VersionExists { .. }
+            | Error::CohortExists { .. }
+            | Error::ContractExists { .. }
+            | Error::NameTaken { .. } => K::AlreadyExists,
+            Error::InvalidName { .. }
+            | Error::InvalidLocation { .. }
+            | Error::InvalidContract { .. }
+            | Error::NotBoolean { .. }
+            | Error::UnsupportedType { .. }
+            | Error::BreakingSchemaChange { .. }
+            | Error::Config(_) => K::InvalidInput,
+            Error::Refused(r)
+                if matches!(
+                    **r,
+                    Refusal::Rejected { .. } | Refusal::RejectedCannotBeStable { .. }
+                ) =>
+            {
+                K::DataCheck
+            }
+            Error::Refused(_)
+            | Error::NoStableVersion { .. }
+            | Error::NoContract { .. }
+            | Error::NothingToCheck { .. }
+            | Error::NoLiveRollout { .. } => K::Refused,
+            Error::AssertionFailed { .. } | Error::GuardFailed { .. } => K::DataCheck,
+            Error::ConcurrentModification { .. } => K::Conflict,
+            Error::CorruptLogEntry { .. }
+            | Error::ReadOnly { .. }
+            | Error::PinnedFileChanged { .. } => K::Corrupt,
+            Error::ObjectStore(_) => K::Io,
+            Error::Json(_) => K::Corrupt,
+            Error::Arrow(_) | Error::Internal { .. } => K::Internal,
+            Error::DataFusion(e) => datafusion_kind(e),
+        }
+    }
+
+    /// Whether the error says the data failed a check (exit code 1 in batch mode) rather than
+    /// that the statement was wrong.
+    pub fn is_data_check(&self) -> bool {
+        self.kind() == ErrorKind::DataCheck
+    }
+
+    /// The message for a person: like `Display`, with DataFusion's SQL parser errors
+    /// (`SQL error: ParserError("... at Line: 1, Column: 5")`) unwrapped to
+    /// `... at line 1, column 5`. `Display` keeps DataFusion's own wording, so that ordinary
+    /// SQL reports exactly what plain DataFusion reports.
+    pub fn user_message(&self) -> String {
+        let m = self.to_string();
+        let m = ["SQL error: ParserError(\"", "SQL error: TokenizerError(\""]
+            .iter()
+            .find_map(|p| m.strip_prefix(p))
+            .map(|rest| rest.strip_suffix("\")").unwrap_or(rest).to_string())
+            .unwrap_or(m);
+        m.replace(" at Line: ", " at line ")
+            .replace(", Column: ", ", column ")
+    }
+
+    pub(crate) fn refused(refusal: Refusal) -> Self {
+        Error::Refused(Box::new(refusal))
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Error::Internal {
+            message: message.into(),
+        }
+    }
+}
+
+/// The kind of a DataFusion error that is not one of ours.
+fn datafusion_kind(e: &DataFusionError) -> ErrorKind {
+    match e.find_root() {
+        DataFusionError::SQL(..) => ErrorKind::Parse,
+        DataFusionError::SchemaError(e, _) => match e.as_ref() {
+            SchemaError::FieldNotFound { .. } => ErrorKind::NotFound,
+            _ => ErrorKind::InvalidInput,
+        },
+        // DataFusion reports an unknown table only in words.
+        DataFusionError::Plan(m) if m.starts_with("table '") && m.ends_with("not found") => {
+            ErrorKind::NotFound
+        }
+        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => ErrorKind::Io,
+        DataFusionError::Internal(_) => ErrorKind::Internal,
+        _ => ErrorKind::Query,
+    }
+}
+
+/// DataFusion wraps errors in layers ("Error during planning: External error: ..."); users want
+/// the innermost message, and our own errors carried through DataFusion verbatim.
+fn strip_datafusion_prefixes(e: &DataFusionError) -> String {
+    match e.find_root() {
+        DataFusionError::External(inner) => inner.to_string(),
+        DataFusionError::ObjectStore(inner) => inner.to_string(),
+        root => root.to_string(),
+    }
+}
+
+/// An error of ours anywhere in `e`'s chain of sources (DataFusion carries ours as `External`,
+/// through Arrow as `ExternalError`, and through object stores as `Generic`).
+fn ours_in(e: &DataFusionError) -> Option<&Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(current) = next {
+        if let Some(ours) = current.downcast_ref::<Error>() {
+            return Some(ours);
+        }
+        next = current.source();
+    }
+    None
+}
+
+impl From<DataFusionError> for Error {
+    fn from(e: DataFusionError) -> Self {
+        match ours_in(&e) {
+            Some(ours) => ours.clone(),
+            None => Error::DataFusion(Arc::new(e)),
+        }
+    }
+}
+
+impl From<Error> for DataFusionError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::DataFusion(inner) => {
+                Arc::try_unwrap(inner).unwrap_or_else(DataFusionError::Shared)
+            }
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}
+
+impl From<datafusion::object_store::Error> for Error {
+    fn from(e: datafusion::object_store::Error) -> Self {
+        Error::ObjectStore(Arc::new(e))
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for Error {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        Error::Arrow(Arc::new(e))
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Json(Arc::new(e))
+    }
+}
+
+/// "; did you mean 'x'?" or "; known: a, b" — a short hint listing what exists.
+pub(crate) fn hint_known<'a>(what: &str, known: impl IntoIterator<Item = &'a String>) -> String {
+    let known: Vec<&String> = known.into_iter().collect();
+    if known.is_empty() {
+        format!(" (there are no {what} yet)")
+    } else {
+        let shown: Vec<String> = known.iter().take(10).map(|k| format!("'{k}'")).collect();
+        let more = if known.len() > 10 { ", ..." } else { "" };
+        format!(" (known {what}: {}{more})", shown.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests;

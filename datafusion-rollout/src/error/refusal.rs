@@ -1,0 +1,90 @@
+//! [`Refusal`]: why the rollout state machine refused a transition.
+
+use chrono::{DateTime, Utc};
+
+/// Why the rollout state machine refused a transition (see `catalog::Transition`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The version failed its contract at registration.
+    #[error(
+        "version '{version}' of {dataset} was rejected by its contract; PROMOTE ... FORCE REASON '...' to expose it anyway"
+    )]
+    Rejected { dataset: String, version: String },
+
+    /// `ROLLBACK ... TO` a rejected version.
+    #[error("version '{version}' of {dataset} was rejected and cannot become stable")]
+    RejectedCannotBeStable { dataset: String, version: String },
+
+    /// Another version is the candidate.
+    #[error(
+        "{dataset} already has candidate '{candidate}' exposed to {exposure}; ROLLBACK {dataset} \
+         (or PROMOTE {dataset} TO '{candidate}') before promoting '{new}'"
+    )]
+    OtherCandidate {
+        dataset: String,
+        candidate: String,
+        exposure: String,
+        new: String,
+    },
+
+    /// A partial exposure with no stable version to compare against.
+    #[error(
+        "{dataset} has no stable version yet, so there is nothing to roll out against: \
+         PROMOTE {dataset} TO '{version}' (without FOR COHORT / AT PERCENT) makes it the first stable version"
+    )]
+    NoStable { dataset: String, version: String },
+
+    /// A partial exposure of the stable version.
+    #[error("'{version}' is already the stable version of {dataset}")]
+    AlreadyStable { dataset: String, version: String },
+
+    /// `IN STAGES` while the version is rolling out already.
+    #[error(
+        "'{version}' is already rolling out on {dataset}; ADVANCE {dataset} moves it to its next stage"
+    )]
+    AlreadyRollingOut { dataset: String, version: String },
+
+    /// `ADVANCE` without a staged rollout.
+    #[error(
+        "{dataset} has no staged rollout to advance; PROMOTE {dataset} TO '<v>' IN STAGES (1, 10, 50, 100) starts one"
+    )]
+    NotStaged { dataset: String },
+
+    /// `ADVANCE` at the last stage of stages that stop short of 100%.
+    #[error(
+        "'{version}' is at its last stage on {dataset}; PROMOTE {dataset} TO '{version}' makes it stable"
+    )]
+    LastStage { dataset: String, version: String },
+
+    /// `ADVANCE` before the stage has soaked.
+    #[error(
+        "stage {stage} of {stages} ({percent}) of '{version}' on {dataset} soaks until {} (another {}m{}s); the next stage ({next}) may start then",
+        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        remaining_seconds / 60,
+        remaining_seconds % 60
+    )]
+    Soaking {
+        dataset: String,
+        version: String,
+        stage: usize,
+        stages: usize,
+        /// The current stage's exposure, as `12.5%`.
+        percent: String,
+        /// The next stage's exposure.
+        next: String,
+        until: DateTime<Utc>,
+        remaining_seconds: i64,
+    },
+
+    /// `ROLLBACK` with no candidate and no earlier stable version.
+    #[error("nothing to roll back: {dataset} has no candidate and no earlier stable version")]
+    NothingToRollBack { dataset: String },
+
+    /// The rollout changed between the statement's look at it and its commit.
+    #[error(
+        "{dataset} changed while {operation} was being committed (another writer committed first); \
+         nothing was changed: check SHOW ROLLOUT {dataset} and retry if still wanted"
+    )]
+    ChangedMeanwhile { dataset: String, operation: String },
+}

@@ -1,0 +1,42 @@
+//! [`Env`]: the narrow context statements and guards run in.
+
+use std::sync::Arc;
+
+use datafusion::prelude::SessionContext;
+
+use crate::catalog::State;
+use crate::error::Result;
+use crate::store::{Commit, CommitOutcome, Store};
+
+/// What a statement may use: the DataFusion session (to plan and run queries), the store
+/// (to read state and commit), and who acts.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub session: &'a SessionContext,
+    pub store: &'a Arc<Store>,
+    pub actor: &'a str,
+}
+
+impl Env<'_> {
+    /// Commits what `plan` computes, as the environment's actor (see [`Store::commit`]).
+    pub async fn commit(
+        &self,
+        plan: impl FnMut(&State) -> Result<Option<Commit>>,
+    ) -> Result<CommitOutcome> {
+        self.commit_as(self.actor, plan).await
+    }
+
+    /// [`Self::commit`] recorded under another actor (`guard` for automatic rollbacks).
+    pub async fn commit_as(
+        &self,
+        actor: &str,
+        plan: impl FnMut(&State) -> Result<Option<Commit>>,
+    ) -> Result<CommitOutcome> {
+        self.store.commit(actor, &new_transaction_id(), plan).await
+    }
+}
+
+/// A fresh id for a transaction (a commit, or a managed write and its commit).
+pub fn new_transaction_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
