@@ -31,15 +31,13 @@ use datafusion::common::plan_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::{GroupsAccumulator, Signature, Volatility};
 
 use crate::common::{
-    DRIFT_SECTION, doc, is_categorical, is_integer, is_numeric, lenient, literal_string_arg,
-    signature, single,
+    DRIFT_SECTION, doc, is_categorical, is_integer, is_numeric, literal_string_arg, signature,
 };
 use crate::macros::make_udaf;
+use crate::udaf::UdafCore;
 use accum::{CategoricalGroups, NumericGroups};
 use stats::Binning;
 
@@ -127,40 +125,6 @@ impl DriftUdaf {
             signature: signature(metric.examples(), Volatility::Immutable),
         }
     }
-
-    fn groups(&self, args: &AccumulatorArgs) -> Result<Box<dyn GroupsAccumulatorExt>> {
-        let name = self.name;
-        let conv = if self.metric.binned() {
-            literal_string_arg(args, 2, name)?
-        } else {
-            None
-        };
-        let Some(binning) = Binning::parse(conv.as_deref()) else {
-            return plan_err!(
-                "{name}: unknown binning convention {conv:?}; use 'evidently' (default) or 'deciles'"
-            );
-        };
-        let Some(t) = args.expr_fields.first().map(|f| f.data_type().clone()) else {
-            return plan_err!("{name} needs (value, is_candidate)");
-        };
-        if is_numeric(&t) {
-            Ok(Box::new(NumericGroups::new(
-                name,
-                self.metric,
-                binning,
-                is_integer(&t),
-            )))
-        } else if self.metric.categorical() && is_categorical(&t) {
-            if binning == Binning::Deciles {
-                return plan_err!(
-                    "{name}: the 'deciles' convention needs a numeric value, got {t}"
-                );
-            }
-            Ok(Box::new(CategoricalGroups::new(name, self.metric, binning)))
-        } else {
-            plan_err!("{name}: unsupported value type {t}")
-        }
-    }
 }
 
 /// Object-safe union of the traits our drift accumulators implement.
@@ -232,7 +196,9 @@ impl GroupsAccumulator for Boxed {
     }
 }
 
-impl AggregateUDFImpl for DriftUdaf {
+impl UdafCore for DriftUdaf {
+    type Groups = Boxed;
+
     fn name(&self) -> &str {
         self.name
     }
@@ -241,17 +207,52 @@ impl AggregateUDFImpl for DriftUdaf {
         &self.signature
     }
 
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        lenient(self.check(arg_types), arg_types)
+    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let name = self.name;
+        let max_args = if self.metric.binned() { 3 } else { 2 };
+        if arg_types.len() < 2 || arg_types.len() > max_args {
+            let extra = if max_args == 3 { " [, convention]" } else { "" };
+            return plan_err!(
+                "{name}(value, is_candidate{extra}) takes {} arguments, got {}",
+                if max_args == 3 { "2 or 3" } else { "2" },
+                arg_types.len()
+            );
+        }
+        let v = &arg_types[0];
+        let ok_value = is_numeric(v) || (self.metric.categorical() && is_categorical(v));
+        if !ok_value {
+            let expected = if self.metric.categorical() {
+                "a numeric, string, boolean or integer-coded categorical"
+            } else {
+                "a numeric"
+            };
+            return plan_err!("{name}: `value` must be {expected} column, got {v}");
+        }
+        if !matches!(arg_types[1], DataType::Boolean | DataType::Null) {
+            return plan_err!(
+                "{name}: `is_candidate` must be BOOLEAN (false = baseline, true = candidate), got {}",
+                arg_types[1]
+            );
+        }
+        let mut out = vec![v.clone(), DataType::Boolean];
+        if let Some(c) = arg_types.get(2) {
+            if !matches!(
+                c,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+            ) {
+                return plan_err!("{name}: `convention` must be a string literal, got {c}");
+            }
+            out.push(DataType::Utf8);
+        }
+        Ok(out)
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.check(arg_types)?;
-        Ok(if self.metric == Metric::Summary {
+    fn output_type(&self) -> DataType {
+        if self.metric == Metric::Summary {
             DataType::Struct(summary_fields())
         } else {
             DataType::Float64
-        })
+        }
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -295,19 +296,42 @@ impl AggregateUDFImpl for DriftUdaf {
         }
     }
 
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(single(Boxed(self.groups(&args)?)))
-    }
-
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(Boxed(self.groups(&args)?)))
+    fn groups(&self, args: &AccumulatorArgs) -> Result<Boxed> {
+        let name = self.name;
+        let conv = if self.metric.binned() {
+            literal_string_arg(args, 2, name)?
+        } else {
+            None
+        };
+        let Some(binning) = Binning::parse(conv.as_deref()) else {
+            return plan_err!(
+                "{name}: unknown binning convention {conv:?}; use 'evidently' (default) or 'deciles'"
+            );
+        };
+        let Some(t) = args.expr_fields.first().map(|f| f.data_type().clone()) else {
+            return plan_err!("{name} needs (value, is_candidate)");
+        };
+        if is_numeric(&t) {
+            Ok(Boxed(Box::new(NumericGroups::new(
+                name,
+                self.metric,
+                binning,
+                is_integer(&t),
+            ))))
+        } else if self.metric.categorical() && is_categorical(&t) {
+            if binning == Binning::Deciles {
+                return plan_err!(
+                    "{name}: the 'deciles' convention needs a numeric value, got {t}"
+                );
+            }
+            Ok(Boxed(Box::new(CategoricalGroups::new(
+                name,
+                self.metric,
+                binning,
+            ))))
+        } else {
+            plan_err!("{name}: unsupported value type {t}")
+        }
     }
 }
 
@@ -570,45 +594,3 @@ make_udaf!(
     ),
     (value, is_candidate)
 );
-
-impl DriftUdaf {
-    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let name = self.name;
-        let max_args = if self.metric.binned() { 3 } else { 2 };
-        if arg_types.len() < 2 || arg_types.len() > max_args {
-            let extra = if max_args == 3 { " [, convention]" } else { "" };
-            return plan_err!(
-                "{name}(value, is_candidate{extra}) takes {} arguments, got {}",
-                if max_args == 3 { "2 or 3" } else { "2" },
-                arg_types.len()
-            );
-        }
-        let v = &arg_types[0];
-        let ok_value = is_numeric(v) || (self.metric.categorical() && is_categorical(v));
-        if !ok_value {
-            let expected = if self.metric.categorical() {
-                "a numeric, string, boolean or integer-coded categorical"
-            } else {
-                "a numeric"
-            };
-            return plan_err!("{name}: `value` must be {expected} column, got {v}");
-        }
-        if !matches!(arg_types[1], DataType::Boolean | DataType::Null) {
-            return plan_err!(
-                "{name}: `is_candidate` must be BOOLEAN (false = baseline, true = candidate), got {}",
-                arg_types[1]
-            );
-        }
-        let mut out = vec![v.clone(), DataType::Boolean];
-        if let Some(c) = arg_types.get(2) {
-            if !matches!(
-                c,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-            ) {
-                return plan_err!("{name}: `convention` must be a string literal, got {c}");
-            }
-            out.push(DataType::Utf8);
-        }
-        Ok(out)
-    }
-}

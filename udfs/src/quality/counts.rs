@@ -35,16 +35,13 @@ use datafusion::error::Result;
 use datafusion::logical_expr::StatisticsArgs;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
 use datafusion::physical_expr::expressions::Column;
 use regex::Regex;
 
-use crate::common::{
-    Resize, for_each_row, is_numeric, is_string, lenient, literal_arg, signature, single,
-};
+use crate::common::{Resize, for_each_row, is_numeric, is_string, literal_arg, signature};
 use crate::quality::strings::for_each_str;
+use crate::udaf::UdafCore;
 
 /// What a row must satisfy to be counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,7 +87,9 @@ impl CountUdaf {
     }
 }
 
-impl AggregateUDFImpl for CountUdaf {
+impl UdafCore for CountUdaf {
+    type Groups = CountGroups;
+
     fn name(&self) -> &str {
         self.name
     }
@@ -99,107 +98,6 @@ impl AggregateUDFImpl for CountUdaf {
         &self.signature
     }
 
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        lenient(self.check(arg_types), arg_types)
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.check(arg_types)?;
-        Ok(match self.output {
-            Output::Count => DataType::Int64,
-            Output::Fraction => DataType::Float64,
-        })
-    }
-
-    fn is_nullable(&self) -> bool {
-        self.output == Output::Fraction
-    }
-
-    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
-        Ok(match self.output {
-            Output::Count => ScalarValue::Int64(Some(0)),
-            Output::Fraction => ScalarValue::Float64(None),
-        })
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        state_fields(args)
-    }
-
-    /// `null_count` / `null_fraction` of a plain column are answered from exact statistics
-    /// (e.g. Parquet footers) without scanning, like the built-in `count`.
-    fn value_from_stats(&self, args: &StatisticsArgs) -> Option<ScalarValue> {
-        if self.kind != CountKind::Null || args.is_distinct {
-            return None;
-        }
-        let [expr] = args.exprs else {
-            return None;
-        };
-        let col = expr.downcast_ref::<Column>()?;
-        let Precision::Exact(rows) = args.statistics.num_rows else {
-            return None;
-        };
-        let Precision::Exact(nulls) = args
-            .statistics
-            .column_statistics
-            .get(col.index())?
-            .null_count
-        else {
-            return None;
-        };
-        Some(match self.output {
-            Output::Count => ScalarValue::Int64(Some(i64::try_from(nulls).ok()?)),
-            Output::Fraction => {
-                ScalarValue::Float64((rows > 0).then(|| nulls as f64 / rows as f64))
-            }
-        })
-    }
-
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(single(self.groups(&args)?))
-    }
-
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(self.groups(&args)?))
-    }
-}
-
-impl CountKind {
-    fn examples(self) -> Vec<Vec<DataType>> {
-        match self {
-            CountKind::Null | CountKind::Nan => vec![vec![DataType::Float64]],
-            CountKind::Missing => vec![vec![DataType::Utf8], vec![DataType::Utf8, DataType::Utf8]],
-            CountKind::InvalidIn | CountKind::InvalidRegex => {
-                vec![vec![DataType::Utf8, DataType::Utf8]]
-            }
-            CountKind::InvalidRange => vec![vec![DataType::Float64; 3]],
-        }
-    }
-}
-
-fn state_fields(args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-    Ok(vec![
-        Arc::new(Field::new(
-            format_state_name(args.name, "matched"),
-            DataType::UInt64,
-            false,
-        )),
-        Arc::new(Field::new(
-            format_state_name(args.name, "eligible"),
-            DataType::UInt64,
-            false,
-        )),
-    ])
-}
-
-impl CountUdaf {
     fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let name = self.name;
         let Some(x) = arg_types.first() else {
@@ -247,9 +145,69 @@ impl CountUdaf {
             }
         }
     }
-}
 
-impl CountUdaf {
+    fn output_type(&self) -> DataType {
+        match self.output {
+            Output::Count => DataType::Int64,
+            Output::Fraction => DataType::Float64,
+        }
+    }
+
+    fn is_nullable(&self) -> bool {
+        self.output == Output::Fraction
+    }
+
+    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
+        Ok(match self.output {
+            Output::Count => ScalarValue::Int64(Some(0)),
+            Output::Fraction => ScalarValue::Float64(None),
+        })
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "matched"),
+                DataType::UInt64,
+                false,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "eligible"),
+                DataType::UInt64,
+                false,
+            )),
+        ])
+    }
+
+    /// `null_count` / `null_fraction` of a plain column are answered from exact statistics
+    /// (e.g. Parquet footers) without scanning, like the built-in `count`.
+    fn value_from_stats(&self, args: &StatisticsArgs) -> Option<ScalarValue> {
+        if self.kind != CountKind::Null || args.is_distinct {
+            return None;
+        }
+        let [expr] = args.exprs else {
+            return None;
+        };
+        let col = expr.downcast_ref::<Column>()?;
+        let Precision::Exact(rows) = args.statistics.num_rows else {
+            return None;
+        };
+        let Precision::Exact(nulls) = args
+            .statistics
+            .column_statistics
+            .get(col.index())?
+            .null_count
+        else {
+            return None;
+        };
+        Some(match self.output {
+            Output::Count => ScalarValue::Int64(Some(i64::try_from(nulls).ok()?)),
+            Output::Fraction => {
+                ScalarValue::Float64((rows > 0).then(|| nulls as f64 / rows as f64))
+            }
+        })
+    }
+
     fn groups(&self, args: &AccumulatorArgs) -> Result<CountGroups> {
         let name = self.name;
         let predicate = match self.kind {
@@ -297,6 +255,19 @@ impl CountUdaf {
             matched: Vec::new(),
             eligible: Vec::new(),
         })
+    }
+}
+
+impl CountKind {
+    fn examples(self) -> Vec<Vec<DataType>> {
+        match self {
+            CountKind::Null | CountKind::Nan => vec![vec![DataType::Float64]],
+            CountKind::Missing => vec![vec![DataType::Utf8], vec![DataType::Utf8, DataType::Utf8]],
+            CountKind::InvalidIn | CountKind::InvalidRegex => {
+                vec![vec![DataType::Utf8, DataType::Utf8]]
+            }
+            CountKind::InvalidRange => vec![vec![DataType::Float64; 3]],
+        }
     }
 }
 

@@ -17,11 +17,10 @@ use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
 
-use crate::common::{Resize, for_each_row, lenient, literal_arg, signature, single};
+use crate::common::{Resize, for_each_row, literal_arg, signature};
+use crate::udaf::UdafCore;
 
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 
@@ -43,31 +42,6 @@ impl AgeUdaf {
                 Volatility::Volatile,
             ),
         }
-    }
-
-    fn groups(&self, args: &AccumulatorArgs) -> Result<AgeGroups> {
-        let now = if args.exprs.len() > 1 {
-            let v = literal_arg(args, 1, self.name)?;
-            match scalar_nanos(&v) {
-                Some(n) => n,
-                None => {
-                    return plan_err!(
-                        "{}: `now` must be a non-NULL timestamp, got {v:?}",
-                        self.name
-                    );
-                }
-            }
-        } else {
-            match SystemTime::now().duration_since(UNIX_EPOCH) {
-                Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-                Err(e) => return exec_err!("{}: system clock before 1970: {e}", self.name),
-            }
-        };
-        Ok(AgeGroups {
-            newest: self.newest,
-            now,
-            best: Vec::new(),
-        })
     }
 }
 
@@ -117,19 +91,27 @@ fn to_nanos(x: &ArrayRef) -> Result<Vec<Option<i64>>> {
     })
 }
 
-impl AggregateUDFImpl for AgeUdaf {
+impl UdafCore for AgeUdaf {
+    type Groups = AgeGroups;
+
     fn name(&self) -> &str {
         self.name
     }
     fn signature(&self) -> &Signature {
         &self.signature
     }
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        lenient(self.check(arg_types), arg_types)
+    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [t] if is_temporal(t) => Ok(arg_types.to_vec()),
+            [t, n] if is_temporal(t) && (is_temporal(n) || n.is_null()) => Ok(arg_types.to_vec()),
+            _ => plan_err!(
+                "{}(ts [, now]) takes a timestamp or date column and optionally a timestamp `now`, got {arg_types:?}",
+                self.name
+            ),
+        }
     }
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.check(arg_types)?;
-        Ok(DataType::Interval(IntervalUnit::MonthDayNano))
+    fn output_type(&self) -> DataType {
+        DataType::Interval(IntervalUnit::MonthDayNano)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![Arc::new(Field::new(
@@ -138,17 +120,29 @@ impl AggregateUDFImpl for AgeUdaf {
             true,
         ))])
     }
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(single(self.groups(&args)?))
-    }
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(self.groups(&args)?))
+    fn groups(&self, args: &AccumulatorArgs) -> Result<AgeGroups> {
+        let now = if args.exprs.len() > 1 {
+            let v = literal_arg(args, 1, self.name)?;
+            match scalar_nanos(&v) {
+                Some(n) => n,
+                None => {
+                    return plan_err!(
+                        "{}: `now` must be a non-NULL timestamp, got {v:?}",
+                        self.name
+                    );
+                }
+            }
+        } else {
+            match SystemTime::now().duration_since(UNIX_EPOCH) {
+                Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+                Err(e) => return exec_err!("{}: system clock before 1970: {e}", self.name),
+            }
+        };
+        Ok(AgeGroups {
+            newest: self.newest,
+            now,
+            best: Vec::new(),
+        })
     }
 }
 
@@ -264,18 +258,5 @@ impl GroupsAccumulator for AgeGroups {
 
     fn size(&self) -> usize {
         self.best.capacity() * size_of::<Option<i64>>() + size_of::<Self>()
-    }
-}
-
-impl AgeUdaf {
-    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        match arg_types {
-            [t] if is_temporal(t) => Ok(arg_types.to_vec()),
-            [t, n] if is_temporal(t) && (is_temporal(n) || n.is_null()) => Ok(arg_types.to_vec()),
-            _ => plan_err!(
-                "{}(ts [, now]) takes a timestamp or date column and optionally a timestamp `now`, got {arg_types:?}",
-                self.name
-            ),
-        }
     }
 }

@@ -12,11 +12,10 @@ use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
 
-use crate::common::{Resize, for_each_row, is_string, lenient, signature, single};
+use crate::common::{Resize, for_each_row, is_string, signature};
+use crate::udaf::UdafCore;
 
 /// Calls `f(row, Option<&str>)` for every row of a string-like array
 /// (`Utf8`, `LargeUtf8`, `Utf8View`; dictionaries are cast first).
@@ -115,19 +114,27 @@ impl LengthUdaf {
     }
 }
 
-impl AggregateUDFImpl for LengthUdaf {
+impl UdafCore for LengthUdaf {
+    type Groups = LengthGroups;
+
     fn name(&self) -> &str {
         self.name
     }
     fn signature(&self) -> &Signature {
         &self.signature
     }
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        lenient(self.check(arg_types), arg_types)
+    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [t] if is_string(t) => Ok(arg_types.to_vec()),
+            [DataType::Null] => Ok(vec![DataType::Utf8]),
+            _ => plan_err!(
+                "{}(x) takes exactly one string argument, got {arg_types:?}",
+                self.name
+            ),
+        }
     }
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.check(arg_types)?;
-        Ok(DataType::Int64)
+    fn output_type(&self) -> DataType {
+        DataType::Int64
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![Arc::new(Field::new(
@@ -136,17 +143,8 @@ impl AggregateUDFImpl for LengthUdaf {
             true,
         ))])
     }
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(single(LengthGroups::new(self.is_max)))
-    }
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-    fn create_groups_accumulator(
-        &self,
-        _args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(LengthGroups::new(self.is_max)))
+    fn groups(&self, _args: &AccumulatorArgs) -> Result<LengthGroups> {
+        Ok(LengthGroups::new(self.is_max))
     }
 }
 
@@ -272,18 +270,5 @@ impl GroupsAccumulator for LengthGroups {
 
     fn size(&self) -> usize {
         self.best.capacity() * size_of::<Option<i64>>() + size_of::<Self>()
-    }
-}
-
-impl LengthUdaf {
-    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        match arg_types {
-            [t] if is_string(t) => Ok(arg_types.to_vec()),
-            [DataType::Null] => Ok(vec![DataType::Utf8]),
-            _ => plan_err!(
-                "{}(x) takes exactly one string argument, got {arg_types:?}",
-                self.name
-            ),
-        }
     }
 }
