@@ -3,6 +3,7 @@
 
 pub(crate) mod counts;
 pub(crate) mod distinct;
+pub(crate) mod extreme;
 pub(crate) mod freshness;
 pub(crate) mod strings;
 
