@@ -23,8 +23,8 @@ use datafusion::common::{ScalarValue, exec_err, internal_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
+use super::aggregate::{Metric, summary_fields};
 use super::stats::{self, Binning};
-use super::{Metric, summary_fields};
 use crate::common::{Resize, for_each_row, is_string};
 use crate::quality::strings::for_each_str;
 
