@@ -10,7 +10,8 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{GroupsAccumulator, Signature, Volatility};
 
-use super::accum::{CategoricalGroups, NumericGroups};
+use super::categorical::CategoricalGroups;
+use super::numeric::NumericGroups;
 use super::stats::Binning;
 use crate::common::{is_categorical, is_integer, is_numeric, literal_string_arg, signature};
 use crate::udaf::UdafCore;

@@ -21,7 +21,9 @@
 
 pub(crate) mod accum;
 pub(crate) mod aggregate;
+pub(crate) mod categorical;
 pub(crate) mod kolmogorov;
+pub(crate) mod numeric;
 pub(crate) mod special;
 pub(crate) mod stats;
 
