@@ -7,13 +7,14 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::plan_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{GroupsAccumulator, Signature, Volatility};
 
 use super::categorical::CategoricalGroups;
 use super::numeric::NumericGroups;
 use super::stats::Binning;
-use crate::common::{is_categorical, is_integer, is_numeric, literal_string_arg, signature};
+use crate::common::{
+    is_categorical, is_integer, is_numeric, literal_string_arg, signature, state_field,
+};
 use crate::udaf::UdafCore;
 
 /// Which statistic a drift aggregate returns.
@@ -239,34 +240,14 @@ impl UdafCore for DriftUdaf {
             .unwrap_or(DataType::Float64);
         if is_numeric(&t) {
             Ok(vec![
-                Arc::new(Field::new(
-                    format_state_name(args.name, "baseline"),
-                    list(DataType::Float64),
-                    true,
-                )),
-                Arc::new(Field::new(
-                    format_state_name(args.name, "candidate"),
-                    list(DataType::Float64),
-                    true,
-                )),
+                state_field(args.name, "baseline", list(DataType::Float64), true),
+                state_field(args.name, "candidate", list(DataType::Float64), true),
             ])
         } else {
             Ok(vec![
-                Arc::new(Field::new(
-                    format_state_name(args.name, "categories"),
-                    list(DataType::Utf8),
-                    true,
-                )),
-                Arc::new(Field::new(
-                    format_state_name(args.name, "baseline"),
-                    list(DataType::UInt64),
-                    true,
-                )),
-                Arc::new(Field::new(
-                    format_state_name(args.name, "candidate"),
-                    list(DataType::UInt64),
-                    true,
-                )),
+                state_field(args.name, "categories", list(DataType::Utf8), true),
+                state_field(args.name, "baseline", list(DataType::UInt64), true),
+                state_field(args.name, "candidate", list(DataType::UInt64), true),
             ])
         }
     }

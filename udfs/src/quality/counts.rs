@@ -11,18 +11,19 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, UInt64Array,
 };
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::stats::Precision;
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::StatisticsArgs;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
 use datafusion::physical_expr::expressions::Column;
 use regex::Regex;
 
-use crate::common::{Resize, for_each_row, is_numeric, is_string, literal_arg, signature};
+use crate::common::{
+    Resize, for_each_row, is_numeric, is_string, literal_arg, signature, state_field,
+};
 use crate::quality::predicate::Predicate;
 use crate::udaf::UdafCore;
 
@@ -149,16 +150,8 @@ impl UdafCore for CountUdaf {
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "matched"),
-                DataType::UInt64,
-                false,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "eligible"),
-                DataType::UInt64,
-                false,
-            )),
+            state_field(args.name, "matched", DataType::UInt64, false),
+            state_field(args.name, "eligible", DataType::UInt64, false),
         ])
     }
 

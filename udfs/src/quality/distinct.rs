@@ -20,10 +20,9 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
 
-use crate::common::{Resize, for_each_row, is_integer, signature};
+use crate::common::{Resize, for_each_row, is_integer, signature, state_field};
 use crate::udaf::UdafCore;
 
 /// Shared implementation: `duplicates = false` → `distinct_count`, `true` → `duplicate_count`.
@@ -84,16 +83,13 @@ impl UdafCore for DistinctUdaf {
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "keys"),
+            state_field(
+                args.name,
+                "keys",
                 DataType::List(Arc::new(Field::new_list_field(DataType::Binary, true))),
                 true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "rows"),
-                DataType::UInt64,
-                true,
-            )),
+            ),
+            state_field(args.name, "rows", DataType::UInt64, true),
         ])
     }
     fn groups(&self, args: &AccumulatorArgs) -> Result<DistinctGroups> {

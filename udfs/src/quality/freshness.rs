@@ -7,17 +7,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, IntervalMonthDayNanoArray};
 use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Date32Type, Date64Type, Field, FieldRef, Int64Type,
+    ArrowPrimitiveType, DataType, Date32Type, Date64Type, FieldRef, Int64Type,
     IntervalMonthDayNano, IntervalUnit, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Signature, Volatility};
 
-use crate::common::{literal_arg, signature};
+use crate::common::{literal_arg, signature, state_field};
 use crate::quality::extreme::{ExtremeGroups, ExtremeOf};
 use crate::udaf::UdafCore;
 
@@ -112,11 +111,12 @@ impl UdafCore for AgeUdaf {
         DataType::Interval(IntervalUnit::MonthDayNano)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(
-            format_state_name(args.name, "extreme_ns"),
+        Ok(vec![state_field(
+            args.name,
+            "extreme_ns",
             DataType::Int64,
             true,
-        ))])
+        )])
     }
     fn groups(&self, args: &AccumulatorArgs) -> Result<Self::Groups> {
         let now = if args.exprs.len() > 1 {

@@ -7,14 +7,13 @@ use datafusion::arrow::array::{
     Array, ArrayAccessor, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Signature, Volatility};
 
-use crate::common::{for_each_row, is_string, signature};
+use crate::common::{for_each_row, is_string, signature, state_field};
 use crate::quality::extreme::{ExtremeGroups, ExtremeOf, offer};
 use crate::udaf::UdafCore;
 
@@ -138,11 +137,12 @@ impl UdafCore for LengthUdaf {
         DataType::Int64
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(
-            format_state_name(args.name, "length"),
+        Ok(vec![state_field(
+            args.name,
+            "length",
             DataType::Int64,
             true,
-        ))])
+        )])
     }
     fn groups(&self, _args: &AccumulatorArgs) -> Result<Self::Groups> {
         Ok(ExtremeGroups::new(CharLength, self.is_max))
