@@ -23,6 +23,7 @@ pub(crate) mod accum;
 pub(crate) mod aggregate;
 pub(crate) mod categorical;
 pub(crate) mod kolmogorov;
+pub(crate) mod kstwo;
 pub(crate) mod numeric;
 pub(crate) mod special;
 pub(crate) mod stats;
