@@ -11,6 +11,7 @@
 //! This module holds what both share: the output column, the flag column and the empty-side
 //! error; the accumulators are in `numeric.rs` and `categorical.rs`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -81,6 +82,15 @@ pub(super) fn flags(values: &[ArrayRef]) -> Result<&BooleanArray> {
     }
 }
 
-pub(super) fn null_flags(n: usize) -> BooleanArray {
-    BooleanArray::new_null(n)
+/// The flag column of an input batch of `n` rows: a NULL-typed `is_candidate` (every row
+/// dropped) becomes an all-NULL boolean column.
+pub(super) fn input_flags(values: &[ArrayRef], n: usize) -> Result<Cow<'_, BooleanArray>> {
+    if values
+        .get(1)
+        .is_some_and(|a| a.data_type() == &DataType::Null)
+    {
+        Ok(Cow::Owned(BooleanArray::new_null(n)))
+    } else {
+        flags(values).map(Cow::Borrowed)
+    }
 }

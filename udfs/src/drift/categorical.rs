@@ -15,7 +15,7 @@ use datafusion::common::{ScalarValue, exec_err, internal_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
-use super::accum::{empty_side_error, flags, list_field, null_flags};
+use super::accum::{empty_side_error, flags, input_flags, list_field};
 use super::aggregate::Metric;
 use super::stats::{self, Binning};
 use crate::common::{Resize, for_each_row, is_string};
@@ -132,16 +132,8 @@ impl GroupsAccumulator for CategoricalGroups {
             return exec_err!("{} needs (value, is_candidate)", self.name);
         };
         let v = Self::strings(v)?;
-        let nf;
-        let f = if values
-            .get(1)
-            .is_some_and(|a| a.data_type() == &DataType::Null)
-        {
-            nf = null_flags(v.len());
-            &nf
-        } else {
-            flags(values)?
-        };
+        let f = input_flags(values, v.len())?;
+        let f = f.as_ref();
         let mut strs: Vec<Option<&str>> = Vec::with_capacity(v.len());
         // Collect borrowed strings first (for_each_str borrows `v`).
         let mut owned: Vec<Option<String>> = Vec::new();

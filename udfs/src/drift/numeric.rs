@@ -14,7 +14,7 @@ use datafusion::common::{ScalarValue, exec_err, internal_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
-use super::accum::{Out, empty_side_error, flags, list_field, null_flags};
+use super::accum::{Out, empty_side_error, flags, input_flags, list_field};
 use super::aggregate::Metric;
 use super::stats::{self, Binning};
 use crate::common::{Resize, for_each_row};
@@ -186,16 +186,8 @@ impl GroupsAccumulator for NumericGroups {
         };
         let v = cast(v, &DataType::Float64)?;
         let v = v.as_primitive::<Float64Type>();
-        let nf;
-        let f = if values
-            .get(1)
-            .is_some_and(|a| a.data_type() == &DataType::Null)
-        {
-            nf = null_flags(v.len());
-            &nf
-        } else {
-            flags(values)?
-        };
+        let f = input_flags(values, v.len())?;
+        let f = f.as_ref();
         let (groups, cap) = (&mut self.groups, &mut self.cap);
         let vals = v.values();
         let fv = f.values();
