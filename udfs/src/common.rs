@@ -2,16 +2,18 @@
 //! literal arguments, type classes and documentation helpers.
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{ScalarValue, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, DocSection, Documentation, EmitTo, GroupsAccumulator, Signature, TypeSignature,
     Volatility,
 };
 use datafusion::physical_expr::expressions::Literal;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 /// Section label of the data-quality functions in `SHOW FUNCTIONS` / `docs/functions.md`.
 pub(crate) const QUALITY_SECTION: DocSection = DocSection {
@@ -45,6 +47,16 @@ pub(crate) fn doc(
         b = b.with_argument(*name, *text);
     }
     b.build()
+}
+
+/// The state column `part` of the aggregate `name` (named as DataFusion's own aggregates name
+/// theirs).
+pub(crate) fn state_field(name: &str, part: &str, data_type: DataType, nullable: bool) -> FieldRef {
+    Arc::new(Field::new(
+        format_state_name(name, part),
+        data_type,
+        nullable,
+    ))
 }
 
 /// Calls `f(row, group)` for each row that passes the optional `FILTER (WHERE ..)` mask.

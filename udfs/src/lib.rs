@@ -16,6 +16,7 @@ pub mod docs;
 pub mod drift;
 mod macros;
 pub mod quality;
+mod udaf;
 
 use std::sync::Arc;
 

@@ -8,7 +8,11 @@
 
 /// `make_udaf!(Struct, sql_name, sql_name_udaf, Inner(ctor args..), doc_fn, (arg, ..))`
 ///
-/// `Inner` must implement `AggregateUDFImpl` and have `fn new(name: &'static str, ..) -> Self`.
+/// `Inner` must implement [`UdafCore`](crate::udaf::UdafCore) (everything that differs between
+/// functions) and have `fn new(name: &'static str, ..) -> Self`; the `AggregateUDFImpl` is
+/// written here once: coercion through `check` + [`lenient`](crate::common::lenient), a
+/// groups accumulator always, the single-group accumulator through
+/// [`single`](crate::common::single).
 /// `doc_fn` is an expression of type `Documentation`, evaluated once.
 /// The argument list is either fixed identifiers `(value, is_candidate)` or `(..)` for variadic.
 macro_rules! make_udaf {
@@ -25,64 +29,62 @@ macro_rules! make_udaf {
 
         impl datafusion::logical_expr::AggregateUDFImpl for $Struct {
             fn name(&self) -> &str {
-                self.0.name()
-            }
-            fn aliases(&self) -> &[String] {
-                self.0.aliases()
+                crate::udaf::UdafCore::name(&self.0)
             }
             fn signature(&self) -> &datafusion::logical_expr::Signature {
-                self.0.signature()
+                crate::udaf::UdafCore::signature(&self.0)
             }
             fn return_type(
                 &self,
                 arg_types: &[datafusion::arrow::datatypes::DataType],
             ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
-                self.0.return_type(arg_types)
+                crate::udaf::UdafCore::check(&self.0, arg_types)?;
+                Ok(crate::udaf::UdafCore::output_type(&self.0))
             }
             fn is_nullable(&self) -> bool {
-                self.0.is_nullable()
+                crate::udaf::UdafCore::is_nullable(&self.0)
             }
             fn default_value(
                 &self,
                 data_type: &datafusion::arrow::datatypes::DataType,
             ) -> datafusion::error::Result<datafusion::scalar::ScalarValue> {
-                self.0.default_value(data_type)
+                crate::udaf::UdafCore::default_value(&self.0, data_type)
             }
             fn coerce_types(
                 &self,
                 arg_types: &[datafusion::arrow::datatypes::DataType],
             ) -> datafusion::error::Result<Vec<datafusion::arrow::datatypes::DataType>> {
-                self.0.coerce_types(arg_types)
+                crate::common::lenient(crate::udaf::UdafCore::check(&self.0, arg_types), arg_types)
             }
             fn accumulator(
                 &self,
                 args: datafusion::logical_expr::function::AccumulatorArgs,
             ) -> datafusion::error::Result<Box<dyn datafusion::logical_expr::Accumulator>> {
-                self.0.accumulator(args)
+                Ok(crate::common::single(crate::udaf::UdafCore::groups(&self.0, &args)?))
             }
             fn state_fields(
                 &self,
                 args: datafusion::logical_expr::function::StateFieldsArgs,
             ) -> datafusion::error::Result<Vec<datafusion::arrow::datatypes::FieldRef>> {
-                self.0.state_fields(args)
+                crate::udaf::UdafCore::state_fields(&self.0, args)
             }
             fn groups_accumulator_supported(
                 &self,
-                args: datafusion::logical_expr::function::AccumulatorArgs,
+                _args: datafusion::logical_expr::function::AccumulatorArgs,
             ) -> bool {
-                self.0.groups_accumulator_supported(args)
+                true
             }
             fn create_groups_accumulator(
                 &self,
                 args: datafusion::logical_expr::function::AccumulatorArgs,
             ) -> datafusion::error::Result<Box<dyn datafusion::logical_expr::GroupsAccumulator>> {
-                self.0.create_groups_accumulator(args)
+                Ok(Box::new(crate::udaf::UdafCore::groups(&self.0, &args)?))
             }
             fn value_from_stats(
                 &self,
                 args: &datafusion::logical_expr::StatisticsArgs,
             ) -> Option<datafusion::scalar::ScalarValue> {
-                self.0.value_from_stats(args)
+                crate::udaf::UdafCore::value_from_stats(&self.0, args)
             }
             fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
                 static DOC: std::sync::LazyLock<datafusion::logical_expr::Documentation> =

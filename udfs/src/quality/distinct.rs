@@ -20,12 +20,10 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
 
-use crate::common::{Resize, for_each_row, is_integer, lenient, signature, single};
+use crate::common::{Resize, for_each_row, is_integer, signature, state_field};
+use crate::udaf::UdafCore;
 
 /// Shared implementation: `duplicates = false` → `distinct_count`, `true` → `duplicate_count`.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -43,7 +41,57 @@ impl DistinctUdaf {
             signature: signature(vec![vec![DataType::Int64]], Volatility::Immutable),
         }
     }
+}
 
+impl UdafCore for DistinctUdaf {
+    type Groups = DistinctGroups;
+
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.is_empty() || (!self.duplicates && arg_types.len() != 1) {
+            return plan_err!(
+                "{} takes {} argument(s), got {}",
+                self.name,
+                if self.duplicates {
+                    "one or more"
+                } else {
+                    "exactly one"
+                },
+                arg_types.len()
+            );
+        }
+        for t in arg_types {
+            if RowConverter::new(vec![SortField::new(t.clone())]).is_err() {
+                return plan_err!("{}: unsupported key type {t}", self.name);
+            }
+        }
+        Ok(arg_types.to_vec())
+    }
+    fn output_type(&self) -> DataType {
+        DataType::Int64
+    }
+    fn is_nullable(&self) -> bool {
+        false
+    }
+    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(0)))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            state_field(
+                args.name,
+                "keys",
+                DataType::List(Arc::new(Field::new_list_field(DataType::Binary, true))),
+                true,
+            ),
+            state_field(args.name, "rows", DataType::UInt64, true),
+        ])
+    }
     fn groups(&self, args: &AccumulatorArgs) -> Result<DistinctGroups> {
         let fields = args
             .expr_fields
@@ -66,54 +114,6 @@ impl DistinctUdaf {
             rows: Vec::new(),
             bytes: 0,
         })
-    }
-}
-
-impl AggregateUDFImpl for DistinctUdaf {
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        lenient(self.check(arg_types), arg_types)
-    }
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.check(arg_types)?;
-        Ok(DataType::Int64)
-    }
-    fn is_nullable(&self) -> bool {
-        false
-    }
-    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
-        Ok(ScalarValue::Int64(Some(0)))
-    }
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "keys"),
-                DataType::List(Arc::new(Field::new_list_field(DataType::Binary, true))),
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "rows"),
-                DataType::UInt64,
-                true,
-            )),
-        ])
-    }
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(single(self.groups(&args)?))
-    }
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(self.groups(&args)?))
     }
 }
 
@@ -393,27 +393,5 @@ impl GroupsAccumulator for DistinctGroups {
 
     fn size(&self) -> usize {
         self.bytes + self.sets.len() * 48 + self.rows.capacity() * 8 + self.converter.size()
-    }
-}
-impl DistinctUdaf {
-    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.is_empty() || (!self.duplicates && arg_types.len() != 1) {
-            return plan_err!(
-                "{} takes {} argument(s), got {}",
-                self.name,
-                if self.duplicates {
-                    "one or more"
-                } else {
-                    "exactly one"
-                },
-                arg_types.len()
-            );
-        }
-        for t in arg_types {
-            if RowConverter::new(vec![SortField::new(t.clone())]).is_err() {
-                return plan_err!("{}: unsupported key type {t}", self.name);
-            }
-        }
-        Ok(arg_types.to_vec())
     }
 }

@@ -5,23 +5,20 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, IntervalMonthDayNanoArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, IntervalMonthDayNanoArray};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Field, FieldRef, Int64Type, IntervalMonthDayNano,
-    IntervalUnit, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
+    ArrowPrimitiveType, DataType, Date32Type, Date64Type, FieldRef, Int64Type,
+    IntervalMonthDayNano, IntervalUnit, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::{Signature, Volatility};
 
-use crate::common::{Resize, for_each_row, lenient, literal_arg, signature, single};
+use crate::common::{literal_arg, signature, state_field};
+use crate::quality::extreme::{ExtremeGroups, ExtremeOf};
+use crate::udaf::UdafCore;
 
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 
@@ -44,8 +41,84 @@ impl AgeUdaf {
             ),
         }
     }
+}
 
-    fn groups(&self, args: &AccumulatorArgs) -> Result<AgeGroups> {
+fn is_temporal(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
+    )
+}
+
+/// A timestamp / date scalar as nanoseconds since the epoch.
+fn scalar_nanos(v: &ScalarValue) -> Option<i64> {
+    let arr = v.to_array().ok()?;
+    let ns = to_nanos(&arr).ok()?;
+    (!ns.is_empty() && ns.is_valid(0)).then(|| ns.value(0))
+}
+
+/// Converts a timestamp / date array to nanoseconds since the epoch (UTC instants; a time zone
+/// only changes how a value is displayed, not the instant).
+fn to_nanos(x: &ArrayRef) -> Result<Int64Array> {
+    fn scale<T: ArrowPrimitiveType>(
+        x: &ArrayRef,
+        k: i64,
+        f: impl Fn(T::Native) -> i64,
+    ) -> Int64Array {
+        x.as_primitive::<T>()
+            .unary::<_, Int64Type>(|v| f(v).saturating_mul(k))
+    }
+    Ok(match x.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            scale::<TimestampSecondType>(x, 1_000_000_000, |v| v)
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            scale::<TimestampMillisecondType>(x, 1_000_000, |v| v)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            scale::<TimestampMicrosecondType>(x, 1_000, |v| v)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            scale::<TimestampNanosecondType>(x, 1, |v| v)
+        }
+        DataType::Date32 => scale::<Date32Type>(x, NANOS_PER_DAY, i64::from),
+        DataType::Date64 => scale::<Date64Type>(x, 1_000_000, |v| v),
+        DataType::Null => Int64Array::new_null(x.len()),
+        other => return exec_err!("expected a timestamp or date, got {other}"),
+    })
+}
+
+impl UdafCore for AgeUdaf {
+    type Groups = ExtremeGroups<Age>;
+
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [t] if is_temporal(t) => Ok(arg_types.to_vec()),
+            [t, n] if is_temporal(t) && (is_temporal(n) || n.is_null()) => Ok(arg_types.to_vec()),
+            _ => plan_err!(
+                "{}(ts [, now]) takes a timestamp or date column and optionally a timestamp `now`, got {arg_types:?}",
+                self.name
+            ),
+        }
+    }
+    fn output_type(&self) -> DataType {
+        DataType::Interval(IntervalUnit::MonthDayNano)
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![state_field(
+            args.name,
+            "extreme_ns",
+            DataType::Int64,
+            true,
+        )])
+    }
+    fn groups(&self, args: &AccumulatorArgs) -> Result<Self::Groups> {
         let now = if args.exprs.len() > 1 {
             let v = literal_arg(args, 1, self.name)?;
             match scalar_nanos(&v) {
@@ -63,119 +136,15 @@ impl AgeUdaf {
                 Err(e) => return exec_err!("{}: system clock before 1970: {e}", self.name),
             }
         };
-        Ok(AgeGroups {
-            newest: self.newest,
-            now,
-            best: Vec::new(),
-        })
+        Ok(ExtremeGroups::new(Age { now }, self.newest))
     }
 }
 
-fn is_temporal(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
-    )
-}
-
-/// A timestamp / date scalar as nanoseconds since the epoch.
-fn scalar_nanos(v: &ScalarValue) -> Option<i64> {
-    let arr = v.to_array().ok()?;
-    to_nanos(&arr).ok()?.first().copied().flatten()
-}
-
-/// Converts a timestamp / date array to nanoseconds since the epoch (UTC instants; a time zone
-/// only changes how a value is displayed, not the instant).
-fn to_nanos(x: &ArrayRef) -> Result<Vec<Option<i64>>> {
-    fn scale<T: datafusion::arrow::datatypes::ArrowPrimitiveType>(
-        x: &ArrayRef,
-        k: i64,
-        f: impl Fn(T::Native) -> i64,
-    ) -> Vec<Option<i64>> {
-        x.as_primitive::<T>()
-            .iter()
-            .map(|v| v.map(|v| f(v).saturating_mul(k)))
-            .collect()
-    }
-    Ok(match x.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => {
-            scale::<TimestampSecondType>(x, 1_000_000_000, |v| v)
-        }
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            scale::<TimestampMillisecondType>(x, 1_000_000, |v| v)
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            scale::<TimestampMicrosecondType>(x, 1_000, |v| v)
-        }
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            scale::<TimestampNanosecondType>(x, 1, |v| v)
-        }
-        DataType::Date32 => scale::<Date32Type>(x, NANOS_PER_DAY, i64::from),
-        DataType::Date64 => scale::<Date64Type>(x, 1_000_000, |v| v),
-        DataType::Null => vec![None; x.len()],
-        other => return exec_err!("expected a timestamp or date, got {other}"),
-    })
-}
-
-impl AggregateUDFImpl for AgeUdaf {
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        lenient(self.check(arg_types), arg_types)
-    }
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.check(arg_types)?;
-        Ok(DataType::Interval(IntervalUnit::MonthDayNano))
-    }
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(
-            format_state_name(args.name, "extreme_ns"),
-            DataType::Int64,
-            true,
-        ))])
-    }
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(single(self.groups(&args)?))
-    }
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(self.groups(&args)?))
-    }
-}
-
+/// The per-row value of `freshness` / `retention`: the timestamp in nanoseconds; evaluates to
+/// the age `now - extreme`.
 #[derive(Debug)]
-pub(crate) struct AgeGroups {
-    newest: bool,
+pub(crate) struct Age {
     now: i64,
-    best: Vec<Option<i64>>,
-}
-
-impl AgeGroups {
-    #[inline]
-    fn offer(newest: bool, slot: &mut Option<i64>, v: i64) {
-        *slot = Some(match *slot {
-            None => v,
-            Some(b) if newest => b.max(v),
-            Some(b) => b.min(v),
-        });
-    }
-}
-
-impl Resize for AgeGroups {
-    fn resize(&mut self, n: usize) {
-        if self.best.len() < n {
-            self.best.resize(n, None);
-        }
-    }
 }
 
 /// Nanoseconds as an interval normalised to whole days plus the remaining nanoseconds
@@ -186,96 +155,18 @@ fn interval(ns: i64) -> IntervalMonthDayNano {
     IntervalMonthDayNano::new(0, i32::try_from(days).unwrap_or(i32::MAX), rest)
 }
 
-impl GroupsAccumulator for AgeGroups {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.resize(total_num_groups);
-        let Some(x) = values.first() else {
-            return exec_err!("freshness called without input");
-        };
-        let ns = to_nanos(x)?;
-        let newest = self.newest;
-        let best = &mut self.best;
-        for_each_row(group_indices, opt_filter, |row, g| {
-            if let Some(v) = ns[row] {
-                Self::offer(newest, &mut best[g], v);
-            }
-        });
-        Ok(())
+impl ExtremeOf for Age {
+    const LABEL: &'static str = "freshness";
+
+    fn values(&self, x: &ArrayRef) -> Result<Int64Array> {
+        to_nanos(x)
     }
 
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+    fn evaluate(&self, best: Vec<Option<i64>>) -> ArrayRef {
         let now = self.now;
-        let best = emit_to.take_needed(&mut self.best);
-        Ok(Arc::new(IntervalMonthDayNanoArray::from_iter(
+        Arc::new(IntervalMonthDayNanoArray::from_iter(
             best.into_iter()
                 .map(|b| b.map(|b| interval(now.saturating_sub(b)))),
-        )))
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![Arc::new(Int64Array::from(
-            emit_to.take_needed(&mut self.best),
-        ))])
-    }
-
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.resize(total_num_groups);
-        let Some(s) = values.first() else {
-            return exec_err!("freshness: missing state");
-        };
-        let s = s.as_primitive::<Int64Type>();
-        for (row, &g) in group_indices.iter().enumerate() {
-            if s.is_valid(row) {
-                Self::offer(self.newest, &mut self.best[g], s.value(row));
-            }
-        }
-        Ok(())
-    }
-
-    fn convert_to_state(
-        &self,
-        values: &[ArrayRef],
-        opt_filter: Option<&BooleanArray>,
-    ) -> Result<Vec<ArrayRef>> {
-        let Some(x) = values.first() else {
-            return exec_err!("freshness called without input");
-        };
-        let ns = to_nanos(x)?;
-        let out: Int64Array = ns
-            .into_iter()
-            .enumerate()
-            .map(|(row, v)| {
-                v.filter(|_| opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row)))
-            })
-            .collect();
-        Ok(vec![Arc::new(out)])
-    }
-
-    fn size(&self) -> usize {
-        self.best.capacity() * size_of::<Option<i64>>() + size_of::<Self>()
-    }
-}
-
-impl AgeUdaf {
-    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        match arg_types {
-            [t] if is_temporal(t) => Ok(arg_types.to_vec()),
-            [t, n] if is_temporal(t) && (is_temporal(n) || n.is_null()) => Ok(arg_types.to_vec()),
-            _ => plan_err!(
-                "{}(ts [, now]) takes a timestamp or date column and optionally a timestamp `now`, got {arg_types:?}",
-                self.name
-            ),
-        }
+        ))
     }
 }

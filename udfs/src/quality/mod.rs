@@ -3,7 +3,9 @@
 
 pub(crate) mod counts;
 pub(crate) mod distinct;
+pub(crate) mod extreme;
 pub(crate) mod freshness;
+pub(crate) mod predicate;
 pub(crate) mod strings;
 
 use crate::common::{QUALITY_SECTION, doc};

@@ -7,16 +7,15 @@ use datafusion::arrow::array::{
     Array, ArrayAccessor, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::{Signature, Volatility};
 
-use crate::common::{Resize, for_each_row, is_string, lenient, signature, single};
+use crate::common::{for_each_row, is_string, signature, state_field};
+use crate::quality::extreme::{ExtremeGroups, ExtremeOf, offer};
+use crate::udaf::UdafCore;
 
 /// Calls `f(row, Option<&str>)` for every row of a string-like array
 /// (`Utf8`, `LargeUtf8`, `Utf8View`; dictionaries are cast first).
@@ -76,7 +75,7 @@ fn extreme_lengths<'a, A: ArrayAccessor<Item = &'a str>>(
                 return;
             }
         }
-        LengthGroups::offer(is_max, slot, char_len(strings.value(row)));
+        offer(is_max, slot, char_len(strings.value(row)));
     };
     match opt_filter {
         None => group_indices
@@ -115,88 +114,62 @@ impl LengthUdaf {
     }
 }
 
-impl AggregateUDFImpl for LengthUdaf {
+impl UdafCore for LengthUdaf {
+    type Groups = ExtremeGroups<CharLength>;
+
     fn name(&self) -> &str {
         self.name
     }
     fn signature(&self) -> &Signature {
         &self.signature
     }
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        lenient(self.check(arg_types), arg_types)
+    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [t] if is_string(t) => Ok(arg_types.to_vec()),
+            [DataType::Null] => Ok(vec![DataType::Utf8]),
+            _ => plan_err!(
+                "{}(x) takes exactly one string argument, got {arg_types:?}",
+                self.name
+            ),
+        }
     }
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.check(arg_types)?;
-        Ok(DataType::Int64)
+    fn output_type(&self) -> DataType {
+        DataType::Int64
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(
-            format_state_name(args.name, "length"),
+        Ok(vec![state_field(
+            args.name,
+            "length",
             DataType::Int64,
             true,
-        ))])
+        )])
     }
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(single(LengthGroups::new(self.is_max)))
-    }
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-    fn create_groups_accumulator(
-        &self,
-        _args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(LengthGroups::new(self.is_max)))
+    fn groups(&self, _args: &AccumulatorArgs) -> Result<Self::Groups> {
+        Ok(ExtremeGroups::new(CharLength, self.is_max))
     }
 }
 
-/// Per-group extreme length; `None` until a non-NULL string is seen.
+/// The per-row value of `min_length` / `max_length`: the character length of a string.
 #[derive(Debug)]
-pub(crate) struct LengthGroups {
-    is_max: bool,
-    best: Vec<Option<i64>>,
-}
+pub(crate) struct CharLength;
 
-impl LengthGroups {
-    fn new(is_max: bool) -> Self {
-        Self {
-            is_max,
-            best: Vec::new(),
-        }
+impl ExtremeOf for CharLength {
+    const LABEL: &'static str = "length aggregate";
+
+    fn values(&self, x: &ArrayRef) -> Result<Int64Array> {
+        let mut b = Int64Builder::with_capacity(x.len());
+        for_each_str(x, |_, s| b.append_option(s.map(char_len)))?;
+        Ok(b.finish())
     }
 
-    #[inline]
-    fn offer(is_max: bool, slot: &mut Option<i64>, len: i64) {
-        *slot = Some(match *slot {
-            None => len,
-            Some(b) if is_max => b.max(len),
-            Some(b) => b.min(len),
-        });
-    }
-}
-
-impl Resize for LengthGroups {
-    fn resize(&mut self, n: usize) {
-        if self.best.len() < n {
-            self.best.resize(n, None);
-        }
-    }
-}
-
-impl GroupsAccumulator for LengthGroups {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
+    fn update(
+        &self,
+        x: &ArrayRef,
+        is_max: bool,
+        best: &mut [Option<i64>],
         group_indices: &[usize],
         opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
     ) -> Result<()> {
-        self.resize(total_num_groups);
-        let Some(x) = values.first() else {
-            return exec_err!("length aggregate called without input");
-        };
-        let is_max = self.is_max;
-        let best = &mut self.best;
         match x.data_type() {
             DataType::Utf8 => {
                 let a = x.as_string::<i32>();
@@ -225,65 +198,7 @@ impl GroupsAccumulator for LengthGroups {
         Ok(())
     }
 
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        Ok(Arc::new(Int64Array::from(
-            emit_to.take_needed(&mut self.best),
-        )))
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![self.evaluate(emit_to)?])
-    }
-
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.resize(total_num_groups);
-        let Some(s) = values.first() else {
-            return exec_err!("length aggregate: missing state");
-        };
-        let s = s.as_primitive::<Int64Type>();
-        for (row, &g) in group_indices.iter().enumerate() {
-            if s.is_valid(row) {
-                Self::offer(self.is_max, &mut self.best[g], s.value(row));
-            }
-        }
-        Ok(())
-    }
-
-    fn convert_to_state(
-        &self,
-        values: &[ArrayRef],
-        opt_filter: Option<&BooleanArray>,
-    ) -> Result<Vec<ArrayRef>> {
-        let Some(x) = values.first() else {
-            return exec_err!("length aggregate called without input");
-        };
-        let mut b = Int64Builder::with_capacity(x.len());
-        for_each_str(x, |row, s| {
-            let keep = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            b.append_option(s.filter(|_| keep).map(char_len));
-        })?;
-        Ok(vec![Arc::new(b.finish())])
-    }
-
-    fn size(&self) -> usize {
-        self.best.capacity() * size_of::<Option<i64>>() + size_of::<Self>()
-    }
-}
-
-impl LengthUdaf {
-    fn check(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        match arg_types {
-            [t] if is_string(t) => Ok(arg_types.to_vec()),
-            [DataType::Null] => Ok(vec![DataType::Utf8]),
-            _ => plan_err!(
-                "{}(x) takes exactly one string argument, got {arg_types:?}",
-                self.name
-            ),
-        }
+    fn evaluate(&self, best: Vec<Option<i64>>) -> ArrayRef {
+        Arc::new(Int64Array::from(best))
     }
 }
