@@ -40,31 +40,14 @@ pub async fn run(
     }
 }
 
-/// `60s`, `5m`, `1h`, `500ms`, or a number of seconds.
+/// The `--every` interval: the library's one interval grammar (`60s`, `5m`, `1 hour`, a number
+/// of seconds), and more than nothing.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not an interval like 30s, 5m or 1h"))?;
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" | "secs" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" | "mins" => value * 60.0,
-        "h" | "hour" | "hours" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{text}'; use ms, s, m or h"
-            ));
-        }
-    };
-    if !(seconds > 0.0 && seconds.is_finite()) {
+    let interval = datafusion_rollout::parse_interval(text)?;
+    if interval.is_zero() {
         return Err(format!("the interval must be positive, not '{text}'"));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(interval)
 }
 
 #[cfg(test)]
@@ -79,5 +62,6 @@ mod tests {
         assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
         assert!(parse_interval("0s").is_err());
         assert!(parse_interval("5 parsecs").is_err());
+        assert_eq!(parse_interval("2 h"), Ok(Duration::from_secs(7200)));
     }
 }
