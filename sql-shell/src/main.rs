@@ -12,8 +12,6 @@
 //! Exit codes: 0 success, 1 a failed `ASSERT` or a `CHECK` with a fail, 2 any other error.
 
 mod demo;
-mod describe;
-mod help;
 mod meta;
 mod outcome;
 mod print;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -20,7 +21,7 @@ use datafusion_rollout::contract::{CheckCounts, CheckReport};
 use datafusion_rollout::{Error, RolloutContext};
 use tokio::sync::watch;
 
-use crate::meta;
+use crate::meta::{self, MetaCommand, Next};
 use crate::outcome::Failure;
 use crate::print::{OutputFormat, PrintOptions, write_batches};
 use crate::progress::Progress;
@@ -234,7 +235,7 @@ impl Shell {
         let mut worst: Option<Failure> = None;
         for item in &items {
             let result = match item {
-                Item::Meta { text, .. } => Box::pin(meta::run(self, text)).await,
+                Item::Meta { text, .. } => self.run_meta(text).await,
                 Item::Sql { text, line, end } => self
                     .run_one(text, *line)
                     .await
@@ -266,6 +267,20 @@ impl Shell {
             }
         }
         finish(worst).map(|()| Flow::Continue)
+    }
+
+    /// Runs one meta command line.
+    async fn run_meta(&mut self, line: &str) -> Result<Flow, Failure> {
+        let command = MetaCommand::parse(line)?;
+        match Box::pin(meta::run(self, command)).await? {
+            Next::Continue => Ok(Flow::Continue),
+            Next::Quit => Ok(Flow::Quit),
+            Next::Include(path) => {
+                let sql = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {path}"))?;
+                Box::pin(self.run_script(ScriptSource::File(&path), &sql)).await
+            }
+        }
     }
 
     /// Runs one statement (starting at `line` of its script) and prints its result. A
