@@ -1,8 +1,9 @@
 //! Running a parsed meta command on a shell.
 
-use super::commands::help;
+use super::command::{MetaCommand, PsetChange, SessionValue};
+use super::describe;
 use super::statements::statement_help;
-use super::{MetaCommand, PsetChange, SessionValue, describe};
+use super::table::help;
 use crate::outcome::Failure;
 use crate::shell::Shell;
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{MetaCommand, PsetChange, SessionValue};
+use super::command::{MetaCommand, PsetChange, SessionValue};
 use crate::outcome::Failure;
 
 /// One meta command.
@@ -108,6 +108,23 @@ pub const COMMANDS: &[Command] = &[
     },
 ];
 
+impl MetaCommand {
+    /// Parses a meta command line (`\pset null '-'`). Words are separated by spaces; single
+    /// quotes group them. Words past those a command takes are ignored.
+    pub fn parse(line: &str) -> Result<Self, Failure> {
+        let words = split_words(line);
+        let (name, args) = words
+            .split_first()
+            .map_or(("", &[][..]), |(name, args)| (name.as_str(), args));
+        match COMMANDS.iter().find(|c| c.names.contains(&name)) {
+            Some(command) => command.parse(args),
+            None => Err(Failure::error(format!(
+                "unknown command '{name}'; \\? lists the commands"
+            ))),
+        }
+    }
+}
+
 const HELP_INTRO: &str = "\
 Statements end with ';' and may span several lines. Tab completes keywords, datasets,
 versions, cohorts, tables, columns and functions; Ctrl-R searches the history.";
@@ -159,19 +176,17 @@ fn pset(args: &[String]) -> Result<Option<PsetChange>, Failure> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let change = match args.as_slice() {
         [] => return Ok(None),
-        ["format", value] => PsetChange::Format(clap::ValueEnum::from_str(value, true).map_err(
-            |_| {
+        ["format", value] => {
+            PsetChange::Format(clap::ValueEnum::from_str(value, true).map_err(|_| {
                 Failure::error(format!(
                     "unknown format '{value}'; one of table, csv, tsv, json, ndjson, markdown"
                 ))
-            },
-        )?),
+            })?)
+        }
         ["null", value] => PsetChange::Null((*value).to_string()),
         ["maxrows", value] => PsetChange::MaxRows(parse_maxrows(value).map_err(Failure::error)?),
         ["expanded"] => PsetChange::Expanded(None),
-        ["expanded", value] => {
-            PsetChange::Expanded(switch("\\pset expanded", Some(value))?)
-        }
+        ["expanded", value] => PsetChange::Expanded(switch("\\pset expanded", Some(value))?),
         [name, ..] => {
             return Err(Failure::error(format!(
                 "\\pset {name}: expected \\pset format|null|maxrows|expanded <value>"
@@ -207,13 +222,55 @@ fn session_value(args: &[String]) -> SessionValue {
     }
 }
 
+/// Words separated by spaces; single quotes group (`''` inside is a quote).
+fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = line.trim().chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut word = String::new();
+        if c == '\'' {
+            chars.next();
+            while let Some(c) = chars.next() {
+                if c == '\'' {
+                    if chars.peek() == Some(&'\'') {
+                        chars.next();
+                        word.push('\'');
+                    } else {
+                        break;
+                    }
+                } else {
+                    word.push(c);
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        words.push(word);
+    }
+    words
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_are_unique_and_all_in_the_help() {
-        let names: Vec<&str> = COMMANDS.iter().flat_map(|c| c.names.iter().copied()).collect();
+        let names: Vec<&str> = COMMANDS
+            .iter()
+            .flat_map(|c| c.names.iter().copied())
+            .collect();
         let mut unique = names.clone();
         unique.sort_unstable();
         unique.dedup();
@@ -222,5 +279,69 @@ mod tests {
         for name in names {
             assert!(help.contains(&format!("  {name}")) || help.contains(&format!(", {name}")));
         }
+    }
+
+    #[test]
+    fn words_with_quotes() {
+        assert_eq!(
+            split_words("\\pset null '(it''s null)'  x"),
+            vec!["\\pset", "null", "(it's null)", "x"]
+        );
+        assert_eq!(split_words("\\pset null ''"), vec!["\\pset", "null", ""]);
+    }
+
+    #[test]
+    fn parses_commands_and_aliases() {
+        let parse = |line: &str| MetaCommand::parse(line).unwrap();
+        assert_eq!(parse("\\q"), MetaCommand::Quit);
+        assert_eq!(parse("\\quit"), MetaCommand::Quit);
+        assert_eq!(parse("\\help"), MetaCommand::Help);
+        assert_eq!(
+            parse("\\h create  contract"),
+            MetaCommand::StatementHelp("create contract".into())
+        );
+        assert_eq!(parse("\\d"), MetaCommand::Describe(None));
+        assert_eq!(
+            parse("\\d orders"),
+            MetaCommand::Describe(Some("orders".into()))
+        );
+        assert_eq!(parse("\\timing OFF"), MetaCommand::Timing(Some(false)));
+        assert_eq!(parse("\\x"), MetaCommand::Expanded(None));
+        assert_eq!(
+            parse("\\pset null '-'"),
+            MetaCommand::Pset(Some(PsetChange::Null("-".into())))
+        );
+        assert_eq!(
+            parse("\\pset maxrows inf"),
+            MetaCommand::Pset(Some(PsetChange::MaxRows(None)))
+        );
+        assert_eq!(parse("\\pset"), MetaCommand::Pset(None));
+        assert_eq!(
+            parse("\\consumer -"),
+            MetaCommand::Consumer(SessionValue::Clear)
+        );
+        assert_eq!(
+            parse("\\cohort canary"),
+            MetaCommand::Cohort(SessionValue::Set("canary".into()))
+        );
+        assert_eq!(parse("\\o"), MetaCommand::Output(None));
+    }
+
+    #[test]
+    fn errors_name_the_command() {
+        let error = |line: &str| MetaCommand::parse(line).unwrap_err().to_string();
+        assert_eq!(
+            error("\\nope x"),
+            "unknown command '\\nope'; \\? lists the commands"
+        );
+        assert_eq!(
+            error("\\timing maybe"),
+            "\\timing takes 'on' or 'off', not 'maybe'"
+        );
+        assert_eq!(error("\\i"), "\\i needs a file: \\i script.sql");
+        assert_eq!(
+            error("\\pset format"),
+            "\\pset format: expected \\pset format|null|maxrows|expanded <value>"
+        );
     }
 }
