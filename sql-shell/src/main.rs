@@ -12,13 +12,12 @@
 //! Exit codes: 0 success, 1 a failed `ASSERT` or a `CHECK` with a fail, 2 any other error.
 
 mod demo;
-mod describe;
-mod help;
 mod meta;
 mod outcome;
 mod print;
 mod progress;
 mod repl;
+mod runner;
 mod script;
 mod shell;
 mod watch;
@@ -34,7 +33,8 @@ use datafusion_rollout::{RolloutContext, RolloutOptions};
 
 use crate::outcome::Failure;
 use crate::print::{OutputFormat, PrintOptions};
-use crate::shell::{Flow, ScriptSource, Shell};
+use crate::runner::{ScriptSource, run_each, run_script};
+use crate::shell::Shell;
 
 /// SQL shell for incremental dataset rollouts on Apache DataFusion.
 ///
@@ -131,9 +131,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            if failure.is_reported() {
-                eprintln!("{}", failure.report());
-            }
+            failure.print_report();
             failure.exit_code()
         }
     }
@@ -174,38 +172,25 @@ async fn run(args: Args) -> Result<(), Failure> {
 
     if batch {
         // With --continue-on-error every script runs; the exit code is the worst failure's.
-        let mut worst: Option<Failure> = None;
         let scripts = args
             .commands
             .iter()
             .map(|c| Ok(("".to_string(), c.clone())))
             .chain(args.files.iter().map(read_script));
-        for script in scripts {
-            let result = match script {
-                Ok((name, sql)) if name.is_empty() => {
-                    shell.run_script(ScriptSource::Command, &sql).await
-                }
-                Ok((name, sql)) => shell.run_script(ScriptSource::File(&name), &sql).await,
-                Err(e) => Err(Failure::from_anyhow(&e)),
-            };
-            match result {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::Quit) => break,
-                Err(failure) if shell.continue_on_error => {
-                    if failure.is_reported() {
-                        eprintln!("{}", failure.report());
-                    }
-                    let failure = failure.reported();
-                    worst = Some(match worst {
-                        Some(w) => w.worst(failure),
-                        None => failure,
-                    });
-                }
-                Err(failure) => return Err(failure),
+        let keep_going = shell.continue_on_error;
+        let result = run_each(scripts, keep_going, async |script| match script {
+            Ok((name, sql)) if name.is_empty() => {
+                run_script(&mut shell, ScriptSource::Command, &sql).await
             }
+            Ok((name, sql)) => run_script(&mut shell, ScriptSource::File(&name), &sql).await,
+            Err(e) => Err(Failure::from_anyhow(&e)),
+        })
+        .await;
+        // Stopped at a failure: it is the exit code, whatever flushing would say.
+        if result.is_ok() || keep_going {
+            shell.flush_output()?;
         }
-        shell.flush_output()?;
-        return worst.map_or(Ok(()), Err);
+        return result.map(|_| ());
     }
 
     if interactive {
@@ -213,7 +198,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         repl::run(&mut shell).await?;
     } else {
         let (name, sql) = read_script(&PathBuf::from("-"))?;
-        shell.run_script(ScriptSource::File(&name), &sql).await?;
+        run_script(&mut shell, ScriptSource::File(&name), &sql).await?;
         shell.flush_output()?;
     }
     Ok(())

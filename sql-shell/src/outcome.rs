@@ -124,8 +124,15 @@ impl Failure {
     }
 
     /// Whether the failure is worth a message on standard error.
-    pub fn is_reported(&self) -> bool {
+    fn is_reported(&self) -> bool {
         self.kind != FailureKind::BrokenPipe && !self.reported
+    }
+
+    /// Prints the report on standard error, unless it was printed already or nobody reads it.
+    pub fn print_report(&self) {
+        if self.is_reported() {
+            eprintln!("{}", self.report());
+        }
     }
 
     /// The whole report: `error: ...`, then the offending line and a caret, if known.

@@ -1,8 +1,9 @@
 //! Running statements on a [`RolloutContext`] and printing their results.
 //!
 //! Batch mode (`-c`, `-f`, a piped script), the rc file, `\i` and the REPL share this code;
-//! they differ in what they print around results and in what a failure does (stop with an
-//! exit code, or report it and keep going).
+//! they differ in what they print around results. Scripts, meta commands and what a failure
+//! does are the business of the modules above this one (`runner`, `meta`): the shell knows
+//! statements only.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -20,11 +21,9 @@ use datafusion_rollout::contract::{CheckCounts, CheckReport};
 use datafusion_rollout::{Error, RolloutContext};
 use tokio::sync::watch;
 
-use crate::meta;
 use crate::outcome::Failure;
 use crate::print::{OutputFormat, PrintOptions, write_batches};
 use crate::progress::Progress;
-use crate::script::{Item, read_items};
 
 /// The result of one statement, collected.
 pub struct StatementOutput {
@@ -53,22 +52,6 @@ pub struct Shell {
     pub continue_on_error: bool,
     pub fail_on_warn: bool,
     sink: Sink,
-}
-
-/// Where a script came from, for error messages.
-#[derive(Clone, Copy)]
-pub enum ScriptSource<'a> {
-    /// A `-c` argument or a line typed at the prompt: errors are `error: <message>`.
-    Command,
-    /// A file (or `<stdin>`): errors are `error: <file>:<line>: <message>`.
-    File(&'a str),
-}
-
-/// Whether the session goes on after a script (`\q` in a script ends it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    Quit,
 }
 
 impl Shell {
@@ -216,58 +199,6 @@ impl Shell {
         Ok(())
     }
 
-    /// Runs the statements and meta commands of `script` in order, printing results. A
-    /// failure stops the script (or, with `--continue-on-error`, is printed and the script
-    /// goes on, ending with the most severe failure); it names the file and the line.
-    pub async fn run_script(
-        &mut self,
-        source: ScriptSource<'_>,
-        script: &str,
-    ) -> Result<Flow, Failure> {
-        let items = read_items(script).map_err(|e| {
-            let failure = Failure::from_rollout(&e).locate(script, None);
-            match source {
-                ScriptSource::Command => failure,
-                ScriptSource::File(name) => failure.with_location(name),
-            }
-        })?;
-        let mut worst: Option<Failure> = None;
-        for item in &items {
-            let result = match item {
-                Item::Meta { text, .. } => Box::pin(meta::run(self, text)).await,
-                Item::Sql { text, line, end } => self
-                    .run_one(text, *line)
-                    .await
-                    .map(|()| Flow::Continue)
-                    .map_err(|f| f.locate(script, *end)),
-            };
-            match result {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::Quit) => return finish(worst).map(|()| Flow::Quit),
-                Err(failure) => {
-                    let failure = match source {
-                        ScriptSource::Command => failure,
-                        ScriptSource::File(name) => {
-                            failure.with_location(&format!("{name}:{}", item.line()))
-                        }
-                    };
-                    if !self.continue_on_error {
-                        return Err(failure);
-                    }
-                    if failure.is_reported() {
-                        eprintln!("{}", failure.report());
-                    }
-                    let failure = failure.reported();
-                    worst = Some(match worst {
-                        Some(w) => w.worst(failure),
-                        None => failure,
-                    });
-                }
-            }
-        }
-        finish(worst).map(|()| Flow::Continue)
-    }
-
     /// Runs one statement (starting at `line` of its script) and prints its result. A
     /// statement whose checks failed (`CHECK`, a registration its contract rejected) fails,
     /// after its result is printed.
@@ -300,13 +231,6 @@ impl Shell {
             }
         }
         Ok(())
-    }
-}
-
-fn finish(worst: Option<Failure>) -> Result<(), Failure> {
-    match worst {
-        Some(failure) => Err(failure),
-        None => Ok(()),
     }
 }
 

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use datafusion_rollout::RolloutContext;
 use rustyline::completion::Pair;
 
+use crate::meta::COMMANDS;
+
 /// Keywords of our statements.
 pub const ROLLOUT_KEYWORDS: &[&str] = &[
     "ADVANCE", "AT", "CHECK", "COHORT", "COHORTS", "CONTRACT", "DATASET", "DATASETS", "EVERY",
@@ -101,21 +103,6 @@ const SQL_KEYWORDS: &[&str] = &[
     "WHERE",
     "WINDOW",
     "WITH",
-];
-
-const META_COMMANDS: &[&str] = &[
-    "\\?",
-    "\\cohort",
-    "\\consumer",
-    "\\d",
-    "\\df",
-    "\\h",
-    "\\i",
-    "\\o",
-    "\\pset",
-    "\\q",
-    "\\timing",
-    "\\x",
 ];
 
 /// Everything completion can offer, gathered before a prompt.
@@ -225,7 +212,8 @@ impl Names {
         }
 
         if start == 0 && word.starts_with('\\') {
-            return (start, pairs(META_COMMANDS.iter(), word, " ", false));
+            let commands = COMMANDS.iter().map(|c| c.name());
+            return (start, pairs(commands, word, " ", false));
         }
         let previous = context.last().map(|w| w.to_ascii_uppercase());
         let first = context.first().map(String::as_str).unwrap_or_default();
@@ -391,5 +379,13 @@ mod tests {
         assert_eq!(complete("SELECT ks_"), vec!["ks_statistic"]);
         assert_eq!(complete("SELECT am"), vec!["amount"]);
         assert_eq!(complete("\\ti"), vec!["\\timing "]);
+    }
+
+    #[test]
+    fn meta_commands_by_their_names() {
+        let names = "\\? \\cohort \\consumer \\d \\df \\h \\i \\o \\pset \\q \\timing \\x";
+        let expected: Vec<String> = names.split(' ').map(|n| format!("{n} ")).collect();
+        assert_eq!(complete("\\"), expected);
+        assert_eq!(complete("\\q"), vec!["\\q "]);
     }
 }

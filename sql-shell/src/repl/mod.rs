@@ -11,7 +11,8 @@ use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor};
 
 use crate::outcome::Failure;
-use crate::shell::{Flow, ScriptSource, Shell};
+use crate::runner::{Flow, ScriptSource, run_script};
+use crate::shell::Shell;
 use complete::Names;
 use helper::SqlHelper;
 
@@ -48,10 +49,10 @@ pub async fn run(shell: &mut Shell) -> Result<(), Failure> {
         match std::fs::read_to_string(&rc) {
             Ok(script) => {
                 let name = rc.display().to_string();
-                match shell.run_script(ScriptSource::File(&name), &script).await {
+                match run_script(shell, ScriptSource::File(&name), &script).await {
                     Ok(Flow::Quit) => return Ok(()),
                     Ok(Flow::Continue) => {}
-                    Err(failure) => report(&failure),
+                    Err(failure) => failure.print_report(),
                 }
             }
             Err(e) => eprintln!("warning: cannot read {}: {e}", rc.display()),
@@ -74,10 +75,10 @@ pub async fn run(shell: &mut Shell) -> Result<(), Failure> {
                 }
                 // History is a convenience: failing to record an entry must not end the session.
                 let _ = editor.add_history_entry(trimmed);
-                match shell.run_script(ScriptSource::Command, trimmed).await {
+                match run_script(shell, ScriptSource::Command, trimmed).await {
                     Ok(Flow::Quit) => break,
                     Ok(Flow::Continue) => {}
-                    Err(failure) => report(&failure),
+                    Err(failure) => failure.print_report(),
                 }
             }
             Err(ReadlineError::Interrupted) => continue,
@@ -93,12 +94,6 @@ pub async fn run(shell: &mut Shell) -> Result<(), Failure> {
         eprintln!("warning: could not save history to {}: {e}", path.display());
     }
     Ok(())
-}
-
-fn report(failure: &Failure) {
-    if failure.is_reported() {
-        eprintln!("{}", failure.report());
-    }
 }
 
 /// `store (consumer alice, cohort canary)> `: the store's last path segment (or host), and

@@ -1,25 +1,4 @@
-//! Help texts: `\?` and the syntax of each statement for `\h`.
-
-pub const META_HELP: &str = "\
-Statements end with ';' and may span several lines. Tab completes keywords, datasets,
-versions, cohorts, tables, columns and functions; Ctrl-R searches the history.
-
-Meta commands:
-  \\?                      this help
-  \\h [STATEMENT]          syntax of a statement (\\h alone lists them)
-  \\q                      quit (Ctrl-D works too)
-  \\d                      list datasets and tables
-  \\d NAME                 a dataset's columns, versions and rollout; a table's columns
-  \\df [PATTERN]           documented functions (ours first); \\df NAME shows one in full
-  \\timing [on|off]        show how long each statement takes
-  \\x [on|off]             expanded display: one block per record
-  \\pset [NAME VALUE]      format (table|csv|tsv|json|ndjson|markdown), null, maxrows, expanded
-  \\o [FILE]               send results to FILE (\\o alone: back to standard output)
-  \\i FILE                 run the statements and commands of FILE
-  \\consumer [ID|-]        show or set (or with '-' clear) the consumer reads resolve for
-  \\cohort [NAME|-]        show or set (or with '-' clear) the session's cohort
-
-Ctrl-C clears the line at the prompt and cancels a running statement. ~/.rolloutrc runs at start.";
+//! `\h`: the syntax of each statement.
 
 /// (topic, syntax). Ours first, then DataFusion's. Topics are matched by their leading words.
 const STATEMENTS: &[(&str, &str)] = &[
