@@ -6,6 +6,7 @@ mod concurrency;
 mod contracts;
 mod crash;
 mod hostile;
+mod layers;
 mod reliability;
 mod resolution;
 mod s3;
