@@ -102,7 +102,12 @@ impl fmt::Display for Comparison {
 
 impl fmt::Display for ColumnRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", crate::statement::ident(&self.column))?;
+        // A column named expect is quoted, or it reads as an EXPECT item.
+        if self.column == "expect" {
+            write!(f, "\"expect\"")?;
+        } else {
+            write!(f, "{}", crate::statement::ident(&self.column))?;
+        }
         if let Some(t) = &self.data_type {
             write!(f, " {t}")?;
         }
