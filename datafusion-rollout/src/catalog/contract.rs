@@ -93,7 +93,12 @@ impl fmt::Display for Comparison {
 
 impl fmt::Display for ColumnRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", Ident(&self.column))?;
+        // A column named expect is quoted, or it reads as an EXPECT item.
+        if self.column == "expect" {
+            write!(f, "\"expect\"")?;
+        } else {
+            write!(f, "{}", Ident(&self.column))?;
+        }
         if let Some(t) = &self.data_type {
             write!(f, " {t}")?;
         }

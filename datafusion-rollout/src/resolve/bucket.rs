@@ -146,11 +146,104 @@ mod tests {
         );
     }
 
+    /// `(salt, consumer, bucket)` from `fixtures/bucket/golden.tsv`, computed by `golden.py`
+    /// next to it with an independent murmur3 (Python's `mmh3`).
+    fn golden() -> Vec<(&'static str, &'static str, u32)> {
+        include_str!("../../fixtures/bucket/golden.tsv")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let mut f = l.split('\t');
+                let (Some(salt), Some(consumer), Some(b), None) =
+                    (f.next(), f.next(), f.next(), f.next())
+                else {
+                    panic!("bad golden line {l:?}");
+                };
+                (salt, consumer, b.parse().unwrap())
+            })
+            .collect()
+    }
+
     #[test]
-    fn bucket_is_in_range_and_stable() {
-        assert_eq!(bucket("s", "alice"), bucket("s", "alice"));
-        for i in 0..1000 {
-            assert!(bucket("salt", &format!("c{i}")) < BUCKETS);
+    fn buckets_match_the_reference_implementation() {
+        let golden = golden();
+        // 6 salts x 21 consumers: a truncated or empty file must not pass.
+        assert_eq!(golden.len(), 126);
+        for (salt, consumer, expected) in golden {
+            assert_eq!(
+                bucket(salt, consumer),
+                expected,
+                "bucket({salt:?}, {consumer:?})"
+            );
         }
+    }
+
+    #[tokio::test]
+    async fn the_sql_function_takes_consumer_then_salt_and_matches_the_reference() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_udf(rollout_bucket_udf().as_ref().clone());
+        for (salt, consumer, expected) in golden().into_iter().step_by(5) {
+            let q = |s: &str| s.replace('\'', "''");
+            let sql = format!("SELECT rollout_bucket('{}', '{}')", q(consumer), q(salt));
+            let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            let col = batches[0].column(0);
+            let got = col.as_any().downcast_ref::<UInt32Array>().unwrap().value(0);
+            assert_eq!(got, expected, "{sql}");
+        }
+    }
+
+    /// Consumers `c0 .. c{n-1}` whose bucket for `salt` is below `bp` (a percentage in basis
+    /// points, as `AT p PERCENT` stores it).
+    fn exposed(salt: &str, bp: u32, n: usize) -> std::collections::BTreeSet<usize> {
+        (0..n)
+            .filter(|i| bucket(salt, &format!("c{i}")) < bp)
+            .collect()
+    }
+
+    #[test]
+    fn raising_the_percentage_only_adds_consumers_in_proportion() {
+        let n = 20_000;
+        let steps = [0, 1, 100, 500, 1000, 2500, 5000, 9999, 10_000];
+        let mut before = exposed("9f86d081884c7d65", 0, n);
+        assert!(before.is_empty(), "0% exposes nobody");
+        for bp in steps.into_iter().skip(1) {
+            let now = exposed("9f86d081884c7d65", bp, n);
+            assert!(
+                before.is_subset(&now),
+                "raising to {bp} bp dropped a consumer"
+            );
+            // About bp/10000 of the consumers: within 5 standard deviations of a binomial.
+            let p = f64::from(bp) / f64::from(BUCKETS);
+            let expected = p * n as f64;
+            let sd = (n as f64 * p * (1.0 - p)).sqrt();
+            assert!(
+                (now.len() as f64 - expected).abs() <= 5.0 * sd + 1.0,
+                "{} of {n} consumers at {bp} bp, expected about {expected}",
+                now.len()
+            );
+            before = now;
+        }
+        assert_eq!(before.len(), n, "100% exposes everybody");
+    }
+
+    #[test]
+    fn a_new_salt_reshuffles_who_is_exposed() {
+        let n = 20_000;
+        let a = exposed("c0ffee", 1000, n);
+        let b = exposed("00000000deadbeef", 1000, n);
+        // Independent draws at 10% each overlap on about 1% of the consumers (200), not 10%.
+        let both = a.intersection(&b).count();
+        assert!(
+            (100..=300).contains(&both),
+            "{both} consumers in both 10% samples"
+        );
+        // And buckets themselves are not shifted copies of each other.
+        let same = (0..n)
+            .filter(|i| bucket("c0ffee", &format!("c{i}")) == bucket("sål", &format!("c{i}")))
+            .count();
+        assert!(
+            same < 10,
+            "{same} consumers kept their bucket under a new salt"
+        );
     }
 }

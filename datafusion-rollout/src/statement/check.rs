@@ -68,7 +68,12 @@ impl fmt::Display for Check {
         }
         match &self.target {
             CheckTarget::Version { dataset, version } => {
-                write!(f, "CHECK {}", Ident(dataset))?;
+                // A dataset named rollout or rollouts is quoted, or it reads as CHECK ROLLOUT(S).
+                if matches!(dataset.as_str(), "rollout" | "rollouts") {
+                    write!(f, "CHECK \"{dataset}\"")?;
+                } else {
+                    write!(f, "CHECK {}", Ident(dataset))?;
+                }
                 if let Some(v) = version {
                     write!(f, " VERSION {}", Quoted(v))?;
                 }

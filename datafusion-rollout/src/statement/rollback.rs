@@ -48,7 +48,15 @@ pub(super) fn parse(p: &mut Parser) -> Result<Rollback, ParserError> {
 
 impl fmt::Display for Rollback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ROLLBACK {}", Ident(&self.dataset))?;
+        // A dataset named like a word of DataFusion's own ROLLBACK is quoted, or it reads as one.
+        if matches!(
+            self.dataset.as_str(),
+            "transaction" | "work" | "and" | "to" | "savepoint"
+        ) {
+            write!(f, "ROLLBACK \"{}\"", self.dataset)?;
+        } else {
+            write!(f, "ROLLBACK {}", Ident(&self.dataset))?;
+        }
         if let Some(v) = &self.to {
             write!(f, " TO {}", Quoted(v))?;
         }

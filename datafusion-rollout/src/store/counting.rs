@@ -1,5 +1,6 @@
 //! [`CountingStore`]: an object store wrapper that counts the requests going through it, for
-//! tests and benchmarks ("how many requests does a PROMOTE cost on S3?").
+//! tests and benchmarks ("how many requests does a PROMOTE cost on S3?"). A test instrument,
+//! not part of the default API: it is there with the `test-support` feature.
 //!
 //! Install it for a store's URL with [`super::register_object_store`] before opening the store:
 //!

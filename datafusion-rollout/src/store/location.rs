@@ -98,7 +98,7 @@ fn prefix_key(url: &Url) -> String {
 /// Makes every store opened at `prefix` or under it (a bucket `s3://b`, or a folder of it
 /// `s3://b/team/`) use `store` instead of one built from the environment: for credentials
 /// providers or client options the environment cannot express, and for wrappers such as
-/// [`super::CountingStore`]. `store` serves paths relative to the bucket (or file system) root,
+/// `CountingStore` (feature `test-support`). `store` serves paths relative to the bucket (or file system) root,
 /// like the stores object_store builds. Returns the store registered before for that prefix.
 pub fn register_object_store(
     prefix: &Url,

@@ -13,6 +13,7 @@
 //! where commits are retried.
 
 mod commit;
+#[cfg(any(test, feature = "test-support"))]
 mod counting;
 mod location;
 mod log;
@@ -32,6 +33,7 @@ use crate::catalog::State;
 use crate::error::{Error, Result};
 
 pub use commit::{Commit, CommitOutcome, Committed};
+#[cfg(any(test, feature = "test-support"))]
 pub use counting::{CountingStore, Requests};
 pub use location::{
     deregister_object_store, object_store_for, register_object_store, resolve_location,

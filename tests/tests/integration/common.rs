@@ -113,3 +113,43 @@ pub async fn scalar(rc: &RolloutContext, sql: &str) -> String {
     let batch = batches.iter().find(|b| b.num_rows() > 0).expect("a row");
     datafusion::arrow::util::display::array_value_to_string(batch.column(0), 0).unwrap()
 }
+
+// ---- child processes ----
+//
+// A test that needs other OS processes runs this test binary again on one helper test. The
+// helpers are `#[ignore = "child process of ...; run by it"]`, so that a normal run does not
+// count them as passing tests, and the parent starts them with `--ignored --exact <name>`.
+
+/// This test binary, set to run only the ignored helper test `name` (e.g.
+/// `"concurrency::child_writer"`), its output not captured.
+pub fn child_test(name: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--ignored",
+        "--exact",
+        name,
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    cmd
+}
+
+/// Panics unless a child started by [`child_test`] exited successfully and ran its test (a
+/// filter that matches nothing also exits successfully, having run nothing).
+pub fn assert_child_passed(what: &str, out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{what} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The environment variable `var` a parent sets for its child helper test; a helper run on
+/// its own (`cargo test -- --ignored`) has none and says so.
+pub fn child_env(var: &str, parent: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: this helper is a child process of {parent}, run by it")
+    })
+}

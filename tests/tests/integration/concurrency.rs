@@ -5,7 +5,6 @@
 //! once (and nothing else), and replay to the state the writers see.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use datafusion_rollout::{RolloutContext, RolloutOptions};
 
@@ -55,11 +54,11 @@ async fn writer(store: &str, name: &str) -> Vec<u64> {
 
 /// Runs as a writer when started by [`many_writers_across_tasks_and_processes_lose_nothing`].
 #[tokio::test]
+#[ignore = "child process of concurrency::many_writers_across_tasks_and_processes_lose_nothing; run by it"]
 async fn child_writer() {
-    let Ok(store) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let name = std::env::var("ROLLOUT_TEST_CHILD_NAME").unwrap();
+    let parent = "concurrency::many_writers_across_tasks_and_processes_lose_nothing";
+    let store = child_env(CHILD_ENV, parent);
+    let name = child_env("ROLLOUT_TEST_CHILD_NAME", parent);
     for seq in writer(&store, &name).await {
         println!("ROLLOUT-SEQ {seq}");
     }
@@ -72,19 +71,13 @@ async fn many_writers_across_tasks_and_processes_lose_nothing() {
     let setup_seq = setup.store().state().sequence;
     let store = fx.store();
 
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..2)
         .map(|p| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "concurrency::child_writer",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
+            child_test("concurrency::child_writer")
                 .env(CHILD_ENV, &store)
                 .env("ROLLOUT_TEST_CHILD_NAME", format!("proc{p}"))
                 .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
@@ -108,7 +101,7 @@ async fn many_writers_across_tasks_and_processes_lose_nothing() {
     }
     for (p, child) in children.into_iter().enumerate() {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "child {p} failed");
+        assert_child_passed(&format!("child {p}"), &out);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let seqs: Vec<u64> = stdout
             .lines()

@@ -1,11 +1,13 @@
 //! Crash at any point: a writer process killed with SIGKILL at random moments, during commits
 //! and checkpoints (interval 2, so every other commit writes one) and during
 //! `CREATE VERSION ... AS SELECT` writing Parquet. After each kill the store must open (not
-//! read-only), hold exactly the complete commits (every commit the writer reported is there),
-//! equal a replay of its log, show no half-written version, and `VACUUM` must remove the
-//! orphaned files (including object_store's staging files) without touching referenced ones.
+//! read-only), hold exactly the complete commits (every commit the writer reported is there,
+//! and at most the one it had no time to report besides), equal a replay of its log, show no
+//! half-written version, and `VACUUM` must remove the orphaned files (including object_store's
+//! staging files) without touching referenced ones. Every other round kills the writer only
+//! after its first commit, so commits do land in every run, and the test says how many.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::mpsc;
@@ -119,17 +121,38 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 struct Stats {
     crashes: usize,
     commits_reported: usize,
+    /// Commits the writers made (reported or not), per role.
+    commits_landed: BTreeMap<String, u64>,
     orphans_removed: usize,
     staging_removed: usize,
 }
 
-/// Everything that must hold after a crash; `reported` are the sequences the writer said it
-/// committed, `actor` its name.
-async fn check_after_crash(store_dir: &Path, reported: &[u64], actor: &str, stats: &mut Stats) {
+/// Everything that must hold after a crash; `before` is the store's sequence when the writer
+/// started, `reported` the sequences it said it committed, `actor` its name. Returns the
+/// sequence after the check (whose `VACUUM` commits too).
+async fn check_after_crash(
+    store_dir: &Path,
+    before: u64,
+    reported: &[u64],
+    actor: &str,
+    role: &str,
+    stats: &mut Stats,
+) -> u64 {
     let store = store_dir.display().to_string();
     let rc = open(&store, 2, "check").await;
     assert_eq!(rc.store().read_only_reason(), None, "opens writable");
     let state = rc.store().state();
+    // The writer was alone: it reported its commits in order, one after the other, and at
+    // most one more landed (committed, then killed before it could say so).
+    let expected: Vec<u64> = (before + 1..=before + reported.len() as u64).collect();
+    assert_eq!(reported, expected, "{actor} reported consecutive commits");
+    let last_reported = before + reported.len() as u64;
+    assert!(
+        state.sequence == last_reported || state.sequence == last_reported + 1,
+        "reopened at #{} after {actor} reported up to #{last_reported}",
+        state.sequence
+    );
+    *stats.commits_landed.entry(role.to_string()).or_default() += state.sequence - before;
     let entries = std::fs::read_dir(store_dir.join("_rollout_log"))
         .unwrap()
         .filter(|e| {
@@ -147,6 +170,17 @@ async fn check_after_crash(store_dir: &Path, reported: &[u64], actor: &str, stat
         "the state is the last complete commit"
     );
     let history = rc.store().history().await.unwrap();
+    assert_eq!(
+        history.last().map(|e| e.sequence),
+        Some(state.sequence),
+        "the history ends at the state's commit"
+    );
+    if state.sequence > last_reported {
+        assert_eq!(
+            history[last_reported as usize].actor, actor,
+            "the unreported commit is the writer's"
+        );
+    }
     for seq in reported {
         assert_eq!(
             history[*seq as usize - 1].actor,
@@ -206,26 +240,43 @@ async fn check_after_crash(store_dir: &Path, reported: &[u64], actor: &str, stat
     let after = verify_statuses(&rc).await;
     assert!(after.iter().all(|s| s.starts_with("ok ")), "{after:?}");
     assert_eq!(after.len(), statuses.len());
+    state.sequence
 }
 
-/// Starts a writer, kills it with SIGKILL `delay` after it is ready; returns what it reported.
-fn crash_writer(role: &str, store: &str, rng: &mut Rng, max_delay_ms: u64) -> (Vec<u64>, String) {
+/// Starts a writer, kills it with SIGKILL a random delay after it is ready (or, with
+/// `after_first_commit`, after it reported its first commit); returns what it reported.
+fn crash_writer(
+    role: &str,
+    store: &str,
+    rng: &mut Rng,
+    max_delay_ms: u64,
+    after_first_commit: bool,
+) -> (Vec<u64>, String) {
     let mut child = spawn_child(role, store, &[]);
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let go = if after_first_commit {
+        "ROLLOUT-OK"
+    } else {
+        "ROLLOUT-READY"
+    };
     let reader = std::thread::spawn(move || {
         let mut lines = Vec::new();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if line.contains("ROLLOUT-READY") {
+            if line.contains(go) {
                 let _ = tx.send(());
             }
             lines.push(line);
         }
         lines.join("\n")
     });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("child ready");
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = reader.join().unwrap();
+        panic!("{role} child never printed {go}:\n{out}");
+    }
     std::thread::sleep(Duration::from_millis(rng.below(max_delay_ms)));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -240,29 +291,62 @@ fn crash_writer(role: &str, store: &str, rng: &mut Rng, max_delay_ms: u64) -> (V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_killed_at_any_moment_leaves_the_last_complete_commit() {
-    let rounds = if soak() { 100 } else { 6 };
+    let rounds: usize = if soak() { 100 } else { 6 };
     let started = Instant::now();
     let fx = Fixture::new().await;
-    drop(fx.orders(None).await);
+    let setup = fx.orders(None).await;
+    let mut sequence = setup.store().state().sequence;
+    drop(setup);
     let store = fx.store();
     let mut rng = Rng::new();
     let mut stats = Stats::default();
-    for _ in 0..rounds {
+    for round in 0..rounds {
         for (role, max_delay) in [("crash-commits", 400), ("crash-create", 3000)] {
-            let (reported, actor) = crash_writer(role, &store, &mut rng, max_delay);
+            let (reported, actor) = crash_writer(role, &store, &mut rng, max_delay, round % 2 == 1);
+            if round % 2 == 1 {
+                assert!(!reported.is_empty(), "{role}: waited for a commit");
+            }
             stats.crashes += 1;
             stats.commits_reported += reported.len();
-            check_after_crash(&fx.path("store"), &reported, &actor, &mut stats).await;
+            sequence = check_after_crash(
+                &fx.path("store"),
+                sequence,
+                &reported,
+                &actor,
+                role,
+                &mut stats,
+            )
+            .await;
         }
     }
     println!(
-        "crash: {} SIGKILLs survived ({} commits reported before them), VACUUM removed {} \
-         orphaned files ({} staging files), in {:.1?}",
+        "crash: {} SIGKILLs survived ({} commits reported before them, landed per role: {:?}), \
+         VACUUM removed {} orphaned files ({} staging files), in {:.1?}",
         stats.crashes,
         stats.commits_reported,
+        stats.commits_landed,
         stats.orphans_removed,
         stats.staging_removed,
         started.elapsed()
+    );
+    // Commits did land, of both kinds, and the store ends where the last one left it.
+    for role in ["crash-commits", "crash-create"] {
+        let landed = stats.commits_landed.get(role).copied().unwrap_or(0);
+        assert!(
+            landed >= rounds as u64 / 2,
+            "{role}: only {landed} commits landed"
+        );
+    }
+    let reopened = open(&store, 2, "final").await;
+    assert_eq!(reopened.store().state().sequence, sequence);
+    let created = reopened.store().state().datasets["orders"]
+        .versions
+        .iter()
+        .filter(|v| v.id.starts_with('p'))
+        .count();
+    assert!(
+        created >= rounds / 2,
+        "{created} versions created by the writers"
     );
 }
 

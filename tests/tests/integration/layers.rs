@@ -127,7 +127,10 @@ fn sibling_cycles(src: &Path) -> Vec<String> {
         for b in targets_a {
             let back = uses.get(&(folder.clone(), b.clone()));
             if a < b && back.is_some_and(|t| t.contains(a)) {
-                cycles.push(format!("{}: {a} and {b} import each other", folder.display()));
+                cycles.push(format!(
+                    "{}: {a} and {b} import each other",
+                    folder.display()
+                ));
             }
         }
     }
@@ -173,7 +176,14 @@ fn library_imports_point_down_the_layers() {
 #[test]
 fn no_two_modules_import_each_other_anywhere() {
     let mut faults = Vec::new();
-    for krate in ["datafusion-rollout", "udfs", "sql-shell", "python", "bench", "examples"] {
+    for krate in [
+        "datafusion-rollout",
+        "udfs",
+        "sql-shell",
+        "python",
+        "bench",
+        "examples",
+    ] {
         let src = workspace().join(krate).join("src");
         if !src.exists() {
             continue;
@@ -183,7 +193,11 @@ fn no_two_modules_import_each_other_anywhere() {
                 .into_iter()
                 .map(|c| format!("{krate}: {c}")),
         );
-        faults.extend(sibling_cycles(&src).into_iter().map(|c| format!("{krate}: {c}")));
+        faults.extend(
+            sibling_cycles(&src)
+                .into_iter()
+                .map(|c| format!("{krate}: {c}")),
+        );
     }
     assert!(faults.is_empty(), "{}", faults.join("\n"));
 }
@@ -198,7 +212,10 @@ fn the_checks_find_a_cycle_and_an_upward_import() {
     std::fs::write(src.join("catalog/a.rs"), "use super::b::X;\n").unwrap();
     std::fs::write(src.join("catalog/b.rs"), "use super::a::Y;\n").unwrap();
     let graph = module_graph(src);
-    assert_eq!(cycles(&graph), vec!["catalog and statement import each other"]);
+    assert_eq!(
+        cycles(&graph),
+        vec!["catalog and statement import each other"]
+    );
     assert!(floor("statement") > floor("catalog"));
     assert_eq!(sibling_cycles(src).len(), 1);
 }

@@ -1,7 +1,7 @@
 //! Many writers across processes, deterministic replay, and a ROLLBACK issued twice at once.
 //!
-//! Child processes are this test binary re-executed on [`child`] with `ROLLOUT_CHILD_ROLE`
-//! set (see [`spawn_child`]); they report on stdout with `ROLLOUT-` markers. Sizes are bounded
+//! Child processes are this test binary re-executed on the ignored helper test [`child`] with
+//! `ROLLOUT_CHILD_ROLE` set (see [`spawn_child`]); they report on stdout with `ROLLOUT-` markers. Sizes are bounded
 //! for CI; `ROLLOUT_SOAK=1` runs the long version (more processes, hundreds of statements per
 //! writer, more trials; also more crashes in `crash.rs` and more proptest cases in
 //! `hostile.rs`):
@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use datafusion_rollout::statement::parse_statement;
@@ -31,17 +31,11 @@ pub fn soak() -> bool {
 
 /// Starts this test binary as a child running `role` on `store`, stdout piped.
 pub fn spawn_child(role: &str, store: &str, env: &[(&str, String)]) -> Child {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "reliability::child",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(ROLE, role)
-    .env(STORE, store)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = child_test("reliability::child");
+    cmd.env(ROLE, role)
+        .env(STORE, store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -140,11 +134,11 @@ pub async fn replayed_state(store_dir: &Path) -> String {
 
 /// Runs as a child process: what it does depends on `ROLLOUT_CHILD_ROLE`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "child process of the reliability:: and crash:: tests; run by them"]
 async fn child() {
-    let Ok(role) = std::env::var(ROLE) else {
-        return;
-    };
-    let store = std::env::var(STORE).unwrap();
+    let parent = "the reliability:: and crash:: tests";
+    let role = child_env(ROLE, parent);
+    let store = child_env(STORE, parent);
     match role.as_str() {
         "writer" => {
             let name = std::env::var(NAME).unwrap();
@@ -293,12 +287,8 @@ async fn many_processes_and_tasks_commit_without_losing_anything() {
     }
     for (p, child) in children.into_iter().enumerate() {
         let out = child.wait_with_output().unwrap();
+        assert_child_passed(&format!("child {p}"), &out);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "child {p} failed: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let mut r = Vec::new();
         for line in marked(&stdout, "OK") {
             let (i, seq) = line.trim().split_once(' ').unwrap();
@@ -432,7 +422,7 @@ async fn replaying_the_same_log_in_two_processes_gives_byte_identical_state() {
         .into_iter()
         .map(|c| {
             let out = c.wait_with_output().unwrap();
-            assert!(out.status.success());
+            assert_child_passed("replay child", &out);
             let stdout = String::from_utf8_lossy(&out.stdout).to_string();
             marked(&stdout, "STATE")[0].to_string()
         })
@@ -480,7 +470,7 @@ async fn a_rollback_issued_twice_at_once_by_two_processes_rolls_back_once() {
         let mut errs = Vec::new();
         for c in children {
             let out = c.wait_with_output().unwrap();
-            assert!(out.status.success());
+            assert_child_passed("rollback child", &out);
             let stdout = String::from_utf8_lossy(&out.stdout).to_string();
             oks.extend(
                 marked(&stdout, "OK")

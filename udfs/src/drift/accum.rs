@@ -21,7 +21,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::exec_err;
 use datafusion::error::Result;
 
-use super::aggregate::{Metric, summary_fields};
+use super::metric::{Metric, summary_fields};
 
 pub(super) fn empty_side_error(name: &str, candidate: bool) -> datafusion::error::DataFusionError {
     let (side, flag) = if candidate {

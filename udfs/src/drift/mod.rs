@@ -24,13 +24,15 @@ pub(crate) mod aggregate;
 pub(crate) mod categorical;
 pub(crate) mod kolmogorov;
 pub(crate) mod kstwo;
+pub(crate) mod metric;
 pub(crate) mod numeric;
 pub(crate) mod special;
 pub(crate) mod stats;
 
 use crate::common::{DRIFT_SECTION, doc};
 use crate::macros::make_udaf;
-use aggregate::{DriftUdaf, Metric};
+use aggregate::DriftUdaf;
+use metric::Metric;
 
 const VALUE_ARG: (&str, &str) = (
     "value",

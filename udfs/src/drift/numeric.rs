@@ -15,7 +15,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
 use super::accum::{Out, empty_side_error, flags, input_flags, list_field};
-use super::aggregate::Metric;
+use super::metric::Metric;
 use super::stats::{self, Binning};
 use crate::common::{Resize, for_each_row};
 
