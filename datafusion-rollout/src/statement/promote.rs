@@ -12,8 +12,7 @@ use super::parser::{expect_word, parse_name, parse_percent, parse_string, parse_
 use crate::catalog::{Exposure, State, Transition};
 use crate::error::{Error, Result};
 use crate::guard::{Env, Gate, OnFailure, guarded_commit, version_target};
-use crate::sql::{Ident, Quoted, ReasonClause};
-use crate::sql::{format_percent, interval_seconds};
+use crate::sql::{Ident, Quoted, ReasonClause, format_percent, interval_seconds};
 use crate::store::Commit;
 
 /// `PROMOTE orders TO 'v2' [FOR COHORT a[, b]] [AT n PERCENT] [FORCE] [REASON '...']`
@@ -118,19 +117,12 @@ impl fmt::Display for Promote {
             let names: Vec<String> = self.cohorts.iter().map(|c| Ident(c).to_string()).collect();
             write!(f, " FOR COHORT {}", names.join(", "))?;
         }
-        if let Some(bp) = self.percent_bp {
-            write!(
-                f,
-                " AT {} PERCENT",
-                format_percent(bp).trim_end_matches('%')
-            )?;
+        let number = |bp: &u32| format_percent(*bp).trim_end_matches('%').to_string();
+        if let Some(bp) = &self.percent_bp {
+            write!(f, " AT {} PERCENT", number(bp))?;
         }
         if !self.stages.is_empty() {
-            let stages: Vec<String> = self
-                .stages
-                .iter()
-                .map(|bp| format_percent(*bp).trim_end_matches('%').to_string())
-                .collect();
+            let stages: Vec<String> = self.stages.iter().map(number).collect();
             write!(f, " IN STAGES ({})", stages.join(", "))?;
         }
         if let Some(every) = &self.every {
