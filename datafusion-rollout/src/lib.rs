@@ -37,7 +37,7 @@
 pub mod catalog;
 pub mod contract;
 pub mod error;
-pub mod guard;
+mod guard;
 pub mod resolve;
 mod session;
 mod sql;
