@@ -2,10 +2,14 @@
 
 use std::sync::Arc;
 
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::object_store::ObjectStore;
+use datafusion::object_store::path::Path;
 use datafusion::prelude::SessionContext;
+use url::Url;
 
 use crate::catalog::State;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{Commit, CommitOutcome, Store};
 
 /// What a statement may use: the DataFusion session (to plan and run queries), the store
@@ -24,6 +28,26 @@ impl Env<'_> {
         plan: impl FnMut(&State) -> Result<Option<Commit>>,
     ) -> Result<CommitOutcome> {
         self.commit_as(self.actor, plan).await
+    }
+
+    /// The session's object store holding `url`, the store's own URL, and the path of `url`
+    /// in it. Errors name the location as the user wrote it (`shown`).
+    pub fn locate(
+        &self,
+        url: &Url,
+        shown: &str,
+    ) -> Result<(Arc<dyn ObjectStore>, ObjectStoreUrl, Path)> {
+        let store_url = ObjectStoreUrl::parse(format!(
+            "{}://{}",
+            url.scheme(),
+            &url[url::Position::BeforeHost..url::Position::AfterPort]
+        ))?;
+        let store = self.session.runtime_env().object_store(&store_url)?;
+        let path = Path::from_url_path(url.path()).map_err(|e| Error::InvalidLocation {
+            location: shown.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok((store, store_url, path))
     }
 
     /// [`Self::commit`] recorded under another actor (`guard` for automatic rollbacks).

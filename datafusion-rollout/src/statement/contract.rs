@@ -20,9 +20,7 @@ use crate::guard::Env;
 use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::Commit;
 use crate::store::resolve_location;
-use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::object_store::ObjectStoreExt;
-use datafusion::object_store::path::Path;
 
 /// `CREATE [OR REPLACE] CONTRACT c FOR orders (items) [REASON '...']`
 #[derive(Debug, Clone, PartialEq)]
@@ -259,16 +257,7 @@ impl CreateContract {
     /// The items of an ODCS document at `source`, and what did not map.
     async fn import(&self, env: &Env<'_>, source: &str) -> Result<Imported> {
         let url = resolve_location(source, false)?;
-        let store_url = ObjectStoreUrl::parse(format!(
-            "{}://{}",
-            url.scheme(),
-            &url[url::Position::BeforeHost..url::Position::AfterPort]
-        ))?;
-        let store = env.session.runtime_env().object_store(&store_url)?;
-        let path = Path::from_url_path(url.path()).map_err(|e| Error::InvalidLocation {
-            location: source.to_string(),
-            reason: e.to_string(),
-        })?;
+        let (store, _, path) = env.locate(&url, source)?;
         let bytes = store.get(&path).await.map_err(|e| Error::InvalidLocation {
             location: source.to_string(),
             reason: format!("cannot be read: {e}"),

@@ -11,8 +11,6 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::object_store::path::Path;
 use datafusion::object_store::{ObjectMeta, ObjectStoreExt};
 use futures::TryStreamExt;
 use url::Url;
@@ -40,16 +38,7 @@ pub(super) struct Scanned {
 /// Lists the files of `location` (a folder: every file with the format's extension, hidden
 /// and `_` files skipped; or one file), infers the schema and counts the rows.
 pub(super) async fn scan_location(env: &Env<'_>, url: &Url, format: FileFormat) -> Result<Scanned> {
-    let store_url = ObjectStoreUrl::parse(format!(
-        "{}://{}",
-        url.scheme(),
-        &url[url::Position::BeforeHost..url::Position::AfterPort]
-    ))?;
-    let store = env.session.runtime_env().object_store(&store_url)?;
-    let path = Path::from_url_path(url.path()).map_err(|e| Error::InvalidLocation {
-        location: url.to_string(),
-        reason: e.to_string(),
-    })?;
+    let (store, store_url, path) = env.locate(url, url.as_str())?;
     let not_found = || Error::InvalidLocation {
         location: url.to_string(),
         reason: "nothing is there (no such file or folder)".into(),
