@@ -106,6 +106,12 @@ pub async fn try_run(rc: &RolloutContext, sql: &str) -> datafusion_rollout::Resu
     Ok(pretty_format_batches(&batches)?.to_string())
 }
 
+/// Runs `sql` and returns the sequence its commit landed at (`None`: nothing was committed),
+/// read from the statement's outcome.
+pub async fn commit(rc: &RolloutContext, sql: &str) -> datafusion_rollout::Result<Option<u64>> {
+    Ok(rc.run(sql).await?.sequence())
+}
+
 /// The single value of a one-row, one-column query, as text.
 pub async fn scalar(rc: &RolloutContext, sql: &str) -> String {
     let df = rc.sql(sql).await.unwrap();

@@ -32,13 +32,8 @@ async fn writer(store: &str, name: &str) -> Vec<u64> {
             2 => "ROLLBACK orders".to_string(),
             _ => "PROMOTE orders TO 'v2'".to_string(),
         };
-        match try_run(&rc, &sql).await {
-            Ok(out) => {
-                // "... (#42)" names the sequence the commit landed at.
-                if let Some(seq) = out.split("(#").nth(1).and_then(|s| s.split(')').next()) {
-                    committed.push(seq.parse().unwrap());
-                }
-            }
+        match commit(&rc, &sql).await {
+            Ok(seq) => committed.extend(seq),
             Err(e) => {
                 let msg = e.to_string();
                 assert!(!msg.is_empty());

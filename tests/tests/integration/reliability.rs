@@ -167,18 +167,13 @@ async fn child() {
             {
                 std::hint::spin_loop();
             }
-            match try_run(&rc, "ROLLBACK orders").await {
-                Ok(out) => println!("\nROLLOUT-OK {}", sequence_of(&out).unwrap()),
+            match commit(&rc, "ROLLBACK orders").await {
+                Ok(seq) => println!("\nROLLOUT-OK {}", seq.unwrap()),
                 Err(e) => println!("\nROLLOUT-ERR {}", e.to_string().replace('\n', " ")),
             }
         }
         other => crate::crash::child_role(other, &store).await,
     }
-}
-
-/// "... (#42)" names the sequence a commit landed at.
-pub fn sequence_of(out: &str) -> Option<u64> {
-    out.split("(#").nth(1)?.split(')').next()?.parse().ok()
 }
 
 /// The statement writer `name` issues as its `i`th.
@@ -210,8 +205,8 @@ async fn writer(store: &str, name: &str, ops: usize, v2: &str, print: bool) -> V
     let mut out = Vec::new();
     for i in 0..ops {
         let sql = writer_sql(name, i, v2);
-        let result = match try_run(&rc, &sql).await {
-            Ok(text) => Ok(sequence_of(&text).unwrap_or_else(|| panic!("{sql}: {text}"))),
+        let result = match commit(&rc, &sql).await {
+            Ok(seq) => Ok(seq.unwrap_or_else(|| panic!("{sql}: committed nothing"))),
             Err(e) => Err(e.to_string().replace('\n', " ")),
         };
         if print {

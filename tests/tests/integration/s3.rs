@@ -117,14 +117,6 @@ async fn open_as(store: &str, actor: &str) -> RolloutContext {
     .unwrap()
 }
 
-/// The sequence number a commit reports ("... (#42)").
-fn committed_seq(out: &str) -> Option<u64> {
-    out.split("(#")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .and_then(|s| s.parse().ok())
-}
-
 /// Runs this test binary again as a child running the ignored helper test `test` with `env`.
 fn child(test: &str, env: &[(&str, &str)]) -> Command {
     let mut cmd = child_test(test);
@@ -305,8 +297,8 @@ async fn writer(store: &str, name: &str) -> Vec<u64> {
             2 => "ROLLBACK orders".to_string(),
             _ => "PROMOTE orders TO 'v2'".to_string(),
         };
-        match try_run(&rc, &sql).await {
-            Ok(out) => committed.extend(committed_seq(&out)),
+        match commit(&rc, &sql).await {
+            Ok(seq) => committed.extend(seq),
             Err(e) => {
                 let msg = e.to_string();
                 assert!(
@@ -342,8 +334,8 @@ async fn s3_child_writer() {
         // Commits until killed, announcing each acknowledged commit.
         let rc = open_as(&store, &name).await;
         for i in 0.. {
-            let out = run(&rc, &format!("CREATE COHORT crash_{i} MEMBERS ('x')")).await;
-            println!("ROLLOUT-SEQ {}", committed_seq(&out).unwrap());
+            let seq = commit(&rc, &format!("CREATE COHORT crash_{i} MEMBERS ('x')")).await;
+            println!("ROLLOUT-SEQ {}", seq.unwrap().unwrap());
         }
         return;
     }
@@ -487,8 +479,10 @@ async fn s3_reader_in_another_process_sees_each_acknowledged_commit() {
     };
     assert_eq!(next_answer(), "READY");
     for i in 0..15 {
-        let out = run(&rc, &format!("CREATE COHORT c{i} MEMBERS ('x')")).await;
-        let seq = committed_seq(&out).unwrap();
+        let seq = commit(&rc, &format!("CREATE COHORT c{i} MEMBERS ('x')"))
+            .await
+            .unwrap()
+            .unwrap();
         writeln!(input, "{seq}").unwrap();
         let answer = next_answer();
         assert!(
@@ -534,8 +528,8 @@ async fn s3_killed_writer_leaves_the_store_openable() {
     for seq in &acknowledged {
         assert_eq!(history[*seq as usize - 1].actor, "crasher");
     }
-    let out = run(&rc, "CREATE COHORT after_crash MEMBERS ('y')").await;
-    assert_eq!(committed_seq(&out).unwrap(), history.len() as u64 + 1);
+    let seq = commit(&rc, "CREATE COHORT after_crash MEMBERS ('y')").await;
+    assert_eq!(seq.unwrap(), Some(history.len() as u64 + 1));
 }
 
 /// Child process: opens the store named by the environment and prints the error.
