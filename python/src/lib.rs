@@ -20,7 +20,7 @@ use arrow::ffi_stream::FFI_ArrowArrayStream;
 use datafusion::arrow::array::{RecordBatch, RecordBatchIterator};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion_rollout::{Error, ErrorKind, RolloutContext, RolloutOptions};
+use datafusion_rollout::{Error, ErrorKind, Outcome, RolloutContext, RolloutOptions};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -148,13 +148,27 @@ impl Session {
     /// collected. The GIL is released meanwhile; Ctrl-C interrupts.
     fn sql(&self, py: Python<'_>, text: String) -> PyResult<QueryResult> {
         let ctx = self.ctx.clone();
-        let (schema, batches) = run(py, async move {
-            let df = ctx.sql(&text).await?;
+        run(py, async move {
+            let outcome = ctx.run(&text).await?;
+            let sequence = outcome.sequence();
+            let kind = match &outcome {
+                Outcome::Query(_) => "query",
+                Outcome::Committed { .. } => "committed",
+                Outcome::Unchanged { .. } => "unchanged",
+                Outcome::Checked { .. } => "checked",
+                Outcome::Setting { .. } => "setting",
+                _ => "done",
+            };
+            let df = outcome.into_frame(ctx.session())?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await?;
-            Ok((schema, batches))
-        })?;
-        Ok(QueryResult { schema, batches })
+            Ok(QueryResult {
+                schema,
+                batches,
+                outcome: kind,
+                sequence,
+            })
+        })
     }
 
     /// The consumer reads resolve for (`rollout.consumer`), or None.
@@ -208,6 +222,10 @@ impl Session {
 pub struct QueryResult {
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
+    /// What the statement did (`query`, `committed`, `unchanged`, `checked`, `setting`, `done`).
+    outcome: &'static str,
+    /// The log sequence a commit landed at.
+    sequence: Option<u64>,
 }
 
 #[pymethods]
@@ -234,6 +252,19 @@ impl QueryResult {
         let schema = FFI_ArrowSchema::try_from(self.schema.as_ref())
             .map_err(|e| to_py_err(Error::from(e)))?;
         PyCapsule::new_with_value(py, schema, c"arrow_schema")
+    }
+
+    /// What the statement did: `"query"`, `"committed"`, `"unchanged"`, `"checked"`,
+    /// `"setting"` or `"done"`.
+    #[getter]
+    fn outcome(&self) -> &'static str {
+        self.outcome
+    }
+
+    /// The history sequence a commit landed at, or None.
+    #[getter]
+    fn sequence(&self) -> Option<u64> {
+        self.sequence
     }
 
     /// The number of rows.

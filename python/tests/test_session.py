@@ -39,11 +39,16 @@ def test_promote_rollback_round_trip(store):
     admin = dr.connect(store, actor="pytest")
     bob = dr.connect(store, consumer="bob")
     assert count(bob) == 1000
-    admin.sql("PROMOTE orders TO 'v2' REASON 'looks good'")
+    promoted = admin.sql("PROMOTE orders TO 'v2' REASON 'looks good'")
+    assert promoted.outcome == "committed"
+    assert promoted.sequence is not None
     assert count(bob) == 1500
+    again = admin.sql("PROMOTE orders TO 'v2'")
+    assert (again.outcome, again.sequence) == ("unchanged", None)
     # Another session sees the change on its next statement.
     assert count(dr.connect(store, consumer="carol")) == 1500
-    admin.sql("ROLLBACK orders REASON 'back to v1'")
+    rolled_back = admin.sql("ROLLBACK orders REASON 'back to v1'")
+    assert rolled_back.sequence == promoted.sequence + 1
     assert count(bob) == 1000
     history = admin.sql("SHOW HISTORY OF orders").to_pandas()
     assert len(history) >= 5
