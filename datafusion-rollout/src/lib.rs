@@ -49,5 +49,8 @@ pub use error::{ErrorKind, Refusal};
 pub use resolve::{Resolution, RolloutConfig, bucket};
 pub use session::{RolloutContext, RolloutOptions};
 pub use sql::parse_interval;
-pub use statement::{Outcome, Statement, StatementText, is_complete, parse_sql, split_statements};
+pub use statement::{
+    Outcome, Statement, StatementText, complete_statements, is_complete, parse_sql,
+    split_statements,
+};
 pub use store::{Store, StoreOptions};

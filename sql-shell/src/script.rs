@@ -4,7 +4,7 @@
 //! `\i other.sql`), so scripts, the rc file and the prompt accept the same input. Everything
 //! else is SQL, split on top-level `;` by the library's tokenizer.
 
-use datafusion_rollout::{is_complete, split_statements};
+use datafusion_rollout::{StatementText, complete_statements, split_statements};
 
 /// One thing to run, with the 1-based line it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +48,10 @@ pub fn read_items(script: &str) -> datafusion_rollout::Result<Vec<Item>> {
         } else {
             let (start, first) = *pending.get_or_insert((offset, line_no));
             let text = &script[start..line_end];
-            if is_complete(text) {
-                push_sql(&mut items, script, start, first, text)?;
+            // One pass of the tokenizer decides completeness and splits; the statement is
+            // then parsed once, when it runs.
+            if let Some(statements) = complete_statements(text) {
+                push_sql(&mut items, script, start, first, text, statements);
                 pending = None;
             }
         }
@@ -58,7 +60,14 @@ pub fn read_items(script: &str) -> datafusion_rollout::Result<Vec<Item>> {
     if let Some((start, first)) = pending {
         let text = &script[start..];
         if !is_blank(text) {
-            push_sql(&mut items, script, start, first, text)?;
+            push_sql(
+                &mut items,
+                script,
+                start,
+                first,
+                text,
+                split_statements(text)?,
+            );
         }
     }
     Ok(items)
@@ -70,8 +79,9 @@ fn push_sql(
     start: usize,
     first_line: usize,
     text: &str,
-) -> datafusion_rollout::Result<()> {
-    for statement in split_statements(text)? {
+    statements: Vec<StatementText>,
+) {
+    for statement in statements {
         let line_start: usize = text
             .split_inclusive('\n')
             .take(statement.line - 1)
@@ -88,7 +98,6 @@ fn push_sql(
             end,
         });
     }
-    Ok(())
 }
 
 /// Only whitespace and `--` comments.

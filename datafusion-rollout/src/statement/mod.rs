@@ -44,7 +44,7 @@ pub use promote::Promote;
 pub use rollback::Rollback;
 pub use settings::{RolloutSetting, SettingAction};
 pub use show::{ShowHistory, ShowRollout};
-pub use split::{StatementText, is_complete, split_statements};
+pub use split::{StatementText, complete_statements, is_complete, split_statements};
 pub use vacuum::Vacuum;
 pub use verify::VerifyVersion;
 pub use version::{CreateVersion, RegisterVersion, ShowVersions};

@@ -2,7 +2,9 @@
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::ParserError;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+use datafusion::sql::sqlparser::tokenizer::{
+    Token, TokenWithSpan, Tokenizer, TokenizerError, Whitespace,
+};
 
 use crate::error::{Error, Result};
 
@@ -18,15 +20,34 @@ pub struct StatementText {
 /// Splits a script on top-level `;` (strings and comments respected). A last statement
 /// without `;` is kept; empty statements are dropped.
 pub fn split_statements(sql: &str) -> Result<Vec<StatementText>> {
-    let tokens = Tokenizer::new(&GenericDialect {}, sql)
-        .tokenize_with_location()
-        .map_err(|e| Error::Parse {
-            message: ParserError::from(e)
-                .to_string()
-                .replace("sql parser error: ", "")
-                .replace(" at Line: ", " at line ")
-                .replace(", Column: ", ", column "),
-        })?;
+    let tokens = tokenize(sql).map_err(|e| Error::Parse {
+        message: ParserError::from(e)
+            .to_string()
+            .replace("sql parser error: ", "")
+            .replace(" at Line: ", " at line ")
+            .replace(", Column: ", ", column "),
+    })?;
+    Ok(split(&tokens))
+}
+
+/// Whether `sql` ends a statement: its last significant token is `;`. Input that does not
+/// tokenize (an open string or comment) is incomplete.
+pub fn is_complete(sql: &str) -> bool {
+    tokenize(sql).is_ok_and(|tokens| ends_statement(&tokens))
+}
+
+/// The statements of `sql` when it ends a statement (see [`is_complete`]), from one pass of
+/// the tokenizer; `None` while it is incomplete. A script reader calls this as lines arrive.
+pub fn complete_statements(sql: &str) -> Option<Vec<StatementText>> {
+    let tokens = tokenize(sql).ok()?;
+    ends_statement(&tokens).then(|| split(&tokens))
+}
+
+fn tokenize(sql: &str) -> std::result::Result<Vec<TokenWithSpan>, TokenizerError> {
+    Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location()
+}
+
+fn split(tokens: &[TokenWithSpan]) -> Vec<StatementText> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut line = None;
@@ -57,21 +78,16 @@ pub fn split_statements(sql: &str) -> Result<Vec<StatementText>> {
             line: l,
         });
     }
-    Ok(out)
+    out
 }
 
-/// Whether `sql` ends a statement: its last significant token is `;`. Input that does not
-/// tokenize (an open string or comment) is incomplete.
-pub fn is_complete(sql: &str) -> bool {
-    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
-        return false;
-    };
+fn ends_statement(tokens: &[TokenWithSpan]) -> bool {
     tokens
         .iter()
         .rev()
         .find(|t| {
             !matches!(
-                t,
+                t.token,
                 Token::Whitespace(
                     Whitespace::Space
                         | Whitespace::Newline
@@ -81,7 +97,7 @@ pub fn is_complete(sql: &str) -> bool {
                 )
             )
         })
-        .is_some_and(|t| *t == Token::SemiColon)
+        .is_some_and(|t| t.token == Token::SemiColon)
 }
 
 #[cfg(test)]
@@ -108,5 +124,13 @@ mod tests {
         assert!(!is_complete("SELECT 1"));
         assert!(!is_complete("SELECT ';"));
         assert!(!is_complete("SELECT 1 /* ; "));
+        assert_eq!(complete_statements("SELECT 1; SELECT"), None);
+        assert_eq!(complete_statements("SELECT ';"), None);
+        let both = complete_statements("SELECT 1;\n  SELECT 2; -- done").unwrap();
+        assert_eq!(
+            both,
+            split_statements("SELECT 1;\n  SELECT 2; -- done").unwrap()
+        );
+        assert_eq!((both[1].text.as_str(), both[1].line), ("SELECT 2", 2));
     }
 }
