@@ -40,6 +40,7 @@ pub mod error;
 mod guard;
 pub mod resolve;
 mod session;
+pub mod signals;
 mod sql;
 pub mod statement;
 pub mod store;

@@ -17,18 +17,18 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use url::Url;
 
-use crate::contract::register_functions;
 use crate::error::{Error, Result};
 use crate::guard::Env;
 use crate::resolve::{
     PinnedStoreRegistry, Pins, Resolution, RolloutConfig, RolloutSchemaProvider, VerifyingStore,
     VersionedTable, ensure_rollout_config, resolve_versions_rule, set_rollout_setting,
 };
+use crate::signals::register_functions;
 use crate::statement::{Outcome, Statement, parse_sql_with_dialect};
 use crate::store::{Store, StoreOptions};
 
 /// How to open a [`RolloutContext`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RolloutOptions {
     pub store: StoreOptions,
     /// Who is recorded as making changes; defaults to the consumer, then the OS user.
@@ -39,6 +39,22 @@ pub struct RolloutOptions {
     pub cohort: Option<String>,
     /// DataFusion settings to start from (information_schema is always enabled).
     pub config: Option<SessionConfig>,
+    /// The initial `rollout.record_reads`: record each read through a dataset's name in the
+    /// reads ledger (on by default).
+    pub record_reads: bool,
+}
+
+impl Default for RolloutOptions {
+    fn default() -> Self {
+        Self {
+            store: StoreOptions::default(),
+            actor: None,
+            consumer: None,
+            cohort: None,
+            config: None,
+            record_reads: true,
+        }
+    }
 }
 
 /// A DataFusion `SessionContext` with a rollout store attached: datasets appear as tables that
@@ -81,6 +97,8 @@ impl RolloutContext {
             .with_option_extension(RolloutConfig {
                 consumer: options.consumer.clone(),
                 cohort: options.cohort.clone(),
+                record_reads: options.record_reads,
+                ..Default::default()
             });
         let state = SessionStateBuilder::new()
             .with_default_features()
@@ -136,6 +154,18 @@ impl RolloutContext {
             store,
             actor: actor.unwrap_or_else(os_user),
         })
+    }
+
+    /// Writes this process's buffered events (reads, metrics) to the store now; returns how
+    /// many. They are also written on a timer ([`StoreOptions::events_flush_interval`]).
+    pub async fn flush_events(&self) -> Result<usize> {
+        self.store.events().flush().await
+    }
+
+    /// Flushes buffered events; call before the process exits (events still buffered when a
+    /// process dies are lost, nothing else is).
+    pub async fn close(&self) -> Result<()> {
+        self.flush_events().await.map(|_| ())
     }
 
     /// The DataFusion session (for the DataFrame API, registering tables, ...).
@@ -241,7 +271,21 @@ impl RolloutContext {
             LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => self.resolutions(&plan)?,
             _ => vec![],
         };
-        let df = self.ctx.execute_logical_plan(plan).await?;
+        let df = if matches!(plan, LogicalPlan::Explain(_)) {
+            // EXPLAIN plans the scans without running them: nobody read anything.
+            let mut state = self.ctx.state();
+            if let Some(cfg) = state
+                .config_mut()
+                .options_mut()
+                .extensions
+                .get_mut::<RolloutConfig>()
+            {
+                cfg.explaining = true;
+            }
+            DataFrame::new(state, plan)
+        } else {
+            self.ctx.execute_logical_plan(plan).await?
+        };
         if resolutions.is_empty() {
             return Ok(df);
         }

@@ -72,15 +72,19 @@ def connect(
     consumer: Optional[str] = None,
     cohort: Optional[str] = None,
     actor: Optional[str] = None,
+    record_reads: bool = True,
 ) -> Session:
     """Opens (or creates) the rollout store at ``store`` and returns a session on it.
 
     ``store`` is a local path, ``file://...``, ``memory://name`` or ``s3://bucket/prefix``.
     ``consumer`` is who reads (``rollout.consumer``), ``cohort`` a cohort the session joins
     explicitly (``rollout.cohort``), ``actor`` who is recorded in the history for changes
-    (defaults to the consumer, then the OS user).
+    (defaults to the consumer, then the OS user). Every read through a dataset's name is
+    recorded in the store's reads ledger (``rollout_reads('orders')``) unless ``record_reads``
+    is false; call ``close()`` (or use the session in a ``with`` block) before the process
+    exits so that buffered reads and metrics reach the store.
     """
-    return _connect(os.fspath(store), consumer, cohort, actor)
+    return _connect(os.fspath(store), consumer, cohort, actor, record_reads)
 
 
 def functions() -> List[Union[AggregateFunction, ScalarFunction]]:

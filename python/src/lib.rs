@@ -20,6 +20,7 @@ use arrow::ffi_stream::FFI_ArrowArrayStream;
 use datafusion::arrow::array::{RecordBatch, RecordBatchIterator};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion_rollout::signals::{MetricReport, report_metric};
 use datafusion_rollout::{Error, ErrorKind, Outcome, RolloutContext, RolloutOptions};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -169,6 +170,60 @@ impl Session {
                 sequence,
             })
         })
+    }
+
+    /// Reports one observation of an outcome metric for `dataset`'s rollout, attributed to the
+    /// version and arm `consumer` (default: the session's consumer) resolves at `at` (a
+    /// `datetime`, default now). Returns the (version, arm) it was attributed to.
+    #[pyo3(signature = (name, value, dataset, consumer = None, at = None))]
+    fn report_metric(
+        &self,
+        py: Python<'_>,
+        name: String,
+        value: f64,
+        dataset: String,
+        consumer: Option<String>,
+        at: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(String, String)> {
+        let at = at.map(timestamp_of).transpose()?;
+        let ctx = self.ctx.clone();
+        run(py, async move {
+            let settings = ctx.settings();
+            let report = MetricReport {
+                dataset,
+                name,
+                value,
+                consumer: consumer.or(settings.consumer),
+                cohort: settings.cohort,
+                at,
+            };
+            let event = report_metric(ctx.store(), &report, ctx.actor()).await?;
+            Ok((event.version, event.arm.as_str().to_string()))
+        })
+    }
+
+    /// Writes buffered events (reads, metrics) to the store now; returns how many. They are
+    /// also written every few seconds, and by `close()`.
+    fn flush_events(&self, py: Python<'_>) -> PyResult<usize> {
+        let ctx = self.ctx.clone();
+        run(py, async move { ctx.flush_events().await })
+    }
+
+    /// Flushes buffered events. Call it (or use the session as a context manager) before the
+    /// process exits: events still buffered when a process dies are lost.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let ctx = self.ctx.clone();
+        run(py, async move { ctx.close().await })
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
     }
 
     /// The consumer reads resolve for (`rollout.consumer`), or None.
@@ -342,20 +397,42 @@ impl QueryResult {
     }
 }
 
+/// A `datetime` (naive ones are UTC) or an ISO 8601 / RFC 3339 string, as a UTC time.
+fn timestamp_of(value: &Bound<'_, PyAny>) -> PyResult<chrono::DateTime<chrono::Utc>> {
+    let text: String = if value.hasattr("isoformat")? {
+        value.call_method0("isoformat")?.extract()?
+    } else {
+        value.extract()?
+    };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S%.f"))
+        .map(|t| t.and_utc())
+        .map_err(|_| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "at: expected a datetime or an ISO 8601 time, got '{text}'"
+            ))
+        })
+}
+
 /// Opens (or creates) the store at `store` (a path, `file://`, `memory://name`, `s3://...`).
 #[pyfunction]
-#[pyo3(signature = (store, consumer = None, cohort = None, actor = None))]
+#[pyo3(signature = (store, consumer = None, cohort = None, actor = None, record_reads = true))]
 fn connect(
     py: Python<'_>,
     store: String,
     consumer: Option<String>,
     cohort: Option<String>,
     actor: Option<String>,
+    record_reads: bool,
 ) -> PyResult<Session> {
     let options = RolloutOptions {
         consumer,
         cohort,
         actor,
+        record_reads,
         ..Default::default()
     };
     let ctx = run(py, async move {

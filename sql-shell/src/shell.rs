@@ -118,6 +118,14 @@ impl Shell {
     /// statement's. In the REPL, Ctrl-C cancels the statement; a statement that runs longer
     /// than a moment draws its progress on standard error when that is a terminal.
     pub async fn execute(&self, sql: &str, line: usize) -> Result<StatementOutput, Failure> {
+        let result = self.execute_unflushed(sql, line).await;
+        // The statement's reads (and metrics) reach the store now, not only on the timer. A
+        // failed flush keeps them buffered for the next one.
+        let _ = self.ctx.flush_events().await;
+        result
+    }
+
+    async fn execute_unflushed(&self, sql: &str, line: usize) -> Result<StatementOutput, Failure> {
         let start = Instant::now();
         let (plan_tx, plan_rx) = watch::channel(None);
         let task = tokio::spawn(run_statement(self.ctx.clone(), sql.to_string(), plan_tx));

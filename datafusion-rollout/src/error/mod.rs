@@ -59,6 +59,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A value given to a statement is out of its domain (a metric that is not a finite
+    /// number, a zero interval, ...).
+    #[error("invalid {what} {value}: {reason}")]
+    InvalidValue {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+
     /// A new version's schema breaks readers of the dataset.
     #[error("version '{version}' of '{dataset}' breaks the dataset's schema:\n  - {}", changes.join("\n  - "))]
     BreakingSchemaChange {
@@ -234,6 +243,7 @@ impl Error {
             | Error::ContractExists { .. }
             | Error::NameTaken { .. } => K::AlreadyExists,
             Error::InvalidName { .. }
+            | Error::InvalidValue { .. }
             | Error::InvalidLocation { .. }
             | Error::InvalidContract { .. }
             | Error::NotBoolean { .. }
@@ -336,6 +346,15 @@ fn ours_in(e: &DataFusionError) -> Option<&Error> {
         next = current.source();
     }
     None
+}
+
+/// What a user should read of a DataFusion error without taking it: ours verbatim, else its
+/// innermost message.
+pub(crate) fn message_of(e: &DataFusionError) -> String {
+    match ours_in(e) {
+        Some(ours) => ours.to_string(),
+        None => strip_datafusion_prefixes(e),
+    }
 }
 
 impl From<DataFusionError> for Error {

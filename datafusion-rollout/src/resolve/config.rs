@@ -12,12 +12,28 @@ use datafusion::error::{DataFusionError, Result};
 /// Written by hand rather than with `extensions_options!` so that `entries()` carries the
 /// `rollout.` prefix: that makes `SHOW rollout.consumer` and `information_schema.df_settings`
 /// show the full key, and lets the settings travel with a serialized session config.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolloutConfig {
     /// The consumer's identity; `None` reads the stable version.
     pub consumer: Option<String>,
     /// A cohort the session joined explicitly.
     pub cohort: Option<String>,
+    /// Whether scans through a dataset's name are recorded in the reads ledger
+    /// (`rollout.record_reads`, on unless set to `false`).
+    pub record_reads: bool,
+    /// Set by `EXPLAIN` (not a user setting): scans are planned, shown, and not recorded.
+    pub explaining: bool,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        Self {
+            consumer: None,
+            cohort: None,
+            record_reads: true,
+            explaining: false,
+        }
+    }
 }
 
 impl RolloutConfig {
@@ -31,7 +47,16 @@ impl RolloutConfig {
     }
 
     /// The setting names, without the prefix.
-    pub const KEYS: [&'static str; 2] = ["consumer", "cohort"];
+    pub const KEYS: [&'static str; 3] = ["consumer", "cohort", "record_reads"];
+
+    /// "rollout.consumer, rollout.cohort and ...", for messages.
+    pub fn keys_listed() -> String {
+        let keys: Vec<String> = Self::KEYS.iter().map(|k| format!("rollout.{k}")).collect();
+        match keys.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => keys.join(""),
+        }
+    }
 }
 
 impl ConfigExtension for RolloutConfig {
@@ -57,9 +82,22 @@ impl ExtensionOptions for RolloutConfig {
         match key.strip_prefix("rollout.").unwrap_or(key) {
             "consumer" => self.consumer = value,
             "cohort" => self.cohort = value,
+            "record_reads" => {
+                self.record_reads = match value.as_deref().map(str::to_ascii_lowercase) {
+                    None => true,
+                    Some(v) if v == "true" || v == "on" => true,
+                    Some(v) if v == "false" || v == "off" => false,
+                    Some(v) => {
+                        return Err(DataFusionError::Configuration(format!(
+                            "rollout.record_reads is true or false, not '{v}'"
+                        )));
+                    }
+                }
+            }
             other => {
                 return Err(DataFusionError::Configuration(format!(
-                    "unknown setting 'rollout.{other}'; the rollout settings are rollout.consumer and rollout.cohort"
+                    "unknown setting 'rollout.{other}'; the rollout settings are {}",
+                    Self::keys_listed()
                 )));
             }
         }
@@ -77,6 +115,11 @@ impl ExtensionOptions for RolloutConfig {
                 key: "rollout.cohort".into(),
                 value: self.cohort.clone(),
                 description: "A cohort this session joins explicitly: it reads the candidate of datasets exposed to that cohort",
+            },
+            ConfigEntry {
+                key: "rollout.record_reads".into(),
+                value: Some(self.record_reads.to_string()),
+                description: "Whether reads through a dataset's name are recorded in the reads ledger (rollout_reads)",
             },
         ]
     }

@@ -4,13 +4,15 @@
 //! analyzer rule replaces each scan of it with the `ListingTable` of the version the session
 //! resolves to ([`resolve`]: pinned → exposed cohort → percentage bucket → stable), using the
 //! session's [`RolloutConfig`]. The physical plan is then exactly that of a direct read of the
-//! version's pinned files, which [`PinnedStoreRegistry`] verifies on every read.
+//! version's pinned files, which [`PinnedStoreRegistry`] verifies on every read, under a
+//! pass-through [`RecordReadsExec`] that records the read in the reads ledger.
 
 mod analyzer;
 mod bucket;
 mod config;
 mod pinned;
 mod provider;
+mod recording;
 mod resolution;
 mod schema_provider;
 
@@ -20,5 +22,6 @@ pub use config::{RolloutConfig, ensure_rollout_config, set_rollout_setting};
 pub(crate) use pinned::describe_change;
 pub use pinned::{PinnedStoreRegistry, Pins, VerifyingStore};
 pub use provider::{VersionedTable, version_table};
+pub use recording::{RecordReadsExec, arm_of, recorded_table};
 pub use resolution::{Reason, Resolution, resolve};
 pub use schema_provider::{PIN_SEPARATOR, RolloutSchemaProvider};

@@ -19,6 +19,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::config::RolloutConfig;
+use super::recording::{ReadProbe, RecordedTable};
 use super::resolution::{Resolution, resolve};
 use crate::catalog::{FileFormat, schema_from_columns};
 use crate::error::Result;
@@ -73,16 +74,28 @@ impl VersionedTable {
     }
 
     /// The table of the version a session with `options` reads: its `ListingTable` (or, for a
-    /// CSV version lacking columns the dataset has since gained, a view adding them as NULL).
+    /// CSV version lacking columns the dataset has since gained, a view adding them as NULL),
+    /// under the reads ledger's probe unless `rollout.record_reads` is off.
     pub fn resolved_table(&self, options: &ConfigOptions) -> Result<Arc<dyn TableProvider>> {
         let resolution = self.resolve(options)?;
-        version_table(
+        let table = version_table(
             &self.store,
             &self.dataset,
             &resolution.version,
             Arc::clone(&self.schema),
             options,
-        )
+        )?;
+        let cfg = RolloutConfig::from_options(options);
+        if !cfg.record_reads {
+            return Ok(table);
+        }
+        let probe = ReadProbe::new(
+            Arc::clone(self.store.events()),
+            resolution,
+            cfg.consumer,
+            !cfg.explaining,
+        );
+        Ok(Arc::new(RecordedTable::new(table, probe)))
     }
 }
 

@@ -76,6 +76,7 @@ impl Advance {
             checks: vec![],
             actions: change.actions(),
             message: change.message(),
+            blast_radius: None,
         }))
     }
 

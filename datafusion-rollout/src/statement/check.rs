@@ -197,6 +197,16 @@ async fn check_rollout(
     version: &str,
 ) -> Result<CheckReport> {
     let mut seen = None;
+    let since = state
+        .dataset(dataset)?
+        .rollout
+        .candidate
+        .as_ref()
+        .map(|c| c.started_at);
+    let events = match env.store.events().read_since(since).await {
+        Ok(read) => read.events,
+        Err(_) => vec![],
+    };
     let gate = Gate {
         operation: "ROLLBACK",
         dataset,
@@ -226,7 +236,7 @@ async fn check_rollout(
             to: None,
             reason: Some(format!("guard failed: {}", failures.join("; "))),
         };
-        rollback.plan(s, &mut seen)
+        rollback.plan(s, &mut seen, &events)
     })
     .await?;
     let mut report = done.report.unwrap_or_default();

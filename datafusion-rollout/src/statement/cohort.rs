@@ -94,6 +94,7 @@ impl CreateCohort {
                         self.name,
                         members.len()
                     ),
+                    blast_radius: None,
                 }))
             })
             .await?;

@@ -313,6 +313,7 @@ impl CreateContract {
                         }
                         None => format!("contract {} attached to {}", self.name, self.dataset),
                     } + &not_mapped,
+                    blast_radius: None,
                 }))
             })
             .await?;

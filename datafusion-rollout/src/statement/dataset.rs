@@ -103,6 +103,7 @@ impl CreateDataset {
                         dataset: Box::new(dataset),
                     }],
                     message: format!("created dataset {}", self.name),
+                    blast_radius: None,
                 }))
             })
             .await?;

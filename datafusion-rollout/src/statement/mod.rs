@@ -12,9 +12,11 @@ mod check;
 mod cohort;
 mod contract;
 mod dataset;
+mod exposure;
 mod outcome;
 mod parser;
 mod promote;
+mod report;
 mod rollback;
 mod scan;
 mod settings;
@@ -38,9 +40,11 @@ pub use check::{Check, CheckTarget};
 pub use cohort::CreateCohort;
 pub use contract::{CreateContract, ShowContract};
 pub use dataset::{CreateDataset, ShowDatasets};
+pub use exposure::ShowExposure;
 pub use outcome::Outcome;
 pub use parser::{parse_sql, parse_sql_with_dialect, parse_statement};
 pub use promote::Promote;
+pub use report::ReportMetric;
 pub use rollback::Rollback;
 pub use settings::{RolloutSetting, SettingAction};
 pub use show::{ShowHistory, ShowRollout};
@@ -75,6 +79,8 @@ pub enum Statement {
     Advance(Advance),
     Vacuum(Vacuum),
     VerifyVersion(VerifyVersion),
+    ReportMetric(ReportMetric),
+    ShowExposure(ShowExposure),
 }
 
 impl Statement {
@@ -116,6 +122,8 @@ impl fmt::Display for Statement {
             Statement::Advance(s) => write!(f, "{s}"),
             Statement::Vacuum(s) => write!(f, "{s}"),
             Statement::VerifyVersion(s) => write!(f, "{s}"),
+            Statement::ReportMetric(s) => write!(f, "{s}"),
+            Statement::ShowExposure(s) => write!(f, "{s}"),
         }
     }
 }
@@ -146,6 +154,8 @@ impl Statement {
             Statement::Advance(s) => s.execute(env).await,
             Statement::Vacuum(s) => s.execute(env).await,
             Statement::VerifyVersion(s) => s.execute(env).await,
+            Statement::ReportMetric(s) => s.execute(env).await,
+            Statement::ShowExposure(s) => s.execute(env).await,
         }
     }
 }

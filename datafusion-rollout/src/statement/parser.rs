@@ -168,6 +168,8 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         (Some("SHOW"), Some("ROLLOUT")) if t2 != Token::Period => {
             Statement::ShowRollout(show::parse_show_rollout(p)?)
         }
+        (Some("SHOW"), Some("EXPOSURE")) => Statement::ShowExposure(exposure::parse(p)?),
+        (Some("REPORT"), Some("METRIC")) => Statement::ReportMetric(report::parse(p)?),
         (Some("SHOW"), Some("HISTORY")) => Statement::ShowHistory(show::parse_show_history(p)?),
         (Some("PROMOTE"), _) => Statement::Promote(promote::parse(p)?),
         // A bare `ROLLBACK` (or `ROLLBACK TRANSACTION`) stays DataFusion's; a quoted name

@@ -182,6 +182,7 @@ impl Promote {
             checks: vec![],
             actions: change.actions(),
             message: change.message(),
+            blast_radius: None,
         }))
     }
 

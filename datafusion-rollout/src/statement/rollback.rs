@@ -11,8 +11,9 @@ use super::parser::{parse_name, parse_reason, parse_string};
 use crate::catalog::{Rollout, State, Transition};
 use crate::error::{Error, Refusal, Result};
 use crate::guard::Env;
+use crate::signals::blast_radius;
 use crate::sql::{Ident, Quoted, ReasonClause};
-use crate::store::Commit;
+use crate::store::{Commit, Event};
 
 /// `ROLLBACK orders [TO 'v1'] [REASON '...']`
 ///
@@ -69,7 +70,12 @@ impl Rollback {
     /// looking at": `seen` keeps the rollout as first planned, and if another writer changed it
     /// before the commit lands, rolling back again would undo their change too, so it refuses
     /// instead (two concurrent ROLLBACKs yield one).
-    pub(crate) fn plan(&self, state: &State, seen: &mut Option<Rollout>) -> Result<Option<Commit>> {
+    pub(crate) fn plan(
+        &self,
+        state: &State,
+        seen: &mut Option<Rollout>,
+        events: &[Event],
+    ) -> Result<Option<Commit>> {
         let ds = state.dataset(&self.dataset)?;
         match seen {
             Some(first) if *first != ds.rollout && self.to.is_none() => {
@@ -87,6 +93,27 @@ impl Rollback {
         let Some(change) = ds.transition(&transition, Utc::now())? else {
             return Ok(None);
         };
+        // The version this takes away from its readers: the candidate, else the stable one.
+        let taken = ds.rollout.candidate.as_ref().map(|c| &c.version);
+        let taken = taken.or(ds.rollout.stable.as_ref());
+        let radius = taken.map(|v| (v, blast_radius(events, &self.dataset, v)));
+        let mut message = change.message();
+        match &radius {
+            Some((v, Some(r))) => message.push_str(&format!("; '{v}' was {r}")),
+            Some((v, None)) => message.push_str(&format!("; no read of '{v}' was recorded")),
+            None => {}
+        }
+        let blast_radius = radius.and_then(|(v, r)| {
+            let r = r?;
+            Some(serde_json::json!({
+                "version": v,
+                "consumers": r.consumers,
+                "queries": r.queries,
+                "errors": r.errors,
+                "first_read": r.first_read,
+                "last_read": r.last_read,
+            }))
+        });
         Ok(Some(Commit {
             operation: "ROLLBACK".into(),
             dataset: Some(self.dataset.clone()),
@@ -94,13 +121,30 @@ impl Rollback {
             reason: self.reason.clone(),
             checks: vec![],
             actions: change.actions(),
-            message: change.message(),
+            message,
+            blast_radius,
         }))
     }
 
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         let mut seen = None;
-        let outcome = env.commit(|state| self.plan(state, &mut seen)).await?;
+        // Reads recorded so far (a store whose events cannot be read still rolls back): since
+        // the candidate was exposed, when there is one.
+        let since = env
+            .store
+            .state()
+            .dataset(&self.dataset)?
+            .rollout
+            .candidate
+            .as_ref()
+            .map(|c| c.started_at);
+        let events = match env.store.events().read_since(since).await {
+            Ok(read) => read.events,
+            Err(_) => vec![],
+        };
+        let outcome = env
+            .commit(|state| self.plan(state, &mut seen, &events))
+            .await?;
         Ok(Outcome::of_commit(outcome, None, || {
             format!(
                 "nothing to do: {} already reads '{}'",

@@ -40,11 +40,12 @@ pub(super) fn parse(p: &mut Parser) -> Result<RolloutSetting, ParserError> {
     let key_token = p.next_token();
     let key = match &key_token.token {
         Token::Word(w) => w.value.to_lowercase(),
-        _ => return p.expected("consumer or cohort after rollout.", key_token),
+        _ => return p.expected("consumer, cohort or record_reads after rollout.", key_token),
     };
     if !RolloutConfig::KEYS.contains(&key.as_str()) {
         return Err(ParserError::ParserError(format!(
-            "unknown setting 'rollout.{key}'; the rollout settings are rollout.consumer and rollout.cohort{}",
+            "unknown setting 'rollout.{key}'; the rollout settings are {}{}",
+            RolloutConfig::keys_listed(),
             key_token.span.start
         )));
     }
@@ -105,6 +106,7 @@ impl RolloutSetting {
                 let value = match self.key.as_str() {
                     "consumer" => cfg.consumer,
                     "cohort" => cfg.cohort,
+                    "record_reads" => Some(cfg.record_reads.to_string()),
                     other => return Err(Error::Config(format!("unknown setting rollout.{other}"))),
                 };
                 let batch = Table::new()

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, StringArray, UInt32Array, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -58,6 +58,12 @@ impl Table {
     pub(crate) fn count_opt(self, name: &str, rows: impl IntoIterator<Item = Option<u64>>) -> Self {
         let column: UInt64Array = rows.into_iter().collect();
         self.push(name, DataType::UInt64, true, Arc::new(column))
+    }
+
+    /// A floating-point column without nulls.
+    pub(crate) fn float(self, name: &str, rows: impl IntoIterator<Item = f64>) -> Self {
+        let column: Float64Array = rows.into_iter().map(Some).collect();
+        self.push(name, DataType::Float64, false, Arc::new(column))
     }
 
     /// A percentage in basis points that may be null.

@@ -111,6 +111,7 @@ impl Vacuum {
                     checks: vec![],
                     actions: vec![],
                     message: message.clone(),
+                    blast_radius: None,
                 }))
             })
             .await?;

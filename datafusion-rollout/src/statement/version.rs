@@ -294,6 +294,7 @@ fn plan_version(
             schema: merge_schema(&ds.schema, columns),
         }],
         message,
+        blast_radius: None,
     })
 }
 

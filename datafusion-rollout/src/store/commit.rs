@@ -21,6 +21,8 @@ pub struct Commit {
     pub actions: Vec<Action>,
     /// A line for the user saying what happened.
     pub message: String,
+    /// Who read the version this change takes away (a rollback's blast radius), as recorded.
+    pub blast_radius: Option<serde_json::Value>,
 }
 
 /// What [`Store::commit`] did.
@@ -77,6 +79,7 @@ impl Store {
                 statement: commit.statement,
                 reason: commit.reason,
                 checks: commit.checks,
+                blast_radius: commit.blast_radius,
                 actions: commit.actions,
             };
             // Apply before writing: an entry that would not apply must never reach the log.

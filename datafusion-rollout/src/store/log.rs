@@ -39,6 +39,9 @@ pub struct LogEntry {
     /// Results of the checks that gated the operation.
     #[serde(default)]
     pub checks: Vec<serde_json::Value>,
+    /// Who had read the version this entry took away (a rollback's blast radius).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blast_radius: Option<serde_json::Value>,
     pub actions: Vec<Action>,
 }
 

@@ -7,7 +7,9 @@
 //!   `checkpoint_interval` commits, plus a `_last_checkpoint` hint, so opening a long history reads
 //!   one checkpoint and the entries after it (a checkpoint that does not match its log entry or
 //!   its own hash is ignored: the log is the truth);
-//! - `data/<dataset>/<version>/<transaction>/`: Parquet written by `CREATE VERSION ... AS`.
+//! - `data/<dataset>/<version>/<transaction>/`: Parquet written by `CREATE VERSION ... AS`;
+//! - `_rollout_events/<day>/<millis>-<uuid>.jsonl`: reads, metrics and decisions, one object per
+//!   flush of a process's buffer ([`EventLog`]), never through the log.
 //!
 //! [`Store`] keeps the folded state in memory, refreshes it from the log, and is the one place
 //! where commits are retried.
@@ -15,11 +17,13 @@
 mod commit;
 #[cfg(any(test, feature = "test-support"))]
 mod counting;
+mod events;
 mod location;
 mod log;
 mod vacuum;
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use datafusion::execution::cache::cache_manager::{
     DEFAULT_FILE_STATISTICS_MEMORY_LIMIT, FileStatisticsCache,
@@ -35,6 +39,7 @@ use crate::error::{Error, Result};
 pub use commit::{Commit, CommitOutcome, Committed};
 #[cfg(any(test, feature = "test-support"))]
 pub use counting::{CountingStore, Requests};
+pub use events::{Arm, EVENTS_DIR, Event, EventLog, EventsRead, MetricEvent, ReadEvent, Skipped};
 pub use location::{
     deregister_object_store, object_store_for, register_object_store, resolve_location,
 };
@@ -48,6 +53,8 @@ pub struct StoreOptions {
     pub checkpoint_interval: u64,
     /// How many times a commit that lost the race for its sequence number is retried.
     pub max_commit_attempts: usize,
+    /// How often buffered events (reads, metrics) are written to the store.
+    pub events_flush_interval: Duration,
 }
 
 impl Default for StoreOptions {
@@ -55,6 +62,7 @@ impl Default for StoreOptions {
         Self {
             checkpoint_interval: 100,
             max_commit_attempts: 200,
+            events_flush_interval: Duration::from_secs(5),
         }
     }
 }
@@ -73,6 +81,8 @@ pub struct Store {
     /// query builds its own): entries are checked against the file's size and modification
     /// time, and against the schema they were read with, before being used.
     file_statistics: Arc<FileStatisticsCache>,
+    /// This process's events for the store: buffered, flushed on a timer.
+    events: Arc<EventLog>,
 }
 
 impl Store {
@@ -85,6 +95,7 @@ impl Store {
             location: location.to_string(),
             reason: e.to_string(),
         })?;
+        let events = EventLog::new(Arc::clone(&object_store), &root);
         let store = Store {
             url,
             object_store,
@@ -96,6 +107,7 @@ impl Store {
                 DefaultCache::new(DEFAULT_FILE_STATISTICS_MEMORY_LIMIT)
                     .with_name("rollout pinned file statistics"),
             ),
+            events,
         };
         store
             .load()
@@ -105,7 +117,14 @@ impl Store {
             location::ensure_new_store_location(&store.url, &store.object_store, &store.root)
                 .await?;
         }
+        EventLog::start_flusher(&store.events, store.options.events_flush_interval);
         Ok(Arc::new(store))
+    }
+
+    /// This process's events for the store (reads, metrics): recorded in memory, flushed on
+    /// a timer and when asked.
+    pub fn events(&self) -> &Arc<EventLog> {
+        &self.events
     }
 
     /// The store's URL (always ending in `/`).

@@ -104,12 +104,23 @@ impl PyRolloutCatalog {
     ) -> PyResult<Self> {
         let schema = RolloutSchemaProvider {
             handle: StoreHandle::open(store)?,
-            default_reader: Reader { consumer, cohort },
+            default_reader: Reader {
+                consumer,
+                cohort,
+                ..Reader::default()
+            },
             runtime: runtime_handle()?,
         };
         Ok(Self {
             schema: Arc::new(schema),
         })
+    }
+
+    /// Writes the reads this catalog's scans recorded (the reads ledger) to the store now;
+    /// returns how many. They are also written every few seconds.
+    fn flush_events(&self, py: Python<'_>) -> PyResult<usize> {
+        let store = Arc::clone(&self.schema.handle.store);
+        crate::run(py, async move { store.events().flush().await })
     }
 
     /// The datasets (as of the last lookup or scan).

@@ -97,5 +97,6 @@ pub fn reader_of(options: &ConfigOptions, default: &Reader) -> Result<Reader> {
     Ok(Reader {
         consumer: settings.consumer.or_else(|| default.consumer.clone()),
         cohort: settings.cohort.or_else(|| default.cohort.clone()),
+        record_reads: settings.record_reads && default.record_reads,
     })
 }

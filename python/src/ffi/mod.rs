@@ -37,10 +37,22 @@ pub use functions::{PyAggregateFunction, PyScalarFunction, all_functions};
 pub use table::PyRolloutTable;
 
 /// Who reads, when the querying session does not say (`rollout.consumer` / `rollout.cohort`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Reader {
     pub consumer: Option<String>,
     pub cohort: Option<String>,
+    /// Record each scan in the reads ledger (`rollout.record_reads`).
+    pub record_reads: bool,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Self {
+            consumer: None,
+            cohort: None,
+            record_reads: true,
+        }
+    }
 }
 
 /// A store opened for FFI providers, with the runtime environment their plans execute in.

@@ -23,7 +23,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, displayable,
 };
 use datafusion_ffi::table_provider::FFI_TableProvider;
-use datafusion_rollout::resolve::{VersionedTable, resolve, version_table};
+use datafusion_rollout::resolve::{VersionedTable, recorded_table, resolve, version_table};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
@@ -109,12 +109,18 @@ impl TableProvider for RolloutTableProvider {
                 schema,
                 config.options(),
             )?;
+            let described = resolution.to_string();
+            let table = if reader.record_reads {
+                recorded_table(&store, resolution, reader.consumer.clone(), table)
+            } else {
+                table
+            };
             let state = SessionStateBuilder::new()
                 .with_config(config)
                 .with_runtime_env(Arc::clone(&runtime_env))
                 .build();
             let plan = plan_scan(table, &state, projection.as_ref(), filters, limit).await?;
-            let scan = RolloutScanExec::new(plan, runtime_env, resolution.to_string());
+            let scan = RolloutScanExec::new(plan, runtime_env, described);
             Ok::<_, DataFusionError>(Arc::new(scan) as Arc<dyn ExecutionPlan>)
         };
         self.runtime
@@ -298,7 +304,11 @@ impl PyRolloutTable {
         let handle = StoreHandle::open(store)?;
         let table = VersionedTable::try_new(Arc::clone(&handle.store), dataset, version)
             .map_err(to_py_err)?;
-        let reader = Reader { consumer, cohort };
+        let reader = Reader {
+            consumer,
+            cohort,
+            ..Reader::default()
+        };
         let provider = RolloutTableProvider::new(handle, table, reader, runtime_handle()?);
         Ok(Self::from_provider(provider))
     }

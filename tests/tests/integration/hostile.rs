@@ -668,6 +668,35 @@ fn valid() -> impl Strategy<Value = String> {
                 None => format!("VERIFY {name}"),
             })
             .boxed(),
+        // REPORT METRIC name = value FOR d [CONSUMER '..'] [AT TIMESTAMP '..'], clauses in any order
+        (
+            name(),
+            -1.0e6f64..1.0e6,
+            name(),
+            prop::option::of(lit()),
+            prop::option::of(prop::sample::select(vec![
+                "'2026-12-03T10:00:00Z'",
+                "'2026-01-31 23:59:59.125'",
+                "'2025-06-01T12:00:00+02:00'",
+            ])),
+            any::<bool>(),
+        )
+            .prop_map(|(metric, value, dataset, consumer, at, swap)| {
+                let consumer = consumer
+                    .map(|c| format!(" CONSUMER {c}"))
+                    .unwrap_or_default();
+                let at = at.map(|t| format!(" AT TIMESTAMP {t}")).unwrap_or_default();
+                let (a, b) = if swap { (at, consumer) } else { (consumer, at) };
+                format!("REPORT METRIC {metric} = {value} FOR {dataset}{a}{b}")
+            })
+            .boxed(),
+        // SHOW EXPOSURE OF d [VERSION '..']
+        (name(), prop::option::of(lit()))
+            .prop_map(|(name, version)| {
+                let version = version.map(|v| format!(" VERSION {v}")).unwrap_or_default();
+                format!("SHOW EXPOSURE OF {name}{version}")
+            })
+            .boxed(),
         // DataFusion's own statements, with a pinned read (rewritten by our parser).
         (any::<bool>(), name(), literal())
             .prop_map(|(explain, name, version)| {
@@ -728,11 +757,15 @@ fn form(s: &Statement) -> &'static str {
         Statement::Vacuum(_) => "VACUUM",
         Statement::VerifyVersion(v) if v.version.is_some() => "VERIFY VERSION",
         Statement::VerifyVersion(_) => "VERIFY",
+        Statement::ReportMetric(_) => "REPORT METRIC",
+        Statement::ShowExposure(_) => "SHOW EXPOSURE",
     }
 }
 
 const FORMS: &[&str] = &[
     "DataFusion",
+    "REPORT METRIC",
+    "SHOW EXPOSURE",
     "CREATE DATASET",
     "REGISTER VERSION",
     "CREATE VERSION",

@@ -10,6 +10,7 @@ mod layers;
 mod reliability;
 mod resolution;
 mod s3;
+mod signals;
 mod slt;
 mod spine;
 mod store;

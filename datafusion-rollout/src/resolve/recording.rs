@@ -1,0 +1,411 @@
+//! The reads ledger's probe: every scan of a dataset through its name records what the
+//! consumer experienced (version, arm, rows, elapsed time, error) in the store's event buffer.
+//!
+//! Resolution wraps the version's table in a [`RecordedTable`]; its physical plan is the
+//! version's own, under a pass-through [`RecordReadsExec`] that counts rows and catches the
+//! error that ends a stream. One [`ReadProbe`] is shared by the table, the plan node and every
+//! stream of one query; when the last of them is gone the read is recorded, once. Nothing is
+//! written on the read's path: events reach the store at the next flush.
+//!
+//! A query answered without reading files (`count(*)` from file statistics) is recorded with
+//! no row count. `EXPLAIN` through a [`crate::RolloutContext`] shows the node but records
+//! nothing; `SET rollout.record_reads = false` leaves the version's table as it is.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
+use datafusion::common::Statistics;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::config::ConfigOptions;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::execution_plan::CardinalityEffect;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterDescription, FilterPushdownPhase, FilterPushdownPropagation,
+};
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::{
+    ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, RecordBatchStream,
+    SendableRecordBatchStream, StatisticsArgs, replace_children_if_necessary,
+};
+use futures::Stream;
+
+use super::resolution::{Reason, Resolution};
+use crate::error::message_of;
+use crate::store::{Arm, Event, EventLog, ReadEvent};
+
+/// The arm of the rollout a resolution puts its consumer on.
+pub fn arm_of(reason: &Reason) -> Arm {
+    match reason {
+        Reason::Pinned => Arm::Pinned,
+        Reason::CohortMember { .. } | Reason::SessionCohort { .. } | Reason::Bucket { .. } => {
+            Arm::Candidate
+        }
+        Reason::Stable { .. } => Arm::Stable,
+    }
+}
+
+/// `table` (the resolved version's) recording each scan of it in `store`'s reads ledger: for
+/// engines that resolve in their own provider (a foreign session through FFI) rather than
+/// through [`super::ResolveVersions`], which does this itself.
+pub fn recorded_table(
+    store: &crate::store::Store,
+    resolution: Resolution,
+    consumer: Option<String>,
+    table: Arc<dyn TableProvider>,
+) -> Arc<dyn TableProvider> {
+    let probe = ReadProbe::new(Arc::clone(store.events()), resolution, consumer, true);
+    Arc::new(RecordedTable::new(table, probe))
+}
+
+/// What one query's scan of a dataset experienced; recorded when the last holder drops it.
+pub(crate) struct ReadProbe {
+    log: Arc<EventLog>,
+    resolution: Resolution,
+    consumer: Option<String>,
+    /// False under `EXPLAIN`: the plan shows the node, nothing is recorded.
+    record: bool,
+    planned_at: chrono::DateTime<Utc>,
+    planned: Instant,
+    /// The scan was planned (or failed to be): the query ran, whether or not its files were read.
+    scanned: AtomicBool,
+    /// A stream was opened.
+    executed: AtomicBool,
+    rows: AtomicU64,
+    ended: Mutex<Option<Instant>>,
+    error: Mutex<Option<String>>,
+}
+
+impl fmt::Debug for ReadProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadProbe")
+            .field("dataset", &self.resolution.dataset)
+            .field("version", &self.resolution.version)
+            .finish()
+    }
+}
+
+impl ReadProbe {
+    pub(crate) fn new(
+        log: Arc<EventLog>,
+        resolution: Resolution,
+        consumer: Option<String>,
+        record: bool,
+    ) -> Arc<ReadProbe> {
+        Arc::new(ReadProbe {
+            log,
+            resolution,
+            consumer,
+            record,
+            planned_at: Utc::now(),
+            planned: Instant::now(),
+            scanned: AtomicBool::new(false),
+            executed: AtomicBool::new(false),
+            rows: AtomicU64::new(0),
+            ended: Mutex::new(None),
+            error: Mutex::new(None),
+        })
+    }
+
+    fn fail(&self, error: &DataFusionError) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(message_of(error));
+        }
+    }
+
+    fn stream_ended(&self) {
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        *ended = Some(Instant::now());
+    }
+}
+
+impl Drop for ReadProbe {
+    fn drop(&mut self) {
+        if !self.record || !self.scanned.load(Ordering::Relaxed) {
+            return;
+        }
+        let ended = self
+            .ended
+            .get_mut()
+            .map(|e| *e)
+            .unwrap_or(None)
+            .unwrap_or_else(Instant::now);
+        let error = self.error.get_mut().map(|e| e.take()).unwrap_or(None);
+        let executed = self.executed.load(Ordering::Relaxed);
+        self.log.record(Event::Read(ReadEvent {
+            time: self.planned_at,
+            dataset: self.resolution.dataset.clone(),
+            version: self.resolution.version.clone(),
+            arm: arm_of(&self.resolution.reason),
+            consumer: self.consumer.clone(),
+            reason: self.resolution.to_string(),
+            rows: executed.then(|| self.rows.load(Ordering::Relaxed)),
+            elapsed_ms: ended.saturating_duration_since(self.planned).as_secs_f64() * 1e3,
+            error,
+        }));
+    }
+}
+
+/// The resolved version's table, recording each query's scan of it.
+#[derive(Debug)]
+pub(crate) struct RecordedTable {
+    inner: Arc<dyn TableProvider>,
+    probe: Arc<ReadProbe>,
+}
+
+impl RecordedTable {
+    pub(crate) fn new(inner: Arc<dyn TableProvider>, probe: Arc<ReadProbe>) -> Self {
+        Self { inner, probe }
+    }
+
+    fn wrap(&self, planned: DfResult<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.probe.scanned.store(true, Ordering::Relaxed);
+        match planned {
+            Ok(plan) => Ok(Arc::new(RecordReadsExec::new(
+                plan,
+                Arc::clone(&self.probe),
+            ))),
+            Err(e) => {
+                // Planning reads the files' metadata: a missing or changed file fails here.
+                self.probe.fail(&e);
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for RecordedTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.inner.statistics()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let planned = self.inner.scan(state, projection, filters, limit).await;
+        self.wrap(planned)
+    }
+
+    async fn scan_with_args<'a>(
+        &self,
+        state: &dyn Session,
+        args: ScanArgs<'a>,
+    ) -> DfResult<ScanResult> {
+        let planned = self.inner.scan_with_args(state, args).await;
+        let plan = self.wrap(planned.map(|r| r.into_inner()))?;
+        Ok(ScanResult::new(plan))
+    }
+}
+
+/// Pass-through over a version's scan that counts its rows and catches its error.
+#[derive(Debug, Clone)]
+pub struct RecordReadsExec {
+    input: Arc<dyn ExecutionPlan>,
+    probe: Arc<ReadProbe>,
+}
+
+impl RecordReadsExec {
+    fn new(input: Arc<dyn ExecutionPlan>, probe: Arc<ReadProbe>) -> Self {
+        Self { input, probe }
+    }
+
+    fn with_input(&self, input: Arc<dyn ExecutionPlan>) -> Self {
+        Self {
+            input,
+            probe: Arc::clone(&self.probe),
+        }
+    }
+}
+
+impl DisplayAs for RecordReadsExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.probe.resolution;
+        write!(
+            f,
+            "RecordReadsExec: dataset={} version={} arm={}",
+            r.dataset,
+            r.version,
+            arm_of(&r.reason)
+        )
+    }
+}
+
+impl ExecutionPlan for RecordReadsExec {
+    fn name(&self) -> &str {
+        "RecordReadsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    #[allow(deprecated)]
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return Err(DataFusionError::Internal(format!(
+                "RecordReadsExec has one child, got {}",
+                children.len()
+            )));
+        }
+        Ok(Arc::new(self.with_input(children.swap_remove(0))))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        self.probe.executed.store(true, Ordering::Relaxed);
+        match self.input.execute(partition, context) {
+            Ok(inner) => Ok(Box::pin(RecordingStream {
+                inner,
+                probe: Arc::clone(&self.probe),
+            })),
+            Err(e) => {
+                self.probe.fail(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        vec![ChildStats::At(partition)]
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> DfResult<Arc<Statistics>> {
+        match input_stats.first() {
+            Some(s) => Ok(Arc::clone(s)),
+            None => Ok(Arc::new(Statistics::new_unknown(&self.schema()))),
+        }
+    }
+
+    fn supports_limit_pushdown(&self) -> bool {
+        true
+    }
+
+    fn cardinality_effect(&self) -> CardinalityEffect {
+        CardinalityEffect::Equal
+    }
+
+    fn try_swapping_with_projection(
+        &self,
+        projection: &ProjectionExec,
+    ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+        match self.input.try_swapping_with_projection(projection)? {
+            Some(input) => Ok(Some(replace_children_if_necessary(
+                Arc::new(self.clone()),
+                vec![input],
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    fn gather_filters_for_pushdown(
+        &self,
+        _phase: FilterPushdownPhase,
+        parent_filters: Vec<Arc<dyn PhysicalExpr>>,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterDescription> {
+        FilterDescription::from_children(parent_filters, &self.children())
+    }
+
+    fn handle_child_pushdown_result(
+        &self,
+        _phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        Ok(FilterPushdownPropagation::if_all(child_pushdown_result))
+    }
+}
+
+/// A scan's stream, counting rows and keeping the first error.
+struct RecordingStream {
+    inner: SendableRecordBatchStream,
+    probe: Arc<ReadProbe>,
+}
+
+impl Stream for RecordingStream {
+    type Item = DfResult<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(batch))) => {
+                self.probe
+                    .rows
+                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            }
+            Poll::Ready(Some(Err(e))) => self.probe.fail(e),
+            Poll::Ready(None) => self.probe.stream_ended(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl RecordBatchStream for RecordingStream {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
+
+impl Drop for RecordingStream {
+    fn drop(&mut self) {
+        self.probe.stream_ended();
+    }
+}

@@ -1,0 +1,473 @@
+//! Events: what consumers experienced while a rollout was live (the reads they made, the
+//! metrics they reported), what the controller decided, which notifications were delivered.
+//!
+//! Events never go through the commit log: readers must not contend with writers. Each process
+//! buffers its events in memory and writes them as one new object per flush,
+//! `_rollout_events/<day>/<epoch millis>-<uuid>.jsonl` (JSON lines, `PutMode::Create`, a name
+//! nobody else can take), on a timer, when the session closes and at the end of a shell
+//! statement. A crashed process loses at most its unflushed buffer; a failed flush keeps the
+//! events for the next one. Objects are immutable, so a reader parses each one once and keeps
+//! it; an object that cannot be read or parsed is skipped and named, never fatal.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use datafusion::object_store::path::Path;
+use datafusion::object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// The folder of event objects under the store's root.
+pub const EVENTS_DIR: &str = "_rollout_events";
+
+/// Flush early once this many events wait in memory.
+const FLUSH_AT: usize = 50_000;
+
+/// At most this many events are kept while flushes fail; the oldest are dropped beyond it
+/// (and counted), so an unreachable store cannot exhaust memory.
+const MAX_BUFFERED: usize = 1_000_000;
+
+/// Which side of a rollout a read or a metric belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    /// The consumer was exposed to the candidate (cohort member, session cohort or bucket).
+    Candidate,
+    /// The consumer read the stable version.
+    Stable,
+    /// The query named its version (`VERSION AS OF`): outside the rollout's comparison.
+    Pinned,
+}
+
+impl Arm {
+    /// The arm's name as it appears in tables (`candidate`, `stable`, `pinned`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arm::Candidate => "candidate",
+            Arm::Stable => "stable",
+            Arm::Pinned => "pinned",
+        }
+    }
+}
+
+impl fmt::Display for Arm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One scan of a dataset by a query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadEvent {
+    /// When the scan was planned.
+    pub time: DateTime<Utc>,
+    /// The dataset read.
+    pub dataset: String,
+    /// The version it resolved to.
+    pub version: String,
+    /// The side of the rollout that version was on for this consumer.
+    pub arm: Arm,
+    /// The session's `rollout.consumer`, if any.
+    pub consumer: Option<String>,
+    /// Why this version (resolution's explanation).
+    pub reason: String,
+    /// Rows the scan produced; `None` when the query was answered without reading the files
+    /// (from file statistics, say).
+    pub rows: Option<u64>,
+    /// Milliseconds from planning the scan to the end of its last stream.
+    pub elapsed_ms: f64,
+    /// The error that ended the scan, if one did.
+    pub error: Option<String>,
+}
+
+/// One observation of an outcome metric (`REPORT METRIC`), attributed to the version and arm
+/// the consumer resolved at its time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricEvent {
+    /// When the observation was made (`AT TIMESTAMP`, or when it was reported).
+    pub time: DateTime<Utc>,
+    /// The dataset whose rollout it measures.
+    pub dataset: String,
+    /// The metric's name.
+    pub name: String,
+    /// The observed value (finite).
+    pub value: f64,
+    /// The version the consumer resolved at `time`.
+    pub version: String,
+    /// The side of the rollout that version was on.
+    pub arm: Arm,
+    /// Who the observation is about, if anyone.
+    pub consumer: Option<String>,
+    /// Who reported it.
+    pub reported_by: String,
+}
+
+/// Anything recorded in the events folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A scan of a dataset.
+    Read(ReadEvent),
+    /// A reported metric observation.
+    Metric(MetricEvent),
+}
+
+impl Event {
+    /// The dataset the event is about.
+    pub fn dataset(&self) -> &str {
+        match self {
+            Event::Read(r) => &r.dataset,
+            Event::Metric(m) => &m.dataset,
+        }
+    }
+
+    /// When it happened.
+    pub fn time(&self) -> DateTime<Utc> {
+        match self {
+            Event::Read(r) => r.time,
+            Event::Metric(m) => m.time,
+        }
+    }
+}
+
+/// An event object that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The object's path in the store.
+    pub path: String,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "skipped event object {}: {}", self.path, self.reason)
+    }
+}
+
+/// What a read of the events folder found.
+#[derive(Debug, Clone, Default)]
+pub struct EventsRead {
+    /// Every event, flushed by any process or still buffered in this one, oldest first.
+    pub events: Vec<Event>,
+    /// Objects that could not be read or parsed.
+    pub skipped: Vec<Skipped>,
+}
+
+/// This process's event buffer, writer and reader for one store.
+#[derive(Debug)]
+pub struct EventLog {
+    object_store: Arc<dyn ObjectStore>,
+    dir: Path,
+    buffer: Mutex<Vec<Event>>,
+    /// Events dropped because flushes kept failing with a full buffer.
+    dropped: Mutex<u64>,
+    /// Parsed objects by path (objects are immutable).
+    parsed: Mutex<HashMap<Path, Parsed>>,
+    /// One flush at a time, so events leave the buffer in order.
+    flushing: tokio::sync::Mutex<()>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Debug, Clone)]
+enum Parsed {
+    Events(Arc<Vec<Event>>),
+    Corrupt(String),
+}
+
+impl EventLog {
+    pub(crate) fn new(object_store: Arc<dyn ObjectStore>, root: &Path) -> Arc<EventLog> {
+        let mut parts: Vec<_> = root.parts().collect();
+        parts.push(EVENTS_DIR.into());
+        Arc::new(EventLog {
+            object_store,
+            dir: Path::from_iter(parts),
+            buffer: Mutex::new(Vec::new()),
+            dropped: Mutex::new(0),
+            parsed: Mutex::new(HashMap::new()),
+            flushing: tokio::sync::Mutex::new(()),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// Flushes every `interval` (and early when the buffer grows large) until the log is
+    /// dropped. Needs a Tokio runtime; without one, events are flushed only when asked.
+    pub(crate) fn start_flusher(log: &Arc<EventLog>, interval: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak: Weak<EventLog> = Arc::downgrade(log);
+        let wake = Arc::clone(&log.wake);
+        runtime.spawn(async move {
+            loop {
+                // No strong reference while sleeping, so dropping the store ends the task.
+                let woken = wake.notified();
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = woken => {}
+                }
+                let Some(log) = weak.upgrade() else { return };
+                // A failed flush keeps its events for the next round.
+                let _ = log.flush().await;
+            }
+        });
+    }
+
+    /// Buffers an event; it reaches the store at the next flush.
+    pub fn record(&self, event: Event) {
+        let mut buffer = lock(&self.buffer);
+        buffer.push(event);
+        if buffer.len() > MAX_BUFFERED {
+            let excess = buffer.len() - MAX_BUFFERED;
+            buffer.drain(..excess);
+            *lock(&self.dropped) += excess as u64;
+        }
+        if buffer.len() >= FLUSH_AT {
+            self.wake.notify_one();
+        }
+    }
+
+    /// How many events wait in memory.
+    pub fn buffered(&self) -> usize {
+        lock(&self.buffer).len()
+    }
+
+    /// Events dropped because the buffer was full while flushes failed.
+    pub fn dropped(&self) -> u64 {
+        *lock(&self.dropped)
+    }
+
+    /// Writes the buffered events as one new object; returns how many were written. On failure
+    /// the events go back to the buffer, ahead of newer ones.
+    pub async fn flush(&self) -> Result<usize> {
+        let _one_at_a_time = self.flushing.lock().await;
+        let events = std::mem::take(&mut *lock(&self.buffer));
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let written = self.write_object(&events).await;
+        match written {
+            Ok(path) => {
+                let n = events.len();
+                lock(&self.parsed).insert(path, Parsed::Events(Arc::new(events)));
+                Ok(n)
+            }
+            Err(e) => {
+                let mut buffer = lock(&self.buffer);
+                let newer = std::mem::replace(&mut *buffer, events);
+                buffer.extend(newer);
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_object(&self, events: &[Event]) -> Result<Path> {
+        write_object(self.object_store.as_ref(), &self.dir, events).await
+    }
+
+    /// Every event flushed by any process, plus this process's buffer, oldest first, and the
+    /// objects that had to be skipped.
+    pub async fn read(&self) -> Result<EventsRead> {
+        self.read_since(None).await
+    }
+
+    /// [`Self::read`] of the events at or after `since` only. An object holds events from
+    /// before its flush, never after, so only the day folders from `since`'s day on are listed.
+    pub async fn read_since(&self, since: Option<DateTime<Utc>>) -> Result<EventsRead> {
+        let mut paths: Vec<Path> = Vec::new();
+        match since {
+            None => paths.extend(self.list(&self.dir).await?),
+            Some(since) => {
+                let today = Utc::now().date_naive();
+                let mut day = since.date_naive();
+                while day <= today {
+                    let folder = self
+                        .dir
+                        .clone()
+                        .join(day.format("%Y-%m-%d").to_string().as_str());
+                    paths.extend(self.list(&folder).await?);
+                    let Some(next) = day.succ_opt() else { break };
+                    day = next;
+                }
+            }
+        }
+        paths.sort();
+        let mut out = EventsRead::default();
+        for path in &paths {
+            let known = lock(&self.parsed).get(path).cloned();
+            let parsed = match known {
+                Some(p) => p,
+                None => {
+                    let p = self.parse_object(path).await;
+                    lock(&self.parsed).insert(path.clone(), p.clone());
+                    p
+                }
+            };
+            match parsed {
+                Parsed::Events(events) => out.events.extend(events.iter().cloned()),
+                Parsed::Corrupt(reason) => out.skipped.push(Skipped {
+                    path: path.to_string(),
+                    reason,
+                }),
+            }
+        }
+        out.events.extend(lock(&self.buffer).iter().cloned());
+        if let Some(since) = since {
+            out.events.retain(|e| e.time() >= since);
+        }
+        // Objects are named by flush time, but a buffer holds events from a whole interval.
+        out.events.sort_by_key(Event::time);
+        Ok(out)
+    }
+
+    async fn list(&self, prefix: &Path) -> Result<Vec<Path>> {
+        let listed: Vec<_> = self.object_store.list(Some(prefix)).try_collect().await?;
+        Ok(listed
+            .into_iter()
+            .map(|meta| meta.location)
+            .filter(|p| p.extension() == Some("jsonl"))
+            .collect())
+    }
+
+    async fn parse_object(&self, path: &Path) -> Parsed {
+        let bytes = match self.object_store.get(path).await {
+            Ok(got) => match got.bytes().await {
+                Ok(b) => b,
+                Err(e) => return Parsed::Corrupt(format!("cannot be read: {e}")),
+            },
+            Err(e) => return Parsed::Corrupt(format!("cannot be read: {e}")),
+        };
+        match parse_lines(&bytes) {
+            Ok(events) => Parsed::Events(Arc::new(events)),
+            Err(reason) => Parsed::Corrupt(reason),
+        }
+    }
+}
+
+impl Drop for EventLog {
+    /// Events still buffered when the store is dropped are written by a last task on the
+    /// runtime, if there is one (best effort: a runtime shutting down may not run it; call
+    /// `flush` or `RolloutContext::close` to be sure).
+    fn drop(&mut self) {
+        let events = std::mem::take(&mut *lock(&self.buffer));
+        if events.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let object_store = Arc::clone(&self.object_store);
+        let dir = self.dir.clone();
+        runtime.spawn(async move {
+            let _ = write_object(object_store.as_ref(), &dir, &events).await;
+        });
+    }
+}
+
+/// Writes `events` as one new object under `dir`, named by the time and a fresh uuid.
+async fn write_object(
+    object_store: &dyn ObjectStore,
+    dir: &Path,
+    events: &[Event],
+) -> Result<Path> {
+    let mut body = Vec::with_capacity(events.len() * 200);
+    for event in events {
+        serde_json::to_writer(&mut body, event)?;
+        body.push(b'\n');
+    }
+    let now = Utc::now();
+    let name = format!(
+        "{:013}-{}.jsonl",
+        now.timestamp_millis(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let path = dir
+        .clone()
+        .join(now.format("%Y-%m-%d").to_string().as_str())
+        .join(name.as_str());
+    let create = PutOptions {
+        mode: PutMode::Create,
+        ..Default::default()
+    };
+    object_store.put_opts(&path, body.into(), create).await?;
+    Ok(path)
+}
+
+/// Parses an event object. Lines of a kind this version does not know (written by a newer
+/// one) are ignored; anything else that is not an event makes the object corrupt.
+fn parse_lines(bytes: &[u8]) -> std::result::Result<Vec<Event>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        return Err("truncated: the last line has no end".into());
+    }
+    let mut events = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Event>(line) {
+            Ok(e) => events.push(e),
+            Err(e) => {
+                let kind = serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_string)));
+                match kind {
+                    Some(k) if !KNOWN_KINDS.contains(&k.as_str()) => continue,
+                    _ => return Err(format!("line {}: {e}", i + 1)),
+                }
+            }
+        }
+    }
+    Ok(events)
+}
+
+const KNOWN_KINDS: [&str; 2] = ["read", "metric"];
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(dataset: &str, version: &str) -> Event {
+        Event::Read(ReadEvent {
+            time: Utc::now(),
+            dataset: dataset.into(),
+            version: version.into(),
+            arm: Arm::Stable,
+            consumer: Some("alice".into()),
+            reason: "stable".into(),
+            rows: Some(3),
+            elapsed_ms: 1.5,
+            error: None,
+        })
+    }
+
+    #[test]
+    fn lines_round_trip_and_unknown_kinds_are_ignored() {
+        let mut body = serde_json::to_vec(&read("orders", "v1")).unwrap_or_default();
+        body.push(b'\n');
+        body.extend_from_slice(b"{\"kind\":\"from_the_future\",\"x\":1}\n");
+        let events = parse_lines(&body).unwrap_or_default();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].dataset(), "orders");
+    }
+
+    #[test]
+    fn truncated_and_garbled_objects_are_corrupt() {
+        let mut body = serde_json::to_vec(&read("orders", "v1")).unwrap_or_default();
+        let cut = body.len() / 2;
+        assert!(parse_lines(&body[..cut]).is_err());
+        body.push(b'\n');
+        body.extend_from_slice(b"{\"kind\":\"read\",\"dataset\":1}\n");
+        let err = parse_lines(&body).err().unwrap_or_default();
+        assert!(err.starts_with("line 2:"), "{err}");
+    }
+}
