@@ -193,12 +193,35 @@ pub struct Candidate {
     /// When the current stage began.
     #[serde(default)]
     pub stage_started_at: Option<DateTime<Utc>>,
+    /// `AUTO`: a controller advances the stages and rolls back on failing guards.
+    #[serde(default)]
+    pub auto: Option<AutoPolicy>,
+}
+
+/// How a self-running staged rollout (`... EVERY INTERVAL '..' AUTO`) is driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoPolicy {
+    /// Roll back after this many consecutive failing evaluations (`ROLLBACK AFTER n
+    /// FAILURES`; 1 unless given).
+    pub rollback_after: u32,
+}
+
+impl Default for AutoPolicy {
+    fn default() -> Self {
+        Self { rollback_after: 1 }
+    }
 }
 
 impl Candidate {
-    /// The stage after the current one, in basis points.
+    /// The stage after the current one, in basis points: the first later stage above the
+    /// current exposure (a forced `AT n PERCENT` may have passed some).
     pub fn next_stage(&self) -> Option<u32> {
-        self.stages.get(self.stage + 1).copied()
+        self.next_stage_index().map(|i| self.stages[i])
+    }
+
+    /// Index in `stages` of [`Self::next_stage`].
+    pub fn next_stage_index(&self) -> Option<usize> {
+        (self.stage + 1..self.stages.len()).find(|&i| self.stages[i] > self.percent_bp)
     }
 
     /// When the current stage may advance (start + soak), if staged with a soak interval.

@@ -77,6 +77,36 @@ pub enum Refusal {
         remaining_seconds: i64,
     },
 
+    /// Making a staged candidate stable (or widening it past its stages) before its stages ran.
+    #[error(
+        "'{version}' is at stage {stage} of {stages} ({percent}) on {dataset}; stages cannot be skipped: \
+         ADVANCE {dataset} moves it to the next stage ({next}), or add FORCE REASON '...' to skip them"
+    )]
+    StagesRemain {
+        dataset: String,
+        version: String,
+        stage: usize,
+        stages: usize,
+        /// The current stage's exposure, as `5%`.
+        percent: String,
+        /// The next stage's exposure.
+        next: String,
+    },
+
+    /// A percentage below the candidate's current exposure.
+    #[error(
+        "'{version}' is exposed to {from} of consumers on {dataset}; exposure cannot be lowered to {to} \
+         (consumers who read it would flip back): ROLLBACK {dataset} aborts the rollout, or add FORCE REASON '...'"
+    )]
+    LowerExposure {
+        dataset: String,
+        version: String,
+        /// The current exposure, as `30%`.
+        from: String,
+        /// The asked-for exposure.
+        to: String,
+    },
+
     /// `ROLLBACK` with no candidate and no earlier stable version.
     #[error("nothing to roll back: {dataset} has no candidate and no earlier stable version")]
     NothingToRollBack { dataset: String },

@@ -9,13 +9,14 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 use super::Outcome;
 use super::parser::{expect_word, parse_name, parse_percent, parse_string, parse_word, peek_word};
-use crate::catalog::{Exposure, State, Transition};
+use crate::catalog::{AutoPolicy, Exposure, State, Transition};
 use crate::error::{Error, Result};
 use crate::guard::{Env, Gate, OnFailure, guarded_commit, version_target};
 use crate::sql::{Ident, Quoted, ReasonClause, format_percent, interval_seconds};
 use crate::store::Commit;
 
-/// `PROMOTE orders TO 'v2' [FOR COHORT a[, b]] [AT n PERCENT] [FORCE] [REASON '...']`
+/// `PROMOTE orders TO 'v2' [FOR COHORT a[, b]] [AT n PERCENT | IN STAGES (..) [EVERY
+/// INTERVAL '..' [AUTO [ROLLBACK AFTER n FAILURES]]]] [FORCE] [REASON '...']`
 ///
 /// With `FOR COHORT` and/or `AT n PERCENT` the version becomes the dataset's candidate for
 /// those consumers (extending the exposure when it is the candidate already). Without them
@@ -31,6 +32,9 @@ pub struct Promote {
     pub stages: Vec<u32>,
     /// `EVERY INTERVAL '1 hour'`: the soak time of each stage, as written.
     pub every: Option<String>,
+    /// `AUTO [ROLLBACK AFTER n FAILURES]`: a controller advances the stages while the guards
+    /// hold and rolls back after `n` (default 1) consecutive failing evaluations.
+    pub auto: Option<AutoPolicy>,
     pub force: bool,
     pub reason: Option<String>,
 }
@@ -46,6 +50,7 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
     let mut reason = None;
     let mut stages = Vec::new();
     let mut every = None;
+    let mut auto: Option<AutoPolicy> = None;
     loop {
         if cohorts.is_empty() && p.parse_keyword(Keyword::FOR) {
             expect_word(p, "COHORT")?;
@@ -70,6 +75,27 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
             let text = parse_string(p, "an interval in quotes, like '1 hour'")?;
             interval_seconds(&text).map_err(ParserError::ParserError)?;
             every = Some(text);
+        } else if auto.is_none() && parse_word(p, "AUTO") {
+            let mut policy = AutoPolicy::default();
+            if parse_word(p, "ROLLBACK") {
+                expect_word(p, "AFTER")?;
+                let token = p.next_token();
+                let n = match &token.token {
+                    Token::Number(n, _) => n.parse::<u32>().ok().filter(|n| *n > 0),
+                    _ => return p.expected("a number of failures after ROLLBACK AFTER", token),
+                };
+                let Some(n) = n else {
+                    return Err(ParserError::ParserError(format!(
+                        "ROLLBACK AFTER needs a whole number of failures of at least 1{}",
+                        token.span.start
+                    )));
+                };
+                if !parse_word(p, "FAILURES") && !parse_word(p, "FAILURE") {
+                    return p.expected("FAILURES", p.peek_token());
+                }
+                policy.rollback_after = n;
+            }
+            auto = Some(policy);
         } else if !force && parse_word(p, "FORCE") {
             force = true;
         } else if reason.is_none() && parse_word(p, "REASON") {
@@ -88,6 +114,14 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
             "EVERY INTERVAL '...' sets the soak time of IN STAGES (...)".into(),
         ));
     }
+    if auto.is_some() {
+        let soak = every.as_deref().map(interval_seconds).transpose();
+        if stages.is_empty() || !matches!(soak, Ok(Some(s)) if s > 0) {
+            return Err(ParserError::ParserError(
+                "AUTO drives the stages of IN STAGES (...) EVERY INTERVAL '...' (an interval longer than zero)".into(),
+            ));
+        }
+    }
     if force && reason.is_none() && !peek_word(p, "REASON") {
         return Err(ParserError::ParserError(
             "PROMOTE ... FORCE needs a REASON '...' saying why the guards are bypassed".into(),
@@ -100,6 +134,7 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
         percent_bp,
         stages,
         every,
+        auto,
         force,
         reason,
     })
@@ -127,6 +162,12 @@ impl fmt::Display for Promote {
         }
         if let Some(every) = &self.every {
             write!(f, " EVERY INTERVAL {}", Quoted(every))?;
+        }
+        if let Some(auto) = &self.auto {
+            write!(f, " AUTO")?;
+            if auto.rollback_after != 1 {
+                write!(f, " ROLLBACK AFTER {} FAILURES", auto.rollback_after)?;
+            }
         }
         if self.force {
             write!(f, " FORCE")?;
@@ -158,6 +199,7 @@ impl Promote {
             percent_bp: self.percent_bp,
             stages: self.stages.clone(),
             soak_seconds,
+            auto: self.auto,
             salt: salt.to_string(),
             force: self.force,
         }))

@@ -111,6 +111,13 @@ impl ShowRollout {
                         .unwrap_or_else(|| "now (no soak time)".into())
                 })],
             )
+            .text_opt(
+                "auto",
+                [c.and_then(|c| c.auto).map(|a| match a.rollback_after {
+                    1 => "AUTO".to_string(),
+                    n => format!("AUTO ROLLBACK AFTER {n} FAILURES"),
+                })],
+            )
             .build()?;
         Ok(Outcome::Query(env.session.read_batch(batch)?))
     }

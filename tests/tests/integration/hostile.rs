@@ -435,14 +435,24 @@ fn promote() -> impl Strategy<Value = String> {
         (
             prop::collection::btree_set(0u32..=10_000, 1..5),
             prop::option::of(interval()),
+            prop::option::of(prop::option::of(1u32..100)),
         )
-            .prop_map(|(stages, every)| {
+            .prop_map(|(stages, every, auto)| {
                 let stages: Vec<String> = stages
                     .iter()
                     .map(|bp| format!("{}.{:02}", bp / 100, bp % 100))
                     .collect();
                 let mut out = vec![format!(" IN STAGES ({})", stages.join(", "))];
-                out.extend(every.map(|e| format!(" EVERY INTERVAL {e}")));
+                // AUTO needs an EVERY INTERVAL longer than zero.
+                match (every, auto) {
+                    (_, Some(after)) => {
+                        let after = after
+                            .map(|n| format!(" ROLLBACK AFTER {n} FAILURES"))
+                            .unwrap_or_default();
+                        out.push(format!(" EVERY INTERVAL '90 seconds' AUTO{after}"));
+                    }
+                    (every, None) => out.extend(every.map(|e| format!(" EVERY INTERVAL {e}"))),
+                }
                 out
             }),
     ];
@@ -725,6 +735,10 @@ fn form(s: &Statement) -> &'static str {
         Statement::ShowDatasets(_) => "SHOW DATASETS",
         Statement::ShowVersions(_) => "SHOW VERSIONS",
         Statement::CreateCohort(_) => "CREATE COHORT",
+        Statement::Promote(p) if p.auto.is_some_and(|a| a.rollback_after > 1) => {
+            "PROMOTE IN STAGES EVERY AUTO ROLLBACK AFTER"
+        }
+        Statement::Promote(p) if p.auto.is_some() => "PROMOTE IN STAGES EVERY AUTO",
         Statement::Promote(p) if !p.stages.is_empty() && p.every.is_some() => {
             "PROMOTE IN STAGES EVERY"
         }
@@ -776,6 +790,8 @@ const FORMS: &[&str] = &[
     "PROMOTE AT PERCENT",
     "PROMOTE IN STAGES",
     "PROMOTE IN STAGES EVERY",
+    "PROMOTE IN STAGES EVERY AUTO",
+    "PROMOTE IN STAGES EVERY AUTO ROLLBACK AFTER",
     "ROLLBACK",
     "SHOW ROLLOUT",
     "SHOW HISTORY",

@@ -20,7 +20,9 @@ mod tests;
 
 pub use change::{Change, Event, check_statuses};
 
-use super::model::{BucketHash, Candidate, Dataset, FULL_EXPOSURE_BP, Rollout, VersionStatus};
+use super::model::{
+    AutoPolicy, BucketHash, Candidate, Dataset, FULL_EXPOSURE_BP, Rollout, VersionStatus,
+};
 use crate::error::{Error, Refusal, Result, hint_known};
 use crate::sql::format_percent;
 
@@ -50,6 +52,8 @@ pub struct Exposure {
     /// Basis points of each stage (empty when not staged).
     pub stages: Vec<u32>,
     pub soak_seconds: Option<u64>,
+    /// `AUTO [ROLLBACK AFTER n FAILURES]`: stages driven by a controller.
+    pub auto: Option<AutoPolicy>,
     /// Fixed here when the rollout starts, kept while it lives.
     pub salt: String,
     /// Expose a rejected version anyway.
@@ -75,10 +79,13 @@ impl Dataset {
             Transition::Advance { force } => next.advance(*force, now)?,
             Transition::MakeStable { version, force } => {
                 next.version_usable(version, *force)?;
-                if let Some(c) = &self.rollout.candidate
-                    && c.version != *version
-                {
-                    return refuse(self.other_candidate(c, version));
+                if let Some(c) = &self.rollout.candidate {
+                    if c.version != *version {
+                        return refuse(self.other_candidate(c, version));
+                    }
+                    if let Some(next) = c.next_stage().filter(|_| !force) {
+                        return refuse(self.stages_remain(c, next));
+                    }
                 }
                 next.make_stable(version, false)
             }
@@ -93,6 +100,17 @@ impl Dataset {
             statuses: next.statuses,
             event,
         }))
+    }
+
+    fn stages_remain(&self, c: &Candidate, next: u32) -> Refusal {
+        Refusal::StagesRemain {
+            dataset: self.name.clone(),
+            version: c.version.clone(),
+            stage: c.stage + 1,
+            stages: c.stages.len(),
+            percent: format_percent(c.percent_bp),
+            next: format_percent(next),
+        }
     }
 
     fn other_candidate(&self, candidate: &Candidate, new: &str) -> Refusal {
@@ -172,6 +190,7 @@ impl Machine<'_> {
             stage: 0,
             soak_seconds: None,
             stage_started_at: None,
+            auto: None,
         });
         if let Some(&first) = e.stages.first() {
             if current.is_some() {
@@ -185,10 +204,29 @@ impl Machine<'_> {
             candidate.percent_bp = first;
             candidate.soak_seconds = e.soak_seconds;
             candidate.stage_started_at = Some(now);
+            candidate.auto = e.auto;
         }
         candidate.cohorts.extend(e.cohorts.iter().cloned());
         if let Some(bp) = e.percent_bp {
+            if let Some(c) = current.filter(|_| !e.force) {
+                // Consumers who read the candidate must not flip back, and stages run in turn.
+                if bp < c.percent_bp {
+                    return self.refused(Refusal::LowerExposure {
+                        dataset,
+                        version: e.version.clone(),
+                        from: format_percent(c.percent_bp),
+                        to: format_percent(bp),
+                    });
+                }
+                if let Some(next) = c.next_stage().filter(|_| bp != c.percent_bp) {
+                    return self.refused(self.ds.stages_remain(c, next));
+                }
+            }
             candidate.percent_bp = bp;
+            if !candidate.stages.is_empty() {
+                // A forced percentage puts the rollout at the last stage it covers.
+                candidate.stage = candidate.stages.iter().rposition(|&s| s <= bp).unwrap_or(0);
+            }
         }
         if current == Some(&candidate) {
             return Ok(None);
@@ -226,7 +264,8 @@ impl Machine<'_> {
             return self.refused(Refusal::NotStaged { dataset });
         };
         let version = candidate.version.clone();
-        let Some(next) = candidate.next_stage() else {
+        let (Some(index), Some(next)) = (candidate.next_stage_index(), candidate.next_stage())
+        else {
             return self.refused(Refusal::LastStage { dataset, version });
         };
         if let Some(until) = candidate.may_advance_at()
@@ -248,7 +287,7 @@ impl Machine<'_> {
             return Ok(self.make_stable(&version, true));
         }
         let stages = candidate.stages.len();
-        let stage = candidate.stage + 1;
+        let stage = index;
         if let Some(c) = self.rollout.candidate.as_mut() {
             c.stage = stage;
             c.percent_bp = next;
