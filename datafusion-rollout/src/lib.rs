@@ -36,6 +36,7 @@
 
 pub mod catalog;
 pub mod contract;
+pub mod controller;
 pub mod error;
 mod guard;
 pub mod resolve;
@@ -45,9 +46,10 @@ mod sql;
 pub mod statement;
 pub mod store;
 
+pub use controller::{Controller, Decision, Round};
 pub use error::{Error, Result};
 pub use error::{ErrorKind, Refusal};
-pub use resolve::{Resolution, RolloutConfig, bucket};
+pub use resolve::{Consistency, Resolution, RolloutConfig, bucket};
 pub use session::{RolloutContext, RolloutOptions};
 pub use sql::parse_interval;
 pub use statement::{

@@ -20,8 +20,9 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::guard::Env;
 use crate::resolve::{
-    PinnedStoreRegistry, Pins, Resolution, RolloutConfig, RolloutSchemaProvider, VerifyingStore,
-    VersionedTable, ensure_rollout_config, resolve_versions_rule, set_rollout_setting,
+    Consistency, PinnedStoreRegistry, Pins, Resolution, RolloutConfig, RolloutSchemaProvider,
+    VerifyingStore, VersionedTable, ensure_rollout_config, resolve_versions_rule,
+    set_rollout_setting,
 };
 use crate::signals::register_functions;
 use crate::statement::{Outcome, Statement, parse_sql_with_dialect};
@@ -42,6 +43,10 @@ pub struct RolloutOptions {
     /// The initial `rollout.record_reads`: record each read through a dataset's name in the
     /// reads ledger (on by default).
     pub record_reads: bool,
+    /// The initial `rollout.consistency`: `Statement` (each statement resolves afresh, the
+    /// default) or `Session` (each dataset keeps the version it first resolved to, for batch
+    /// jobs that must not mix versions while a rollout advances under them).
+    pub consistency: Consistency,
 }
 
 impl Default for RolloutOptions {
@@ -53,6 +58,7 @@ impl Default for RolloutOptions {
             cohort: None,
             config: None,
             record_reads: true,
+            consistency: Consistency::Statement,
         }
     }
 }
@@ -98,6 +104,7 @@ impl RolloutContext {
                 consumer: options.consumer.clone(),
                 cohort: options.cohort.clone(),
                 record_reads: options.record_reads,
+                consistency: options.consistency,
                 ..Default::default()
             });
         let state = SessionStateBuilder::new()
@@ -253,7 +260,7 @@ impl RolloutContext {
     }
 
     /// What our statements run against: the session, the store, the actor.
-    fn env(&self) -> Env<'_> {
+    pub(crate) fn env(&self) -> Env<'_> {
         Env {
             session: &self.ctx,
             store: &self.store,

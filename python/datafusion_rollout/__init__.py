@@ -73,6 +73,7 @@ def connect(
     cohort: Optional[str] = None,
     actor: Optional[str] = None,
     record_reads: bool = True,
+    consistency: str = "statement",
 ) -> Session:
     """Opens (or creates) the rollout store at ``store`` and returns a session on it.
 
@@ -82,9 +83,11 @@ def connect(
     (defaults to the consumer, then the OS user). Every read through a dataset's name is
     recorded in the store's reads ledger (``rollout_reads('orders')``) unless ``record_reads``
     is false; call ``close()`` (or use the session in a ``with`` block) before the process
-    exits so that buffered reads and metrics reach the store.
+    exits so that buffered reads and metrics reach the store. ``consistency="session"`` keeps,
+    for the session's life, the version each dataset first resolved to (a notebook or job that
+    must not mix versions while a rollout advances); a rolled-back version is still dropped.
     """
-    return _connect(os.fspath(store), consumer, cohort, actor, record_reads)
+    return _connect(os.fspath(store), consumer, cohort, actor, record_reads, consistency)
 
 
 def functions() -> List[Union[AggregateFunction, ScalarFunction]]:

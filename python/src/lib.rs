@@ -21,7 +21,9 @@ use datafusion::arrow::array::{RecordBatch, RecordBatchIterator};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion_rollout::signals::{MetricReport, report_metric};
-use datafusion_rollout::{Error, ErrorKind, Outcome, RolloutContext, RolloutOptions};
+use datafusion_rollout::{
+    Consistency, Error, ErrorKind, Outcome, RolloutContext, RolloutOptions,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -419,7 +421,7 @@ fn timestamp_of(value: &Bound<'_, PyAny>) -> PyResult<chrono::DateTime<chrono::U
 
 /// Opens (or creates) the store at `store` (a path, `file://`, `memory://name`, `s3://...`).
 #[pyfunction]
-#[pyo3(signature = (store, consumer = None, cohort = None, actor = None, record_reads = true))]
+#[pyo3(signature = (store, consumer = None, cohort = None, actor = None, record_reads = true, consistency = "statement"))]
 fn connect(
     py: Python<'_>,
     store: String,
@@ -427,12 +429,23 @@ fn connect(
     cohort: Option<String>,
     actor: Option<String>,
     record_reads: bool,
+    consistency: &str,
 ) -> PyResult<Session> {
+    let consistency = match consistency {
+        "statement" => Consistency::Statement,
+        "session" => Consistency::Session,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "consistency is 'statement' or 'session', not '{other}'"
+            )));
+        }
+    };
     let options = RolloutOptions {
         consumer,
         cohort,
         actor,
         record_reads,
+        consistency,
         ..Default::default()
     };
     let ctx = run(py, async move {

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use datafusion_rollout::{RolloutContext, RolloutOptions};
+use datafusion_rollout::{Consistency, RolloutContext, RolloutOptions};
 
 use crate::outcome::Failure;
 use crate::print::{OutputFormat, PrintOptions};
@@ -105,7 +105,8 @@ enum Command {
         #[arg(long, default_value = "./rollout_demo")]
         dir: PathBuf,
     },
-    /// Run CHECK ROLLOUTS every interval, printing what it found and did, until Ctrl-C.
+    /// Run the controller every interval: evaluate each AUTO rollout's live guards, advance
+    /// or roll back, and print what each round decided, until Ctrl-C.
     Watch {
         /// Time between rounds: 30s, 5m, 1h, ...
         #[arg(long, default_value = "60s", value_parser = watch::parse_interval)]
@@ -147,6 +148,13 @@ async fn run(args: Args) -> Result<(), Failure> {
         actor: os_user(),
         consumer: args.consumer.clone().or_else(os_user),
         cohort: args.cohort.clone(),
+        // A script reads one version of each dataset from start to end, even while a
+        // controller advances a stage under it (SET rollout.consistency = 'statement' opts out).
+        consistency: if args.files.is_empty() {
+            Consistency::Statement
+        } else {
+            Consistency::Session
+        },
         ..RolloutOptions::default()
     };
     let ctx = RolloutContext::open_with(&args.store, options).await?;
@@ -167,7 +175,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     shell.fail_on_warn = args.fail_on_warn;
 
     if let Some(Command::Watch { interval, rounds }) = args.command {
-        return watch::run(&mut shell, interval, rounds).await;
+        return watch::run(shell.context().clone(), interval, rounds).await;
     }
 
     if batch {

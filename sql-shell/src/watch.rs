@@ -1,42 +1,66 @@
-//! `rollout watch`: evaluates the guards of every live rollout (`CHECK ROLLOUTS`) every
-//! interval, printing what each round found and did, until Ctrl-C.
+//! `rollout watch`: the controller ([`datafusion_rollout::Controller`]) every interval, printing
+//! what each round decided for each self-running (`AUTO`) rollout, until Ctrl-C. A round that
+//! fails (the store unreachable for a moment) is reported and the next one runs: the watch only
+//! ends on Ctrl-C or after `--rounds`.
 
 use std::time::Duration;
 
+use datafusion_rollout::{Controller, RolloutContext, Round};
+
 use crate::outcome::Failure;
-use crate::shell::Shell;
 
-const STATEMENT: &str = "CHECK ROLLOUTS";
-
-/// Runs rounds until Ctrl-C, or `rounds` of them. A round that fails is reported and the next
-/// one runs; only a first round that cannot run at all (the statement is unknown, the store
-/// unreadable) ends the watch with its error.
+/// Runs rounds until Ctrl-C, or `rounds` of them.
 pub async fn run(
-    shell: &mut Shell,
+    ctx: RolloutContext,
     interval: Duration,
     rounds: Option<usize>,
 ) -> Result<(), Failure> {
-    // Ctrl-C ends a running round as well as the wait between rounds.
-    shell.interactive = true;
+    let id = format!(
+        "watch@{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
+        std::process::id()
+    );
+    let controller = Controller::new(ctx.clone(), id);
     let mut done = 0;
     loop {
-        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
-        println!("-- {now}: {STATEMENT}");
-        match shell.run_one(STATEMENT, 1).await {
-            Ok(()) => {}
-            Err(failure) if failure.to_string() == "cancelled" => return Ok(()),
-            Err(failure) if done == 0 => return Err(failure),
-            // A failed check was printed with its result; the watch goes on.
-            Err(failure) => eprintln!("{}", failure.report()),
+        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.3f UTC");
+        match controller.round().await {
+            Ok(round) => print_round(&now.to_string(), &round),
+            Err(e) => eprintln!("-- {now}: the round failed: {e}"),
         }
         done += 1;
         if rounds.is_some_and(|n| done >= n) {
-            return Ok(());
+            break;
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => break,
         }
+    }
+    let _ = ctx.close().await;
+    Ok(())
+}
+
+fn print_round(now: &str, round: &Round) {
+    if round.decisions.is_empty() {
+        println!("-- {now}: no AUTO rollout is live");
+    }
+    for d in &round.decisions {
+        let commit = d.sequence.map(|s| format!(" (#{s})")).unwrap_or_default();
+        println!(
+            "-- {now}: {} '{}': {}{commit}: {}",
+            d.dataset, d.version, d.decision, d.detail
+        );
+        for r in &d.report.results {
+            let value = r.value.map(|v| format!(" = {v:.4}")).unwrap_or_default();
+            println!(
+                "     {} {}{value} ({}): {}",
+                r.status, r.check, r.threshold, r.detail
+            );
+        }
+    }
+    for s in &round.skipped {
+        eprintln!("-- {now}: {s}");
     }
 }
 

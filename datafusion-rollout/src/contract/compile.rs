@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Visit, VisitMut, Visitor,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Value, Visit, VisitMut, Visitor,
     VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -25,6 +25,62 @@ pub enum CheckKind {
     Metric { sql: String },
     /// A two-sample aggregate over baseline ∪ candidate (all of them share one scan).
     Drift { sql: String },
+    /// What consumers experience while a rollout is live, candidate arm against stable arm
+    /// over the rollout's window: evaluated from the events, never by a scan.
+    Live(LiveSignal),
+}
+
+/// The live expectations of a contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveSignal {
+    /// `read_error_rate()`: failed reads of the candidate / its reads.
+    ReadErrorRate,
+    /// `latency_ratio()`: p95 elapsed time of candidate reads / that of stable reads.
+    LatencyRatio,
+    /// `metric_change('name')`: relative change of the metric's mean, candidate vs stable,
+    /// decided by an anytime-valid test.
+    MetricChange { metric: String },
+}
+
+impl LiveSignal {
+    /// The live function `expr` calls (the whole expression), if it is one.
+    fn of(expr: &Expr) -> std::result::Result<Option<LiveSignal>, String> {
+        let Expr::Function(f) = expr else {
+            return Ok(None);
+        };
+        let name = f.name.to_string().to_ascii_lowercase();
+        let args: Vec<&Expr> = match &f.args {
+            FunctionArguments::List(list) => list
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                    _ => None,
+                })
+                .collect(),
+            _ => vec![],
+        };
+        let signal = match name.as_str() {
+            "read_error_rate" => LiveSignal::ReadErrorRate,
+            "latency_ratio" => LiveSignal::LatencyRatio,
+            "metric_change" => match args.as_slice() {
+                [Expr::Value(v)] => match &v.value {
+                    Value::SingleQuotedString(m) => LiveSignal::MetricChange { metric: m.clone() },
+                    _ => {
+                        return Err(
+                            "metric_change('name') takes the metric's name in quotes".into()
+                        );
+                    }
+                },
+                _ => return Err("metric_change('name') takes the metric's name in quotes".into()),
+            },
+            _ => return Ok(None),
+        };
+        if !matches!(signal, LiveSignal::MetricChange { .. }) && !args.is_empty() {
+            return Err(format!("{name}() takes no arguments"));
+        }
+        Ok(Some(signal))
+    }
 }
 
 /// One check of a compiled contract.
@@ -180,6 +236,19 @@ pub fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
     }
     for e in &contract.expectations {
         let mut expr = parse_expr(&e.metric)?;
+        let live = LiveSignal::of(&expr).map_err(|message| Error::InvalidContract {
+            message: format!("in `{}`: {message}", e.metric),
+        })?;
+        if let Some(signal) = live {
+            out.push(CheckSpec {
+                check: e.metric.clone(),
+                column: None,
+                kind: CheckKind::Live(signal),
+                expect: e.expect.clone(),
+                warn_when: e.warn_when.clone(),
+            });
+            continue;
+        }
         let mut first = FirstColumn(None);
         let _ = Visit::visit(&expr, &mut first);
         let mut rewrite = RewriteMetric {

@@ -14,7 +14,7 @@ mod odcs;
 mod result;
 mod run;
 
-pub use compile::{CheckKind, CheckSpec, IS_CANDIDATE, compile};
+pub use compile::{CheckKind, CheckSpec, IS_CANDIDATE, LiveSignal, compile};
 pub use drift_fn::DriftFunction;
 pub use functions::{Functions, functions, register_functions};
 pub use odcs::{Imported, import_odcs};

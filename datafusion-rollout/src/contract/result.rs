@@ -18,6 +18,8 @@ pub enum CheckStatus {
     Warn,
     Fail,
     Error,
+    /// Not decided yet: a live expectation with too few samples, or outside a live rollout.
+    Pending,
 }
 
 impl fmt::Display for CheckStatus {
@@ -27,6 +29,7 @@ impl fmt::Display for CheckStatus {
             CheckStatus::Warn => "warn",
             CheckStatus::Fail => "fail",
             CheckStatus::Error => "error",
+            CheckStatus::Pending => "pending",
         })
     }
 }
@@ -102,6 +105,7 @@ pub struct CheckCounts {
     pub warn: usize,
     pub fail: usize,
     pub error: usize,
+    pub pending: usize,
 }
 
 impl CheckReport {
@@ -118,6 +122,7 @@ impl CheckReport {
                 CheckStatus::Warn => counts.warn += 1,
                 CheckStatus::Fail => counts.fail += 1,
                 CheckStatus::Error => counts.error += 1,
+                CheckStatus::Pending => counts.pending += 1,
             }
         }
         counts

@@ -188,7 +188,7 @@ pub async fn run_contract(
                         CheckKind::Metric { sql: m } | CheckKind::Drift { sql: m } => {
                             sql.contains(m.as_str())
                         }
-                        CheckKind::Type { .. } => false,
+                        CheckKind::Type { .. } | CheckKind::Live(_) => false,
                     };
                     if in_this_scan {
                         values[i] = Some(Err(message.clone()));
@@ -229,6 +229,16 @@ pub async fn run_contract(
                     },
                 }
             }
+            CheckKind::Live(_) => CheckResult {
+                check: spec.check.clone(),
+                column: None,
+                value: None,
+                threshold: spec.expect.to_string(),
+                status: CheckStatus::Pending,
+                detail:
+                    "a live expectation: evaluated over a live rollout's window by the controller"
+                        .into(),
+            },
             CheckKind::Drift { .. } if baseline.is_none() => CheckResult {
                 check: spec.check.clone(),
                 column: spec.column.clone(),
@@ -306,6 +316,7 @@ pub async fn validate_contract(
         let sql = match &spec.kind {
             CheckKind::Type { declared } => format!("SELECT CAST(NULL AS {declared})"),
             CheckKind::Metric { sql } | CheckKind::Drift { sql } => format!("SELECT {sql} FROM t"),
+            CheckKind::Live(_) => continue,
         };
         let plan = ctx.state().create_logical_plan(&sql).await;
         if let Err(e) = plan {

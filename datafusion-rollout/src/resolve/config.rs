@@ -1,6 +1,8 @@
 //! `rollout.*` session settings: who is querying, and which cohort the session joined.
 
 use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::config::ConfigOptions;
@@ -23,7 +25,69 @@ pub struct RolloutConfig {
     pub record_reads: bool,
     /// Set by `EXPLAIN` (not a user setting): scans are planned, shown, and not recorded.
     pub explaining: bool,
+    /// `rollout.consistency`: `statement` (each statement resolves afresh) or `session`
+    /// (each dataset keeps the version it first resolved to, until that version is rolled
+    /// back).
+    pub consistency: Consistency,
+    /// The versions a session in `session` consistency resolved to, shared by every copy of
+    /// this session's settings.
+    pub session_versions: SessionVersions,
 }
+
+/// How long a resolution holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Consistency {
+    /// Every statement resolves afresh (the default of the library and the REPL).
+    #[default]
+    Statement,
+    /// A dataset keeps, for the rest of the session, the version it first resolved to (the
+    /// default of `rollout -f` scripts); a rolled-back version is dropped at the next statement.
+    Session,
+}
+
+impl Consistency {
+    /// The setting's value (`statement`, `session`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consistency::Statement => "statement",
+            Consistency::Session => "session",
+        }
+    }
+}
+
+/// Dataset → the version a session kept (one map per session, shared by its config's copies).
+#[derive(Debug, Clone, Default)]
+pub struct SessionVersions(Arc<Mutex<HashMap<String, String>>>);
+
+impl SessionVersions {
+    /// The version kept for `dataset`, if any.
+    pub fn get(&self, dataset: &str) -> Option<String> {
+        self.lock().get(dataset).cloned()
+    }
+
+    /// Keeps `version` for `dataset`.
+    pub fn keep(&self, dataset: &str, version: &str) {
+        self.lock().insert(dataset.to_string(), version.to_string());
+    }
+
+    /// Forgets every kept version.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Settings compare by value; the kept versions are the session's state, not a setting.
+impl PartialEq for SessionVersions {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SessionVersions {}
 
 impl Default for RolloutConfig {
     fn default() -> Self {
@@ -32,6 +96,8 @@ impl Default for RolloutConfig {
             cohort: None,
             record_reads: true,
             explaining: false,
+            consistency: Consistency::Statement,
+            session_versions: SessionVersions::default(),
         }
     }
 }
@@ -47,7 +113,7 @@ impl RolloutConfig {
     }
 
     /// The setting names, without the prefix.
-    pub const KEYS: [&'static str; 3] = ["consumer", "cohort", "record_reads"];
+    pub const KEYS: [&'static str; 4] = ["consumer", "cohort", "record_reads", "consistency"];
 
     /// "rollout.consumer, rollout.cohort and ...", for messages.
     pub fn keys_listed() -> String {
@@ -94,6 +160,20 @@ impl ExtensionOptions for RolloutConfig {
                     }
                 }
             }
+            "consistency" => {
+                self.consistency = match value.as_deref().map(str::to_ascii_lowercase) {
+                    None => Consistency::Statement,
+                    Some(v) if v == "statement" => Consistency::Statement,
+                    Some(v) if v == "session" => Consistency::Session,
+                    Some(v) => {
+                        return Err(DataFusionError::Configuration(format!(
+                            "rollout.consistency is 'statement' or 'session', not '{v}'"
+                        )));
+                    }
+                };
+                // Switching (either way) starts afresh.
+                self.session_versions.clear();
+            }
             other => {
                 return Err(DataFusionError::Configuration(format!(
                     "unknown setting 'rollout.{other}'; the rollout settings are {}",
@@ -120,6 +200,11 @@ impl ExtensionOptions for RolloutConfig {
                 key: "rollout.record_reads".into(),
                 value: Some(self.record_reads.to_string()),
                 description: "Whether reads through a dataset's name are recorded in the reads ledger (rollout_reads)",
+            },
+            ConfigEntry {
+                key: "rollout.consistency".into(),
+                value: Some(self.consistency.as_str().to_string()),
+                description: "statement: each statement resolves datasets afresh; session: each dataset keeps the version it first resolved to (a rolled-back one is dropped)",
             },
         ]
     }

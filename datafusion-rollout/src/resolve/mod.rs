@@ -18,7 +18,9 @@ mod schema_provider;
 
 pub use analyzer::{ResolveVersions, resolve_versions_rule};
 pub use bucket::{BUCKETS, RolloutBucket, bucket, bucket_with, rollout_bucket_udf};
-pub use config::{RolloutConfig, ensure_rollout_config, set_rollout_setting};
+pub use config::{
+    Consistency, RolloutConfig, SessionVersions, ensure_rollout_config, set_rollout_setting,
+};
 pub(crate) use pinned::describe_change;
 pub use pinned::{PinnedStoreRegistry, Pins, VerifyingStore};
 pub use provider::{VersionedTable, version_table};

@@ -18,10 +18,11 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::config::Consistency;
 use super::config::RolloutConfig;
 use super::recording::{ReadProbe, RecordedTable};
-use super::resolution::{Resolution, resolve};
-use crate::catalog::{FileFormat, schema_from_columns};
+use super::resolution::{Reason, Resolution, resolve};
+use crate::catalog::{FileFormat, VersionStatus, schema_from_columns};
 use crate::error::Result;
 use crate::store::Store;
 
@@ -64,13 +65,42 @@ impl VersionedTable {
     /// Which version a session with `options` reads.
     pub fn resolve(&self, options: &ConfigOptions) -> Result<Resolution> {
         let cfg = RolloutConfig::from_options(options);
-        resolve(
-            &self.store.state(),
-            &self.dataset,
-            self.pinned.as_deref(),
-            cfg.consumer.as_deref(),
-            cfg.cohort.as_deref(),
-        )
+        let state = self.store.state();
+        let fresh = || {
+            resolve(
+                &state,
+                &self.dataset,
+                self.pinned.as_deref(),
+                cfg.consumer.as_deref(),
+                cfg.cohort.as_deref(),
+            )
+        };
+        if cfg.consistency != Consistency::Session || self.pinned.is_some() {
+            return fresh();
+        }
+        // Session consistency: the version first resolved, unless it was rolled back since.
+        let kept = cfg.session_versions.get(&self.dataset).filter(|v| {
+            state.version(&self.dataset, v).is_ok_and(|v| {
+                !matches!(
+                    v.status,
+                    VersionStatus::RolledBack | VersionStatus::Rejected
+                )
+            })
+        });
+        let resolution = fresh()?;
+        match kept {
+            Some(version) if version != resolution.version => Ok(Resolution {
+                dataset: self.dataset.clone(),
+                version,
+                reason: Reason::KeptForSession,
+            }),
+            Some(_) => Ok(resolution),
+            None => {
+                cfg.session_versions
+                    .keep(&self.dataset, &resolution.version);
+                Ok(resolution)
+            }
+        }
     }
 
     /// The table of the version a session with `options` reads: its `ListingTable` (or, for a

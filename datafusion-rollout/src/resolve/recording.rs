@@ -53,6 +53,8 @@ pub fn arm_of(reason: &Reason) -> Arm {
             Arm::Candidate
         }
         Reason::Stable { .. } => Arm::Stable,
+        // Outside the rollout's comparison, like a version named in the query.
+        Reason::KeptForSession => Arm::Pinned,
     }
 }
 

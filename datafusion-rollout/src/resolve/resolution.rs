@@ -32,6 +32,9 @@ pub enum Reason {
     },
     /// Not exposed to the candidate (or there is none): the stable version.
     Stable { consumer: Option<String> },
+    /// `rollout.consistency = 'session'`: the version this session first read, kept although
+    /// the rollout has moved on (a rolled-back version is not kept).
+    KeptForSession,
 }
 
 impl fmt::Display for Resolution {
@@ -58,6 +61,10 @@ impl fmt::Display for Resolution {
                 write!(f, "stable, consumer '{c}' is not exposed to a candidate")
             }
             Reason::Stable { consumer: None } => write!(f, "stable, the session has no consumer"),
+            Reason::KeptForSession => write!(
+                f,
+                "kept for the session (rollout.consistency = 'session'); the rollout now serves another version, and a ROLLBACK of this one would end it"
+            ),
         }
     }
 }

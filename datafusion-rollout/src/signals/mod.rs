@@ -6,7 +6,9 @@
 //! `rollout_metrics`), the exposure of each version, and a rollback's blast radius.
 
 mod exposure;
+mod live;
 mod metrics;
+pub mod sequential;
 mod tables;
 
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use crate::error::Result;
 use crate::store::Store;
 
 pub use exposure::{BlastRadius, Exposure, blast_radius, exposure, nearest_rank};
+pub use live::{LiveWindow, MIN_READS_PER_ARM, evaluate_live};
 pub use metrics::{MetricReport, check_metric_name, report_metric};
 pub use tables::{EventTable, EventTableFunction};
 
@@ -25,7 +28,11 @@ pub use tables::{EventTable, EventTableFunction};
 /// `rollout_reads` and `rollout_metrics` over `store`.
 pub fn register_functions(ctx: &SessionContext, store: &Arc<Store>) -> Result<()> {
     crate::contract::register_functions(ctx, store)?;
-    for table in [EventTable::Reads, EventTable::Metrics] {
+    for table in [
+        EventTable::Reads,
+        EventTable::Metrics,
+        EventTable::Evaluations,
+    ] {
         ctx.register_udtf(
             table.name(),
             Arc::new(EventTableFunction::new(Arc::clone(store), table)),

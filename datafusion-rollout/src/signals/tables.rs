@@ -18,7 +18,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::store::{Event, MetricEvent, ReadEvent, Store};
+use crate::store::{EvaluationEvent, Event, MetricEvent, ReadEvent, Store};
 
 /// Which events a table shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub enum EventTable {
     Reads,
     /// `rollout_metrics`: one row per reported metric observation.
     Metrics,
+    /// `rollout_evaluations`: one row per controller round and live rollout.
+    Evaluations,
 }
 
 impl EventTable {
@@ -35,6 +37,7 @@ impl EventTable {
         match self {
             EventTable::Reads => "rollout_reads",
             EventTable::Metrics => "rollout_metrics",
+            EventTable::Evaluations => "rollout_evaluations",
         }
     }
 
@@ -67,6 +70,16 @@ impl EventTable {
                 text("arm", false),
                 text("consumer", true),
                 text("reported_by", false),
+            ],
+            EventTable::Evaluations => vec![
+                time,
+                text("dataset", false),
+                text("version", false),
+                Field::new("stage", DataType::UInt64, false),
+                text("decision", false),
+                Field::new("consecutive_failures", DataType::UInt64, false),
+                text("checks", false),
+                text("controller", false),
             ],
         }))
     }
@@ -117,6 +130,38 @@ impl EventTable {
                     texts(rows.iter().map(|m| Some(m.arm.as_str()))),
                     texts(rows.iter().map(|m| m.consumer.as_deref())),
                     texts(rows.iter().map(|m| Some(m.reported_by.as_str()))),
+                ]
+            }
+            EventTable::Evaluations => {
+                let rows: Vec<&EvaluationEvent> = events
+                    .iter()
+                    .filter(keep)
+                    .filter_map(|e| match e {
+                        Event::Evaluation(v) => Some(v),
+                        _ => None,
+                    })
+                    .collect();
+                let checks: Vec<String> = rows
+                    .iter()
+                    .map(|v| serde_json::Value::Array(v.checks.clone()).to_string())
+                    .collect();
+                vec![
+                    times(rows.iter().map(|v| v.time.timestamp_millis())),
+                    texts(rows.iter().map(|v| Some(v.dataset.as_str()))),
+                    texts(rows.iter().map(|v| Some(v.version.as_str()))),
+                    Arc::new(
+                        rows.iter()
+                            .map(|v| Some(v.stage as u64))
+                            .collect::<UInt64Array>(),
+                    ),
+                    texts(rows.iter().map(|v| Some(v.decision.as_str()))),
+                    Arc::new(
+                        rows.iter()
+                            .map(|v| Some(u64::from(v.consecutive_failures)))
+                            .collect::<UInt64Array>(),
+                    ),
+                    texts(checks.iter().map(|c| Some(c.as_str()))),
+                    texts(rows.iter().map(|v| Some(v.controller.as_str()))),
                 ]
             }
         };

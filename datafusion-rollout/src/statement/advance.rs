@@ -60,7 +60,7 @@ impl fmt::Display for Advance {
 
 impl Advance {
     /// The commit moving to the next stage, or a refusal saying what is missing.
-    fn plan(&self, state: &State) -> Result<Option<Commit>> {
+    pub(crate) fn plan(&self, state: &State) -> Result<Option<Commit>> {
         let transition = Transition::Advance { force: self.force };
         let Some(change) = state
             .dataset(&self.dataset)?

@@ -107,6 +107,7 @@ impl RolloutSetting {
                     "consumer" => cfg.consumer,
                     "cohort" => cfg.cohort,
                     "record_reads" => Some(cfg.record_reads.to_string()),
+                    "consistency" => Some(cfg.consistency.as_str().to_string()),
                     other => return Err(Error::Config(format!("unknown setting rollout.{other}"))),
                 };
                 let batch = Table::new()

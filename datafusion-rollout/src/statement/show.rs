@@ -11,7 +11,7 @@ use super::table::Table;
 use crate::error::Result;
 use crate::guard::Env;
 use crate::sql::{Ident, format_percent};
-use crate::store::LogEntry;
+use crate::store::{Event, LogEntry};
 
 /// `SHOW ROLLOUT orders`: stable, candidate, exposure, salt and hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +78,24 @@ impl ShowRollout {
         let time =
             |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let staged = c.filter(|c| !c.stages.is_empty());
+        // The last controller evaluation of this rollout, if a controller drives it.
+        let evaluation = match c.filter(|c| c.auto.is_some()) {
+            Some(c) => {
+                let since = Some(c.stage_started_at.unwrap_or(c.started_at));
+                let read = env.store.events().read_since(since).await?;
+                read.events.iter().rev().find_map(|e| match e {
+                    Event::Evaluation(v)
+                        if v.dataset == ds.name
+                            && v.version == c.version
+                            && v.rollout_started_at == c.started_at =>
+                    {
+                        Some(v.clone())
+                    }
+                    _ => None,
+                })
+            }
+            None => None,
+        };
         let batch = Table::new()
             .text("dataset", [&ds.name])
             .text_opt("stable", [r.stable.as_ref()])
@@ -117,6 +135,18 @@ impl ShowRollout {
                     1 => "AUTO".to_string(),
                     n => format!("AUTO ROLLBACK AFTER {n} FAILURES"),
                 })],
+            )
+            .text_opt(
+                "last_evaluation",
+                [evaluation
+                    .as_ref()
+                    .map(|v| format!("{} at {} by {}", v.decision, time(v.time), v.controller))],
+            )
+            .count_opt(
+                "consecutive_failures",
+                [evaluation
+                    .as_ref()
+                    .map(|v| u64::from(v.consecutive_failures))],
             )
             .build()?;
         Ok(Outcome::Query(env.session.read_batch(batch)?))

@@ -107,6 +107,31 @@ pub struct MetricEvent {
     pub reported_by: String,
 }
 
+/// One controller round's judgement of one live rollout, and what it decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationEvent {
+    /// When the round evaluated.
+    pub time: DateTime<Utc>,
+    /// The dataset.
+    pub dataset: String,
+    /// The candidate evaluated.
+    pub version: String,
+    /// When its rollout started (with the version, names the rollout).
+    pub rollout_started_at: DateTime<Utc>,
+    /// The stage it was at, from 1 (0 when not staged).
+    pub stage: usize,
+    /// `advance`, `rollback`, `wait` (guards hold, the stage soaks), `pending` (too few
+    /// samples), `failing` (a guard failed, fewer times in a row than the policy allows) or
+    /// `done elsewhere` (another controller decided first).
+    pub decision: String,
+    /// Rounds in a row (this one included) in which a guard failed.
+    pub consecutive_failures: u32,
+    /// The live checks' results (check, value, threshold, status, detail).
+    pub checks: Vec<serde_json::Value>,
+    /// Who evaluated (the controller's id).
+    pub controller: String,
+}
+
 /// Anything recorded in the events folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -115,6 +140,8 @@ pub enum Event {
     Read(ReadEvent),
     /// A reported metric observation.
     Metric(MetricEvent),
+    /// A controller's evaluation of a live rollout.
+    Evaluation(EvaluationEvent),
 }
 
 impl Event {
@@ -123,6 +150,7 @@ impl Event {
         match self {
             Event::Read(r) => &r.dataset,
             Event::Metric(m) => &m.dataset,
+            Event::Evaluation(e) => &e.dataset,
         }
     }
 
@@ -131,6 +159,7 @@ impl Event {
         match self {
             Event::Read(r) => r.time,
             Event::Metric(m) => m.time,
+            Event::Evaluation(e) => e.time,
         }
     }
 }
@@ -426,7 +455,7 @@ fn parse_lines(bytes: &[u8]) -> std::result::Result<Vec<Event>, String> {
     Ok(events)
 }
 
-const KNOWN_KINDS: [&str; 2] = ["read", "metric"];
+const KNOWN_KINDS: [&str; 3] = ["read", "metric", "evaluation"];
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

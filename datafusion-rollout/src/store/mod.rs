@@ -39,7 +39,9 @@ use crate::error::{Error, Result};
 pub use commit::{Commit, CommitOutcome, Committed};
 #[cfg(any(test, feature = "test-support"))]
 pub use counting::{CountingStore, Requests};
-pub use events::{Arm, EVENTS_DIR, Event, EventLog, EventsRead, MetricEvent, ReadEvent, Skipped};
+pub use events::{
+    Arm, EVENTS_DIR, EvaluationEvent, Event, EventLog, EventsRead, MetricEvent, ReadEvent, Skipped,
+};
 pub use location::{
     deregister_object_store, object_store_for, register_object_store, resolve_location,
 };

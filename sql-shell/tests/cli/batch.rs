@@ -329,26 +329,35 @@ fn dash_reads_the_script_from_stdin() {
 }
 
 #[test]
-fn watch_runs_check_rollouts_each_round() {
+fn watch_runs_the_controller_until_its_rounds_are_done() {
     let dir = TempDir::new().unwrap();
     crate::setup_orders(dir.path());
-    let out = run(rollout(dir.path()).args([
-        "--format",
-        "csv",
-        "watch",
-        "--interval",
-        "50ms",
-        "--rounds",
-        "2",
-    ]));
+    // Nothing self-running yet: rounds say so, and the watch keeps going.
+    let out = run(rollout(dir.path()).args(["watch", "--interval", "50ms", "--rounds", "2"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
-        out.stdout.matches(": CHECK ROLLOUTS").count(),
+        out.stdout.matches("no AUTO rollout is live").count(),
         2,
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("status"), "{}", out.stdout);
+
+    let start = "ROLLBACK orders; PROMOTE orders TO 'v2' IN STAGES (50, 100) EVERY INTERVAL '1 second' AUTO";
+    let out = run(rollout(dir.path()).args(["-q", "-c", start]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // No contract: the stage advances on its soak alone, and 100% makes v2 stable.
+    let out = run(rollout(dir.path()).args(["watch", "--interval", "250ms", "--rounds", "10"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("orders 'v2': wait"), "{}", out.stdout);
+    assert_eq!(
+        out.stdout.matches(": advance (#").count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    let out = run(rollout(dir.path()).args(["--format", "csv", "-c", "SHOW ROLLOUT orders"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("\norders,v2,,"), "{}", out.stdout);
 }
 
 #[test]

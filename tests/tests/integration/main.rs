@@ -7,6 +7,7 @@ mod contracts;
 mod crash;
 mod hostile;
 mod layers;
+mod live;
 mod reliability;
 mod resolution;
 mod s3;
