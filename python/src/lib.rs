@@ -21,9 +21,7 @@ use datafusion::arrow::array::{RecordBatch, RecordBatchIterator};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion_rollout::signals::{MetricReport, report_metric};
-use datafusion_rollout::{
-    Consistency, Error, ErrorKind, Outcome, RolloutContext, RolloutOptions,
-};
+use datafusion_rollout::{Consistency, Error, ErrorKind, Outcome, RolloutContext, RolloutOptions};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;

@@ -416,7 +416,8 @@ async fn a_metric_ten_percent_worse_on_the_candidate_rolls_back_and_an_equal_one
 }
 
 #[tokio::test]
-async fn session_consistency_keeps_the_first_version_while_a_stage_advances_but_not_past_a_rollback() {
+async fn session_consistency_keeps_the_first_version_while_a_stage_advances_but_not_past_a_rollback()
+ {
     let fx = Fixture::new().await;
     let admin = fx.orders(None).await;
     // 50% of consumers; find one on each side of the first stage.
@@ -460,7 +461,11 @@ async fn session_consistency_keeps_the_first_version_while_a_stage_advances_but_
 
     // The stage advances to 100%: v2 is stable for everyone.
     run(&admin, "ADVANCE orders").await;
-    assert_eq!(version(&plain).await, "333", "a plain session sees the change");
+    assert_eq!(
+        version(&plain).await,
+        "333",
+        "a plain session sees the change"
+    );
     assert_eq!(version(&script).await, "0", "the script keeps v1");
     let explain = run(&script, "EXPLAIN SELECT * FROM orders").await;
     assert!(explain.contains("kept for the session"), "{explain}");
@@ -468,6 +473,10 @@ async fn session_consistency_keeps_the_first_version_while_a_stage_advances_but_
     // A rollback of the version a session kept reaches it at its next statement.
     run(&admin, "ROLLBACK orders TO 'v1'").await; // v2 rolled back, v1 stable
     run(&admin, "ROLLBACK orders TO 'v2'").await; // v1 rolled back, v2 stable again
-    assert_eq!(version(&script).await, "333", "v1 was rolled back: the script moves on");
+    assert_eq!(
+        version(&script).await,
+        "333",
+        "v1 was rolled back: the script moves on"
+    );
     assert_eq!(version(&plain).await, "333");
 }
