@@ -297,6 +297,23 @@ def main():
         table.timed(f"TPC-H {q.upper()} via the alias vs DuckDB", r["ours"].median, r["duckdb"].median, "DuckDB")
         rss_rows.append((f"TPC-H {q.upper()}", r["ours"].rss, [("DataFusion", r["datafusion"].rss), ("DuckDB", r["duckdb"].rss)]))
 
+    log("== TPC-H Q6: reads recorded in the ledger vs rollout.record_reads = false, alternating in one process")
+    rec = {"ours": [], "unrecorded": []}
+    for proc in range(args.pair_procs):
+        res, _, _ = child([BENCH, "paired", "q6", "--dir", data, "--reps", str(args.pair_reps), "--versus", "unrecorded"])
+        rec["ours"] += res["ours"]["times"]
+        rec["unrecorded"] += res["datafusion"]["times"]
+    lo, hi = ratio_ci(rec["ours"], rec["unrecorded"])
+    table.timed(f"TPC-H Q6 via the alias, reads recorded vs not ({len(rec['ours'])} pairs)",
+                statistics.median(rec["ours"]), statistics.median(rec["unrecorded"]), "unrecorded", 1.01,
+                f" (95% CI {lo:.3f}–{hi:.3f})", ci=(lo, hi))
+
+    log("== controller: one round over 100 live AUTO rollouts (no data scans)")
+    res, _, _ = child([BENCH, "controller", "--rollouts", "100", "--rounds", "20"])
+    median = statistics.median(res["times"])
+    table.add(f"controller round over {res['rollouts']} live rollouts ({res['decisions']} decisions, events from the store)",
+              secs(median), "—", "—", "< 1 s", "met" if median < 1.0 else "**missed**")
+
     log("== contract: CHECK (10 checks, one scan)")
     r = alternate(args.rounds, {"ours": ours("check"), "duckdb": peer("check"), "scan": ours("scan", "datafusion")})
     fails = [row for row in r["ours"].rows if row[-2] != "pass"] if r["ours"].rows else []

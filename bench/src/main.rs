@@ -8,6 +8,8 @@
 //! rollout-bench gen --dir bench/data/sf1 --sf 1            # TPC-H lineitem + store (cached)
 //! rollout-bench query q1 --dir bench/data/sf1 --side ours  # or --side datafusion
 //! rollout-bench paired q6 --dir bench/data/sf1 --reps 30    # both sides in one process
+//! rollout-bench paired q6 --dir bench/data/sf1 --versus unrecorded   # the reads ledger's cost
+//! rollout-bench controller --rollouts 100 --rounds 20
 //! rollout-bench latency --data bench/data/sf1/lineitem --rounds 50
 //! rollout-bench history --entries 10,1000,10000 --rounds 30
 //! ```
@@ -74,6 +76,18 @@ enum Command {
         reps: usize,
         #[arg(long, default_value_t = 2)]
         warmup: usize,
+        /// The other side: DataFusion over the same files, or the alias with
+        /// `rollout.record_reads = false` (the cost of the reads ledger).
+        #[arg(long, value_enum, default_value = "datafusion")]
+        versus: paired::Versus,
+    },
+    /// One controller round over `rollouts` live AUTO rollouts (each with live guards and
+    /// recorded reads), timed `rounds` times; a round scans no data.
+    Controller {
+        #[arg(long, default_value_t = 100)]
+        rollouts: usize,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
     },
     /// PROMOTE (to a cohort) and ROLLBACK latency on a fresh store whose two versions are
     /// the Parquet files under `data`.
@@ -110,7 +124,9 @@ async fn main() -> anyhow::Result<()> {
             dir,
             reps,
             warmup,
-        } => paired::run(bench, &dir, reps, warmup).await?,
+            versus,
+        } => paired::run(bench, &dir, reps, warmup, versus).await?,
+        Command::Controller { rollouts, rounds } => measure::controller(rollouts, rounds).await?,
         Command::Latency { data, rounds } => measure::latency(&data, rounds).await?,
         Command::History { entries, rounds } => measure::history(&entries, rounds).await?,
     };

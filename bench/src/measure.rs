@@ -144,3 +144,47 @@ pub async fn history(lengths: &[u64], rounds: usize) -> anyhow::Result<Value> {
         .collect();
     Ok(json!({ "stores": out }))
 }
+
+/// One controller round over `rollouts` live AUTO rollouts on a fresh local store, each with
+/// two tiny versions, live guards on reads, 20 recorded reads per rollout (flushed, so the
+/// round reads them from the store), timed `rounds` times. A round scans no data: its cost is
+/// listing and parsing the events and judging the guards.
+pub async fn controller(rollouts: usize, rounds: usize) -> anyhow::Result<Value> {
+    let scratch = Scratch::new("controller")?;
+    let store = path_str(&scratch.0.join("store"))?;
+    let rc = RolloutContext::open(&store).await?;
+    let mut setup = String::new();
+    for i in 0..rollouts {
+        setup.push_str(&format!(
+            "CREATE DATASET d{i};
+             CREATE VERSION 'v1' OF d{i} AS SELECT value AS id FROM generate_series(1, 10);
+             CREATE VERSION 'v2' OF d{i} AS SELECT value AS id FROM generate_series(1, 20);
+             PROMOTE d{i} TO 'v1';
+             CREATE CONTRACT c{i} FOR d{i} (EXPECT read_error_rate() <= 0.05, EXPECT latency_ratio() <= 2);
+             PROMOTE d{i} TO 'v2' IN STAGES (50, 100) EVERY INTERVAL '1 day' AUTO;"
+        ));
+    }
+    rc.run(&setup).await?;
+    for i in 0..rollouts {
+        for c in 0..20 {
+            rc.set_consumer(Some(&format!("c{c}")))?;
+            rc.sql(&format!("SELECT count(*) FROM d{i} WHERE id > 1"))
+                .await?
+                .collect()
+                .await?;
+        }
+    }
+    rc.flush_events().await?;
+    // A fresh process's view: the events come from the store.
+    let fresh = RolloutContext::open(&store).await?;
+    let controller = datafusion_rollout::Controller::new(fresh, "bench");
+    let mut times = Vec::with_capacity(rounds);
+    let mut decisions = 0;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let round = controller.round().await?;
+        times.push(t.elapsed().as_secs_f64());
+        decisions = round.decisions.len();
+    }
+    Ok(json!({ "rollouts": rollouts, "decisions": decisions, "times": times }))
+}
