@@ -16,8 +16,8 @@ mod state;
 pub use crate::sql::format_percent;
 pub use contract::{ColumnRule, Comparison, Contract, ContractItems, Expectation};
 pub use model::{
-    AutoPolicy, BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, PinnedFile,
-    Rollout, Version, VersionStatus,
+    AutoPolicy, BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, Notification,
+    NotifyOn, PinnedFile, Rollout, Version, VersionStatus, redact_url,
 };
 pub use names::{validate_identifier, validate_version_id};
 pub use rollout::{Change, Event, Exposure, Transition, check_statuses};

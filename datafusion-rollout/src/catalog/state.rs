@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Cohort, Dataset, Rollout, Version, VersionStatus};
+use super::model::{Cohort, Dataset, Notification, Rollout, Version, VersionStatus};
 use super::rollout::check_statuses;
 use super::schema::ColumnDef;
 use crate::error::{Error, Result, hint_known};
@@ -16,6 +16,9 @@ pub struct State {
     pub sequence: u64,
     pub datasets: BTreeMap<String, Dataset>,
     pub cohorts: BTreeMap<String, Cohort>,
+    /// Webhooks by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notifications: BTreeMap<String, Notification>,
 }
 
 /// One change recorded in a log entry. Actions are results, not requests: applying them needs
@@ -46,6 +49,10 @@ pub enum Action {
         dataset: String,
         contract: Option<Box<super::contract::Contract>>,
     },
+    /// A new notification.
+    CreateNotification { notification: Box<Notification> },
+    /// A notification is removed.
+    DropNotification { name: String },
 }
 
 impl Action {
@@ -57,7 +64,9 @@ impl Action {
             | Action::SetVersionStatus { dataset, .. }
             | Action::SetRollout { dataset, .. }
             | Action::SetContract { dataset, .. } => Some(dataset),
-            Action::CreateCohort { .. } => None,
+            Action::CreateCohort { .. }
+            | Action::CreateNotification { .. }
+            | Action::DropNotification { .. } => None,
         }
     }
 }
@@ -175,6 +184,21 @@ impl State {
                     return Err(format!("cohort '{}' created twice", cohort.name));
                 }
                 self.cohorts.insert(cohort.name.clone(), cohort.clone());
+            }
+            Action::CreateNotification { notification } => {
+                if self.notifications.contains_key(&notification.name) {
+                    return Err(format!(
+                        "notification '{}' created twice",
+                        notification.name
+                    ));
+                }
+                self.notifications
+                    .insert(notification.name.clone(), notification.as_ref().clone());
+            }
+            Action::DropNotification { name } => {
+                if self.notifications.remove(name).is_none() {
+                    return Err(format!("unknown notification '{name}' dropped"));
+                }
             }
         }
         Ok(())

@@ -190,6 +190,15 @@ impl Controller {
         } else {
             ("advance", "every guard held over the stage".to_string())
         };
+        if failing && consecutive == 1 {
+            crate::notify::guard_failed(
+                self.ctx.store(),
+                dataset,
+                &candidate.version,
+                &report.failures(),
+                report.to_json(),
+            );
+        }
         let mut sequence = None;
         if matches!(decision, "rollback" | "advance") {
             match self

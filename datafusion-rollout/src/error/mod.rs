@@ -47,6 +47,14 @@ pub enum Error {
     #[error("unknown cohort '{cohort}'{hint}")]
     CohortNotFound { cohort: String, hint: String },
 
+    /// A notification name was not found.
+    #[error("unknown notification '{name}'{hint}")]
+    NotificationNotFound { name: String, hint: String },
+
+    /// A notification of that name exists already.
+    #[error("notification '{name}' already exists")]
+    NotificationExists { name: String },
+
     /// A cohort of that name exists already.
     #[error("cohort '{cohort}' already exists")]
     CohortExists { cohort: String },
@@ -236,10 +244,12 @@ impl Error {
             Error::Parse { .. } => K::Parse,
             Error::DatasetNotFound { .. }
             | Error::VersionNotFound { .. }
-            | Error::CohortNotFound { .. } => K::NotFound,
+            | Error::CohortNotFound { .. }
+            | Error::NotificationNotFound { .. } => K::NotFound,
             Error::DatasetExists { .. }
             | Error::VersionExists { .. }
             | Error::CohortExists { .. }
+            | Error::NotificationExists { .. }
             | Error::ContractExists { .. }
             | Error::NameTaken { .. } => K::AlreadyExists,
             Error::InvalidName { .. }

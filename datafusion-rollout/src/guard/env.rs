@@ -56,7 +56,14 @@ impl Env<'_> {
         actor: &str,
         plan: impl FnMut(&State) -> Result<Option<Commit>>,
     ) -> Result<CommitOutcome> {
-        self.store.commit(actor, &new_transaction_id(), plan).await
+        let outcome = self
+            .store
+            .commit(actor, &new_transaction_id(), plan)
+            .await?;
+        if let CommitOutcome::Committed(done) = &outcome {
+            crate::notify::after_commit(self.store, &done.entry, &done.state);
+        }
+        Ok(outcome)
     }
 }
 

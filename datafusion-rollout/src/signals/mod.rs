@@ -32,6 +32,7 @@ pub fn register_functions(ctx: &SessionContext, store: &Arc<Store>) -> Result<()
         EventTable::Reads,
         EventTable::Metrics,
         EventTable::Evaluations,
+        EventTable::Deliveries,
     ] {
         ctx.register_udtf(
             table.name(),

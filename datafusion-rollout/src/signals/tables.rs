@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array,
+    ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
@@ -18,7 +19,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::store::{EvaluationEvent, Event, MetricEvent, ReadEvent, Store};
+use crate::store::{DeliveryEvent, EvaluationEvent, Event, MetricEvent, ReadEvent, Store};
 
 /// Which events a table shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub enum EventTable {
     Metrics,
     /// `rollout_evaluations`: one row per controller round and live rollout.
     Evaluations,
+    /// `rollout_deliveries`: one row per notification delivery (after its retries).
+    Deliveries,
 }
 
 impl EventTable {
@@ -38,6 +41,7 @@ impl EventTable {
             EventTable::Reads => "rollout_reads",
             EventTable::Metrics => "rollout_metrics",
             EventTable::Evaluations => "rollout_evaluations",
+            EventTable::Deliveries => "rollout_deliveries",
         }
     }
 
@@ -80,6 +84,18 @@ impl EventTable {
                 Field::new("consecutive_failures", DataType::UInt64, false),
                 text("checks", false),
                 text("controller", false),
+            ],
+            EventTable::Deliveries => vec![
+                time,
+                text("dataset", false),
+                text("notification", false),
+                text("event", false),
+                Field::new("sequence", DataType::UInt64, true),
+                Field::new("delivered", DataType::Boolean, false),
+                Field::new("attempts", DataType::UInt64, false),
+                Field::new("status", DataType::UInt64, true),
+                text("error", true),
+                text("url", false),
             ],
         }))
     }
@@ -162,6 +178,40 @@ impl EventTable {
                     ),
                     texts(checks.iter().map(|c| Some(c.as_str()))),
                     texts(rows.iter().map(|v| Some(v.controller.as_str()))),
+                ]
+            }
+            EventTable::Deliveries => {
+                let rows: Vec<&DeliveryEvent> = events
+                    .iter()
+                    .filter(keep)
+                    .filter_map(|e| match e {
+                        Event::Delivery(d) => Some(d),
+                        _ => None,
+                    })
+                    .collect();
+                vec![
+                    times(rows.iter().map(|d| d.time.timestamp_millis())),
+                    texts(rows.iter().map(|d| Some(d.dataset.as_str()))),
+                    texts(rows.iter().map(|d| Some(d.notification.as_str()))),
+                    texts(rows.iter().map(|d| Some(d.event.as_str()))),
+                    Arc::new(rows.iter().map(|d| d.sequence).collect::<UInt64Array>()),
+                    Arc::new(
+                        rows.iter()
+                            .map(|d| Some(d.delivered))
+                            .collect::<BooleanArray>(),
+                    ),
+                    Arc::new(
+                        rows.iter()
+                            .map(|d| Some(u64::from(d.attempts)))
+                            .collect::<UInt64Array>(),
+                    ),
+                    Arc::new(
+                        rows.iter()
+                            .map(|d| d.status.map(u64::from))
+                            .collect::<UInt64Array>(),
+                    ),
+                    texts(rows.iter().map(|d| d.error.as_deref())),
+                    texts(rows.iter().map(|d| Some(d.url.as_str()))),
                 ]
             }
         };

@@ -13,6 +13,7 @@ mod cohort;
 mod contract;
 mod dataset;
 mod exposure;
+mod notification;
 mod outcome;
 mod parser;
 mod promote;
@@ -41,6 +42,7 @@ pub use cohort::CreateCohort;
 pub use contract::{CreateContract, ShowContract};
 pub use dataset::{CreateDataset, ShowDatasets};
 pub use exposure::ShowExposure;
+pub use notification::{CreateNotification, DropNotification, ShowNotifications};
 pub use outcome::Outcome;
 pub use parser::{parse_sql, parse_sql_with_dialect, parse_statement};
 pub use promote::Promote;
@@ -81,6 +83,9 @@ pub enum Statement {
     VerifyVersion(VerifyVersion),
     ReportMetric(ReportMetric),
     ShowExposure(ShowExposure),
+    CreateNotification(CreateNotification),
+    DropNotification(DropNotification),
+    ShowNotifications(ShowNotifications),
 }
 
 impl Statement {
@@ -96,6 +101,8 @@ impl Statement {
                 | Statement::Rollback(_)
                 | Statement::CreateContract(_)
                 | Statement::Advance(_)
+                | Statement::CreateNotification(_)
+                | Statement::DropNotification(_)
         ) || matches!(self, Statement::Vacuum(v) if !v.dry_run)
     }
 }
@@ -124,6 +131,9 @@ impl fmt::Display for Statement {
             Statement::VerifyVersion(s) => write!(f, "{s}"),
             Statement::ReportMetric(s) => write!(f, "{s}"),
             Statement::ShowExposure(s) => write!(f, "{s}"),
+            Statement::CreateNotification(s) => write!(f, "{s}"),
+            Statement::DropNotification(s) => write!(f, "{s}"),
+            Statement::ShowNotifications(s) => write!(f, "{s}"),
         }
     }
 }
@@ -156,6 +166,9 @@ impl Statement {
             Statement::VerifyVersion(s) => s.execute(env).await,
             Statement::ReportMetric(s) => s.execute(env).await,
             Statement::ShowExposure(s) => s.execute(env).await,
+            Statement::CreateNotification(s) => s.execute(env).await,
+            Statement::DropNotification(s) => s.execute(env).await,
+            Statement::ShowNotifications(s) => s.execute(env).await,
         }
     }
 }

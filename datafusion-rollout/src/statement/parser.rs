@@ -168,6 +168,15 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         (Some("SHOW"), Some("ROLLOUT")) if t2 != Token::Period => {
             Statement::ShowRollout(show::parse_show_rollout(p)?)
         }
+        (Some("CREATE"), Some("NOTIFICATION")) => {
+            Statement::CreateNotification(notification::parse_create(p)?)
+        }
+        (Some("DROP"), Some("NOTIFICATION")) => {
+            Statement::DropNotification(notification::parse_drop(p)?)
+        }
+        (Some("SHOW"), Some("NOTIFICATIONS")) => {
+            Statement::ShowNotifications(notification::parse_show(p)?)
+        }
         (Some("SHOW"), Some("EXPOSURE")) => Statement::ShowExposure(exposure::parse(p)?),
         (Some("REPORT"), Some("METRIC")) => Statement::ReportMetric(report::parse(p)?),
         (Some("SHOW"), Some("HISTORY")) => Statement::ShowHistory(show::parse_show_history(p)?),

@@ -132,6 +132,33 @@ pub struct EvaluationEvent {
     pub controller: String,
 }
 
+/// One notification's delivery (after its retries): to whom, for what, and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryEvent {
+    /// When the delivery ended.
+    pub time: DateTime<Utc>,
+    /// The notification's name.
+    pub notification: String,
+    /// Its URL, secrets hidden.
+    pub url: String,
+    /// `PROMOTE`, `ADVANCE`, `ROLLBACK` or `GUARD_FAILED`.
+    pub event: String,
+    /// The dataset it was about.
+    pub dataset: String,
+    /// The log entry it announced, if a commit.
+    pub sequence: Option<u64>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The receiver's last HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// Whether a 2xx answer came.
+    pub delivered: bool,
+    /// Why not, if not.
+    pub error: Option<String>,
+    /// Milliseconds from the first attempt to the end.
+    pub elapsed_ms: f64,
+}
+
 /// Anything recorded in the events folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -142,6 +169,8 @@ pub enum Event {
     Metric(MetricEvent),
     /// A controller's evaluation of a live rollout.
     Evaluation(EvaluationEvent),
+    /// A notification's delivery.
+    Delivery(DeliveryEvent),
 }
 
 impl Event {
@@ -151,6 +180,7 @@ impl Event {
             Event::Read(r) => &r.dataset,
             Event::Metric(m) => &m.dataset,
             Event::Evaluation(e) => &e.dataset,
+            Event::Delivery(d) => &d.dataset,
         }
     }
 
@@ -160,6 +190,7 @@ impl Event {
             Event::Read(r) => r.time,
             Event::Metric(m) => m.time,
             Event::Evaluation(e) => e.time,
+            Event::Delivery(d) => d.time,
         }
     }
 }
@@ -455,7 +486,7 @@ fn parse_lines(bytes: &[u8]) -> std::result::Result<Vec<Event>, String> {
     Ok(events)
 }
 
-const KNOWN_KINDS: [&str; 3] = ["read", "metric", "evaluation"];
+const KNOWN_KINDS: [&str; 4] = ["read", "metric", "evaluation", "delivery"];
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

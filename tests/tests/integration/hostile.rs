@@ -700,6 +700,38 @@ fn valid() -> impl Strategy<Value = String> {
                 format!("REPORT METRIC {metric} = {value} FOR {dataset}{a}{b}")
             })
             .boxed(),
+        // CREATE NOTIFICATION n URL '..' [FOR d] [ON (..)] [REASON '..'], DROP, SHOW
+        (
+            name(),
+            prop::sample::select(vec![
+                "'http://127.0.0.1:9/hook'",
+                "'https://hooks.example.com/x?token=abc'",
+                "'http://user:pw@h/p'",
+            ]),
+            prop::option::of(name()),
+            prop::option::of(prop::sample::subsequence(
+                vec!["PROMOTE", "advance", "ROLLBACK", "GUARD_FAILED"],
+                1..4,
+            )),
+            reason(),
+            any::<bool>(),
+        )
+            .prop_map(|(n, url, dataset, on, reason, swap)| {
+                let dataset = dataset.map(|d| format!(" FOR {d}")).unwrap_or_default();
+                let on = on
+                    .map(|k| format!(" ON ({})", k.join(", ")))
+                    .unwrap_or_default();
+                let (a, b) = if swap { (on, dataset) } else { (dataset, on) };
+                format!("CREATE NOTIFICATION {n} URL {url}{a}{b}{reason}")
+            })
+            .boxed(),
+        (name(), any::<bool>(), reason())
+            .prop_map(|(n, if_exists, reason)| {
+                let ie = if if_exists { "IF EXISTS " } else { "" };
+                format!("DROP NOTIFICATION {ie}{n}{reason}")
+            })
+            .boxed(),
+        Just("SHOW NOTIFICATIONS".to_string()).boxed(),
         // SHOW EXPOSURE OF d [VERSION '..']
         (name(), prop::option::of(lit()))
             .prop_map(|(name, version)| {
@@ -773,6 +805,9 @@ fn form(s: &Statement) -> &'static str {
         Statement::VerifyVersion(_) => "VERIFY",
         Statement::ReportMetric(_) => "REPORT METRIC",
         Statement::ShowExposure(_) => "SHOW EXPOSURE",
+        Statement::CreateNotification(_) => "CREATE NOTIFICATION",
+        Statement::DropNotification(_) => "DROP NOTIFICATION",
+        Statement::ShowNotifications(_) => "SHOW NOTIFICATIONS",
     }
 }
 
@@ -780,6 +815,9 @@ const FORMS: &[&str] = &[
     "DataFusion",
     "REPORT METRIC",
     "SHOW EXPOSURE",
+    "CREATE NOTIFICATION",
+    "DROP NOTIFICATION",
+    "SHOW NOTIFICATIONS",
     "CREATE DATASET",
     "REGISTER VERSION",
     "CREATE VERSION",

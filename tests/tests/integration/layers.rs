@@ -13,11 +13,11 @@ const FLOORS: &[&[&str]] = &[
     &["resolve"],
     &["contract"],
     &["signals"],
+    &["notify"],
     &["guard"],
     &["statement"],
     &["session"],
     &["controller"],
-    &["notify"],
 ];
 
 fn workspace() -> PathBuf {

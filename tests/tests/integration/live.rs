@@ -189,6 +189,15 @@ async fn failing_reads_of_the_candidate_roll_it_back_with_evidence_and_blast_rad
     let fx = Fixture::new().await;
     let rc = fx.orders(None).await;
     run(&rc, GUARDS).await;
+    let oncall = crate::notify::Receiver::start(&[]).await;
+    run(
+        &rc,
+        &format!(
+            "CREATE NOTIFICATION oncall URL '{}' FOR orders ON (ROLLBACK, GUARD_FAILED)",
+            oncall.url
+        ),
+    )
+    .await;
     run(
         &rc,
         "PROMOTE orders TO 'v2' IN STAGES (50, 100) EVERY INTERVAL '1 hour' AUTO",
@@ -209,7 +218,16 @@ async fn failing_reads_of_the_candidate_roll_it_back_with_evidence_and_blast_rad
             .is_none()
     })
     .await;
+    // The on-call receiver heard it from the controller's process: the guard failed, then
+    // the rollback with its evidence.
+    let told = oncall.wait_for(2).await;
     children.stop();
+    let mut events: Vec<&str> = told.iter().filter_map(|b| b["event"].as_str()).collect();
+    events.sort();
+    assert_eq!(events, ["GUARD_FAILED", "ROLLBACK"], "{told:?}");
+    let rollback = told.iter().find(|b| b["event"] == "ROLLBACK").unwrap();
+    assert_eq!(rollback["actor"], "guard");
+    assert_eq!(rollback["blast_radius"]["version"], "v2");
 
     let history = rc.store().history().await.unwrap();
     let last = history.last().unwrap();

@@ -8,6 +8,7 @@ mod crash;
 mod hostile;
 mod layers;
 mod live;
+mod notify;
 mod reliability;
 mod resolution;
 mod s3;
