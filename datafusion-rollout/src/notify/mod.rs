@@ -6,7 +6,7 @@
 //! HTTP client: `reqwest` 0.12, the one the object_store stack already compiles (same TLS
 //! stack, no second HTTP client in the build).
 //!
-//! Sits below `guard`, whose [`Env::commit`](crate::guard) calls [`after_commit`] for every
+//! Sits below the guarded-commit path, whose `Env::commit` calls [`after_commit`] for every
 //! commit of a statement or of the controller.
 
 use std::sync::Arc;
