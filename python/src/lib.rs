@@ -21,7 +21,9 @@ use datafusion::arrow::array::{RecordBatch, RecordBatchIterator};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion_rollout::signals::{MetricReport, report_metric};
-use datafusion_rollout::{Consistency, Error, ErrorKind, Outcome, RolloutContext, RolloutOptions};
+use datafusion_rollout::{
+    Consistency, Controller, Error, ErrorKind, Outcome, RolloutContext, RolloutOptions,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -130,6 +132,9 @@ pub fn to_py_err(e: Error) -> PyErr {
     }
 }
 
+/// One controller decision as Python sees it: (dataset, version, decision, sequence, detail).
+type RoundDecision = (String, String, String, Option<u64>, String);
+
 /// A session on a rollout store: `sql()` runs our statements and DataFusion's.
 #[pyclass(module = "datafusion_rollout", name = "Session", frozen)]
 pub struct Session {
@@ -199,6 +204,25 @@ impl Session {
             };
             let event = report_metric(ctx.store(), &report, ctx.actor()).await?;
             Ok((event.version, event.arm.as_str().to_string()))
+        })
+    }
+
+    /// Runs one controller round over the store's self-running (`AUTO`) rollouts: evaluates
+    /// their live guards, advances or rolls back, records the evaluation. Returns one
+    /// `(dataset, version, decision, sequence, detail)` per rollout; `sequence` is the log
+    /// entry a decision committed (None when it waited). Call it on a timer (what
+    /// `rollout watch` does).
+    #[pyo3(signature = (controller = "python"))]
+    fn controller_round(&self, py: Python<'_>, controller: &str) -> PyResult<Vec<RoundDecision>> {
+        let ctx = self.ctx.clone();
+        let id = controller.to_string();
+        run(py, async move {
+            let round = Controller::new(ctx, id).round().await?;
+            Ok(round
+                .decisions
+                .into_iter()
+                .map(|d| (d.dataset, d.version, d.decision, d.sequence, d.detail))
+                .collect())
         })
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -83,3 +84,19 @@ def test_ffi_reads_are_recorded_too(store):
         ("v2", "candidate", "alice"),
         ("v1", "stable", "bob"),
     ]
+
+
+def test_a_controller_round_advances_a_soaked_auto_rollout(store):
+    s = dr.connect(store, actor="pytest")
+    s.sql("ROLLBACK orders")
+    s.sql("PROMOTE orders TO 'v2' IN STAGES (50, 100) EVERY INTERVAL '1 second' AUTO")
+    first = s.controller_round()
+    assert [(d, v, decision) for d, v, decision, _, _ in first] == [("orders", "v2", "wait")]
+    time.sleep(1.2)
+    (dataset, version, decision, sequence, detail) = s.controller_round()[0]
+    assert (dataset, version, decision) == ("orders", "v2", "advance")
+    assert sequence is not None
+    history = s.sql("SHOW HISTORY OF orders").to_pylist()
+    assert history[-1]["actor"] == "controller" and history[-1]["operation"] == "ADVANCE"
+    # The next stage is 100%: v2 became stable, nothing is live any more.
+    assert s.controller_round() == []

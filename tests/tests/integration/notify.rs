@@ -185,17 +185,31 @@ async fn a_failing_receiver_is_retried_and_one_that_is_down_never_blocks_the_com
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}/hook?token=s3cret", l.local_addr().unwrap())
     };
+    // A receiver that accepts and never answers: each attempt waits for its 5 s timeout.
+    let hanging = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_url = format!("http://{}/hook", hanging.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hanging.accept().await {
+            held.push(socket);
+        }
+    });
     run(
         &rc,
         &format!("CREATE NOTIFICATION flaky URL '{}'", flaky.url),
     )
     .await;
     run(&rc, &format!("CREATE NOTIFICATION down URL '{down}'")).await;
+    run(
+        &rc,
+        &format!("CREATE NOTIFICATION hanging URL '{hanging_url}'"),
+    )
+    .await;
     let started = Instant::now();
     run(&rc, "PROMOTE orders TO 'v2' AT 10 PERCENT").await;
-    // The default policy waits 0.2 + 0.4 + 0.8 s between the down receiver's attempts.
+    // Waiting for the hanging receiver would take 5 s at least.
     assert!(
-        started.elapsed() < Duration::from_millis(1200),
+        started.elapsed() < Duration::from_secs(3),
         "the commit waited for deliveries: {:?}",
         started.elapsed()
     );
