@@ -41,6 +41,10 @@ def test_reads_can_be_left_unrecorded(store):
 
 def test_report_metric_is_attributed_to_the_consumers_arm(store):
     s = dr.connect(store, actor="job")
+    # A dataset observes the metrics its contract judges.
+    with pytest.raises(dr.NotFoundError, match="observes no metric 'conversion'"):
+        s.report_metric("conversion", 0.031, "orders", consumer="alice")
+    s.sql("CREATE CONTRACT live FOR orders (EXPECT metric_change('conversion') >= -0.5)")
     assert s.report_metric("conversion", 0.031, "orders", consumer="alice") == ("v2", "candidate")
     assert s.report_metric("conversion", 0.029, "orders", consumer="bob") == ("v1", "stable")
     # A time given is when it was observed: alice read v2 a moment ago too, and nothing

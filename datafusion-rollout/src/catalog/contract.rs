@@ -31,7 +31,7 @@ pub struct ColumnRule {
     pub checks: Vec<String>,
 }
 
-/// `EXPECT <metric> <comparison> [WARN WHEN <comparison>]`.
+/// `EXPECT <metric> <comparison> [WARN WHEN <comparison>] [WINDOW INTERVAL '..']`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Expectation {
     /// The metric, an aggregate SQL expression (`null_fraction(customer_id)`, `drift_psi(amount)`).
@@ -40,6 +40,14 @@ pub struct Expectation {
     pub expect: Comparison,
     /// When it holds but this is true, the check warns.
     pub warn_when: Option<Comparison>,
+    /// The thresholds were written as intervals (`freshness(ts) <= INTERVAL '6 hours'`) and
+    /// are held in seconds; the metric's interval value is compared in seconds too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interval: bool,
+    /// `WINDOW INTERVAL '30 minutes'` on a live expectation: judged over the reads and metrics
+    /// of this trailing window (never before the rollout began) instead of the current stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<u64>,
 }
 
 /// A comparison of a metric against numbers.
@@ -74,20 +82,58 @@ impl Comparison {
 
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Comparison::Lt { value } => write!(f, "< {}", num(value)),
-            Comparison::LtEq { value } => write!(f, "<= {}", num(value)),
-            Comparison::Gt { value } => write!(f, "> {}", num(value)),
-            Comparison::GtEq { value } => write!(f, ">= {}", num(value)),
-            Comparison::Eq { value } => write!(f, "= {}", num(value)),
-            Comparison::NotEq { value } => write!(f, "<> {}", num(value)),
+        Threshold {
+            comparison: self,
+            interval: false,
+        }
+        .fmt(f)
+    }
+}
+
+/// A comparison as SQL, its numbers as `INTERVAL '6 hours'` when they are intervals (seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Threshold<'a> {
+    /// The comparison.
+    pub comparison: &'a Comparison,
+    /// Whether its numbers are intervals in seconds.
+    pub interval: bool,
+}
+
+impl fmt::Display for Threshold<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = |x: f64| {
+            if self.interval {
+                format!("INTERVAL '{}'", interval_text(x))
+            } else {
+                num(x)
+            }
+        };
+        match *self.comparison {
+            Comparison::Lt { value } => write!(f, "< {}", v(value)),
+            Comparison::LtEq { value } => write!(f, "<= {}", v(value)),
+            Comparison::Gt { value } => write!(f, "> {}", v(value)),
+            Comparison::GtEq { value } => write!(f, ">= {}", v(value)),
+            Comparison::Eq { value } => write!(f, "= {}", v(value)),
+            Comparison::NotEq { value } => write!(f, "<> {}", v(value)),
             Comparison::Between { low, high } => {
-                write!(f, "BETWEEN {} AND {}", num(low), num(high))
+                write!(f, "BETWEEN {} AND {}", v(low), v(high))
             }
             Comparison::NotBetween { low, high } => {
-                write!(f, "NOT BETWEEN {} AND {}", num(low), num(high))
+                write!(f, "NOT BETWEEN {} AND {}", v(low), v(high))
             }
         }
+    }
+}
+
+/// Seconds as an interval the one interval grammar reads back: `6 hours`, `90 seconds`,
+/// `1500ms`; negative values (a timestamp in the future) keep their sign.
+pub fn interval_text(seconds: f64) -> String {
+    let sign = if seconds < 0.0 { "-" } else { "" };
+    let s = seconds.abs();
+    if s.fract() == 0.0 && s < u64::MAX as f64 {
+        format!("{sign}{}", crate::sql::format_interval(s as u64))
+    } else {
+        format!("{sign}{}ms", num((s * 1000.0).round()))
     }
 }
 
@@ -117,9 +163,16 @@ impl fmt::Display for ColumnRule {
 
 impl fmt::Display for Expectation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EXPECT {} {}", self.metric, self.expect)?;
+        let threshold = |comparison| Threshold {
+            comparison,
+            interval: self.interval,
+        };
+        write!(f, "EXPECT {} {}", self.metric, threshold(&self.expect))?;
         if let Some(w) = &self.warn_when {
-            write!(f, " WARN WHEN {w}")?;
+            write!(f, " WARN WHEN {}", threshold(w))?;
+        }
+        if let Some(w) = self.window_seconds {
+            write!(f, " WINDOW INTERVAL '{}'", crate::sql::format_interval(w))?;
         }
         Ok(())
     }

@@ -14,7 +14,9 @@ mod schema;
 mod state;
 
 pub use crate::sql::format_percent;
-pub use contract::{ColumnRule, Comparison, Contract, ContractItems, Expectation};
+pub use contract::{
+    ColumnRule, Comparison, Contract, ContractItems, Expectation, Threshold, interval_text,
+};
 pub use model::{
     AutoPolicy, BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, Notification,
     NotifyOn, PinnedFile, Rollout, Version, VersionStatus, redact_url,

@@ -10,7 +10,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::catalog::{Comparison, Contract};
+use crate::catalog::{Comparison, Contract, Threshold};
 use crate::error::{Error, Result};
 
 /// The column added to `baseline UNION ALL candidate`: true on the candidate's rows.
@@ -91,6 +91,38 @@ pub struct CheckSpec {
     pub kind: CheckKind,
     pub expect: Comparison,
     pub warn_when: Option<Comparison>,
+    /// The thresholds (and the metric's value) are intervals, in seconds.
+    pub interval: bool,
+    /// A live expectation's trailing window (`WINDOW INTERVAL`), in seconds; `None` is the
+    /// current stage.
+    pub window_seconds: Option<u64>,
+}
+
+impl CheckSpec {
+    /// A check judged by `expect` with no warning, no interval, no window.
+    fn plain(check: String, column: Option<String>, kind: CheckKind, expect: Comparison) -> Self {
+        CheckSpec {
+            check,
+            column,
+            kind,
+            expect,
+            warn_when: None,
+            interval: false,
+            window_seconds: None,
+        }
+    }
+
+    /// What the check holds its value to, as SQL: `<= INTERVAL '6 hours' (warn when > ...)`.
+    pub fn threshold(&self) -> String {
+        let t = |comparison| Threshold {
+            comparison,
+            interval: self.interval,
+        };
+        match &self.warn_when {
+            Some(w) => format!("{} (warn when {})", t(&self.expect), t(w)),
+            None => t(&self.expect).to_string(),
+        }
+    }
 }
 
 /// Two-sample drift functions of the udfs crate, under their `drift_*` contract names.
@@ -189,49 +221,45 @@ pub fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
     for rule in &contract.columns {
         let col = crate::sql::ident(&rule.column);
         if let Some(t) = &rule.data_type {
-            out.push(CheckSpec {
-                check: "type".into(),
-                column: Some(rule.column.clone()),
-                kind: CheckKind::Type {
+            out.push(CheckSpec::plain(
+                "type".into(),
+                Some(rule.column.clone()),
+                CheckKind::Type {
                     declared: t.clone(),
                 },
-                expect: zero.clone(),
-                warn_when: None,
-            });
+                zero.clone(),
+            ));
         }
         if rule.not_null {
-            out.push(CheckSpec {
-                check: "not_null".into(),
-                column: Some(rule.column.clone()),
-                kind: CheckKind::Metric {
+            out.push(CheckSpec::plain(
+                "not_null".into(),
+                Some(rule.column.clone()),
+                CheckKind::Metric {
                     sql: format!("null_count({col})"),
                 },
-                expect: zero.clone(),
-                warn_when: None,
-            });
+                zero.clone(),
+            ));
         }
         if rule.unique {
-            out.push(CheckSpec {
-                check: "unique".into(),
-                column: Some(rule.column.clone()),
-                kind: CheckKind::Metric {
+            out.push(CheckSpec::plain(
+                "unique".into(),
+                Some(rule.column.clone()),
+                CheckKind::Metric {
                     sql: format!("duplicate_count({col})"),
                 },
-                expect: zero.clone(),
-                warn_when: None,
-            });
+                zero.clone(),
+            ));
         }
         for c in &rule.checks {
-            out.push(CheckSpec {
-                check: format!("check ({c})"),
-                column: Some(rule.column.clone()),
-                kind: CheckKind::Metric {
+            out.push(CheckSpec::plain(
+                format!("check ({c})"),
+                Some(rule.column.clone()),
+                CheckKind::Metric {
                     // SQL's CHECK: a row fails when the condition is false (NULL passes).
                     sql: format!("count(*) FILTER (WHERE ({c}) IS FALSE)"),
                 },
-                expect: zero.clone(),
-                warn_when: None,
-            });
+                zero.clone(),
+            ));
         }
     }
     for e in &contract.expectations {
@@ -240,14 +268,31 @@ pub fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
             message: format!("in `{}`: {message}", e.metric),
         })?;
         if let Some(signal) = live {
+            if e.interval {
+                return Err(Error::InvalidContract {
+                    message: format!(
+                        "in `{e}`: a live expectation's thresholds are numbers, not INTERVALs"
+                    ),
+                });
+            }
             out.push(CheckSpec {
                 check: e.metric.clone(),
                 column: None,
                 kind: CheckKind::Live(signal),
                 expect: e.expect.clone(),
                 warn_when: e.warn_when.clone(),
+                interval: false,
+                window_seconds: e.window_seconds,
             });
             continue;
+        }
+        if e.window_seconds.is_some() {
+            return Err(Error::InvalidContract {
+                message: format!(
+                    "in `{e}`: WINDOW applies to live expectations only (read_error_rate(), \
+                     latency_ratio(), metric_change('..')); data checks judge a whole version"
+                ),
+            });
         }
         let mut first = FirstColumn(None);
         let _ = Visit::visit(&expr, &mut first);
@@ -277,6 +322,8 @@ pub fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
             },
             expect: e.expect.clone(),
             warn_when: e.warn_when.clone(),
+            interval: e.interval,
+            window_seconds: None,
         });
     }
     Ok(out)

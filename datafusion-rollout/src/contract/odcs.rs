@@ -292,6 +292,8 @@ pub fn import_odcs(yaml: &str, dataset: &str, source: &str) -> Result<Imported> 
                 metric,
                 expect,
                 warn_when: None,
+                interval: false,
+                window_seconds: None,
             }),
             (Ok(_), None) => out.not_mapped.push(format!(
                 "{place}: quality '{label}' has no mustBe... threshold"

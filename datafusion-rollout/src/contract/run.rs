@@ -92,12 +92,41 @@ fn row_values(batch: &RecordBatch) -> Result<Vec<(usize, ScalarValue)>> {
     Ok(out)
 }
 
+/// `21781.2` → `6h 3m 1s` (to the second; negative for a time in the future).
+fn human_seconds(seconds: f64) -> String {
+    let whole = std::time::Duration::from_secs(seconds.abs().round().min(u64::MAX as f64) as u64);
+    let sign = if seconds < -0.5 { "-" } else { "" };
+    format!("{sign}{}", humantime::format_duration(whole))
+}
+
+/// A metric's value as a number: booleans are 0 / 1, intervals and durations are seconds
+/// (an interval with months has no fixed length and is refused).
 fn as_f64(v: &ScalarValue) -> std::result::Result<Option<f64>, String> {
     if v.is_null() {
         return Ok(None);
     }
-    if let ScalarValue::Boolean(Some(b)) = v {
-        return Ok(Some(if *b { 1.0 } else { 0.0 }));
+    const NANOS: f64 = 1e9;
+    let seconds = match v {
+        ScalarValue::Boolean(Some(b)) => return Ok(Some(if *b { 1.0 } else { 0.0 })),
+        ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => {
+            Some(f64::from(i.days) * 86_400.0 + i.nanoseconds as f64 / NANOS)
+        }
+        ScalarValue::IntervalDayTime(Some(i)) => {
+            Some(f64::from(i.days) * 86_400.0 + f64::from(i.milliseconds) / 1e3)
+        }
+        ScalarValue::DurationSecond(Some(x)) => Some(*x as f64),
+        ScalarValue::DurationMillisecond(Some(x)) => Some(*x as f64 / 1e3),
+        ScalarValue::DurationMicrosecond(Some(x)) => Some(*x as f64 / 1e6),
+        ScalarValue::DurationNanosecond(Some(x)) => Some(*x as f64 / NANOS),
+        ScalarValue::IntervalMonthDayNano(_) | ScalarValue::IntervalYearMonth(_) => {
+            return Err(format!(
+                "the metric is {v}, an interval in months, which has no fixed length"
+            ));
+        }
+        _ => None,
+    };
+    if seconds.is_some() {
+        return Ok(seconds);
     }
     match v.cast_to(&DataType::Float64) {
         Ok(ScalarValue::Float64(x)) => Ok(x),
@@ -110,10 +139,7 @@ fn as_f64(v: &ScalarValue) -> std::result::Result<Option<f64>, String> {
 }
 
 fn judge(spec: &CheckSpec, value: Option<f64>, detail: String) -> CheckResult {
-    let mut threshold = spec.expect.to_string();
-    if let Some(w) = &spec.warn_when {
-        threshold.push_str(&format!(" (warn when {w})"));
-    }
+    let threshold = spec.threshold();
     let status = match value {
         None => CheckStatus::Fail,
         Some(v) if v.is_nan() || !spec.expect.holds(v) => CheckStatus::Fail,
@@ -140,7 +166,7 @@ fn error_result(spec: &CheckSpec, detail: String) -> CheckResult {
         check: spec.check.clone(),
         column: spec.column.clone(),
         value: None,
-        threshold: spec.expect.to_string(),
+        threshold: spec.threshold(),
         status: CheckStatus::Error,
         detail,
     }
@@ -233,7 +259,7 @@ pub async fn run_contract(
                 check: spec.check.clone(),
                 column: None,
                 value: None,
-                threshold: spec.expect.to_string(),
+                threshold: spec.threshold(),
                 status: CheckStatus::Pending,
                 detail:
                     "a live expectation: evaluated over a live rollout's window by the controller"
@@ -243,7 +269,7 @@ pub async fn run_contract(
                 check: spec.check.clone(),
                 column: spec.column.clone(),
                 value: None,
-                threshold: spec.expect.to_string(),
+                threshold: spec.threshold(),
                 status: CheckStatus::Pass,
                 detail: "no baseline: the dataset has no other stable version to compare with"
                     .into(),
@@ -255,6 +281,7 @@ pub async fn run_contract(
                             (CheckKind::Drift { .. }, Some(b)) => {
                                 format!("against '{}'", b.version)
                             }
+                            _ if spec.interval => x.map(human_seconds).unwrap_or_default(),
                             _ => String::new(),
                         };
                         judge(spec, x, detail)
@@ -319,6 +346,20 @@ pub async fn validate_contract(
             CheckKind::Live(_) => continue,
         };
         let plan = ctx.state().create_logical_plan(&sql).await;
+        if let (Ok(plan), CheckKind::Metric { .. }) = (&plan, &spec.kind) {
+            let produced = plan.schema().field(0).data_type().clone();
+            let is_interval = matches!(produced, DataType::Interval(_) | DataType::Duration(_));
+            if spec.interval && !is_interval {
+                return Err(Error::InvalidContract {
+                    message: format!(
+                        "contract check `{} {}` compares {produced} with an INTERVAL; \
+                         compare it with a number",
+                        spec.check,
+                        spec.threshold()
+                    ),
+                });
+            }
+        }
         if let Err(e) = plan {
             return Err(Error::InvalidContract {
                 message: format!(

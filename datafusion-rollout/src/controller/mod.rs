@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::catalog::{Candidate, State};
-use crate::contract::{CheckKind, CheckReport, compile};
+use crate::contract::{CheckKind, CheckReport, CheckSpec, compile};
 use crate::error::{Error, Result};
 use crate::session::RolloutContext;
 use crate::signals::{LiveWindow, evaluate_live};
@@ -87,7 +87,22 @@ impl Controller {
         if live.is_empty() {
             return Ok(round);
         }
-        let since = live.iter().map(|(_, c)| window_start(c)).min();
+        // The events of every window: a stage's, or a trailing WINDOW's (within the rollout).
+        let since = live
+            .iter()
+            .map(|(name, c)| {
+                let windowed = state.datasets.get(name).is_some_and(|ds| {
+                    ds.contract
+                        .as_ref()
+                        .is_some_and(|k| k.expectations.iter().any(|e| e.window_seconds.is_some()))
+                });
+                if windowed {
+                    c.started_at
+                } else {
+                    window_start(c)
+                }
+            })
+            .min();
         let read = store.events().read_since(since).await?;
         round.skipped = read.skipped;
         for (dataset, candidate) in &live {
@@ -140,16 +155,17 @@ impl Controller {
             Some(contract) => compile(contract)?,
             None => vec![],
         };
-        let window = LiveWindow {
+        let now = Utc::now();
+        let window = |spec: &CheckSpec| LiveWindow {
             dataset,
             candidate: &candidate.version,
             stable: &stable,
-            since: window_start(candidate),
+            since: spec_window_start(spec, candidate, now),
         };
         let results: Vec<_> = specs
             .iter()
             .filter_map(|spec| match &spec.kind {
-                CheckKind::Live(signal) => Some(evaluate_live(spec, signal, events, &window)),
+                CheckKind::Live(signal) => Some(evaluate_live(spec, signal, events, &window(spec))),
                 _ => None,
             })
             .collect();
@@ -161,7 +177,6 @@ impl Controller {
             .unwrap_or(0);
         let consecutive = if failing { previous + 1 } else { 0 };
         let policy = candidate.auto.unwrap_or_default();
-        let now = Utc::now();
         let soaked = candidate.may_advance_at().is_none_or(|t| now >= t);
         let (mut decision, mut detail) = if failing && consecutive >= policy.rollback_after {
             (
@@ -314,6 +329,19 @@ impl Controller {
 /// The window of a rollout: its current stage.
 fn window_start(c: &Candidate) -> DateTime<Utc> {
     c.stage_started_at.unwrap_or(c.started_at)
+}
+
+/// Where a live expectation's window starts: the current stage's start, or `WINDOW`'s length
+/// before `now` but never before the rollout began (earlier reads have no candidate arm).
+fn spec_window_start(spec: &CheckSpec, c: &Candidate, now: DateTime<Utc>) -> DateTime<Utc> {
+    match spec.window_seconds {
+        None => window_start(c),
+        Some(w) => i64::try_from(w)
+            .ok()
+            .and_then(chrono::TimeDelta::try_seconds)
+            .and_then(|d| now.checked_sub_signed(d))
+            .map_or(c.started_at, |t| t.max(c.started_at)),
+    }
 }
 
 /// The latest evaluation of this rollout (same version, same start), by any controller.

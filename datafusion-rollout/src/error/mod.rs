@@ -51,6 +51,17 @@ pub enum Error {
     #[error("unknown notification '{name}'{hint}")]
     NotificationNotFound { name: String, hint: String },
 
+    /// A metric reported for a dataset whose contract observes no metric of that name.
+    #[error(
+        "dataset '{dataset}' observes no metric '{metric}'{hint}; a dataset observes the metrics its \
+         contract judges with EXPECT metric_change('{metric}') ..."
+    )]
+    MetricNotFound {
+        dataset: String,
+        metric: String,
+        hint: String,
+    },
+
     /// A notification of that name exists already.
     #[error("notification '{name}' already exists")]
     NotificationExists { name: String },
@@ -245,7 +256,8 @@ impl Error {
             Error::DatasetNotFound { .. }
             | Error::VersionNotFound { .. }
             | Error::CohortNotFound { .. }
-            | Error::NotificationNotFound { .. } => K::NotFound,
+            | Error::NotificationNotFound { .. }
+            | Error::MetricNotFound { .. } => K::NotFound,
             Error::DatasetExists { .. }
             | Error::VersionExists { .. }
             | Error::CohortExists { .. }

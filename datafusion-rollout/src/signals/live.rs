@@ -177,7 +177,7 @@ fn metric_change(
         check: spec.check.clone(),
         column: None,
         value: Some(ci.estimate),
-        threshold: spec.expect.to_string(),
+        threshold: spec.threshold(),
         status,
         detail,
     }
@@ -188,7 +188,7 @@ fn pending(spec: &CheckSpec, detail: String) -> CheckResult {
         check: spec.check.clone(),
         column: None,
         value: None,
-        threshold: spec.expect.to_string(),
+        threshold: spec.threshold(),
         status: CheckStatus::Pending,
         detail,
     }
@@ -206,7 +206,7 @@ fn judge(spec: &CheckSpec, value: f64, detail: String) -> CheckResult {
         check: spec.check.clone(),
         column: None,
         value: Some(value),
-        threshold: spec.expect.to_string(),
+        threshold: spec.threshold(),
         status,
         detail,
     }

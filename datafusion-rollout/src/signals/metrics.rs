@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::catalog::State;
+use crate::contract::{CheckKind, LiveSignal, compile};
 use crate::error::{Error, Result};
 use crate::resolve::{arm_of, resolve};
 use crate::store::{Event, MetricEvent, Store};
@@ -45,6 +46,31 @@ pub fn check_metric_name(name: &str) -> Result<()> {
     }
 }
 
+/// Checks that `dataset` exists and that its contract judges `metric` (`metric_change('m')`):
+/// a metric nobody observes is a typo, or a contract not written yet.
+pub fn observed_metric(state: &State, dataset: &str, metric: &str) -> Result<()> {
+    let ds = state.dataset(dataset)?;
+    let specs = match &ds.contract {
+        Some(contract) => compile(contract)?,
+        None => vec![],
+    };
+    let observed: Vec<String> = specs
+        .into_iter()
+        .filter_map(|s| match s.kind {
+            CheckKind::Live(LiveSignal::MetricChange { metric }) => Some(metric),
+            _ => None,
+        })
+        .collect();
+    if observed.iter().any(|m| m == metric) {
+        return Ok(());
+    }
+    Err(Error::MetricNotFound {
+        dataset: dataset.to_string(),
+        metric: metric.to_string(),
+        hint: crate::error::hint_known("metrics", &observed),
+    })
+}
+
 /// Validates `report`, attributes it to the version and arm its consumer resolved at its time
 /// (the state as of that time when it is in the past), and buffers it as an event.
 pub async fn report_metric(
@@ -63,7 +89,7 @@ pub async fn report_metric(
     let now = Utc::now();
     let time = report.at.unwrap_or(now);
     let current = store.state();
-    current.dataset(&report.dataset)?;
+    observed_metric(&current, &report.dataset, &report.name)?;
     let state = match report.at {
         Some(at) if at < now => state_at(store, at).await?,
         _ => current,

@@ -41,38 +41,61 @@ pub struct ShowContract {
     pub dataset: String,
 }
 
-fn number(p: &mut Parser, e: &Expr) -> Result<f64, ParserError> {
-    let bad = || {
+/// A threshold: a number, or an interval in seconds (`INTERVAL '6 hours'`, `INTERVAL '6' HOUR`).
+/// Returns the value and whether it was an interval.
+fn number(p: &mut Parser, e: &Expr) -> Result<(f64, bool), ParserError> {
+    let bad = |p: &Parser| {
         ParserError::ParserError(format!(
-            "a contract threshold must be a number, found `{e}`{}",
+            "a contract threshold must be a number or an INTERVAL, found `{e}`{}",
             p.peek_token().span.start
         ))
     };
     match e {
         Expr::Value(v) => match &v.value {
-            Value::Number(n, _) => n.parse().map_err(|_| bad()),
-            _ => Err(bad()),
+            Value::Number(n, _) => n.parse().map(|x| (x, false)).map_err(|_| bad(p)),
+            _ => Err(bad(p)),
         },
+        Expr::Interval(interval) => {
+            let text = match interval.value.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(t) | Value::Number(t, _) => t.clone(),
+                    _ => return Err(bad(p)),
+                },
+                _ => return Err(bad(p)),
+            };
+            if interval.last_field.is_some() {
+                return Err(bad(p));
+            }
+            let text = match &interval.leading_field {
+                Some(field) => format!("{text} {field}"),
+                None => text,
+            };
+            let seconds = crate::sql::parse_interval(&text).map_err(|e| {
+                ParserError::ParserError(format!("{e}{}", p.peek_token().span.start))
+            })?;
+            Ok((seconds.as_secs_f64(), true))
+        }
         Expr::UnaryOp {
             op: UnaryOperator::Minus,
             expr,
-        } => Ok(-number(p, expr)?),
+        } => number(p, expr).map(|(x, interval)| (-x, interval)),
         Expr::UnaryOp {
             op: UnaryOperator::Plus,
             expr,
         } => number(p, expr),
         Expr::Nested(inner) => number(p, inner),
-        _ => Err(bad()),
+        _ => Err(bad(p)),
     }
 }
 
+/// `<op> <threshold>`; returns the comparison and whether its threshold is an interval.
 fn comparison_of(
     p: &mut Parser,
     op: &BinaryOperator,
     right: &Expr,
-) -> Result<Comparison, ParserError> {
-    let value = number(p, right)?;
-    Ok(match op {
+) -> Result<(Comparison, bool), ParserError> {
+    let (value, interval) = number(p, right)?;
+    let comparison = match op {
         BinaryOperator::Lt => Comparison::Lt { value },
         BinaryOperator::LtEq => Comparison::LtEq { value },
         BinaryOperator::Gt => Comparison::Gt { value },
@@ -85,29 +108,48 @@ fn comparison_of(
                 p.peek_token().span.start
             )));
         }
-    })
+    };
+    Ok((comparison, interval))
 }
 
-/// `EXPECT metric <cmp> number | BETWEEN a AND b [WARN WHEN <cmp>]`
+/// `[NOT] BETWEEN low AND high` of two thresholds of the same kind.
+fn between(
+    p: &mut Parser,
+    negated: bool,
+    low: &Expr,
+    high: &Expr,
+) -> Result<(Comparison, bool), ParserError> {
+    let ((low, a), (high, b)) = (number(p, low)?, number(p, high)?);
+    if a != b {
+        return Err(mixed(p));
+    }
+    let c = if negated {
+        Comparison::NotBetween { low, high }
+    } else {
+        Comparison::Between { low, high }
+    };
+    Ok((c, a))
+}
+
+fn mixed(p: &Parser) -> ParserError {
+    ParserError::ParserError(format!(
+        "an EXPECT's thresholds are all numbers or all INTERVALs, not both{}",
+        p.peek_token().span.start
+    ))
+}
+
+/// `EXPECT metric <cmp> threshold | BETWEEN a AND b [WARN WHEN <cmp>] [WINDOW INTERVAL '..']`
 fn parse_expectation(p: &mut Parser) -> Result<Expectation, ParserError> {
     let start = p.peek_token().span.start;
     let expr = p.parse_expr()?;
-    let (metric, expect) = match &expr {
+    let (metric, (expect, interval)) = match &expr {
         Expr::BinaryOp { left, op, right } => (left.to_string(), comparison_of(p, op, right)?),
         Expr::Between {
             expr,
             negated,
             low,
             high,
-        } => {
-            let (low, high) = (number(p, low)?, number(p, high)?);
-            let c = if *negated {
-                Comparison::NotBetween { low, high }
-            } else {
-                Comparison::Between { low, high }
-            };
-            (expr.to_string(), c)
-        }
+        } => (expr.to_string(), between(p, *negated, low, high)?),
         other => {
             return Err(ParserError::ParserError(format!(
                 "EXPECT needs `<metric> <comparison> <number>`, found `{other}`{start}"
@@ -117,28 +159,47 @@ fn parse_expectation(p: &mut Parser) -> Result<Expectation, ParserError> {
     let warn_when = if parse_word(p, "WARN") {
         p.expect_keyword(Keyword::WHEN)?;
         let op_token = p.next_token();
-        let op = match op_token.token {
-            Token::Lt => BinaryOperator::Lt,
-            Token::LtEq => BinaryOperator::LtEq,
-            Token::Gt => BinaryOperator::Gt,
-            Token::GtEq => BinaryOperator::GtEq,
-            Token::Eq => BinaryOperator::Eq,
-            Token::Neq => BinaryOperator::NotEq,
+        let (warn, warn_interval) = match &op_token.token {
             Token::Word(w) if w.keyword == Keyword::BETWEEN => {
                 let low = p.parse_prefix()?;
                 p.expect_keyword(Keyword::AND)?;
                 let high = p.parse_prefix()?;
-                let (low, high) = (number(p, &low)?, number(p, &high)?);
-                return Ok(Expectation {
-                    metric,
-                    expect,
-                    warn_when: Some(Comparison::Between { low, high }),
-                });
+                between(p, false, &low, &high)?
             }
-            _ => return p.expected("a comparison after WARN WHEN", op_token),
+            token => {
+                let op = match token {
+                    Token::Lt => BinaryOperator::Lt,
+                    Token::LtEq => BinaryOperator::LtEq,
+                    Token::Gt => BinaryOperator::Gt,
+                    Token::GtEq => BinaryOperator::GtEq,
+                    Token::Eq => BinaryOperator::Eq,
+                    Token::Neq => BinaryOperator::NotEq,
+                    _ => return p.expected("a comparison after WARN WHEN", op_token),
+                };
+                let right = p.parse_prefix()?;
+                comparison_of(p, &op, &right)?
+            }
         };
-        let right = p.parse_prefix()?;
-        Some(comparison_of(p, &op, &right)?)
+        if warn_interval != interval {
+            return Err(mixed(p));
+        }
+        Some(warn)
+    } else {
+        None
+    };
+    let window_seconds = if parse_word(p, "WINDOW") {
+        let _ = p.parse_keyword(Keyword::INTERVAL);
+        let at = p.peek_token().span.start;
+        let text =
+            super::parser::parse_string(p, "a window in quotes, like WINDOW INTERVAL '1 hour'")?;
+        let seconds = crate::sql::interval_seconds(&text)
+            .map_err(|e| ParserError::ParserError(format!("WINDOW {e}{at}")))?;
+        if seconds == 0 {
+            return Err(ParserError::ParserError(format!(
+                "WINDOW must be at least 1 second, found '{text}'{at}"
+            )));
+        }
+        Some(seconds)
     } else {
         None
     };
@@ -146,6 +207,8 @@ fn parse_expectation(p: &mut Parser) -> Result<Expectation, ParserError> {
         metric,
         expect,
         warn_when,
+        interval,
+        window_seconds,
     })
 }
 

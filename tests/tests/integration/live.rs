@@ -339,6 +339,64 @@ async fn one_bad_round_does_not_roll_back_when_the_policy_allows_three() {
     );
 }
 
+#[tokio::test]
+async fn a_window_outlives_the_stage_it_began_in() {
+    let fx = Fixture::new().await;
+    let rc = fx.orders(None).await;
+    run(
+        &rc,
+        "CREATE CONTRACT live FOR orders (EXPECT read_error_rate() <= 0.05, \
+         EXPECT read_error_rate() <= 0.05 WINDOW INTERVAL '1 hour')",
+    )
+    .await;
+    run(&rc, "CREATE COHORT canary MEMBERS ('alice')").await;
+    run(
+        &rc,
+        "PROMOTE orders TO 'v2' IN STAGES (1, 50, 100) EVERY INTERVAL '1 second' AUTO ROLLBACK AFTER 5 FAILURES",
+    )
+    .await;
+    run(&rc, "PROMOTE orders TO 'v2' FOR COHORT canary").await;
+    let controller = Controller::new(rc.clone(), "test");
+    let statuses = async || {
+        let round = controller.round().await.unwrap();
+        let d = &round.decisions[0];
+        let s: Vec<String> = d
+            .report
+            .results
+            .iter()
+            .map(|r| r.status.to_string())
+            .collect();
+        (d.decision.clone(), s)
+    };
+    // The candidate's reads fail for a while in the first stage: both guards see it.
+    let part = fx.path("orders_v2").join("part-1.parquet");
+    let aside = fx.path("part-1.parquet.aside");
+    std::fs::rename(&part, &aside).unwrap();
+    reads(&rc, 20, true).await;
+    std::fs::rename(&aside, &part).unwrap();
+    assert_eq!(
+        statuses().await,
+        ("failing".into(), vec!["fail".into(), "fail".into()])
+    );
+    // A person widens the stage; the new stage's reads all succeed.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    run(&rc, "ADVANCE orders").await;
+    reads(&rc, 20, true).await;
+    // The stage's guard starts over; the hour's window still holds the failures (20 of 40).
+    let (decision, s) = statuses().await;
+    assert_eq!(s, vec!["pass".to_string(), "fail".to_string()]);
+    assert_eq!(decision, "failing");
+    let evaluation = run(
+        &rc,
+        "SELECT checks FROM rollout_evaluations('orders') ORDER BY time DESC LIMIT 1",
+    )
+    .await;
+    assert!(
+        evaluation.contains("20 of 40 candidate reads failed"),
+        "{evaluation}"
+    );
+}
+
 /// A deterministic stream of normal values (mean `mean`, standard deviation `sd`).
 fn normals(seed: u64, n: usize, mean: f64, sd: f64) -> Vec<f64> {
     let mut state = seed;

@@ -96,10 +96,15 @@ async fn every_read_through_the_name_is_recorded_with_its_version_arm_rows_and_e
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 }
 
+/// A contract that observes the `conversion` metric (REPORT METRIC accepts only observed ones).
+const OBSERVES_CONVERSION: &str =
+    "CREATE CONTRACT live FOR orders (EXPECT metric_change('conversion') >= -0.5)";
+
 #[tokio::test]
 async fn events_reach_the_store_and_other_processes_read_them() {
     let fx = Fixture::new().await;
     let rc = fx.orders(Some("carol")).await;
+    run(&rc, OBSERVES_CONVERSION).await;
     run(&rc, "SELECT count(*) FROM orders WHERE amount > 1").await;
     run(&rc, "REPORT METRIC conversion = 0.031 FOR orders").await;
     assert_eq!(rc.store().events().buffered(), 2);
@@ -164,6 +169,7 @@ async fn metrics_are_attributed_to_the_arm_the_consumer_resolves_then() {
     let fx = Fixture::new().await;
     let rc = fx.orders(None).await;
     run(&rc, "CREATE COHORT canary MEMBERS ('alice')").await;
+    run(&rc, OBSERVES_CONVERSION).await;
     let before = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     run(&rc, "PROMOTE orders TO 'v2' FOR COHORT canary").await;
@@ -221,6 +227,11 @@ async fn metrics_are_attributed_to_the_arm_the_consumer_resolves_then() {
             "REPORT METRIC conversion = 1 FOR nope",
             ErrorKind::NotFound,
             "unknown dataset 'nope'",
+        ),
+        (
+            "REPORT METRIC conversoin = 1 FOR orders",
+            ErrorKind::NotFound,
+            "dataset 'orders' observes no metric 'conversoin' (known metrics: 'conversion')",
         ),
         (
             "REPORT METRIC \"a b\" = 1 FOR orders",
