@@ -229,6 +229,15 @@ pub(super) fn peek_word(p: &Parser, word: &str) -> bool {
         Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
 }
 
+/// Whether `first` then `second` are next (without consuming them).
+pub(super) fn peek_words(p: &Parser, first: &str, second: &str) -> bool {
+    let is = |n: usize, word: &str| {
+        matches!(p.peek_nth_token(n).token,
+            Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+    };
+    is(0, first) && is(1, second)
+}
+
 /// An identifier, normalised as DataFusion does: unquoted ones are lowercased.
 pub(super) fn parse_name(p: &mut Parser, what: &str) -> Result<String, ParserError> {
     match p.peek_token().token {

@@ -138,7 +138,7 @@ impl Store {
         out
     }
 
-    fn object_url(&self, path: &Path) -> String {
+    pub(crate) fn object_url(&self, path: &Path) -> String {
         format!(
             "{}://{}/{}",
             self.url.scheme(),

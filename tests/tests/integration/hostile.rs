@@ -355,7 +355,38 @@ fn expectation() -> impl Strategy<Value = String> {
         comparison().prop_map(|c| format!(" WARN WHEN {c}")),
         (threshold(), threshold()).prop_map(|(a, b)| format!(" WARN WHEN BETWEEN {a} AND {b}")),
     ];
-    (metric, expect, warn).prop_map(|(m, e, w)| format!("EXPECT {m} {e}{w}"))
+    let plain = (metric, expect, warn).prop_map(|(m, e, w)| format!("EXPECT {m} {e}{w}"));
+    // Interval thresholds: `freshness(ts) <= INTERVAL '6 hours' [WARN WHEN > INTERVAL '..']`.
+    let interval = || {
+        (
+            1u64..100_000,
+            prop::sample::select(vec!["seconds", "minutes", "hours", "days"]),
+        )
+            .prop_map(|(n, unit)| format!("INTERVAL '{n} {unit}'"))
+    };
+    let op = || prop::sample::select(vec!["<", "<=", ">", ">=", "=", "<>"]);
+    let intervals =
+        (op(), interval(), prop::option::of((op(), interval()))).prop_map(|(o, i, warn)| {
+            let warn = warn
+                .map(|(wo, wi)| format!(" WARN WHEN {wo} {wi}"))
+                .unwrap_or_default();
+            format!("EXPECT freshness(updated_at) {o} {i}{warn}")
+        });
+    // Live expectations over a trailing window.
+    let live = (
+        prop::sample::select(vec![
+            "read_error_rate()",
+            "latency_ratio()",
+            "metric_change('conversion')",
+        ]),
+        comparison(),
+        prop::option::of(interval()),
+    )
+        .prop_map(|(m, c, window)| {
+            let window = window.map(|w| format!(" WINDOW {w}")).unwrap_or_default();
+            format!("EXPECT {m} {c}{window}")
+        });
+    prop_oneof![3 => plain, 1 => intervals, 1 => live]
 }
 
 /// A column rule: `<column> [<type>] [NOT NULL] [UNIQUE] [CHECK (...)]...`, in any order.
@@ -655,19 +686,21 @@ fn valid() -> impl Strategy<Value = String> {
                 }
             })
             .boxed(),
-        // VACUUM [DRY RUN] [RETAIN '...'] [REASON '...']
+        // VACUUM [DRY RUN] [RETAIN '...'] [RETAIN EVENTS '...'] [REASON '...']
         (
             any::<bool>(),
+            prop::option::of(retain()),
             prop::option::of(retain()),
             reason(),
             any::<u64>(),
         )
-            .prop_map(|(dry, retain, reason, seed)| {
+            .prop_map(|(dry, retain, events, reason, seed)| {
                 let mut clauses = vec![reason];
                 if dry {
                     clauses.push(" DRY RUN".into());
                 }
                 clauses.extend(retain.map(|r| format!(" RETAIN {r}")));
+                clauses.extend(events.map(|r| format!(" RETAIN EVENTS {r}")));
                 format!("VACUUM{}", shuffled(clauses, seed))
             })
             .boxed(),

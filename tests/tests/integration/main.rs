@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 mod contracts;
 mod crash;
+mod events;
 mod hostile;
 mod layers;
 mod live;

@@ -7,22 +7,26 @@
 //! nobody else can take), on a timer, when the session closes and at the end of a shell
 //! statement. A crashed process loses at most its unflushed buffer; a failed flush keeps the
 //! events for the next one. Objects are immutable, so a reader parses each one once and keeps
-//! it; an object that cannot be read or parsed is skipped and named, never fatal.
+//! it; an object that cannot be read or parsed is skipped and named, never fatal. Days that
+//! have ended are compacted into one Parquet object each, and old days removed, by `VACUUM`
+//! ([`compact`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use datafusion::object_store::path::Path;
-use datafusion::object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+use datafusion::object_store::{ObjectMeta, ObjectStore, PutMode, PutOptions};
 use futures::TryStreamExt;
 
 use crate::error::Result;
 
+mod compact;
 mod kinds;
 
+pub use compact::{CompactedDay, ExpiredDay};
 pub use kinds::{Arm, DeliveryEvent, EvaluationEvent, Event, MetricEvent, ReadEvent};
 
 /// The folder of event objects under the store's root.
@@ -76,7 +80,14 @@ pub struct EventLog {
 
 #[derive(Debug, Clone)]
 enum Parsed {
+    /// A JSON-lines object's events.
     Events(Arc<Vec<Event>>),
+    /// A compacted day's events and the names of the JSON-lines objects it holds.
+    Compacted {
+        events: Arc<Vec<Event>>,
+        sources: Arc<HashSet<String>>,
+    },
+    /// Why the object cannot be read.
     Corrupt(String),
 }
 
@@ -179,9 +190,13 @@ impl EventLog {
     /// [`Self::read`] of the events at or after `since` only. An object holds events from
     /// before its flush, never after, so only the day folders from `since`'s day on are listed.
     pub async fn read_since(&self, since: Option<DateTime<Utc>>) -> Result<EventsRead> {
-        let mut paths: Vec<Path> = Vec::new();
+        let mut days: Vec<(Path, Vec<ObjectMeta>)> = Vec::new();
         match since {
-            None => paths.extend(self.list(&self.dir).await?),
+            None => {
+                for (_, (folder, listing)) in self.list_days().await? {
+                    days.push((folder, listing.objects));
+                }
+            }
             Some(since) => {
                 let today = Utc::now().date_naive();
                 let mut day = since.date_naive();
@@ -190,31 +205,16 @@ impl EventLog {
                         .dir
                         .clone()
                         .join(day.format("%Y-%m-%d").to_string().as_str());
-                    paths.extend(self.list(&folder).await?);
+                    let listed = self.list(&folder).await?;
+                    days.push((folder, listed));
                     let Some(next) = day.succ_opt() else { break };
                     day = next;
                 }
             }
         }
-        paths.sort();
         let mut out = EventsRead::default();
-        for path in &paths {
-            let known = lock(&self.parsed).get(path).cloned();
-            let parsed = match known {
-                Some(p) => p,
-                None => {
-                    let p = self.parse_object(path).await;
-                    lock(&self.parsed).insert(path.clone(), p.clone());
-                    p
-                }
-            };
-            match parsed {
-                Parsed::Events(events) => out.events.extend(events.iter().cloned()),
-                Parsed::Corrupt(reason) => out.skipped.push(Skipped {
-                    path: path.to_string(),
-                    reason,
-                }),
-            }
+        for (folder, listed) in days {
+            self.read_day(&folder, listed, &mut out).await?;
         }
         out.events.extend(lock(&self.buffer).iter().cloned());
         if let Some(since) = since {
@@ -225,27 +225,99 @@ impl EventLog {
         Ok(out)
     }
 
-    async fn list(&self, prefix: &Path) -> Result<Vec<Path>> {
-        let listed: Vec<_> = self.object_store.list(Some(prefix)).try_collect().await?;
-        Ok(listed
-            .into_iter()
-            .map(|meta| meta.location)
-            .filter(|p| p.extension() == Some("jsonl"))
-            .collect())
+    /// One day folder's events: its newest readable compacted generation and the JSON-lines
+    /// objects that generation does not hold. An object removed between the listing and its
+    /// read (a compaction ran) makes the day listed again.
+    async fn read_day(
+        &self,
+        folder: &Path,
+        mut listed: Vec<ObjectMeta>,
+        out: &mut EventsRead,
+    ) -> Result<()> {
+        for _attempt in 0..3 {
+            if let Some((events, skipped)) = self.try_read_day(&listed).await? {
+                out.events.extend(events);
+                out.skipped.extend(skipped);
+                // Forget what this day no longer holds.
+                let present: HashSet<&Path> = listed.iter().map(|m| &m.location).collect();
+                let prefix = format!("{folder}/");
+                lock(&self.parsed)
+                    .retain(|p, _| !p.as_ref().starts_with(&prefix) || present.contains(p));
+                return Ok(());
+            }
+            listed = self.list(folder).await?;
+        }
+        out.skipped.push(Skipped {
+            path: folder.to_string(),
+            reason: "its objects kept changing while being read (compactions); read it again"
+                .into(),
+        });
+        Ok(())
     }
 
-    async fn parse_object(&self, path: &Path) -> Parsed {
-        let bytes = match self.object_store.get(path).await {
-            Ok(got) => match got.bytes().await {
-                Ok(b) => b,
-                Err(e) => return Parsed::Corrupt(format!("cannot be read: {e}")),
-            },
-            Err(e) => return Parsed::Corrupt(format!("cannot be read: {e}")),
+    /// `None` when an object listed is gone.
+    async fn try_read_day(
+        &self,
+        listed: &[ObjectMeta],
+    ) -> Result<Option<(Vec<Event>, Vec<Skipped>)>> {
+        let listing = compact::DayListing {
+            objects: listed.to_vec(),
         };
-        match parse_lines(&bytes) {
-            Ok(events) => Parsed::Events(Arc::new(events)),
-            Err(reason) => Parsed::Corrupt(reason),
+        let (mut events, mut skipped) = (Vec::new(), Vec::new());
+        let mut held: Arc<HashSet<String>> = Arc::default();
+        for meta in listing.generations() {
+            match self.parsed(&meta.location, true).await? {
+                None => return Ok(None),
+                Some(Parsed::Compacted { events: e, sources }) => {
+                    events.extend(e.iter().cloned());
+                    held = sources;
+                    break;
+                }
+                Some(Parsed::Corrupt(reason)) => skipped.push(Skipped {
+                    path: meta.location.to_string(),
+                    reason,
+                }),
+                Some(Parsed::Events(_)) => {}
+            }
         }
+        for meta in listing.lines() {
+            if held.contains(&compact::name_of(&meta.location)) {
+                continue;
+            }
+            match self.parsed(&meta.location, false).await? {
+                None => return Ok(None),
+                Some(Parsed::Events(e)) => events.extend(e.iter().cloned()),
+                Some(Parsed::Corrupt(reason)) => skipped.push(Skipped {
+                    path: meta.location.to_string(),
+                    reason,
+                }),
+                Some(Parsed::Compacted { .. }) => {}
+            }
+        }
+        Ok(Some((events, skipped)))
+    }
+
+    /// An object parsed (once: objects are immutable); `None` when it is gone.
+    async fn parsed(&self, path: &Path, compacted: bool) -> Result<Option<Parsed>> {
+        if let Some(p) = lock(&self.parsed).get(path).cloned() {
+            return Ok(Some(p));
+        }
+        let parsed = match self.get(path).await {
+            Ok(None) => return Ok(None),
+            Ok(Some(bytes)) if compacted => compact::parse_compacted(&bytes),
+            Ok(Some(bytes)) => match parse_lines(&bytes) {
+                Ok(events) => Parsed::Events(Arc::new(events)),
+                Err(reason) => Parsed::Corrupt(reason),
+            },
+            Err(e) => Parsed::Corrupt(format!("cannot be read: {e}")),
+        };
+        lock(&self.parsed).insert(path.clone(), parsed.clone());
+        Ok(Some(parsed))
+    }
+
+    async fn list(&self, prefix: &Path) -> Result<Vec<ObjectMeta>> {
+        let listed: Vec<ObjectMeta> = self.object_store.list(Some(prefix)).try_collect().await?;
+        Ok(listed)
     }
 }
 
@@ -310,20 +382,27 @@ fn parse_lines(bytes: &[u8]) -> std::result::Result<Vec<Event>, String> {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Event>(line) {
-            Ok(e) => events.push(e),
-            Err(e) => {
-                let kind = serde_json::from_str::<serde_json::Value>(line)
-                    .ok()
-                    .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_string)));
-                match kind {
-                    Some(k) if !KNOWN_KINDS.contains(&k.as_str()) => continue,
-                    _ => return Err(format!("line {}: {e}", i + 1)),
-                }
-            }
+        if let Some(e) = parse_line(line).map_err(|e| format!("line {}: {e}", i + 1))? {
+            events.push(e);
         }
     }
     Ok(events)
+}
+
+/// One event's JSON; `None` for a kind this version does not know.
+fn parse_line(line: &str) -> std::result::Result<Option<Event>, String> {
+    match serde_json::from_str::<Event>(line) {
+        Ok(e) => Ok(Some(e)),
+        Err(e) => {
+            let kind = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_string)));
+            match kind {
+                Some(k) if !KNOWN_KINDS.contains(&k.as_str()) => Ok(None),
+                _ => Err(e.to_string()),
+            }
+        }
+    }
 }
 
 const KNOWN_KINDS: [&str; 4] = ["read", "metric", "evaluation", "delivery"];
