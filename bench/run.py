@@ -314,6 +314,12 @@ def main():
     table.add(f"controller round over {res['rollouts']} live rollouts ({res['decisions']} decisions, events from the store)",
               secs(median), "—", "—", "< 1 s", "met" if median < 1.0 else "**missed**")
 
+    log("== events: a month read by a fresh process, as flushed vs compacted by VACUUM")
+    res, _, _ = child([BENCH, "events", "--days", "30", "--objects", "1000", "--events", "20"])
+    table.timed(f"read a month of events ({res['events']:,} in {res['days']} days × {res['objects_per_day']:,} objects), "
+                f"compacted vs as flushed (VACUUM took {secs(res['vacuum_seconds'])})",
+                statistics.median(res["compacted"]), statistics.median(res["flushed"]), "as flushed")
+
     log("== contract: CHECK (10 checks, one scan)")
     r = alternate(args.rounds, {"ours": ours("check"), "duckdb": peer("check"), "scan": ours("scan", "datafusion")})
     fails = [row for row in r["ours"].rows if row[-2] != "pass"] if r["ours"].rows else []

@@ -10,6 +10,7 @@
 //! rollout-bench paired q6 --dir bench/data/sf1 --reps 30    # both sides in one process
 //! rollout-bench paired q6 --dir bench/data/sf1 --versus unrecorded   # the reads ledger's cost
 //! rollout-bench controller --rollouts 100 --rounds 20
+//! rollout-bench events --days 30 --objects 1000 --events 20          # a month of events, compacted or not
 //! rollout-bench latency --data bench/data/sf1/lineitem --rounds 50
 //! rollout-bench history --entries 10,1000,10000 --rounds 30
 //! ```
@@ -89,6 +90,18 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
+    /// Reading a month of events by a fresh process, as flushed (many small objects) and
+    /// after VACUUM compacted each day into one Parquet object.
+    Events {
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[arg(long, default_value_t = 1000)]
+        objects: usize,
+        #[arg(long, default_value_t = 20)]
+        events: usize,
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
     /// PROMOTE (to a cohort) and ROLLBACK latency on a fresh store whose two versions are
     /// the Parquet files under `data`.
     Latency {
@@ -127,6 +140,12 @@ async fn main() -> anyhow::Result<()> {
             versus,
         } => paired::run(bench, &dir, reps, warmup, versus).await?,
         Command::Controller { rollouts, rounds } => measure::controller(rollouts, rounds).await?,
+        Command::Events {
+            days,
+            objects,
+            events,
+            reps,
+        } => measure::events(days, objects, events, reps).await?,
         Command::Latency { data, rounds } => measure::latency(&data, rounds).await?,
         Command::History { entries, rounds } => measure::history(&entries, rounds).await?,
     };

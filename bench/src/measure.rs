@@ -188,3 +188,64 @@ pub async fn controller(rollouts: usize, rounds: usize) -> anyhow::Result<Value>
     }
     Ok(json!({ "rollouts": rollouts, "decisions": decisions, "times": times }))
 }
+
+/// Reading a month of events: `days` ended days of `objects` flushed objects of `events` read
+/// events each, read whole by a fresh process `reps` times as flushed, then again after
+/// `VACUUM` compacted each day into one Parquet object. The events are the same (checked).
+pub async fn events(days: i64, objects: usize, events: usize, reps: usize) -> anyhow::Result<Value> {
+    use datafusion_rollout::store::{Arm, Event, ReadEvent};
+    let scratch = Scratch::new("events")?;
+    let root = scratch.0.join("store");
+    let store = path_str(&root)?;
+    let rc = RolloutContext::open(&store).await?;
+    rc.run("CREATE DATASET orders").await?;
+    let today = chrono::Utc::now().date_naive();
+    for d in 1..=days {
+        let day = today - chrono::TimeDelta::days(d);
+        let folder = root
+            .join("_rollout_events")
+            .join(day.format("%Y-%m-%d").to_string());
+        std::fs::create_dir_all(&folder)?;
+        let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+        for o in 0..objects {
+            let mut body = String::new();
+            for e in 0..events {
+                let event = Event::Read(ReadEvent {
+                    time: start + chrono::TimeDelta::milliseconds((o * events + e) as i64),
+                    dataset: "orders".into(),
+                    version: if e % 10 == 0 { "v2" } else { "v1" }.into(),
+                    arm: if e % 10 == 0 { Arm::Candidate } else { Arm::Stable },
+                    consumer: Some(format!("service-{}", e % 7)),
+                    reason: "stable".into(),
+                    rows: Some(1000 + e as u64),
+                    elapsed_ms: 1.0 + (e % 13) as f64,
+                    error: None,
+                });
+                body.push_str(&serde_json::to_string(&event)?);
+                body.push('\n');
+            }
+            std::fs::write(folder.join(format!("{o:013}-bench.jsonl")), body)?;
+        }
+    }
+    let read_all = || async {
+        let mut times = Vec::with_capacity(reps);
+        let mut n = 0;
+        for _ in 0..reps {
+            let t = Instant::now();
+            let fresh = RolloutContext::open(&store).await?;
+            n = fresh.store().events().read().await?.events.len();
+            times.push(t.elapsed().as_secs_f64());
+        }
+        anyhow::Ok((times, n))
+    };
+    let (flushed, n_flushed) = read_all().await?;
+    let t = Instant::now();
+    rc.run("VACUUM").await?;
+    let vacuum = t.elapsed().as_secs_f64();
+    let (compacted, n_compacted) = read_all().await?;
+    anyhow::ensure!(n_flushed == n_compacted, "{n_flushed} events before, {n_compacted} after");
+    Ok(json!({
+        "days": days, "objects_per_day": objects, "events": n_flushed,
+        "flushed": flushed, "compacted": compacted, "vacuum_seconds": vacuum,
+    }))
+}
