@@ -192,7 +192,12 @@ pub async fn controller(rollouts: usize, rounds: usize) -> anyhow::Result<Value>
 /// Reading a month of events: `days` ended days of `objects` flushed objects of `events` read
 /// events each, read whole by a fresh process `reps` times as flushed, then again after
 /// `VACUUM` compacted each day into one Parquet object. The events are the same (checked).
-pub async fn events(days: i64, objects: usize, events: usize, reps: usize) -> anyhow::Result<Value> {
+pub async fn events(
+    days: i64,
+    objects: usize,
+    events: usize,
+    reps: usize,
+) -> anyhow::Result<Value> {
     use datafusion_rollout::store::{Arm, Event, ReadEvent};
     let scratch = Scratch::new("events")?;
     let root = scratch.0.join("store");
@@ -214,7 +219,11 @@ pub async fn events(days: i64, objects: usize, events: usize, reps: usize) -> an
                     time: start + chrono::TimeDelta::milliseconds((o * events + e) as i64),
                     dataset: "orders".into(),
                     version: if e % 10 == 0 { "v2" } else { "v1" }.into(),
-                    arm: if e % 10 == 0 { Arm::Candidate } else { Arm::Stable },
+                    arm: if e % 10 == 0 {
+                        Arm::Candidate
+                    } else {
+                        Arm::Stable
+                    },
                     consumer: Some(format!("service-{}", e % 7)),
                     reason: "stable".into(),
                     rows: Some(1000 + e as u64),
@@ -243,7 +252,10 @@ pub async fn events(days: i64, objects: usize, events: usize, reps: usize) -> an
     rc.run("VACUUM").await?;
     let vacuum = t.elapsed().as_secs_f64();
     let (compacted, n_compacted) = read_all().await?;
-    anyhow::ensure!(n_flushed == n_compacted, "{n_flushed} events before, {n_compacted} after");
+    anyhow::ensure!(
+        n_flushed == n_compacted,
+        "{n_flushed} events before, {n_compacted} after"
+    );
     Ok(json!({
         "days": days, "objects_per_day": objects, "events": n_flushed,
         "flushed": flushed, "compacted": compacted, "vacuum_seconds": vacuum,
