@@ -732,3 +732,56 @@ async fn s3_request_counts() {
         .1;
     assert_eq!(promote.put, 1, "a PROMOTE writes one log entry");
 }
+
+/// VACUUM compacts an ended day of event objects on the gateway (conditional create of the
+/// compacted object, deletes of what it holds), two at once make one object, and a fresh
+/// process reads the same events before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_vacuum_compacts_events() {
+    let Some(s3) = S3::get("vacuum_compacts_events") else {
+        return;
+    };
+    let (store, rc) = orders_store(&s3).await;
+    let day = (chrono::Utc::now() - chrono::TimeDelta::days(1)).date_naive();
+    let folder = format!("store/_rollout_events/{}", day.format("%Y-%m-%d"));
+    let bucket = s3.bucket_store();
+    for i in 0..12 {
+        let time = day.and_hms_opt(3, 0, i).unwrap().and_utc();
+        let event = datafusion_rollout::store::Event::Read(datafusion_rollout::store::ReadEvent {
+            time,
+            dataset: "orders".into(),
+            version: "v1".into(),
+            arm: datafusion_rollout::store::Arm::Stable,
+            consumer: Some(format!("c{i}")),
+            reason: "stable".into(),
+            rows: Some(1),
+            elapsed_ms: 2.0,
+            error: None,
+        });
+        let line = format!("{}\n", serde_json::to_string(&event).unwrap());
+        let key = s3.path(&format!("{folder}/{i:013}-s3.jsonl"));
+        bucket
+            .put(&key, PutPayload::from(line.into_bytes()))
+            .await
+            .unwrap();
+    }
+    let reads = async |store: &str| {
+        let fresh = s3.open(store, "reader").await;
+        run(
+            &fresh,
+            "SELECT consumer, time FROM rollout_reads() ORDER BY time",
+        )
+        .await
+    };
+    let before = reads(&store).await;
+    assert!(before.contains("c11"), "{before}");
+    let other = s3.open(&store, "other").await;
+    let (a, b) = tokio::join!(rc.sql("VACUUM"), other.sql("VACUUM"));
+    for r in [a, b] {
+        r.unwrap().collect().await.unwrap();
+    }
+    let keys = s3.keys(&folder).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].ends_with("compacted-000001.parquet"), "{keys:?}");
+    assert_eq!(reads(&store).await, before);
+}
