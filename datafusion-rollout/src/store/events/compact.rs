@@ -31,7 +31,7 @@ use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::WriterProperties;
 use futures::TryStreamExt;
 
-use super::{Event, EventLog, Parsed, lock, parse_line};
+use super::{Event, EventLog, Parsed, lines_of, lock, parse_line};
 use crate::error::{Error, Result};
 
 /// The key of a compacted object's metadata that lists the JSON-lines objects it holds.
@@ -335,26 +335,16 @@ impl EventLog {
 /// A JSON-lines object's events as rows, under the rules of [`super::parse_lines`]: an
 /// object with a line that is not an event (of a known kind) is corrupt and not compacted.
 fn raw_lines(bytes: &[u8]) -> std::result::Result<Vec<Row>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
-    if !text.is_empty() && !text.ends_with('\n') {
-        return Err("truncated: the last line has no end".into());
-    }
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        rows.push(row_of(line).map_err(|e| format!("line {}: {e}", i + 1))?);
-    }
-    Ok(rows)
+    lines_of(bytes)?
+        .into_iter()
+        .map(|(n, line)| row_of(line).map_err(|e| format!("line {n}: {e}")))
+        .collect()
 }
 
 fn row_of(line: &str) -> std::result::Result<Row, String> {
     match parse_line(line)? {
         Some(event) => Ok(Row {
-            kind: serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_string))),
+            kind: Some(event.kind().to_string()),
             time: Some(event.time()),
             dataset: Some(event.dataset().to_string()),
             event: line.to_string(),

@@ -157,6 +157,16 @@ impl Event {
         }
     }
 
+    /// Its kind as written in the `kind` field (`read`, `metric`, `evaluation`, `delivery`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Read(_) => "read",
+            Event::Metric(_) => "metric",
+            Event::Evaluation(_) => "evaluation",
+            Event::Delivery(_) => "delivery",
+        }
+    }
+
     /// When it happened.
     pub fn time(&self) -> DateTime<Utc> {
         match self {

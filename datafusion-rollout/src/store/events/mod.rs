@@ -373,20 +373,28 @@ async fn write_object(
 /// Parses an event object. Lines of a kind this version does not know (written by a newer
 /// one) are ignored; anything else that is not an event makes the object corrupt.
 fn parse_lines(bytes: &[u8]) -> std::result::Result<Vec<Event>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
-    if !text.is_empty() && !text.ends_with('\n') {
-        return Err("truncated: the last line has no end".into());
-    }
     let mut events = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        if let Some(e) = parse_line(line).map_err(|e| format!("line {}: {e}", i + 1))? {
+    for (n, line) in lines_of(bytes)? {
+        if let Some(e) = parse_line(line).map_err(|e| format!("line {n}: {e}"))? {
             events.push(e);
         }
     }
     Ok(events)
+}
+
+/// The non-blank lines of an event object with their numbers (from 1); an object that is not
+/// UTF-8 or whose last line has no end (a torn write) is corrupt.
+fn lines_of(bytes: &[u8]) -> std::result::Result<Vec<(usize, &str)>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        return Err("truncated: the last line has no end".into());
+    }
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i + 1, l))
+        .collect())
 }
 
 /// One event's JSON; `None` for a kind this version does not know.
