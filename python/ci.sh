@@ -10,7 +10,10 @@ WHEELS="${WHEELS:-target/ci-wheels}"
 [ -x "$PY_VENV/bin/python" ] || python3 -m venv "$PY_VENV"
 # datafusion: the FFI tests load our providers into datafusion-python, whose major must be ours.
 "$PY_VENV/bin/pip" install -q maturin pytest pyarrow pandas polars nbclient nbformat ipykernel matplotlib \
-    'datafusion==55.*'
+    'datafusion==55.*' 'adbc-driver-flightsql==1.13.*' 'adbc-driver-manager==1.13.*'
+# test_serve.py runs the real `rollout serve` binary against ADBC.
+cargo build -q -p rollout-shell
+export ROLLOUT_BIN="$PWD/target/debug/rollout"
 rm -rf "$WHEELS"
 "$PY_VENV/bin/maturin" build -q -m python/Cargo.toml -o "$WHEELS"
 "$PY_VENV/bin/pip" install -q --force-reinstall --no-deps "$WHEELS"/datafusion_rollout-*.whl

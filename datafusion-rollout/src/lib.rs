@@ -54,7 +54,7 @@ pub use resolve::{Consistency, Resolution, RolloutConfig, bucket};
 pub use session::{RolloutContext, RolloutOptions};
 pub use sql::parse_interval;
 pub use statement::{
-    Outcome, Statement, StatementText, complete_statements, is_complete, parse_sql,
+    Outcome, Secret, Statement, StatementText, complete_statements, is_complete, parse_sql,
     split_statements,
 };
 pub use store::{Store, StoreOptions};

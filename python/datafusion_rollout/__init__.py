@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, List, Optional, Union
 from ._native import (
     AggregateFunction,
     AssertionFailedError,
+    AuthenticationError,
     ConcurrentModificationError,
     GuardFailedError,
     NotFoundError,
     ParseError,
+    PermissionDeniedError,
     Result,
     RolloutCatalog,
     RolloutConfig,
@@ -56,6 +58,8 @@ __all__ = [
     "GuardFailedError",
     "ConcurrentModificationError",
     "AssertionFailedError",
+    "AuthenticationError",
+    "PermissionDeniedError",
     "RolloutCatalog",
     "RolloutTable",
     "RolloutConfig",
@@ -74,6 +78,9 @@ def connect(
     actor: Optional[str] = None,
     record_reads: bool = True,
     consistency: str = "statement",
+    user: Optional[str] = None,
+    password: Optional[str] = None,
+    token: Optional[str] = None,
 ) -> Session:
     """Opens (or creates) the rollout store at ``store`` and returns a session on it.
 
@@ -86,8 +93,19 @@ def connect(
     exits so that buffered reads and metrics reach the store. ``consistency="session"`` keeps,
     for the session's life, the version each dataset first resolved to (a notebook or job that
     must not mix versions while a rollout advances); a rolled-back version is still dropped.
+
+    A store with users asks every session to log in: ``user`` with ``password``, or an API
+    ``token`` (``CREATE TOKEN FOR svc``); they default to the ``ROLLOUT_USER``,
+    ``ROLLOUT_PASSWORD`` and ``ROLLOUT_TOKEN`` environment variables. The session then reads as
+    that user and every change is recorded as theirs; a wrong login raises
+    ``AuthenticationError``, a missing privilege ``PermissionDeniedError``.
     """
-    return _connect(os.fspath(store), consumer, cohort, actor, record_reads, consistency)
+    user = user if user is not None else os.environ.get("ROLLOUT_USER")
+    password = password if password is not None else os.environ.get("ROLLOUT_PASSWORD")
+    token = token if token is not None else os.environ.get("ROLLOUT_TOKEN")
+    return _connect(
+        os.fspath(store), consumer, cohort, actor, record_reads, consistency, user, password, token
+    )
 
 
 def functions() -> List[Union[AggregateFunction, ScalarFunction]]:

@@ -22,7 +22,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion_rollout::signals::{MetricReport, report_metric};
 use datafusion_rollout::{
-    Consistency, Controller, Error, ErrorKind, Outcome, RolloutContext, RolloutOptions,
+    Consistency, Controller, Error, ErrorKind, Outcome, RolloutContext, RolloutOptions, Secret,
 };
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -64,6 +64,19 @@ create_exception!(
     AssertionFailedError,
     RolloutError,
     "An ASSERT whose condition was not true."
+);
+
+create_exception!(
+    datafusion_rollout,
+    AuthenticationError,
+    RolloutError,
+    "Credentials were missing, wrong or expired (the message never says which users exist)."
+);
+create_exception!(
+    datafusion_rollout,
+    PermissionDeniedError,
+    RolloutError,
+    "The logged-in user lacks a privilege; the message names it. Nothing was changed."
 );
 
 /// The runtime every query of this module runs on (the module's own copy of tokio).
@@ -123,6 +136,8 @@ pub fn to_py_err(e: Error) -> PyErr {
         ErrorKind::Parse => ParseError::new_err(message),
         ErrorKind::NotFound => NotFoundError::new_err(message),
         ErrorKind::Conflict => ConcurrentModificationError::new_err(message),
+        ErrorKind::Unauthenticated => AuthenticationError::new_err(message),
+        ErrorKind::PermissionDenied => PermissionDeniedError::new_err(message),
         ErrorKind::DataCheck if matches!(e, Error::AssertionFailed { .. }) => {
             AssertionFailedError::new_err(message)
         }
@@ -202,7 +217,7 @@ impl Session {
                 cohort: settings.cohort,
                 at,
             };
-            let event = report_metric(ctx.store(), &report, ctx.actor()).await?;
+            let event = report_metric(ctx.store(), &report, &ctx.actor()).await?;
             Ok((event.version, event.arm.as_str().to_string()))
         })
     }
@@ -443,7 +458,8 @@ fn timestamp_of(value: &Bound<'_, PyAny>) -> PyResult<chrono::DateTime<chrono::U
 
 /// Opens (or creates) the store at `store` (a path, `file://`, `memory://name`, `s3://...`).
 #[pyfunction]
-#[pyo3(signature = (store, consumer = None, cohort = None, actor = None, record_reads = true, consistency = "statement"))]
+#[pyo3(signature = (store, consumer = None, cohort = None, actor = None, record_reads = true, consistency = "statement", user = None, password = None, token = None))]
+#[allow(clippy::too_many_arguments)]
 fn connect(
     py: Python<'_>,
     store: String,
@@ -452,6 +468,9 @@ fn connect(
     actor: Option<String>,
     record_reads: bool,
     consistency: &str,
+    user: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
 ) -> PyResult<Session> {
     let consistency = match consistency {
         "statement" => Consistency::Statement,
@@ -468,6 +487,9 @@ fn connect(
         actor,
         record_reads,
         consistency,
+        user,
+        password: password.map(Secret::new),
+        token: token.map(Secret::new),
         ..Default::default()
     };
     let ctx = run(py, async move {
@@ -500,6 +522,11 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add(
         "AssertionFailedError",
         py.get_type::<AssertionFailedError>(),
+    )?;
+    m.add("AuthenticationError", py.get_type::<AuthenticationError>())?;
+    m.add(
+        "PermissionDeniedError",
+        py.get_type::<PermissionDeniedError>(),
     )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

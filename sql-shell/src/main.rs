@@ -19,6 +19,7 @@ mod progress;
 mod repl;
 mod runner;
 mod script;
+mod serve;
 mod shell;
 mod watch;
 
@@ -29,7 +30,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use datafusion_rollout::{Consistency, RolloutContext, RolloutOptions};
+use datafusion_rollout::{Consistency, ErrorKind, RolloutContext, RolloutOptions, Secret};
 
 use crate::outcome::Failure;
 use crate::print::{OutputFormat, PrintOptions};
@@ -62,6 +63,11 @@ struct Args {
     /// Join this cohort for the session.
     #[arg(long, value_name = "NAME")]
     cohort: Option<String>,
+
+    /// Log in as this user on a store with users; the password comes from ROLLOUT_PASSWORD,
+    /// else a prompt. A token in ROLLOUT_TOKEN logs in without a password.
+    #[arg(long, env = "ROLLOUT_USER", value_name = "NAME")]
+    user: Option<String>,
 
     /// Output format of results.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
@@ -105,6 +111,17 @@ enum Command {
         #[arg(long, default_value = "./rollout_demo")]
         dir: PathBuf,
     },
+    /// Serve the store over Arrow Flight SQL: every query and statement runs as the user who
+    /// logged in (handshake with user and password, or an API token as the bearer), and the
+    /// controller runs every --controller-interval. Stops on Ctrl-C or SIGTERM.
+    Serve {
+        /// Address of the Flight SQL endpoint (port 0 picks a free one; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        flight: std::net::SocketAddr,
+        /// Time between controller rounds (0s: no controller in this process).
+        #[arg(long, default_value = "60s", value_parser = datafusion_rollout::parse_interval)]
+        controller_interval: Duration,
+    },
     /// Run the controller every interval: evaluate each AUTO rollout's live guards, advance
     /// or roll back, and print what each round decided, until Ctrl-C.
     Watch {
@@ -144,10 +161,27 @@ async fn run(args: Args) -> Result<(), Failure> {
         return demo::run(dir, args.format, Some(actor)).await;
     }
 
-    let options = RolloutOptions {
+    if let Some(Command::Serve {
+        flight,
+        controller_interval,
+    }) = &args.command
+    {
+        return serve::run(&args.store, *flight, *controller_interval).await;
+    }
+
+    let token = secret_from_env("ROLLOUT_TOKEN");
+    let logging_in = args.user.is_some() || token.is_some();
+    let mut options = RolloutOptions {
         actor: os_user(),
-        consumer: args.consumer.clone().or_else(os_user),
+        // A login reads as its user; otherwise as the OS user.
+        consumer: args
+            .consumer
+            .clone()
+            .or_else(|| if logging_in { None } else { os_user() }),
         cohort: args.cohort.clone(),
+        user: args.user.clone(),
+        password: secret_from_env("ROLLOUT_PASSWORD"),
+        token,
         // A script reads one version of each dataset from start to end, even while a
         // controller advances a stage under it (SET rollout.consistency = 'statement' opts out).
         consistency: if args.files.is_empty() {
@@ -157,7 +191,23 @@ async fn run(args: Args) -> Result<(), Failure> {
         },
         ..RolloutOptions::default()
     };
-    let ctx = RolloutContext::open_with(&args.store, options).await?;
+    let ctx = match RolloutContext::open_with(&args.store, options.clone()).await {
+        // The store wants a password that the environment did not give: ask for it.
+        Err(e)
+            if e.kind() == ErrorKind::Unauthenticated
+                && options.user.is_some()
+                && options.password.is_none()
+                && options.token.is_none()
+                && std::io::stdin().is_terminal() =>
+        {
+            let user = options.user.clone().unwrap_or_default();
+            let password = rpassword::prompt_password(format!("password for {user}: "))
+                .map_err(|e| Failure::from_anyhow(&anyhow::anyhow!("reading the password: {e}")))?;
+            options.password = Some(Secret::new(password));
+            RolloutContext::open_with(&args.store, options).await?
+        }
+        other => other?,
+    };
     let batch = !args.commands.is_empty() || !args.files.is_empty();
     let interactive = !batch && args.command.is_none() && std::io::stdin().is_terminal();
     let print = PrintOptions {
@@ -232,4 +282,12 @@ fn os_user() -> Option<String> {
         .into_iter()
         .filter_map(|name| std::env::var(name).ok())
         .find(|user| !user.is_empty())
+}
+
+/// A secret from the environment (empty counts as unset).
+fn secret_from_env(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
 }

@@ -6,6 +6,7 @@
 //! Statements never mutate it directly: they compile to actions that the commit log makes durable
 //! first.
 
+mod access;
 mod contract;
 mod model;
 mod names;
@@ -14,6 +15,10 @@ mod schema;
 mod state;
 
 pub use crate::sql::format_percent;
+pub use access::{
+    Access, ApiToken, Grant, Grantee, Need, Privilege, Role, SYSTEM_PRINCIPALS, Scope,
+    TOKEN_PREFIX, User, split_token, verify_secret,
+};
 pub use contract::{
     ColumnRule, Comparison, Contract, ContractItems, Expectation, Threshold, interval_text,
 };

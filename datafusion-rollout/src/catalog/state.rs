@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::access::{Access, ApiToken, Grant, Grantee, Role, User};
 use super::model::{Cohort, Dataset, Notification, Rollout, Version, VersionStatus};
 use super::rollout::check_statuses;
 use super::schema::ColumnDef;
@@ -19,6 +20,13 @@ pub struct State {
     /// Webhooks by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notifications: BTreeMap<String, Notification>,
+    /// Users, roles, tokens and grants (empty: the store is open).
+    #[serde(default, skip_serializing_if = "access_is_empty")]
+    pub access: Access,
+}
+
+fn access_is_empty(access: &Access) -> bool {
+    *access == Access::default()
 }
 
 /// One change recorded in a log entry. Actions are results, not requests: applying them needs
@@ -53,6 +61,31 @@ pub enum Action {
     CreateNotification { notification: Box<Notification> },
     /// A notification is removed.
     DropNotification { name: String },
+    /// A new user.
+    CreateUser { user: Box<User> },
+    /// A user is removed, with their grants and tokens.
+    DropUser { name: String },
+    /// A user's password hash becomes this (`None`: tokens only).
+    SetPassword {
+        user: String,
+        password_hash: Option<String>,
+    },
+    /// A new role.
+    CreateRole { role: Role },
+    /// A role is removed, with its grants and memberships.
+    DropRole { name: String },
+    /// A user starts holding a role.
+    GrantRole { role: String, user: String },
+    /// A user stops holding a role.
+    RevokeRole { role: String, user: String },
+    /// A grant is added.
+    AddGrant { grant: Grant },
+    /// A grant is removed.
+    RemoveGrant { grant: Grant },
+    /// A new API token.
+    CreateToken { token: Box<ApiToken> },
+    /// An API token is revoked.
+    DropToken { id: String },
 }
 
 impl Action {
@@ -64,9 +97,7 @@ impl Action {
             | Action::SetVersionStatus { dataset, .. }
             | Action::SetRollout { dataset, .. }
             | Action::SetContract { dataset, .. } => Some(dataset),
-            Action::CreateCohort { .. }
-            | Action::CreateNotification { .. }
-            | Action::DropNotification { .. } => None,
+            _ => None,
         }
     }
 }
@@ -200,6 +231,7 @@ impl State {
                     return Err(format!("unknown notification '{name}' dropped"));
                 }
             }
+            other => apply_access(&mut self.access, other)?,
         }
         Ok(())
     }
@@ -209,4 +241,92 @@ impl State {
             .get_mut(name)
             .ok_or_else(|| format!("unknown dataset '{name}'"))
     }
+}
+
+/// Applies an action on principals; any other action is a bug of the caller.
+fn apply_access(access: &mut Access, action: &Action) -> Result<(), String> {
+    let no_user = |name: &str| format!("unknown user '{name}'");
+    match action {
+        Action::CreateUser { user } => {
+            if access.users.contains_key(&user.name) {
+                return Err(format!("user '{}' created twice", user.name));
+            }
+            access
+                .users
+                .insert(user.name.clone(), user.as_ref().clone());
+        }
+        Action::DropUser { name } => {
+            access.users.remove(name).ok_or_else(|| no_user(name))?;
+            let gone = Grantee::User(name.clone());
+            access.grants.retain(|g| g.grantee != gone);
+            access.tokens.retain(|_, t| &t.user != name);
+        }
+        Action::SetPassword {
+            user,
+            password_hash,
+        } => {
+            let u = access.users.get_mut(user).ok_or_else(|| no_user(user))?;
+            u.password_hash = password_hash.clone();
+        }
+        Action::CreateRole { role } => {
+            if access.roles.contains_key(&role.name) {
+                return Err(format!("role '{}' created twice", role.name));
+            }
+            access.roles.insert(role.name.clone(), role.clone());
+        }
+        Action::DropRole { name } => {
+            access
+                .roles
+                .remove(name)
+                .ok_or_else(|| format!("unknown role '{name}'"))?;
+            let gone = Grantee::Role(name.clone());
+            access.grants.retain(|g| g.grantee != gone);
+            for u in access.users.values_mut() {
+                u.roles.remove(name);
+            }
+        }
+        Action::GrantRole { role, user } | Action::RevokeRole { role, user } => {
+            if !access.roles.contains_key(role) {
+                return Err(format!("unknown role '{role}'"));
+            }
+            let u = access.users.get_mut(user).ok_or_else(|| no_user(user))?;
+            if matches!(action, Action::GrantRole { .. }) {
+                u.roles.insert(role.clone());
+            } else {
+                u.roles.remove(role);
+            }
+        }
+        Action::AddGrant { grant } => {
+            let known = match &grant.grantee {
+                Grantee::User(u) => access.users.contains_key(u),
+                Grantee::Role(r) => access.roles.contains_key(r),
+            };
+            if !known {
+                return Err(format!("grant to unknown {}", grant.grantee));
+            }
+            access.grants.insert(grant.clone());
+        }
+        Action::RemoveGrant { grant } => {
+            access.grants.remove(grant);
+        }
+        Action::CreateToken { token } => {
+            if !access.users.contains_key(&token.user) {
+                return Err(no_user(&token.user));
+            }
+            if access.tokens.contains_key(&token.id) {
+                return Err(format!("token '{}' created twice", token.id));
+            }
+            access
+                .tokens
+                .insert(token.id.clone(), token.as_ref().clone());
+        }
+        Action::DropToken { id } => {
+            access
+                .tokens
+                .remove(id)
+                .ok_or_else(|| format!("unknown token '{id}'"))?;
+        }
+        other => return Err(format!("not an action on principals: {other:?}")),
+    }
+    Ok(())
 }

@@ -264,7 +264,8 @@ impl Controller {
         report: &CheckReport,
         detail: &str,
     ) -> Result<Option<u64>> {
-        let env = self.ctx.env();
+        let actor = self.ctx.actor();
+        let env = self.ctx.env(&actor, &[]);
         let unchanged = |state: &State| -> Result<bool> {
             let c = state.dataset(dataset)?.rollout.candidate.as_ref();
             Ok(c.is_some_and(|c| {

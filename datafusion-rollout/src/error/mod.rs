@@ -2,12 +2,16 @@
 
 use std::sync::Arc;
 
-use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 
+mod kind;
 mod refusal;
+mod text;
 
+pub use kind::ErrorKind;
 pub use refusal::Refusal;
+pub(crate) use text::hint_known;
+use text::{datafusion_kind, permission_denied, strip_datafusion_prefixes};
 
 /// Result with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -65,6 +69,43 @@ pub enum Error {
     /// A notification of that name exists already.
     #[error("notification '{name}' already exists")]
     NotificationExists { name: String },
+
+    /// A user name was not found.
+    #[error("unknown user '{user}'{hint}")]
+    UserNotFound { user: String, hint: String },
+
+    /// A role name was not found.
+    #[error("unknown role '{role}'{hint}")]
+    RoleNotFound { role: String, hint: String },
+
+    /// An API token id was not found.
+    #[error("unknown token '{id}'; SHOW TOKENS lists them")]
+    TokenNotFound { id: String },
+
+    /// A user of that name exists already.
+    #[error("user '{user}' already exists")]
+    UserExists { user: String },
+
+    /// A role of that name exists already.
+    #[error("role '{role}' already exists")]
+    RoleExists { role: String },
+
+    /// Credentials were missing, wrong or expired. Says nothing of which users exist.
+    #[error("not logged in: {message}")]
+    Unauthenticated { message: String },
+
+    /// The actor lacks a privilege the statement needs; nothing was changed.
+    #[error("{}", permission_denied(actor, privilege, scope, *not_a_user))]
+    PermissionDenied {
+        /// Who tried.
+        actor: String,
+        /// The missing privilege (`PROMOTE`).
+        privilege: String,
+        /// Where it is missing (`DATASET orders`, `ALL DATASETS`).
+        scope: String,
+        /// The actor is not a user of a store that has users.
+        not_a_user: bool,
+    },
 
     /// A cohort of that name exists already.
     #[error("cohort '{cohort}' already exists")]
@@ -218,35 +259,6 @@ pub enum Error {
     DataFusion(#[source] Arc<DataFusionError>),
 }
 
-/// What kind of failure an [`Error`] is: what the shell's exit code, Python's exception
-/// class and a server's status are decided from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// Malformed SQL or statement text.
-    Parse,
-    /// An unknown dataset, version, cohort, table or column.
-    NotFound,
-    /// A name that is taken.
-    AlreadyExists,
-    /// A bad name, location, setting, type or contract.
-    InvalidInput,
-    /// Not allowed in the current state of the rollout.
-    Refused,
-    /// Data failed a check: an `ASSERT`, a guard, a version its contract rejected.
-    DataCheck,
-    /// Other writers kept committing first.
-    Conflict,
-    /// The log or a version's data is damaged; the store may be read-only.
-    Corrupt,
-    /// Object storage failed.
-    Io,
-    /// DataFusion failed to plan or run a query.
-    Query,
-    /// A bug.
-    Internal,
-}
-
 impl Error {
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
@@ -257,13 +269,20 @@ impl Error {
             | Error::VersionNotFound { .. }
             | Error::CohortNotFound { .. }
             | Error::NotificationNotFound { .. }
-            | Error::MetricNotFound { .. } => K::NotFound,
+            | Error::MetricNotFound { .. }
+            | Error::UserNotFound { .. }
+            | Error::RoleNotFound { .. }
+            | Error::TokenNotFound { .. } => K::NotFound,
             Error::DatasetExists { .. }
             | Error::VersionExists { .. }
             | Error::CohortExists { .. }
             | Error::NotificationExists { .. }
             | Error::ContractExists { .. }
-            | Error::NameTaken { .. } => K::AlreadyExists,
+            | Error::NameTaken { .. }
+            | Error::UserExists { .. }
+            | Error::RoleExists { .. } => K::AlreadyExists,
+            Error::Unauthenticated { .. } => K::Unauthenticated,
+            Error::PermissionDenied { .. } => K::PermissionDenied,
             Error::InvalidName { .. }
             | Error::InvalidValue { .. }
             | Error::InvalidLocation { .. }
@@ -329,34 +348,6 @@ impl Error {
     }
 }
 
-/// The kind of a DataFusion error that is not one of ours.
-fn datafusion_kind(e: &DataFusionError) -> ErrorKind {
-    match e.find_root() {
-        DataFusionError::SQL(..) => ErrorKind::Parse,
-        DataFusionError::SchemaError(e, _) => match e.as_ref() {
-            SchemaError::FieldNotFound { .. } => ErrorKind::NotFound,
-            _ => ErrorKind::InvalidInput,
-        },
-        // DataFusion reports an unknown table only in words.
-        DataFusionError::Plan(m) if m.starts_with("table '") && m.ends_with("not found") => {
-            ErrorKind::NotFound
-        }
-        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => ErrorKind::Io,
-        DataFusionError::Internal(_) => ErrorKind::Internal,
-        _ => ErrorKind::Query,
-    }
-}
-
-/// DataFusion wraps errors in layers ("Error during planning: External error: ..."); users want
-/// the innermost message, and our own errors carried through DataFusion verbatim.
-fn strip_datafusion_prefixes(e: &DataFusionError) -> String {
-    match e.find_root() {
-        DataFusionError::External(inner) => inner.to_string(),
-        DataFusionError::ObjectStore(inner) => inner.to_string(),
-        root => root.to_string(),
-    }
-}
-
 /// An error of ours anywhere in `e`'s chain of sources (DataFusion carries ours as `External`,
 /// through Arrow as `ExternalError`, and through object stores as `Generic`).
 fn ours_in(e: &DataFusionError) -> Option<&Error> {
@@ -414,18 +405,6 @@ impl From<datafusion::arrow::error::ArrowError> for Error {
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Json(Arc::new(e))
-    }
-}
-
-/// "; did you mean 'x'?" or "; known: a, b" — a short hint listing what exists.
-pub(crate) fn hint_known<'a>(what: &str, known: impl IntoIterator<Item = &'a String>) -> String {
-    let known: Vec<&String> = known.into_iter().collect();
-    if known.is_empty() {
-        format!(" (there are no {what} yet)")
-    } else {
-        let shown: Vec<String> = known.iter().take(10).map(|k| format!("'{k}'")).collect();
-        let more = if known.len() > 10 { ", ..." } else { "" };
-        format!(" (known {what}: {}{more})", shown.join(", "))
     }
 }
 

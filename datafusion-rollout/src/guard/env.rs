@@ -8,26 +8,34 @@ use datafusion::object_store::path::Path;
 use datafusion::prelude::SessionContext;
 use url::Url;
 
-use crate::catalog::State;
+use crate::catalog::{Need, State};
 use crate::error::{Error, Result};
 use crate::store::{Commit, CommitOutcome, Store};
 
 /// What a statement may use: the DataFusion session (to plan and run queries), the store
-/// (to read state and commit), and who acts.
+/// (to read state and commit), who acts, and the privileges the statement needs.
 #[derive(Clone, Copy)]
 pub struct Env<'a> {
     pub session: &'a SessionContext,
     pub store: &'a Arc<Store>,
     pub actor: &'a str,
+    /// Checked again against the state each commit is planned on, so that a grant revoked
+    /// while the statement ran still stops it.
+    pub needs: &'a [Need],
 }
 
 impl Env<'_> {
     /// Commits what `plan` computes, as the environment's actor (see [`Store::commit`]).
     pub async fn commit(
         &self,
-        plan: impl FnMut(&State) -> Result<Option<Commit>>,
+        mut plan: impl FnMut(&State) -> Result<Option<Commit>>,
     ) -> Result<CommitOutcome> {
-        self.commit_as(self.actor, plan).await
+        let (actor, needs) = (self.actor, self.needs);
+        self.commit_as(actor, move |state: &State| {
+            state.access.check_all(actor, needs)?;
+            plan(state)
+        })
+        .await
     }
 
     /// The session's object store holding `url`, the store's own URL, and the path of `url`
@@ -50,7 +58,9 @@ impl Env<'_> {
         Ok((store, store_url, path))
     }
 
-    /// [`Self::commit`] recorded under another actor (`guard` for automatic rollbacks).
+    /// [`Self::commit`] recorded under another actor, unchecked: `guard` for automatic
+    /// rollbacks and `controller` for stages, which act on the authority of the AUTO policy or
+    /// contract that a privileged principal set.
     pub async fn commit_as(
         &self,
         actor: &str,

@@ -158,6 +158,11 @@ pub async fn guarded_commit(
         .unwrap_or_default();
     let outcome = env
         .commit_as(gate.actor, |s| {
+            // The statement's own actor is checked as every commit of a statement is; the
+            // guard acts on the contract's authority.
+            if gate.actor == env.actor {
+                s.access.check_all(env.actor, env.needs)?;
+            }
             // Checks against a stable version that is no longer stable are stale evidence.
             if report.is_some()
                 && baseline_of(s, gate.dataset, &gate.candidate.version)? != baseline

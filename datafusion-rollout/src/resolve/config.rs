@@ -25,6 +25,10 @@ pub struct RolloutConfig {
     pub record_reads: bool,
     /// Set by `EXPLAIN` (not a user setting): scans are planned, shown, and not recorded.
     pub explaining: bool,
+    /// Who logged in (not a user setting: set when a session authenticates). On a store with
+    /// users, reads check this principal's READ grant, and reading as another consumer or
+    /// cohort its IMPERSONATE grant.
+    pub principal: Option<String>,
     /// `rollout.consistency`: `statement` (each statement resolves afresh) or `session`
     /// (each dataset keeps the version it first resolved to, until that version is rolled
     /// back).
@@ -96,6 +100,7 @@ impl Default for RolloutConfig {
             cohort: None,
             record_reads: true,
             explaining: false,
+            principal: None,
             consistency: Consistency::Statement,
             session_versions: SessionVersions::default(),
         }

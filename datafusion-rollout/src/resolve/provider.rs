@@ -22,8 +22,8 @@ use super::config::Consistency;
 use super::config::RolloutConfig;
 use super::recording::{ReadProbe, RecordedTable};
 use super::resolution::{Reason, Resolution, resolve};
-use crate::catalog::{FileFormat, VersionStatus, schema_from_columns};
-use crate::error::Result;
+use crate::catalog::{FileFormat, Privilege, State, VersionStatus, schema_from_columns};
+use crate::error::{Error, Result};
 use crate::store::Store;
 
 /// A dataset in the catalog. Its scans are replaced, during analysis, by the `ListingTable` of
@@ -66,6 +66,7 @@ impl VersionedTable {
     pub fn resolve(&self, options: &ConfigOptions) -> Result<Resolution> {
         let cfg = RolloutConfig::from_options(options);
         let state = self.store.state();
+        authorize_read(&state, &self.dataset, &cfg)?;
         let fresh = || {
             resolve(
                 &state,
@@ -127,6 +128,30 @@ impl VersionedTable {
         );
         Ok(Arc::new(RecordedTable::new(table, probe)))
     }
+}
+
+/// On a store with users, a read needs a logged-in principal holding READ on the dataset, and
+/// reading as another consumer or a cohort needs IMPERSONATE: this is the wall every path to
+/// the data passes (our `SET`, DataFusion's, the FFI provider), not only our statements.
+fn authorize_read(state: &State, dataset: &str, cfg: &RolloutConfig) -> Result<()> {
+    let access = &state.access;
+    if access.is_open() {
+        return Ok(());
+    }
+    let Some(principal) = cfg.principal.as_deref() else {
+        return Err(Error::Unauthenticated {
+            message: format!(
+                "the store has users, so reading {dataset} needs a login (rollout --user NAME, \
+                 a token in ROLLOUT_TOKEN, or RolloutOptions::user/token)"
+            ),
+        });
+    };
+    access.check(principal, Privilege::Read, Some(dataset))?;
+    let as_other = cfg.consumer.as_deref().is_some_and(|c| c != principal) || cfg.cohort.is_some();
+    if as_other {
+        access.check(principal, Privilege::Impersonate, None)?;
+    }
+    Ok(())
 }
 
 /// A `ListingTable` over exactly the pinned files of a version, read with `schema` (the

@@ -8,22 +8,27 @@
 
 mod advance;
 mod assert;
+mod authorize;
 mod check;
 mod cohort;
 mod contract;
 mod dataset;
 mod exposure;
+mod grants;
 mod notification;
 mod outcome;
 mod parser;
+mod principals;
 mod promote;
 mod report;
 mod rollback;
 mod scan;
+mod secret;
 mod settings;
 mod show;
 mod split;
 mod table;
+mod tokens;
 mod vacuum;
 mod verify;
 mod version;
@@ -42,15 +47,19 @@ pub use cohort::CreateCohort;
 pub use contract::{CreateContract, ShowContract};
 pub use dataset::{CreateDataset, ShowDatasets};
 pub use exposure::ShowExposure;
+pub use grants::{ChangeGrants, Granted, ShowGrants};
 pub use notification::{CreateNotification, DropNotification, ShowNotifications};
 pub use outcome::Outcome;
 pub use parser::{parse_sql, parse_sql_with_dialect, parse_statement};
+pub use principals::{AlterUser, CreateUser, DropUser, MIN_PASSWORD_LEN, RoleStatement};
 pub use promote::Promote;
 pub use report::ReportMetric;
 pub use rollback::Rollback;
+pub use secret::Secret;
 pub use settings::{RolloutSetting, SettingAction};
 pub use show::{ShowHistory, ShowRollout};
 pub use split::{StatementText, complete_statements, is_complete, split_statements};
+pub use tokens::{CreateToken, DEFAULT_TOKEN_LIFETIME, DropToken, ShowPrincipals};
 pub use vacuum::Vacuum;
 pub use verify::VerifyVersion;
 pub use version::{CreateVersion, RegisterVersion, ShowVersions};
@@ -86,6 +95,18 @@ pub enum Statement {
     CreateNotification(CreateNotification),
     DropNotification(DropNotification),
     ShowNotifications(ShowNotifications),
+    CreateUser(CreateUser),
+    AlterUser(AlterUser),
+    DropUser(DropUser),
+    /// `CREATE ROLE` / `DROP ROLE`.
+    Role(RoleStatement),
+    CreateToken(CreateToken),
+    DropToken(DropToken),
+    /// `SHOW USERS` / `SHOW TOKENS`.
+    ShowPrincipals(ShowPrincipals),
+    /// `GRANT` / `REVOKE`.
+    ChangeGrants(ChangeGrants),
+    ShowGrants(ShowGrants),
 }
 
 impl Statement {
@@ -103,6 +124,13 @@ impl Statement {
                 | Statement::Advance(_)
                 | Statement::CreateNotification(_)
                 | Statement::DropNotification(_)
+                | Statement::CreateUser(_)
+                | Statement::AlterUser(_)
+                | Statement::DropUser(_)
+                | Statement::Role(_)
+                | Statement::CreateToken(_)
+                | Statement::DropToken(_)
+                | Statement::ChangeGrants(_)
         ) || matches!(self, Statement::Vacuum(v) if !v.dry_run)
     }
 }
@@ -134,6 +162,15 @@ impl fmt::Display for Statement {
             Statement::CreateNotification(s) => write!(f, "{s}"),
             Statement::DropNotification(s) => write!(f, "{s}"),
             Statement::ShowNotifications(s) => write!(f, "{s}"),
+            Statement::CreateUser(s) => write!(f, "{s}"),
+            Statement::AlterUser(s) => write!(f, "{s}"),
+            Statement::DropUser(s) => write!(f, "{s}"),
+            Statement::Role(s) => write!(f, "{s}"),
+            Statement::CreateToken(s) => write!(f, "{s}"),
+            Statement::DropToken(s) => write!(f, "{s}"),
+            Statement::ShowPrincipals(s) => write!(f, "{s}"),
+            Statement::ChangeGrants(s) => write!(f, "{s}"),
+            Statement::ShowGrants(s) => write!(f, "{s}"),
         }
     }
 }
@@ -169,6 +206,15 @@ impl Statement {
             Statement::CreateNotification(s) => s.execute(env).await,
             Statement::DropNotification(s) => s.execute(env).await,
             Statement::ShowNotifications(s) => s.execute(env).await,
+            Statement::CreateUser(s) => s.execute(env).await,
+            Statement::AlterUser(s) => s.execute(env).await,
+            Statement::DropUser(s) => s.execute(env).await,
+            Statement::Role(s) => s.execute(env).await,
+            Statement::CreateToken(s) => s.execute(env).await,
+            Statement::DropToken(s) => s.execute(env).await,
+            Statement::ShowPrincipals(s) => s.execute(env).await,
+            Statement::ChangeGrants(s) => s.execute(env).await,
+            Statement::ShowGrants(s) => s.execute(env).await,
         }
     }
 }

@@ -194,6 +194,17 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         (Some("SET" | "SHOW" | "RESET"), Some("ROLLOUT")) if t2 == Token::Period => {
             Statement::Setting(settings::parse(p)?)
         }
+        (Some("CREATE"), Some("USER")) => Statement::CreateUser(principals::parse_create_user(p)?),
+        (Some("ALTER"), Some("USER")) => Statement::AlterUser(principals::parse_alter_user(p)?),
+        (Some("DROP"), Some("USER")) => Statement::DropUser(principals::parse_drop_user(p)?),
+        (Some("CREATE" | "DROP"), Some("ROLE")) => Statement::Role(principals::parse_role(p)?),
+        (Some("CREATE"), Some("TOKEN")) => Statement::CreateToken(tokens::parse_create_token(p)?),
+        (Some("DROP"), Some("TOKEN")) => Statement::DropToken(tokens::parse_drop_token(p)?),
+        (Some("SHOW"), Some("USERS" | "TOKENS")) => {
+            Statement::ShowPrincipals(tokens::parse_show(p)?)
+        }
+        (Some("GRANT" | "REVOKE"), _) => Statement::ChangeGrants(grants::parse_change(p)?),
+        (Some("SHOW"), Some("GRANTS")) => Statement::ShowGrants(grants::parse_show(p)?),
         (Some("VACUUM"), _) => Statement::Vacuum(vacuum::parse(p)?),
         (Some("VERIFY"), _) => Statement::VerifyVersion(verify::parse(p)?),
         _ => return Ok(None),

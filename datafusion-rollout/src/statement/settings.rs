@@ -98,8 +98,14 @@ impl RolloutSetting {
                 })
             }
             SettingAction::Reset => {
-                set_rollout_setting(env.session, &self.key, None)?;
-                Ok(Outcome::Setting { name, value: None })
+                // A logged-in session's consumer is its principal again.
+                let cfg = RolloutConfig::from_options(env.session.state().config_options());
+                let value = match self.key.as_str() {
+                    "consumer" => cfg.principal,
+                    _ => None,
+                };
+                set_rollout_setting(env.session, &self.key, value.as_deref())?;
+                Ok(Outcome::Setting { name, value })
             }
             SettingAction::Show => {
                 let cfg = RolloutConfig::from_options(env.session.state().config_options());

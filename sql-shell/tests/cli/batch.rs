@@ -409,3 +409,59 @@ fn data_that_fails_its_contract_exits_1_and_a_typo_exits_2() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("rollout started"), "{}", out.stdout);
 }
+
+#[test]
+fn a_store_with_users_asks_for_a_login_and_records_the_user() {
+    let dir = TempDir::new().unwrap();
+    let out = run(rollout(dir.path()).args([
+        "-c",
+        "CREATE DATASET orders",
+        "-c",
+        "CREATE USER admin PASSWORD 'admin-password'",
+        "-c",
+        "CREATE USER alice PASSWORD 'alice-password'",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // No credentials (and no terminal to prompt on): refused, exit code 2.
+    let out = run(rollout(dir.path()).args(["-c", "SELECT 1"]));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("not logged in"), "{}", out.stderr);
+    let out = run(rollout(dir.path())
+        .args(["--user", "alice", "-c", "SELECT 1"])
+        .env("ROLLOUT_PASSWORD", "wrong-password"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("wrong user name or password"),
+        "{}",
+        out.stderr
+    );
+
+    // alice has no privilege yet; the refusal names it.
+    let out = run(rollout(dir.path())
+        .args(["--user", "alice", "-c", "CREATE DATASET items"])
+        .env("ROLLOUT_PASSWORD", "alice-password"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("alice lacks REGISTER ON DATASET items"),
+        "{}",
+        out.stderr
+    );
+
+    let admin = |sql: &str| {
+        run(rollout(dir.path())
+            .args(["--user", "admin", "--format", "csv", "-c", sql])
+            .env("ROLLOUT_PASSWORD", "admin-password"))
+    };
+    assert_eq!(admin("GRANT REGISTER ON ALL DATASETS TO alice").code, 0);
+    let out = run(rollout(dir.path())
+        .args(["--user", "alice", "-c", "CREATE DATASET items"])
+        .env("ROLLOUT_PASSWORD", "alice-password"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = admin("SHOW HISTORY OF items");
+    assert!(
+        out.stdout.contains(",alice,CREATE DATASET,"),
+        "{}",
+        out.stdout
+    );
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests of datafusion-rollout: one binary, topic modules.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod common;
 mod concurrency;
 mod contracts;
@@ -13,6 +14,7 @@ mod notify;
 mod reliability;
 mod resolution;
 mod s3;
+mod serve;
 mod signals;
 mod slt;
 mod spine;

@@ -11,7 +11,9 @@
 //!   for `${TMPDIR}` in the SQL text, so files can `COPY ... TO '${TMPDIR}/...'` their own
 //!   inputs. Errors are reported with our `Error`'s `Display` (what users see), so
 //!   `statement error <regex>` matches our messages. `connection <name>` records open another
-//!   session on the same store (a second consumer).
+//!   session on the same store (a second consumer). On a store with users, the harness line
+//!   `\login <user> <password>` (as a `statement`) reopens the connection's session logged in
+//!   as that user, what `rollout --user` does; a failed login keeps the session it had.
 //!
 //!   To (re)generate expected output, run
 //!   `ROLLOUT_SLT_COMPLETE=1 cargo test -p rollout-tests --test integration slt::` — the
@@ -39,7 +41,7 @@ use datafusion::error::DataFusionError;
 use datafusion::physical_plan::common::collect;
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_rollout::{Error, RolloutContext, RolloutOptions};
+use datafusion_rollout::{Error, RolloutContext, RolloutOptions, Secret};
 use datafusion_sqllogictest::{
     DFColumnType, DFOutput, DFSqlLogicTestError, TestContext, convert_batches,
     convert_schema_to_types, df_value_validator, value_normalizer,
@@ -77,6 +79,7 @@ struct RolloutEngine {
     rc: RolloutContext,
     tmp: String,
     style: ErrorStyle,
+    setup: FileSetup,
 }
 
 impl RolloutEngine {
@@ -98,8 +101,33 @@ impl RolloutEngine {
         }
     }
 
+    /// `\login <user> <password>`: a new session on the file's store, logged in.
+    async fn login(&mut self, line: &str) -> Result<DFOutput, EngineError> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [_, user, password] = words[..] else {
+            return Err(EngineError(format!(
+                "harness: \\login <user> <password>, not {line:?}"
+            )));
+        };
+        self.rc = RolloutContext::open_with(
+            &self.setup.store,
+            RolloutOptions {
+                user: Some(user.to_string()),
+                password: Some(Secret::new(password)),
+                config: self.setup.config.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(DBOutput::StatementComplete(0))
+    }
+
     /// What datafusion-sqllogictest's `run_query` does, on our front end.
-    async fn run_sql(&self, sql: &str) -> Result<DFOutput, EngineError> {
+    async fn run_sql(&mut self, sql: &str) -> Result<DFOutput, EngineError> {
+        if sql.trim_start().starts_with("\\login") {
+            return self.login(sql.trim()).await;
+        }
         let sql = sql.replace(TMPDIR_PLACEHOLDER, &self.tmp);
         let df = self.rc.sql(&sql).await.map_err(|e| self.error(e))?;
         let task_ctx = Arc::new(df.task_ctx());
@@ -184,6 +212,7 @@ impl FileSetup {
                     rc,
                     tmp: setup.tmp.clone(),
                     style: setup.style,
+                    setup: setup.clone(),
                 })
             }
         }

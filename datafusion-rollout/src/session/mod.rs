@@ -1,67 +1,32 @@
 //! [`RolloutContext`]: a DataFusion session on a store, running our statements and DataFusion's.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use datafusion::arrow::array::{ArrayRef, StringArray};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::dataframe::DataFrame;
-use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::object_store::local::LocalFileSystem;
-use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use url::Url;
 
+mod options;
+mod statements;
+
+pub use options::RolloutOptions;
+use options::{Identity, authenticate};
+
+use crate::catalog::{Need, Privilege};
 use crate::error::{Error, Result};
 use crate::guard::Env;
 use crate::resolve::{
-    Consistency, PinnedStoreRegistry, Pins, Resolution, RolloutConfig, RolloutSchemaProvider,
-    VerifyingStore, VersionedTable, ensure_rollout_config, resolve_versions_rule,
-    set_rollout_setting,
+    PinnedStoreRegistry, Pins, RolloutConfig, RolloutSchemaProvider, VerifyingStore,
+    ensure_rollout_config, resolve_versions_rule, set_rollout_setting,
 };
 use crate::signals::register_functions;
 use crate::statement::{Outcome, Statement, parse_sql_with_dialect};
-use crate::store::{Store, StoreOptions};
-
-/// How to open a [`RolloutContext`].
-#[derive(Debug, Clone)]
-pub struct RolloutOptions {
-    pub store: StoreOptions,
-    /// Who is recorded as making changes; defaults to the consumer, then the OS user.
-    pub actor: Option<String>,
-    /// The initial `rollout.consumer`.
-    pub consumer: Option<String>,
-    /// The initial `rollout.cohort`.
-    pub cohort: Option<String>,
-    /// DataFusion settings to start from (information_schema is always enabled).
-    pub config: Option<SessionConfig>,
-    /// The initial `rollout.record_reads`: record each read through a dataset's name in the
-    /// reads ledger (on by default).
-    pub record_reads: bool,
-    /// The initial `rollout.consistency`: `Statement` (each statement resolves afresh, the
-    /// default) or `Session` (each dataset keeps the version it first resolved to, for batch
-    /// jobs that must not mix versions while a rollout advances under them).
-    pub consistency: Consistency,
-}
-
-impl Default for RolloutOptions {
-    fn default() -> Self {
-        Self {
-            store: StoreOptions::default(),
-            actor: None,
-            consumer: None,
-            cohort: None,
-            config: None,
-            record_reads: true,
-            consistency: Consistency::Statement,
-        }
-    }
-}
+use crate::store::Store;
 
 /// A DataFusion `SessionContext` with a rollout store attached: datasets appear as tables that
 /// resolve per consumer, and [`RolloutContext::sql`] runs our statements as well as DataFusion's.
@@ -69,14 +34,16 @@ impl Default for RolloutOptions {
 pub struct RolloutContext {
     ctx: SessionContext,
     store: Arc<Store>,
-    actor: String,
+    identity: Arc<RwLock<Identity>>,
+    server_side: bool,
 }
 
 impl std::fmt::Debug for RolloutContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RolloutContext")
             .field("store", &self.store.url().as_str())
-            .field("actor", &self.actor)
+            .field("actor", &self.actor())
+            .field("principal", &self.principal())
             .finish()
     }
 }
@@ -90,6 +57,67 @@ impl RolloutContext {
     /// Opens (or creates) the store at `location`.
     pub async fn open_with(location: &str, options: RolloutOptions) -> Result<Self> {
         let store = Store::open(location, options.store.clone()).await?;
+        let principal = authenticate(&store, &options).await?;
+        Self::on_store(store, principal, options)
+    }
+
+    /// A session on a store already open, for `principal`, whose credentials the caller
+    /// verified (a server that authenticated a connection: see
+    /// [`crate::catalog::Access::login_password`] and [`crate::catalog::Access::login_token`]).
+    /// `None` is only allowed on an open store. The credentials in `options` are not used.
+    pub fn for_principal(
+        store: Arc<Store>,
+        principal: Option<String>,
+        options: RolloutOptions,
+    ) -> Result<Self> {
+        let state = store.state();
+        match &principal {
+            Some(p) if !state.access.is_open() => {
+                state.access.user(p)?;
+            }
+            None if !state.access.is_open() => {
+                return Err(Error::Unauthenticated {
+                    message: "the store has users, so every session logs in".into(),
+                });
+            }
+            _ => {}
+        }
+        Self::on_store(store, principal, options)
+    }
+
+    /// A session for a system principal such as the controller inside a server (`controller`,
+    /// and `guard` for its rollbacks), which acts on the authority of the AUTO policies that
+    /// privileged principals set. It logs in as nobody: it cannot read datasets of a store
+    /// with users, and its own statements are checked like any non-user's.
+    pub fn for_system(store: Arc<Store>, actor: &str, options: RolloutOptions) -> Result<Self> {
+        let mut context = Self::on_store(store, None, options)?;
+        context.identity = Arc::new(RwLock::new(Identity {
+            actor: actor.to_string(),
+            principal: None,
+        }));
+        Ok(context)
+    }
+
+    fn on_store(
+        store: Arc<Store>,
+        principal: Option<String>,
+        options: RolloutOptions,
+    ) -> Result<Self> {
+        // A logged-in session reads as its principal unless told (and allowed) otherwise.
+        let consumer = options
+            .consumer
+            .clone()
+            .or_else(|| principal.clone())
+            .or_else(|| options.user.clone());
+        if let Some(p) = &principal {
+            let as_other = consumer.as_deref() != Some(p) || options.cohort.is_some();
+            if as_other {
+                store
+                    .state()
+                    .access
+                    .check(p, Privilege::Impersonate, None)?;
+            }
+        }
         let registry = Arc::new(PinnedStoreRegistry::new(Pins::new(Arc::clone(&store))));
         registry.register_store(store.url(), Arc::clone(store.object_store()));
         let runtime = RuntimeEnvBuilder::new()
@@ -101,8 +129,9 @@ impl RolloutContext {
             .unwrap_or_default()
             .with_information_schema(true)
             .with_option_extension(RolloutConfig {
-                consumer: options.consumer.clone(),
+                consumer: consumer.clone(),
                 cohort: options.cohort.clone(),
+                principal: principal.clone(),
                 record_reads: options.record_reads,
                 consistency: options.consistency,
                 ..Default::default()
@@ -116,8 +145,30 @@ impl RolloutContext {
         let ctx = SessionContext::new_with_state(state);
         register_functions(&ctx, &store)?;
         wrap_default_schema(&ctx, &store)?;
-        let actor = options.actor.or(options.consumer).unwrap_or_else(os_user);
-        Ok(Self { ctx, store, actor })
+        // The actor of every commit is the principal; on an open store, the name given.
+        let actor = principal
+            .clone()
+            .or(options.user)
+            .or(options.actor)
+            .or(options.consumer)
+            .unwrap_or_else(os_user);
+        let mut context = Self::from_parts(ctx, store, actor, principal);
+        context.server_side = options.server_side;
+        Ok(context)
+    }
+
+    fn from_parts(
+        ctx: SessionContext,
+        store: Arc<Store>,
+        actor: String,
+        principal: Option<String>,
+    ) -> Self {
+        Self {
+            ctx,
+            store,
+            identity: Arc::new(RwLock::new(Identity { actor, principal })),
+            server_side: false,
+        }
     }
 
     /// Installs the store on a caller's own `SessionContext`: its datasets appear in the
@@ -156,11 +207,12 @@ impl RolloutContext {
         actor: Option<String>,
     ) -> Result<Self> {
         Self::install(&store, &ctx)?;
-        Ok(Self {
+        Ok(Self::from_parts(
             ctx,
             store,
-            actor: actor.unwrap_or_else(os_user),
-        })
+            actor.unwrap_or_else(os_user),
+            None,
+        ))
     }
 
     /// Writes this process's buffered events (reads, metrics) to the store now; returns how
@@ -190,9 +242,22 @@ impl RolloutContext {
         self.store.url().to_string()
     }
 
-    /// Who is recorded as making changes.
-    pub fn actor(&self) -> &str {
-        &self.actor
+    /// Who is recorded as making changes: the principal that logged in, or on an open store
+    /// the name the session was given.
+    pub fn actor(&self) -> String {
+        self.identity().actor
+    }
+
+    /// The user this session logged in as (`None` on an open store).
+    pub fn principal(&self) -> Option<String> {
+        self.identity().principal
+    }
+
+    fn identity(&self) -> Identity {
+        self.identity
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The session's `rollout.*` settings.
@@ -216,6 +281,19 @@ impl RolloutContext {
     }
 
     fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        if let Some(p) = self.principal() {
+            let as_other = match key {
+                "consumer" => value.is_some_and(|v| v != p),
+                "cohort" => value.is_some(),
+                _ => false,
+            };
+            if as_other {
+                self.store
+                    .state()
+                    .access
+                    .check(&p, Privilege::Impersonate, None)?;
+            }
+        }
         set_rollout_setting(&self.ctx, key, value)
     }
 
@@ -249,97 +327,58 @@ impl RolloutContext {
         self.execute(last).await
     }
 
-    /// Runs one parsed statement.
+    /// Runs one parsed statement, if the session's actor holds the privileges it needs.
     pub async fn execute(&self, statement: &Statement) -> Result<Outcome> {
         // Every statement sees what other writers committed before it started.
-        self.store.refresh().await?;
-        match statement {
-            Statement::DataFusion(s) => Ok(Outcome::Query(self.execute_datafusion(s).await?)),
-            ours => ours.execute_ours(&self.env()).await,
+        let state = self.store.refresh().await?;
+        let actor = self.actor();
+        let needs = statement.needs(&actor, &state);
+        state.access.check_all(&actor, &needs)?;
+        let outcome = match statement {
+            Statement::DataFusion(s) => Outcome::Query(self.execute_datafusion(s).await?),
+            ours => ours.execute_ours(&self.env(&actor, &needs)).await?,
+        };
+        if let Statement::CreateUser(created) = statement
+            && state.access.is_open()
+            && matches!(outcome, Outcome::Committed { .. })
+        {
+            self.log_in_as_first_user(&created.name)?;
         }
+        Ok(outcome)
     }
 
-    /// What our statements run against: the session, the store, the actor.
-    pub(crate) fn env(&self) -> Env<'_> {
+    /// The session that created a store's first user (who holds ADMIN) carries on as that
+    /// user: from this commit on, the store asks for a login.
+    fn log_in_as_first_user(&self, user: &str) -> Result<()> {
+        {
+            let mut identity = self.identity.write().unwrap_or_else(|p| p.into_inner());
+            identity.actor = user.to_string();
+            identity.principal = Some(user.to_string());
+        }
+        let state_ref = self.ctx.state_ref();
+        let mut state = state_ref.write();
+        if let Some(cfg) = state
+            .config_mut()
+            .options_mut()
+            .extensions
+            .get_mut::<RolloutConfig>()
+        {
+            cfg.principal = Some(user.to_string());
+            if cfg.consumer.is_none() {
+                cfg.consumer = Some(user.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// What our statements run against: the session, the store, the actor and what the
+    /// statement needs.
+    pub(crate) fn env<'a>(&'a self, actor: &'a str, needs: &'a [Need]) -> Env<'a> {
         Env {
             session: &self.ctx,
             store: &self.store,
-            actor: &self.actor,
-        }
-    }
-
-    async fn execute_datafusion(&self, statement: &DFStatement) -> Result<DataFrame> {
-        let plan = self
-            .ctx
-            .state()
-            .statement_to_plan(statement.clone())
-            .await?;
-        let resolutions = match &plan {
-            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => self.resolutions(&plan)?,
-            _ => vec![],
-        };
-        let df = if matches!(plan, LogicalPlan::Explain(_)) {
-            // EXPLAIN plans the scans without running them: nobody read anything.
-            let mut state = self.ctx.state();
-            if let Some(cfg) = state
-                .config_mut()
-                .options_mut()
-                .extensions
-                .get_mut::<RolloutConfig>()
-            {
-                cfg.explaining = true;
-            }
-            DataFrame::new(state, plan)
-        } else {
-            self.ctx.execute_logical_plan(plan).await?
-        };
-        if resolutions.is_empty() {
-            return Ok(df);
-        }
-        // EXPLAIN says which version each dataset resolved to, and why.
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let mut batches = df.collect().await?;
-        let rows: Vec<String> = resolutions.iter().map(|r| r.to_string()).collect();
-        let plan_type: ArrayRef =
-            Arc::new(StringArray::from(vec!["rollout_resolution"; rows.len()]));
-        let text: ArrayRef = Arc::new(StringArray::from(rows));
-        if schema.fields().len() == 2 {
-            batches.push(RecordBatch::try_new(
-                Arc::clone(&schema),
-                vec![plan_type, text],
-            )?);
-        }
-        Ok(self.ctx.read_batches(batches)?)
-    }
-
-    /// How each dataset scanned by `plan` resolves in this session.
-    pub fn resolutions(&self, plan: &LogicalPlan) -> Result<Vec<Resolution>> {
-        let state = self.ctx.state();
-        let options = state.config_options();
-        let mut out: Vec<Resolution> = Vec::new();
-        let mut error = None;
-        plan.apply_with_subqueries(|node| {
-            if let LogicalPlan::TableScan(scan) = node
-                && let Ok(provider) = source_as_provider(&scan.source)
-                && let Some(table) = provider.downcast_ref::<VersionedTable>()
-            {
-                match table.resolve(options) {
-                    Ok(r) => {
-                        if !out.contains(&r) {
-                            out.push(r);
-                        }
-                    }
-                    Err(e) => {
-                        error = Some(e);
-                        return Ok(TreeNodeRecursion::Stop);
-                    }
-                }
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })?;
-        match error {
-            Some(e) => Err(e),
-            None => Ok(out),
+            actor,
+            needs,
         }
     }
 }
