@@ -38,9 +38,11 @@ def served(tmp_path):
         CREATE USER admin PASSWORD 'admin-password';
         CREATE USER alice PASSWORD 'alice-pw12';
         CREATE USER bob PASSWORD 'bob-password';
+        CREATE USER carol PASSWORD 'carol-password';
         CREATE USER svc;
         CREATE ROLE release;
         GRANT ROLE release TO alice;
+        GRANT ROLE release TO carol;
         GRANT READ, PROMOTE, ROLLBACK ON DATASET orders TO ROLE release;
         GRANT READ ON ALL DATASETS TO bob;
         GRANT READ ON DATASET orders TO svc
@@ -124,3 +126,24 @@ def test_wrong_password_and_tokens(served):
     )
     with conn:
         assert one(conn, "SELECT count(*) FROM orders") == 10
+
+
+def test_a_promote_waits_for_a_second_principal(served):
+    uri, path = served
+    with login(uri, "admin", "admin-password") as admin:
+        one(admin, "ALTER DATASET orders SET APPROVALS 2 FOR (PROMOTE)")
+    with login(uri, "alice", "alice-pw12") as alice, login(uri, "carol", "carol-password") as carol:
+        with alice.cursor() as cur:
+            cur.execute("PROMOTE orders TO 'v2' FOR COHORT canary REASON 'four eyes'")
+            message = cur.fetch_arrow_table().column(0)[0].as_py()
+        assert "pending approval" in message, message
+        assert one(alice, "SELECT max(v) FROM orders") == 1
+        with pytest.raises(Exception, match="another principal must approve it"):
+            one(alice, "APPROVE PROMOTE orders TO 'v2' FOR COHORT canary")
+        one(carol, "APPROVE PROMOTE orders TO 'v2' FOR COHORT canary")
+        assert one(alice, "SELECT max(v) FROM orders") == 2
+    admin = dr.connect(path, user="admin", password="admin-password")
+    history = admin.sql("SHOW HISTORY OF orders").to_arrow().to_pylist()
+    assert [h["operation"] for h in history[-2:]] == ["REQUEST APPROVAL", "PROMOTE"], history
+    assert history[-1]["actor"] == "alice"
+    admin.close()

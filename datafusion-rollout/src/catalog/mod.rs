@@ -7,6 +7,7 @@
 //! first.
 
 mod access;
+mod approvals;
 mod contract;
 mod model;
 mod names;
@@ -19,6 +20,7 @@ pub use access::{
     Access, ApiToken, Grant, Grantee, Need, Privilege, Role, SYSTEM_PRINCIPALS, Scope,
     TOKEN_PREFIX, User, split_token, verify_secret,
 };
+pub use approvals::{ApprovalOp, ApprovalPolicy, Approvals, PendingRequest};
 pub use contract::{
     ColumnRule, Comparison, Contract, ContractItems, Expectation, Threshold, interval_text,
 };

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::access::{Access, ApiToken, Grant, Grantee, Role, User};
+use super::approvals::{ApprovalPolicy, Approvals, PendingRequest};
 use super::model::{Cohort, Dataset, Notification, Rollout, Version, VersionStatus};
 use super::rollout::check_statuses;
 use super::schema::ColumnDef;
@@ -23,6 +24,13 @@ pub struct State {
     /// Users, roles, tokens and grants (empty: the store is open).
     #[serde(default, skip_serializing_if = "access_is_empty")]
     pub access: Access,
+    /// Two-person rules and the changes waiting for approval.
+    #[serde(default, skip_serializing_if = "approvals_is_empty")]
+    pub approvals: Approvals,
+}
+
+fn approvals_is_empty(approvals: &Approvals) -> bool {
+    *approvals == Approvals::default()
 }
 
 fn access_is_empty(access: &Access) -> bool {
@@ -86,6 +94,17 @@ pub enum Action {
     CreateToken { token: Box<ApiToken> },
     /// An API token is revoked.
     DropToken { id: String },
+    /// A dataset's two-person rule becomes this (or none).
+    SetApprovals {
+        dataset: String,
+        policy: Option<ApprovalPolicy>,
+    },
+    /// A change waits for approvals.
+    RequestApproval { request: Box<PendingRequest> },
+    /// A principal approves a pending change.
+    Approve { id: u64, by: String },
+    /// A pending change ran (in this entry) with these approvals, and is no longer pending.
+    ClosePending { id: u64, approved_by: Vec<String> },
 }
 
 impl Action {
@@ -96,7 +115,8 @@ impl Action {
             Action::AddVersion { dataset, .. }
             | Action::SetVersionStatus { dataset, .. }
             | Action::SetRollout { dataset, .. }
-            | Action::SetContract { dataset, .. } => Some(dataset),
+            | Action::SetContract { dataset, .. }
+            | Action::SetApprovals { dataset, .. } => Some(dataset),
             _ => None,
         }
     }
@@ -230,6 +250,32 @@ impl State {
                 if self.notifications.remove(name).is_none() {
                     return Err(format!("unknown notification '{name}' dropped"));
                 }
+            }
+            Action::SetApprovals { dataset, policy } => {
+                self.dataset_mut(dataset)?;
+                match policy {
+                    Some(p) => self.approvals.policies.insert(dataset.clone(), p.clone()),
+                    None => self.approvals.policies.remove(dataset),
+                };
+            }
+            Action::RequestApproval { request } => {
+                self.approvals
+                    .pending
+                    .insert(request.id, request.as_ref().clone());
+            }
+            Action::Approve { id, by } => {
+                let r = self
+                    .approvals
+                    .pending
+                    .get_mut(id)
+                    .ok_or_else(|| format!("approval of unknown request #{id}"))?;
+                r.approved_by.insert(by.clone());
+            }
+            Action::ClosePending { id, .. } => {
+                self.approvals
+                    .pending
+                    .remove(id)
+                    .ok_or_else(|| format!("unknown pending request #{id} closed"))?;
             }
             other => apply_access(&mut self.access, other)?,
         }

@@ -117,4 +117,18 @@ pub enum Refusal {
          nothing was changed: check SHOW ROLLOUT {dataset} and retry if still wanted"
     )]
     ChangedMeanwhile { dataset: String, operation: String },
+
+    /// `SET APPROVALS` on a store with no users: there is nobody to tell apart.
+    #[error(
+        "approvals on {dataset} need users to tell principals apart: CREATE USER first (the store has none)"
+    )]
+    ApprovalsNeedUsers { dataset: String },
+
+    /// `APPROVE` by the principal who asked.
+    #[error("request #{id} was made by {requester}; another principal must approve it")]
+    OwnRequest { id: u64, requester: String },
+
+    /// `APPROVE` of a statement nobody asked for (or whose request expired).
+    #[error("no pending request for {statement}; SHOW PENDING lists them")]
+    NothingPending { statement: String },
 }

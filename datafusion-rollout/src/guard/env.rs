@@ -8,7 +8,7 @@ use datafusion::object_store::path::Path;
 use datafusion::prelude::SessionContext;
 use url::Url;
 
-use crate::catalog::{Need, State};
+use crate::catalog::{Action, Need, State};
 use crate::error::{Error, Result};
 use crate::store::{Commit, CommitOutcome, Store};
 
@@ -22,6 +22,9 @@ pub struct Env<'a> {
     /// Checked again against the state each commit is planned on, so that a grant revoked
     /// while the statement ran still stops it.
     pub needs: &'a [Need],
+    /// Actions every commit of the statement carries besides its own (closing the pending
+    /// request an approved statement fulfils).
+    pub also: &'a [Action],
 }
 
 impl Env<'_> {
@@ -30,10 +33,14 @@ impl Env<'_> {
         &self,
         mut plan: impl FnMut(&State) -> Result<Option<Commit>>,
     ) -> Result<CommitOutcome> {
-        let (actor, needs) = (self.actor, self.needs);
+        let (actor, needs, also) = (self.actor, self.needs, self.also);
         self.commit_as(actor, move |state: &State| {
             state.access.check_all(actor, needs)?;
-            plan(state)
+            let mut commit = plan(state)?;
+            if let Some(c) = commit.as_mut() {
+                c.actions.extend(also.iter().cloned());
+            }
+            Ok(commit)
         })
         .await
     }

@@ -175,6 +175,9 @@ pub async fn guarded_commit(
             let mut commit = plan(s, &verdict)?;
             if let Some(c) = commit.as_mut() {
                 c.checks = evidence.clone();
+                if gate.actor == env.actor {
+                    c.actions.extend(env.also.iter().cloned());
+                }
             }
             Ok(commit)
         })

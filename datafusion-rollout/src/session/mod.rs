@@ -334,9 +334,14 @@ impl RolloutContext {
         let actor = self.actor();
         let needs = statement.needs(&actor, &state);
         state.access.check_all(&actor, &needs)?;
+        let env = self.env(&actor, &needs);
+        // A change a two-person rule gates becomes a pending request.
+        if let Some(pending) = crate::statement::gate_for_approval(statement, &env).await? {
+            return Ok(pending);
+        }
         let outcome = match statement {
             Statement::DataFusion(s) => Outcome::Query(self.execute_datafusion(s).await?),
-            ours => ours.execute_ours(&self.env(&actor, &needs)).await?,
+            ours => ours.execute_ours(&env).await?,
         };
         if let Statement::CreateUser(created) = statement
             && state.access.is_open()
@@ -379,6 +384,7 @@ impl RolloutContext {
             store: &self.store,
             actor,
             needs,
+            also: &[],
         }
     }
 }

@@ -85,6 +85,13 @@ impl Statement {
                 Some(u) => own(u),
                 None => admin(),
             },
+            Statement::SetApprovals(s) => vec![on(P::Admin, &s.dataset)],
+            // An approver holds what the statement needs; it then runs as its requester.
+            Statement::Approve(s) => s.statement.needs(actor, state),
+            Statement::ShowPending(s) => match &s.dataset {
+                Some(d) => vec![on(P::Read, d)],
+                None => vec![Need::everywhere(P::Read)],
+            },
             Statement::ChangeGrants(s) => match s.scope() {
                 Some(d) => vec![on(P::Admin, d)],
                 None => admin(),

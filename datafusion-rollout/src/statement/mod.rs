@@ -7,6 +7,7 @@
 //! the actions of one log entry (see [`crate::store::Store::commit`]).
 
 mod advance;
+mod approvals;
 mod assert;
 mod authorize;
 mod check;
@@ -41,6 +42,8 @@ use crate::error::{Error, Result};
 use crate::guard::Env;
 
 pub use advance::Advance;
+pub(crate) use approvals::gate as gate_for_approval;
+pub use approvals::{Approve, PENDING_LIFETIME_HOURS, SetApprovals, ShowPending};
 pub use assert::Assert;
 pub use check::{Check, CheckTarget};
 pub use cohort::CreateCohort;
@@ -107,6 +110,9 @@ pub enum Statement {
     /// `GRANT` / `REVOKE`.
     ChangeGrants(ChangeGrants),
     ShowGrants(ShowGrants),
+    SetApprovals(SetApprovals),
+    Approve(Approve),
+    ShowPending(ShowPending),
 }
 
 impl Statement {
@@ -131,6 +137,8 @@ impl Statement {
                 | Statement::CreateToken(_)
                 | Statement::DropToken(_)
                 | Statement::ChangeGrants(_)
+                | Statement::SetApprovals(_)
+                | Statement::Approve(_)
         ) || matches!(self, Statement::Vacuum(v) if !v.dry_run)
     }
 }
@@ -171,6 +179,9 @@ impl fmt::Display for Statement {
             Statement::ShowPrincipals(s) => write!(f, "{s}"),
             Statement::ChangeGrants(s) => write!(f, "{s}"),
             Statement::ShowGrants(s) => write!(f, "{s}"),
+            Statement::SetApprovals(s) => write!(f, "{s}"),
+            Statement::Approve(s) => write!(f, "{s}"),
+            Statement::ShowPending(s) => write!(f, "{s}"),
         }
     }
 }
@@ -215,6 +226,9 @@ impl Statement {
             Statement::ShowPrincipals(s) => s.execute(env).await,
             Statement::ChangeGrants(s) => s.execute(env).await,
             Statement::ShowGrants(s) => s.execute(env).await,
+            Statement::SetApprovals(s) => s.execute(env).await,
+            Statement::Approve(s) => s.execute(env).await,
+            Statement::ShowPending(s) => s.execute(env).await,
         }
     }
 }

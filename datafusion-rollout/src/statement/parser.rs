@@ -205,6 +205,9 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         }
         (Some("GRANT" | "REVOKE"), _) => Statement::ChangeGrants(grants::parse_change(p)?),
         (Some("SHOW"), Some("GRANTS")) => Statement::ShowGrants(grants::parse_show(p)?),
+        (Some("ALTER"), Some("DATASET")) => Statement::SetApprovals(approvals::parse_set(p)?),
+        (Some("APPROVE"), _) => Statement::Approve(approvals::parse_approve(p, parse_ours)?),
+        (Some("SHOW"), Some("PENDING")) => Statement::ShowPending(approvals::parse_show(p)?),
         (Some("VACUUM"), _) => Statement::Vacuum(vacuum::parse(p)?),
         (Some("VERIFY"), _) => Statement::VerifyVersion(verify::parse(p)?),
         _ => return Ok(None),

@@ -876,6 +876,35 @@ fn valid() -> impl Strategy<Value = String> {
                 None => "SHOW GRANTS".to_string(),
             })
             .boxed(),
+        // The two-person rule.
+        (
+            name(),
+            1u32..4,
+            prop::option::of(prop::sample::subsequence(vec!["PROMOTE", "force"], 1..3)),
+            reason(),
+        )
+            .prop_map(|(n, k, ops, reason)| {
+                let ops = ops
+                    .map(|o| format!(" FOR ({})", o.join(", ")))
+                    .unwrap_or_default();
+                format!("ALTER DATASET {n} SET APPROVALS {k}{ops}{reason}")
+            })
+            .boxed(),
+        (name(), lit(), any::<bool>(), reason(), lit())
+            .prop_map(|(n, v, advance, reason, why)| {
+                if advance {
+                    format!("APPROVE ADVANCE {n} FORCE REASON {why}")
+                } else {
+                    format!("APPROVE PROMOTE {n} TO {v}{reason}")
+                }
+            })
+            .boxed(),
+        prop::option::of(name())
+            .prop_map(|d| match d {
+                Some(d) => format!("SHOW PENDING OF {d}"),
+                None => "SHOW PENDING".to_string(),
+            })
+            .boxed(),
         // DataFusion's own statements, with a pinned read (rewritten by our parser).
         (any::<bool>(), name(), literal())
             .prop_map(|(explain, name, version)| {
@@ -962,6 +991,9 @@ fn form(s: &Statement) -> &'static str {
             (Granted::Privileges { .. }, true) => "REVOKE",
         },
         Statement::ShowGrants(_) => "SHOW GRANTS",
+        Statement::SetApprovals(_) => "ALTER DATASET SET APPROVALS",
+        Statement::Approve(_) => "APPROVE",
+        Statement::ShowPending(_) => "SHOW PENDING",
     }
 }
 
@@ -982,6 +1014,9 @@ const FORMS: &[&str] = &[
     "GRANT",
     "REVOKE",
     "SHOW GRANTS",
+    "ALTER DATASET SET APPROVALS",
+    "APPROVE",
+    "SHOW PENDING",
     "REPORT METRIC",
     "SHOW EXPOSURE",
     "CREATE NOTIFICATION",
