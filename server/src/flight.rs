@@ -179,6 +179,7 @@ impl RolloutFlightSql {
         Ok((handle, schema))
     }
 
+    /// The `FlightInfo` of a planned statement: its ticket names the handle.
     fn info(
         schema: &Schema,
         handle: Vec<u8>,
@@ -187,17 +188,10 @@ impl RolloutFlightSql {
         let ticket = TicketStatementQuery {
             statement_handle: handle.into(),
         };
-        let endpoint =
-            FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
-        let info = FlightInfo::new()
-            .try_with_schema(schema)
-            .map_err(|e| Status::internal(format!("encoding the schema: {e}")))?
-            .with_endpoint(endpoint)
-            .with_descriptor(descriptor);
-        Ok(Response::new(info))
+        Self::command_info(ticket, schema, descriptor)
     }
 
-    /// A `FlightInfo` whose ticket is the command itself (metadata calls).
+    /// A `FlightInfo` whose ticket is `command` (a statement handle, or a metadata call itself).
     fn command_info(
         command: impl ProstMessageExt,
         schema: &Schema,
@@ -212,6 +206,15 @@ impl RolloutFlightSql {
             .with_descriptor(descriptor);
         Ok(Response::new(info))
     }
+}
+
+/// The one column of `GetTableTypes`.
+fn table_types_schema() -> Schema {
+    Schema::new(vec![datafusion::arrow::datatypes::Field::new(
+        "table_type",
+        datafusion::arrow::datatypes::DataType::Utf8,
+        false,
+    )])
 }
 
 /// A stream of one batch.
@@ -532,12 +535,7 @@ impl FlightSqlService for RolloutFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         self.session(&request).await?;
-        let schema = Schema::new(vec![datafusion::arrow::datatypes::Field::new(
-            "table_type",
-            datafusion::arrow::datatypes::DataType::Utf8,
-            false,
-        )]);
-        Self::command_info(query, &schema, request.into_inner())
+        Self::command_info(query, &table_types_schema(), request.into_inner())
     }
 
     async fn do_get_table_types(
@@ -546,11 +544,7 @@ impl FlightSqlService for RolloutFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.session(&request).await?;
-        let schema = Arc::new(Schema::new(vec![datafusion::arrow::datatypes::Field::new(
-            "table_type",
-            datafusion::arrow::datatypes::DataType::Utf8,
-            false,
-        )]));
+        let schema = Arc::new(table_types_schema());
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
             vec![Arc::new(datafusion::arrow::array::StringArray::from(vec![

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use datafusion_rollout::catalog::{TOKEN_PREFIX, split_token};
-use datafusion_rollout::{Error, RolloutContext, RolloutOptions, Store};
+use datafusion_rollout::{RolloutContext, RolloutOptions, Store};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
@@ -287,9 +287,4 @@ fn new_bearer() -> String {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     )
-}
-
-/// Errors of ours as statuses (for `?` in handlers).
-pub fn status(e: Error) -> Status {
-    status_of(&e)
 }

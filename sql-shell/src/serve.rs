@@ -30,7 +30,8 @@ pub async fn run(
         store.url().as_str()
     );
 
-    let stop = stop_flag();
+    // A stop flag every task watches.
+    let stop = tokio::sync::watch::channel(false);
     let controller = if controller_interval.is_zero() {
         None
     } else {
@@ -67,14 +68,6 @@ pub async fn run(
     served?;
     eprintln!("rollout-serve event=stopped");
     Ok(())
-}
-
-/// A stop flag every task watches.
-fn stop_flag() -> (
-    tokio::sync::watch::Sender<bool>,
-    tokio::sync::watch::Receiver<bool>,
-) {
-    tokio::sync::watch::channel(false)
 }
 
 async fn controller_loop(

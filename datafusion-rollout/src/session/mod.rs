@@ -347,14 +347,14 @@ impl RolloutContext {
             && state.access.is_open()
             && matches!(outcome, Outcome::Committed { .. })
         {
-            self.log_in_as_first_user(&created.name)?;
+            self.log_in_as_first_user(&created.name);
         }
         Ok(outcome)
     }
 
     /// The session that created a store's first user (who holds ADMIN) carries on as that
     /// user: from this commit on, the store asks for a login.
-    fn log_in_as_first_user(&self, user: &str) -> Result<()> {
+    fn log_in_as_first_user(&self, user: &str) {
         {
             let mut identity = self.identity.write().unwrap_or_else(|p| p.into_inner());
             identity.actor = user.to_string();
@@ -373,7 +373,6 @@ impl RolloutContext {
                 cfg.consumer = Some(user.to_string());
             }
         }
-        Ok(())
     }
 
     /// What our statements run against: the session, the store, the actor and what the

@@ -178,19 +178,6 @@ async fn tokens_log_in_until_they_expire_or_are_dropped() {
     assert!(files > 10, "only {files} files in the store");
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn each_reads_their_own_version_and_cannot_read_as_another() {
     let dir = TempDir::new().unwrap();

@@ -159,3 +159,17 @@ pub fn child_env(var: &str, parent: &str) -> String {
         panic!("{var} is not set: this helper is a child process of {parent}, run by it")
     })
 }
+
+/// Every file under `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

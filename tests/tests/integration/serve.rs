@@ -128,16 +128,7 @@ async fn each_principal_reads_as_themselves_and_acts_only_as_granted() {
         .unwrap_err();
     assert!(err.contains(DENIED) && err.contains("IMPERSONATE"), "{err}");
 
-    let admin = RolloutContext::open_with(
-        &store,
-        RolloutOptions {
-            user: Some("admin".into()),
-            password: Some(Secret::new("admin-password")),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let admin = admin_session(&store).await;
     let before = admin.store().state().sequence;
     let err = query(&mut bob, "PROMOTE orders TO 'v2'").await.unwrap_err();
     assert!(err.contains(DENIED), "{err}");
@@ -236,7 +227,7 @@ async fn logins_fail_alike_and_tokens_work_as_bearers() {
 async fn prepared_statements_and_metadata_answer_as_the_principal() {
     let dir = TempDir::new().unwrap();
     let store = governed_store(dir.path()).await;
-    run_admin(&store, "CREATE DATASET items").await;
+    run(&admin_session(&store).await, "CREATE DATASET items").await;
     let server = Server::start(&store).await;
     let mut alice = server.login("alice", "alice-password").await;
 
@@ -288,8 +279,9 @@ async fn prepared_statements_and_metadata_answer_as_the_principal() {
     server.stop().await;
 }
 
-async fn run_admin(store: &str, sql: &str) {
-    let admin = RolloutContext::open_with(
+/// A library session on `store` logged in as its admin.
+async fn admin_session(store: &str) -> RolloutContext {
+    RolloutContext::open_with(
         store,
         RolloutOptions {
             user: Some("admin".into()),
@@ -298,6 +290,5 @@ async fn run_admin(store: &str, sql: &str) {
         },
     )
     .await
-    .unwrap();
-    run(&admin, sql).await;
+    .unwrap()
 }

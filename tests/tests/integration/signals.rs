@@ -151,19 +151,6 @@ async fn events_reach_the_store_and_other_processes_read_them() {
     );
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn metrics_are_attributed_to_the_arm_the_consumer_resolves_then() {
     let fx = Fixture::new().await;
