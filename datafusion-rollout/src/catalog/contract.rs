@@ -11,21 +11,30 @@ use crate::sql::{Ident, number as num};
 /// A dataset's contract.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contract {
+    /// Its name.
     pub name: String,
+    /// The dataset it belongs to.
     pub dataset: String,
+    /// Rules on single columns, checked on every version.
     pub columns: Vec<ColumnRule>,
+    /// `EXPECT` items: metrics compared with thresholds.
     pub expectations: Vec<Expectation>,
+    /// When it was created (or last replaced).
     pub created_at: DateTime<Utc>,
+    /// The actor who created it.
     pub created_by: String,
 }
 
 /// Rules on one column: `amount DOUBLE NOT NULL UNIQUE CHECK (amount >= 0)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnRule {
+    /// The column's name.
     pub column: String,
     /// The declared SQL type, if any (`BIGINT`).
     pub data_type: Option<String>,
+    /// `NOT NULL`: no row may hold NULL.
     pub not_null: bool,
+    /// `UNIQUE`: no two rows may hold the same non-NULL value.
     pub unique: bool,
     /// SQL boolean expressions every row must satisfy (NULL counts as satisfied, as in SQL).
     pub checks: Vec<String>,
@@ -54,14 +63,50 @@ pub struct Expectation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Comparison {
-    Lt { value: f64 },
-    LtEq { value: f64 },
-    Gt { value: f64 },
-    GtEq { value: f64 },
-    Eq { value: f64 },
-    NotEq { value: f64 },
-    Between { low: f64, high: f64 },
-    NotBetween { low: f64, high: f64 },
+    /// `< value`.
+    Lt {
+        /// The number compared with.
+        value: f64,
+    },
+    /// `<= value`.
+    LtEq {
+        /// The number compared with.
+        value: f64,
+    },
+    /// `> value`.
+    Gt {
+        /// The number compared with.
+        value: f64,
+    },
+    /// `>= value`.
+    GtEq {
+        /// The number compared with.
+        value: f64,
+    },
+    /// `= value`.
+    Eq {
+        /// The number compared with.
+        value: f64,
+    },
+    /// `<> value`.
+    NotEq {
+        /// The number compared with.
+        value: f64,
+    },
+    /// `BETWEEN low AND high` (both included).
+    Between {
+        /// The lower bound.
+        low: f64,
+        /// The upper bound.
+        high: f64,
+    },
+    /// `NOT BETWEEN low AND high`.
+    NotBetween {
+        /// The lower bound.
+        low: f64,
+        /// The upper bound.
+        high: f64,
+    },
 }
 
 impl Comparison {
@@ -191,8 +236,8 @@ impl Contract {
 /// `col BIGINT NOT NULL, EXPECT row_count() > 0`: the one printer of a contract's items, used
 /// by the stored contract and by `CREATE CONTRACT`.
 pub struct ContractItems<'a> {
-    pub columns: &'a [ColumnRule],
-    pub expectations: &'a [Expectation],
+    pub(crate) columns: &'a [ColumnRule],
+    pub(crate) expectations: &'a [Expectation],
 }
 
 impl fmt::Display for ContractItems<'_> {

@@ -29,7 +29,7 @@ pub use model::{
     NotifyOn, PinnedFile, Rollout, Version, VersionStatus, redact_url,
 };
 pub use names::{validate_identifier, validate_version_id};
-pub use rollout::{Change, Event, Exposure, Transition, check_statuses};
+pub(crate) use rollout::{Exposure, Transition};
 pub use schema::{
     ColumnDef, check_compatible, columns_from_schema, merge_schema, schema_from_columns,
 };

@@ -12,13 +12,19 @@ use crate::sql::format_percent;
 /// A named dataset: its versions in registration order, the union schema and its rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dataset {
+    /// Its name, the table name readers query.
     pub name: String,
+    /// The `COMMENT` it was created with.
     pub comment: Option<String>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// The actor who created it.
     pub created_by: String,
     /// The schema readers see: every column any version has, in order of first appearance.
     pub schema: Vec<ColumnDef>,
+    /// Its versions, in registration order.
     pub versions: Vec<Version>,
+    /// Which versions it serves.
     pub rollout: Rollout,
     /// The checks versions must pass (at registration, before exposure, while live).
     #[serde(default)]
@@ -26,6 +32,7 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The version named `id`, if registered.
     pub fn version(&self, id: &str) -> Option<&Version> {
         self.versions.iter().find(|v| v.id == id)
     }
@@ -34,6 +41,7 @@ impl Dataset {
         self.versions.iter_mut().find(|v| v.id == id)
     }
 
+    /// The names of its versions, in registration order.
     pub fn version_ids(&self) -> impl Iterator<Item = &String> {
         self.versions.iter().map(|v| &v.id)
     }
@@ -43,13 +51,16 @@ impl Dataset {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileFormat {
+    /// Apache Parquet files (`*.parquet`).
     Parquet,
+    /// CSV files with a header line (`*.csv`).
     Csv,
+    /// Newline-delimited JSON files (`*.json`).
     Json,
 }
 
 impl FileFormat {
-    pub fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             FileFormat::Parquet => ".parquet",
             FileFormat::Csv => ".csv",
@@ -72,11 +83,17 @@ impl fmt::Display for FileFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VersionStatus {
+    /// Registered and not yet exposed to anyone.
     Registered,
+    /// Served to part of the consumers by a live rollout.
     Candidate,
+    /// Served to everyone not reading a candidate.
     Stable,
+    /// Failed its contract at registration; it is kept, but exposing it needs `FORCE`.
     Rejected,
+    /// Was the candidate or the stable version and was rolled back.
     RolledBack,
+    /// Was stable until another version became stable (`ROLLBACK` can restore it).
     Retired,
 }
 
@@ -99,32 +116,43 @@ impl fmt::Display for VersionStatus {
 pub struct PinnedFile {
     /// Full URL of the file (`file:///...`, `s3://bucket/...`).
     pub url: String,
+    /// Size in bytes.
     pub size: u64,
+    /// The object store's entity tag, where it has one (local files do not).
     pub e_tag: Option<String>,
+    /// Last modification time reported by the object store.
     pub last_modified: DateTime<Utc>,
 }
 
 /// An immutable version of a dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Version {
+    /// Its name within the dataset (`v2`, `2024-06-01`).
     pub id: String,
     /// Where the data was registered from (a folder or file URL).
     pub location: String,
+    /// File format of its data.
     pub format: FileFormat,
     /// The version's own schema (the dataset's may have more columns).
     pub schema: Vec<ColumnDef>,
+    /// Number of rows, counted at registration.
     pub row_count: u64,
+    /// Its data files, pinned at registration.
     pub files: Vec<PinnedFile>,
     /// Written by `CREATE VERSION ... AS` into the store (and so removable by VACUUM once retired).
     pub managed: bool,
+    /// When it was registered.
     pub created_at: DateTime<Utc>,
+    /// The actor who registered it.
     pub created_by: String,
+    /// The `COMMENT` it was registered with.
     pub comment: Option<String>,
+    /// Where it is in its lifecycle.
     pub status: VersionStatus,
 }
 
 impl Version {
-    pub fn total_bytes(&self) -> u64 {
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
 }
@@ -132,18 +160,25 @@ impl Version {
 /// A named set of consumers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cohort {
+    /// Its name.
     pub name: String,
+    /// The consumer names in it.
     pub members: BTreeSet<String>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// The actor who created it.
     pub created_by: String,
 }
 
 /// Which versions a dataset serves.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rollout {
+    /// The version everyone reads who is not exposed to the candidate (`None` until the first
+    /// `PROMOTE`).
     pub stable: Option<String>,
     /// Earlier stable versions, most recent last: `ROLLBACK` without a candidate pops one.
     pub previous_stable: Vec<String>,
+    /// The version being rolled out to part of the consumers, if any.
     pub candidate: Option<Candidate>,
 }
 
@@ -266,6 +301,7 @@ impl fmt::Display for BucketHash {
 /// A version exposed to part of the consumers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {
+    /// The version exposed.
     pub version: String,
     /// Cohorts whose members (and sessions that joined them) read the candidate.
     pub cohorts: BTreeSet<String>,
@@ -275,6 +311,7 @@ pub struct Candidate {
     pub salt: String,
     /// The hash the buckets were computed with, so an upgrade never re-buckets anybody.
     pub hash: BucketHash,
+    /// When the rollout started.
     pub started_at: DateTime<Utc>,
     /// A staged rollout's percentages in basis points (empty when not staged).
     #[serde(default)]

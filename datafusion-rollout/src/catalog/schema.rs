@@ -14,8 +14,11 @@ use crate::error::{Error, Result};
 /// One column as stored in the log; the type is arrow's textual form (`Int64`, `Utf8`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnDef {
+    /// The column's name.
     pub name: String,
+    /// Arrow's textual form of its type (`Int64`, `Timestamp(Microsecond, None)`).
     pub data_type: String,
+    /// Whether it may hold NULL.
     pub nullable: bool,
 }
 

@@ -16,7 +16,9 @@ use crate::error::{Error, Result, hint_known};
 pub struct State {
     /// Sequence number of the last applied log entry (0 for an empty store).
     pub sequence: u64,
+    /// Datasets by name.
     pub datasets: BTreeMap<String, Dataset>,
+    /// Cohorts by name.
     pub cohorts: BTreeMap<String, Cohort>,
     /// Webhooks by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -43,68 +45,144 @@ fn access_is_empty(access: &Access) -> bool {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// A new dataset (with no versions yet).
-    CreateDataset { dataset: Box<Dataset> },
+    CreateDataset {
+        /// The dataset as created.
+        dataset: Box<Dataset>,
+    },
     /// A new version, appended to the dataset, with the dataset's resulting reader schema.
     AddVersion {
+        /// The dataset's name.
         dataset: String,
+        /// The version as registered.
         version: Box<Version>,
+        /// The dataset's reader schema with the version added.
         schema: Vec<ColumnDef>,
     },
     /// A version's status changes.
     SetVersionStatus {
+        /// The dataset's name.
         dataset: String,
+        /// The version's name.
         version: String,
+        /// Its new status.
         status: VersionStatus,
     },
     /// The dataset's rollout becomes this.
-    SetRollout { dataset: String, rollout: Rollout },
+    SetRollout {
+        /// The dataset's name.
+        dataset: String,
+        /// Its new rollout.
+        rollout: Rollout,
+    },
     /// A new cohort.
-    CreateCohort { cohort: Cohort },
+    CreateCohort {
+        /// The cohort as created.
+        cohort: Cohort,
+    },
     /// The dataset's contract becomes this (or none).
     SetContract {
+        /// The dataset's name.
         dataset: String,
+        /// Its new contract; `None` removes it.
         contract: Option<Box<super::contract::Contract>>,
     },
     /// A new notification.
-    CreateNotification { notification: Box<Notification> },
+    CreateNotification {
+        /// The notification as created.
+        notification: Box<Notification>,
+    },
     /// A notification is removed.
-    DropNotification { name: String },
+    DropNotification {
+        /// The notification's name.
+        name: String,
+    },
     /// A new user.
-    CreateUser { user: Box<User> },
+    CreateUser {
+        /// The user as created.
+        user: Box<User>,
+    },
     /// A user is removed, with their grants and tokens.
-    DropUser { name: String },
+    DropUser {
+        /// The user's name.
+        name: String,
+    },
     /// A user's password hash becomes this (`None`: tokens only).
     SetPassword {
+        /// The user's name.
         user: String,
+        /// The new PHC hash, or none.
         password_hash: Option<String>,
     },
     /// A new role.
-    CreateRole { role: Role },
+    CreateRole {
+        /// The role as created.
+        role: Role,
+    },
     /// A role is removed, with its grants and memberships.
-    DropRole { name: String },
+    DropRole {
+        /// The role's name.
+        name: String,
+    },
     /// A user starts holding a role.
-    GrantRole { role: String, user: String },
+    GrantRole {
+        /// The role's name.
+        role: String,
+        /// The user's name.
+        user: String,
+    },
     /// A user stops holding a role.
-    RevokeRole { role: String, user: String },
+    RevokeRole {
+        /// The role's name.
+        role: String,
+        /// The user's name.
+        user: String,
+    },
     /// A grant is added.
-    AddGrant { grant: Grant },
+    AddGrant {
+        /// The grant.
+        grant: Grant,
+    },
     /// A grant is removed.
-    RemoveGrant { grant: Grant },
+    RemoveGrant {
+        /// The grant.
+        grant: Grant,
+    },
     /// A new API token.
-    CreateToken { token: Box<ApiToken> },
+    CreateToken {
+        /// The token as created (its secret only as a hash).
+        token: Box<ApiToken>,
+    },
     /// An API token is revoked.
-    DropToken { id: String },
+    DropToken {
+        /// The token's id.
+        id: String,
+    },
     /// A dataset's two-person rule becomes this (or none).
     SetApprovals {
+        /// The dataset's name.
         dataset: String,
+        /// The policy, or none to remove it.
         policy: Option<ApprovalPolicy>,
     },
     /// A change waits for approvals.
-    RequestApproval { request: Box<PendingRequest> },
+    RequestApproval {
+        /// The pending request.
+        request: Box<PendingRequest>,
+    },
     /// A principal approves a pending change.
-    Approve { id: u64, by: String },
+    Approve {
+        /// The request's id.
+        id: u64,
+        /// The approving principal.
+        by: String,
+    },
     /// A pending change ran (in this entry) with these approvals, and is no longer pending.
-    ClosePending { id: u64, approved_by: Vec<String> },
+    ClosePending {
+        /// The request's id.
+        id: u64,
+        /// The principals who approved it.
+        approved_by: Vec<String>,
+    },
 }
 
 impl Action {
@@ -123,6 +201,7 @@ impl Action {
 }
 
 impl State {
+    /// The dataset named `name`, or [`Error::DatasetNotFound`] naming the known ones.
     pub fn dataset(&self, name: &str) -> Result<&Dataset> {
         self.datasets
             .get(name)
@@ -132,6 +211,7 @@ impl State {
             })
     }
 
+    /// Version `version` of `dataset`, or an error saying which of the two is unknown.
     pub fn version(&self, dataset: &str, version: &str) -> Result<&Version> {
         let ds = self.dataset(dataset)?;
         ds.version(version).ok_or_else(|| Error::VersionNotFound {
@@ -141,6 +221,7 @@ impl State {
         })
     }
 
+    /// The cohort named `name`, or [`Error::CohortNotFound`] naming the known ones.
     pub fn cohort(&self, name: &str) -> Result<&Cohort> {
         self.cohorts.get(name).ok_or_else(|| Error::CohortNotFound {
             cohort: name.to_string(),

@@ -7,7 +7,7 @@ use crate::sql::format_percent;
 
 /// What a transition does to a dataset.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Change {
+pub(crate) struct Change {
     pub dataset: String,
     pub rollout: Rollout,
     /// Versions whose status changes, in order.
@@ -17,7 +17,7 @@ pub struct Change {
 
 /// What happened, for the user and the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     Started {
         version: String,
         exposure: String,
@@ -124,7 +124,7 @@ impl Change {
 
 /// Whether the versions' statuses agree with the rollout: the stable version and only it is
 /// `stable`, the candidate and only it is `candidate`.
-pub fn check_statuses(ds: &Dataset) -> std::result::Result<(), String> {
+pub(crate) fn check_statuses(ds: &Dataset) -> std::result::Result<(), String> {
     let stable = ds.rollout.stable.as_deref();
     let candidate = ds.rollout.candidate.as_ref().map(|c| c.version.as_str());
     for v in &ds.versions {

@@ -18,7 +18,7 @@ mod change;
 #[cfg(test)]
 mod tests;
 
-pub use change::{Change, Event, check_statuses};
+pub(crate) use change::{Change, Event, check_statuses};
 
 use super::model::{
     AutoPolicy, BucketHash, Candidate, Dataset, FULL_EXPOSURE_BP, Rollout, VersionStatus,
@@ -28,7 +28,7 @@ use crate::sql::format_percent;
 
 /// A change of a dataset's rollout, as a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transition {
+pub(crate) enum Transition {
     /// `version` becomes (or stays) the candidate, for more consumers: a rollout starts, or
     /// the live one's exposure widens.
     Expose(Exposure),
@@ -44,7 +44,7 @@ pub enum Transition {
 
 /// Who a candidate is exposed to, as `PROMOTE ... FOR COHORT / AT PERCENT / IN STAGES` asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exposure {
+pub(crate) struct Exposure {
     pub version: String,
     pub cohorts: Vec<String>,
     /// Basis points.
@@ -63,7 +63,7 @@ pub struct Exposure {
 impl Dataset {
     /// The change `transition` makes at `now`, `None` when it changes nothing, or a
     /// refusal saying why it is not allowed.
-    pub fn transition(
+    pub(crate) fn transition(
         &self,
         transition: &Transition,
         now: DateTime<Utc>,
