@@ -14,11 +14,11 @@ use crate::catalog::{Comparison, Contract, Threshold};
 use crate::error::{Error, Result};
 
 /// The column added to `baseline UNION ALL candidate`: true on the candidate's rows.
-pub const IS_CANDIDATE: &str = "__rollout_is_candidate";
+pub(crate) const IS_CANDIDATE: &str = "__rollout_is_candidate";
 
 /// How a check is computed.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CheckKind {
+pub(crate) enum CheckKind {
     /// The version's column type against a declared SQL type (no scan).
     Type { declared: String },
     /// An aggregate over the version (all of them share one scan).
@@ -32,7 +32,7 @@ pub enum CheckKind {
 
 /// The live expectations of a contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LiveSignal {
+pub(crate) enum LiveSignal {
     /// `read_error_rate()`: failed reads of the candidate / its reads.
     ReadErrorRate,
     /// `latency_ratio()`: p95 elapsed time of candidate reads / that of stable reads.
@@ -85,7 +85,7 @@ impl LiveSignal {
 
 /// One check of a compiled contract.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CheckSpec {
+pub(crate) struct CheckSpec {
     pub check: String,
     pub column: Option<String>,
     pub kind: CheckKind,
@@ -215,7 +215,7 @@ fn parse_expr(sql: &str) -> Result<Expr> {
 }
 
 /// Compiles a contract into its checks, in declaration order.
-pub fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
+pub(crate) fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
     let mut out = Vec::new();
     let zero = Comparison::Eq { value: 0.0 };
     for rule in &contract.columns {

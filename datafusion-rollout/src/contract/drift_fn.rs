@@ -28,7 +28,7 @@ pub const PSI_MODERATE: f64 = 0.1;
 /// that fit its type (numeric: KS statistic and p-value, normed Wasserstein, PSI, JS distance;
 /// string and boolean: PSI, JS distance, chi² p-value) and a verdict. One scan of each version.
 #[derive(Debug)]
-pub struct DriftFunction {
+pub(crate) struct DriftFunction {
     store: Arc<Store>,
 }
 

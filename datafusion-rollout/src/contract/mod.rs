@@ -14,11 +14,11 @@ mod odcs;
 mod result;
 mod run;
 
-pub use compile::{CheckKind, CheckSpec, IS_CANDIDATE, LiveSignal, compile};
-pub use drift_fn::DriftFunction;
+pub(crate) use compile::{CheckKind, CheckSpec, IS_CANDIDATE, LiveSignal, compile};
+pub(crate) use drift_fn::DriftFunction;
 pub use functions::{Functions, functions, register_functions};
-pub use odcs::{Imported, import_odcs};
+pub(crate) use odcs::{Imported, import_odcs};
 pub use result::{
     CheckCounts, CheckReport, CheckResult, CheckStatus, results_batch, summarize_failures,
 };
-pub use run::{Target, contract_queries, pinned_table, run_contract, validate_contract};
+pub(crate) use run::{Target, contract_queries, pinned_table, run_contract, validate_contract};

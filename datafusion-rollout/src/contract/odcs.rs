@@ -97,7 +97,7 @@ struct Quality {
 
 /// A contract's items from an ODCS document, plus what could not be mapped.
 #[derive(Debug, Default)]
-pub struct Imported {
+pub(crate) struct Imported {
     pub columns: Vec<ColumnRule>,
     pub expectations: Vec<Expectation>,
     pub not_mapped: Vec<String>,
@@ -238,7 +238,7 @@ impl Quality {
 }
 
 /// Reads an ODCS v3 document for `dataset`.
-pub fn import_odcs(yaml: &str, dataset: &str, source: &str) -> Result<Imported> {
+pub(crate) fn import_odcs(yaml: &str, dataset: &str, source: &str) -> Result<Imported> {
     let doc: Document = serde_yaml_ng::from_str(yaml).map_err(|e| Error::Parse {
         message: format!("{source}: not an ODCS document: {e}"),
     })?;

@@ -14,9 +14,14 @@ use crate::error::Result;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
+    /// The value meets the expectation.
     Pass,
+    /// The value meets the expectation but also its `WARN WHEN` condition.
     Warn,
+    /// The value does not meet the expectation.
     Fail,
+    /// The check could not be evaluated (its query failed or gave no number); counts as a
+    /// failure.
     Error,
     /// Not decided yet: a live expectation with too few samples, or outside a live rollout.
     Pending,
@@ -37,11 +42,18 @@ impl fmt::Display for CheckStatus {
 /// One row of `CHECK`: what was checked, the measured value, the threshold, the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
+    /// The check: a rule (`not_null`, `unique`, `check (amount >= 0)`) or an `EXPECT` metric.
     pub check: String,
+    /// The column the check is about, if it is about one.
     pub column: Option<String>,
+    /// The measured value, if there is one (not for type checks, errors, pending checks or a
+    /// NULL metric).
     pub value: Option<f64>,
+    /// What was expected: a comparison as SQL (`<= 0.01`), or a type check's declared type.
     pub threshold: String,
+    /// The verdict.
     pub status: CheckStatus,
+    /// More about the verdict (an error message, the samples a live check saw); may be empty.
     pub detail: String,
 }
 
@@ -95,21 +107,27 @@ pub fn summarize_failures(results: &[CheckResult]) -> Vec<String> {
 /// The results of a set of checks, as one value a caller can read without parsing text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CheckReport {
+    /// One result per check, in the contract's order.
     pub results: Vec<CheckResult>,
 }
 
 /// How many checks ended with each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CheckCounts {
+    /// Checks that passed.
     pub pass: usize,
+    /// Checks that warned.
     pub warn: usize,
+    /// Checks that failed.
     pub fail: usize,
+    /// Checks that could not be evaluated.
     pub error: usize,
+    /// Live checks not decided yet.
     pub pending: usize,
 }
 
 impl CheckReport {
-    pub fn new(results: Vec<CheckResult>) -> Self {
+    pub(crate) fn new(results: Vec<CheckResult>) -> Self {
         Self { results }
     }
 

@@ -15,21 +15,21 @@ use crate::catalog::{ColumnDef, State, schema_from_columns};
 use crate::error::{Error, Result};
 
 /// `"orders@v2"`: the pinned table of a version in the session's default schema.
-pub fn pinned_table(dataset: &str, version: &str) -> String {
+pub(crate) fn pinned_table(dataset: &str, version: &str) -> String {
     format!("\"{dataset}{}{version}\"", crate::resolve::PIN_SEPARATOR)
 }
 
 /// What a contract runs over: a version's label, a SQL table reference reading it, and the
 /// columns that reference has.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub version: String,
     pub table: String,
     pub columns: Vec<ColumnDef>,
 }
 
 /// The queries a contract runs (metrics over the candidate; drift over baseline ∪ candidate).
-pub fn contract_queries(
+pub(crate) fn contract_queries(
     specs: &[CheckSpec],
     candidate: &Target,
     baseline: Option<&Target>,
@@ -187,7 +187,7 @@ fn same_type(a: &str, b: &DataType) -> bool {
 }
 
 /// Runs `contract` over `candidate`, with drift against `baseline`.
-pub async fn run_contract(
+pub(crate) async fn run_contract(
     ctx: &SessionContext,
     contract: &Contract,
     candidate: &Target,
@@ -299,7 +299,7 @@ pub async fn run_contract(
 
 /// Checks a contract against its dataset's schema without reading data: unknown columns,
 /// functions or types, and wrong argument types are reported, naming the item.
-pub async fn validate_contract(
+pub(crate) async fn validate_contract(
     contract: &Contract,
     state: &State,
     functions: &SessionContext,

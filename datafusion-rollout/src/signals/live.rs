@@ -26,7 +26,7 @@ pub const MIN_READS_PER_ARM: u64 = 10;
 
 /// What a live rollout is judged over: its candidate and stable versions, since when.
 #[derive(Debug, Clone, Copy)]
-pub struct LiveWindow<'a> {
+pub(crate) struct LiveWindow<'a> {
     /// The dataset.
     pub dataset: &'a str,
     /// The candidate version (read on the candidate arm).
@@ -48,7 +48,7 @@ impl LiveWindow<'_> {
 }
 
 /// Judges one live expectation over `events` (any order) in `window`.
-pub fn evaluate_live(
+pub(crate) fn evaluate_live(
     spec: &CheckSpec,
     signal: &LiveSignal,
     events: &[Event],

@@ -19,7 +19,8 @@ use crate::error::Result;
 use crate::store::Store;
 
 pub use exposure::{BlastRadius, Exposure, blast_radius, exposure, nearest_rank};
-pub use live::{LiveWindow, MIN_READS_PER_ARM, evaluate_live};
+pub use live::MIN_READS_PER_ARM;
+pub(crate) use live::{LiveWindow, evaluate_live};
 pub use metrics::{MetricReport, check_metric_name, report_metric};
 pub use tables::{EventTable, EventTableFunction};
 
