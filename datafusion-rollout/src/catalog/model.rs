@@ -118,9 +118,10 @@ pub struct PinnedFile {
     pub url: String,
     /// Size in bytes.
     pub size: u64,
-    /// The object store's entity tag, where it has one (local files do not).
+    /// The object store's entity tag, if it reported one; remote files are verified by it,
+    /// local files by size and modification time.
     pub e_tag: Option<String>,
-    /// Last modification time reported by the object store.
+    /// Last modification time the object store reported.
     pub last_modified: DateTime<Utc>,
 }
 

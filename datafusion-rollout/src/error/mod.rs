@@ -23,21 +23,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// A SQL statement could not be parsed; the message carries the position.
     #[error("{message}")]
-    Parse { message: String },
+    Parse {
+        /// The parser's message.
+        message: String,
+    },
 
     /// A dataset name was not found in the store.
     #[error("unknown dataset '{dataset}'{hint}")]
-    DatasetNotFound { dataset: String, hint: String },
+    DatasetNotFound {
+        /// The name asked for.
+        dataset: String,
+        /// The known names appended to the message (or that there are none yet).
+        hint: String,
+    },
 
     /// A dataset of that name exists already.
     #[error("dataset '{dataset}' already exists")]
-    DatasetExists { dataset: String },
+    DatasetExists {
+        /// The name.
+        dataset: String,
+    },
 
     /// A version id was not found for a dataset.
     #[error("dataset '{dataset}' has no version '{version}'{hint}")]
     VersionNotFound {
+        /// The dataset.
         dataset: String,
+        /// The version id asked for.
         version: String,
+        /// The known names appended to the message (or that there are none yet).
         hint: String,
     },
 
@@ -45,15 +59,30 @@ pub enum Error {
     #[error(
         "dataset '{dataset}' already has a version '{version}'; version ids are immutable, choose a new one"
     )]
-    VersionExists { dataset: String, version: String },
+    VersionExists {
+        /// The dataset.
+        dataset: String,
+        /// The version id.
+        version: String,
+    },
 
     /// A cohort name was not found.
     #[error("unknown cohort '{cohort}'{hint}")]
-    CohortNotFound { cohort: String, hint: String },
+    CohortNotFound {
+        /// The name asked for.
+        cohort: String,
+        /// The known names appended to the message (or that there are none yet).
+        hint: String,
+    },
 
     /// A notification name was not found.
     #[error("unknown notification '{name}'{hint}")]
-    NotificationNotFound { name: String, hint: String },
+    NotificationNotFound {
+        /// The name asked for.
+        name: String,
+        /// The known names appended to the message (or that there are none yet).
+        hint: String,
+    },
 
     /// A metric reported for a dataset whose contract observes no metric of that name.
     #[error(
@@ -61,14 +90,20 @@ pub enum Error {
          contract judges with EXPECT metric_change('{metric}') ..."
     )]
     MetricNotFound {
+        /// The dataset.
         dataset: String,
+        /// The metric reported.
         metric: String,
+        /// The known names appended to the message (or that there are none yet).
         hint: String,
     },
 
     /// A notification of that name exists already.
     #[error("notification '{name}' already exists")]
-    NotificationExists { name: String },
+    NotificationExists {
+        /// The name.
+        name: String,
+    },
 
     /// A user name was not found.
     #[error("unknown user '{user}'{hint}")]
@@ -109,13 +144,19 @@ pub enum Error {
 
     /// A cohort of that name exists already.
     #[error("cohort '{cohort}' already exists")]
-    CohortExists { cohort: String },
+    CohortExists {
+        /// The name.
+        cohort: String,
+    },
 
     /// A name that would become part of a path, or an identifier, is not acceptable.
     #[error("invalid {kind} {name:?}: {reason}")]
     InvalidName {
+        /// What the name is for (`dataset name`, `version id`, `consumer id`, ...).
         kind: &'static str,
+        /// The name given.
         name: String,
+        /// Why it is not acceptable.
         reason: String,
     },
 
@@ -123,16 +164,22 @@ pub enum Error {
     /// number, a zero interval, ...).
     #[error("invalid {what} {value}: {reason}")]
     InvalidValue {
+        /// What the value is for.
         what: &'static str,
+        /// The value given.
         value: String,
+        /// Why it is not acceptable.
         reason: String,
     },
 
     /// A new version's schema breaks readers of the dataset.
     #[error("version '{version}' of '{dataset}' breaks the dataset's schema:\n  - {}", changes.join("\n  - "))]
     BreakingSchemaChange {
+        /// The dataset.
         dataset: String,
+        /// The new version.
         version: String,
+        /// One line per breaking change (a dropped column, a changed type, ...).
         changes: Vec<String>,
     },
 
@@ -145,72 +192,111 @@ pub enum Error {
         "dataset '{dataset}' has no stable version yet: PROMOTE {dataset} TO '<version>' first, \
          or read one version with {dataset} VERSION AS OF '<version>'"
     )]
-    NoStableVersion { dataset: String },
+    NoStableVersion {
+        /// The dataset.
+        dataset: String,
+    },
 
     /// A statement needs the dataset's contract and there is none.
     #[error(
         "{dataset} has no contract, so there is nothing to check; CREATE CONTRACT name FOR {dataset} (...) attaches one"
     )]
-    NoContract { dataset: String },
+    NoContract {
+        /// The dataset.
+        dataset: String,
+    },
 
     /// `CREATE CONTRACT` on a dataset that has one, without `OR REPLACE`.
     #[error("{dataset} already has contract '{contract}'; CREATE OR REPLACE CONTRACT replaces it")]
-    ContractExists { dataset: String, contract: String },
+    ContractExists {
+        /// The dataset.
+        dataset: String,
+        /// The name of its contract.
+        contract: String,
+    },
 
     /// `CHECK d` on a dataset with neither candidate nor stable version.
     #[error(
         "{dataset} has no candidate or stable version; CHECK {dataset} VERSION '<v>' checks a registered one"
     )]
-    NothingToCheck { dataset: String },
+    NothingToCheck {
+        /// The dataset.
+        dataset: String,
+    },
 
     /// `CHECK ROLLOUT d` with no candidate live.
     #[error("{dataset} has no live rollout to check")]
-    NoLiveRollout { dataset: String },
+    NoLiveRollout {
+        /// The dataset.
+        dataset: String,
+    },
 
     /// A dataset name that is already a table of the session.
     #[error("'{name}' is already a table in this session; choose another dataset name")]
-    NameTaken { name: String },
+    NameTaken {
+        /// The name.
+        name: String,
+    },
 
     /// A contract that cannot be compiled or run against its dataset.
     #[error("{message}")]
-    InvalidContract { message: String },
+    InvalidContract {
+        /// What is wrong, naming the item.
+        message: String,
+    },
 
     /// `ASSERT` of something that is not a boolean.
     #[error("ASSERT needs a boolean expression, got {data_type}: {condition}")]
     NotBoolean {
+        /// The type the expression has.
         data_type: String,
+        /// The expression, as SQL.
         condition: String,
     },
 
     /// A stored column type this build cannot read back.
     #[error("column '{column}' has a type the log cannot restore ({data_type}): {reason}")]
     UnsupportedType {
+        /// The column.
         column: String,
+        /// Its type as stored.
         data_type: String,
+        /// Why it cannot be read back.
         reason: String,
     },
 
     /// Something that should not happen did; the message says what.
     #[error("internal error: {message}")]
-    Internal { message: String },
+    Internal {
+        /// What happened.
+        message: String,
+    },
 
     /// A pinned file of a version no longer matches what was registered.
     #[error(
         "pinned file '{path}' of {dataset}@{version} {problem}; the version's data changed after registration, so it is not read"
     )]
     PinnedFileChanged {
+        /// The dataset.
         dataset: String,
+        /// The version.
         version: String,
+        /// The file's URL.
         path: String,
+        /// What changed (`is missing`, `changed size (...)`, `was replaced (...)`).
         problem: String,
     },
 
     /// Guards (the dataset's contract, drift against stable) failed, so nothing was exposed.
     #[error("{operation} {dataset} TO '{version}' refused: {} check(s) failed:\n  - {}\n(PROMOTE ... FORCE REASON '...' exposes it anyway)", failures.len(), failures.join("\n  - "))]
     GuardFailed {
+        /// The statement refused (`PROMOTE`, `ADVANCE`).
         operation: String,
+        /// The dataset.
         dataset: String,
+        /// The version that would have been exposed.
         version: String,
+        /// One line per failing check.
         failures: Vec<String>,
     },
 
@@ -218,25 +304,46 @@ pub enum Error {
     #[error(
         "concurrent modification: gave up after {attempts} attempts to commit '{operation}' (other writers kept committing first); retry the statement"
     )]
-    ConcurrentModification { operation: String, attempts: usize },
+    ConcurrentModification {
+        /// The statement that could not commit (`PROMOTE`, ...).
+        operation: String,
+        /// How many times it tried.
+        attempts: usize,
+    },
 
     /// A log entry that does not parse or does not apply; the store is read-only past it.
     #[error("corrupt log entry {path}: {reason}")]
-    CorruptLogEntry { path: String, reason: String },
+    CorruptLogEntry {
+        /// The entry's path in the store.
+        path: String,
+        /// Why it does not parse or apply.
+        reason: String,
+    },
 
     /// The store was opened read-only because of a corrupt log entry.
     #[error(
         "the store is read-only: {reason}; it was opened up to the last good entry and cannot be changed until the log is repaired"
     )]
-    ReadOnly { reason: String },
+    ReadOnly {
+        /// The corrupt entry and what is wrong with it.
+        reason: String,
+    },
 
     /// A location or store URL that cannot be used.
     #[error("invalid location '{location}': {reason}")]
-    InvalidLocation { location: String, reason: String },
+    InvalidLocation {
+        /// The location given.
+        location: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
 
     /// An `ASSERT` whose condition was not true.
     #[error("assertion failed: {message}")]
-    AssertionFailed { message: String },
+    AssertionFailed {
+        /// The `ASSERT`'s message, or its condition when it has none.
+        message: String,
+    },
 
     /// A setting that does not exist or has a bad value.
     #[error("{0}")]

@@ -10,11 +10,21 @@ pub enum Refusal {
     #[error(
         "version '{version}' of {dataset} was rejected by its contract; PROMOTE ... FORCE REASON '...' to expose it anyway"
     )]
-    Rejected { dataset: String, version: String },
+    Rejected {
+        /// The dataset.
+        dataset: String,
+        /// The version.
+        version: String,
+    },
 
     /// `ROLLBACK ... TO` a rejected version.
     #[error("version '{version}' of {dataset} was rejected and cannot become stable")]
-    RejectedCannotBeStable { dataset: String, version: String },
+    RejectedCannotBeStable {
+        /// The dataset.
+        dataset: String,
+        /// The version.
+        version: String,
+    },
 
     /// Another version is the candidate.
     #[error(
@@ -22,9 +32,13 @@ pub enum Refusal {
          (or PROMOTE {dataset} TO '{candidate}') before promoting '{new}'"
     )]
     OtherCandidate {
+        /// The dataset.
         dataset: String,
+        /// The live candidate.
         candidate: String,
+        /// Who the candidate is exposed to (`cohort canary + 10% of consumers`).
         exposure: String,
+        /// The version the statement wanted to promote.
         new: String,
     },
 
@@ -33,29 +47,52 @@ pub enum Refusal {
         "{dataset} has no stable version yet, so there is nothing to roll out against: \
          PROMOTE {dataset} TO '{version}' (without FOR COHORT / AT PERCENT) makes it the first stable version"
     )]
-    NoStable { dataset: String, version: String },
+    NoStable {
+        /// The dataset.
+        dataset: String,
+        /// The version.
+        version: String,
+    },
 
     /// A partial exposure of the stable version.
     #[error("'{version}' is already the stable version of {dataset}")]
-    AlreadyStable { dataset: String, version: String },
+    AlreadyStable {
+        /// The dataset.
+        dataset: String,
+        /// The version.
+        version: String,
+    },
 
     /// `IN STAGES` while the version is rolling out already.
     #[error(
         "'{version}' is already rolling out on {dataset}; ADVANCE {dataset} moves it to its next stage"
     )]
-    AlreadyRollingOut { dataset: String, version: String },
+    AlreadyRollingOut {
+        /// The dataset.
+        dataset: String,
+        /// The version.
+        version: String,
+    },
 
     /// `ADVANCE` without a staged rollout.
     #[error(
         "{dataset} has no staged rollout to advance; PROMOTE {dataset} TO '<v>' IN STAGES (1, 10, 50, 100) starts one"
     )]
-    NotStaged { dataset: String },
+    NotStaged {
+        /// The dataset.
+        dataset: String,
+    },
 
     /// `ADVANCE` at the last stage of stages that stop short of 100%.
     #[error(
         "'{version}' is at its last stage on {dataset}; PROMOTE {dataset} TO '{version}' makes it stable"
     )]
-    LastStage { dataset: String, version: String },
+    LastStage {
+        /// The dataset.
+        dataset: String,
+        /// The version.
+        version: String,
+    },
 
     /// `ADVANCE` before the stage has soaked.
     #[error(
@@ -65,15 +102,21 @@ pub enum Refusal {
         remaining_seconds % 60
     )]
     Soaking {
+        /// The dataset.
         dataset: String,
+        /// The version.
         version: String,
+        /// The current stage, 1-based.
         stage: usize,
+        /// How many stages there are.
         stages: usize,
         /// The current stage's exposure, as `12.5%`.
         percent: String,
         /// The next stage's exposure.
         next: String,
+        /// When the stage has soaked.
         until: DateTime<Utc>,
+        /// Seconds from now until then.
         remaining_seconds: i64,
     },
 
@@ -83,9 +126,13 @@ pub enum Refusal {
          ADVANCE {dataset} moves it to the next stage ({next}), or add FORCE REASON '...' to skip them"
     )]
     StagesRemain {
+        /// The dataset.
         dataset: String,
+        /// The version.
         version: String,
+        /// The current stage, 1-based.
         stage: usize,
+        /// How many stages there are.
         stages: usize,
         /// The current stage's exposure, as `5%`.
         percent: String,
@@ -99,8 +146,11 @@ pub enum Refusal {
          (consumers who read it would flip back): ROLLBACK {dataset} aborts the rollout, or add FORCE REASON '...'"
     )]
     LowerExposure {
+        /// The dataset.
         dataset: String,
+        /// The candidate.
         version: String,
+
         /// The current exposure, as `30%`.
         from: String,
         /// The asked-for exposure.
@@ -109,26 +159,45 @@ pub enum Refusal {
 
     /// `ROLLBACK` with no candidate and no earlier stable version.
     #[error("nothing to roll back: {dataset} has no candidate and no earlier stable version")]
-    NothingToRollBack { dataset: String },
+    NothingToRollBack {
+        /// The dataset.
+        dataset: String,
+    },
 
     /// The rollout changed between the statement's look at it and its commit.
     #[error(
         "{dataset} changed while {operation} was being committed (another writer committed first); \
          nothing was changed: check SHOW ROLLOUT {dataset} and retry if still wanted"
     )]
-    ChangedMeanwhile { dataset: String, operation: String },
+    ChangedMeanwhile {
+        /// The dataset.
+        dataset: String,
+        /// The statement that was refused (`PROMOTE`, ...).
+        operation: String,
+    },
 
     /// `SET APPROVALS` on a store with no users: there is nobody to tell apart.
     #[error(
         "approvals on {dataset} need users to tell principals apart: CREATE USER first (the store has none)"
     )]
-    ApprovalsNeedUsers { dataset: String },
+    ApprovalsNeedUsers {
+        /// The dataset.
+        dataset: String,
+    },
 
     /// `APPROVE` by the principal who asked.
     #[error("request #{id} was made by {requester}; another principal must approve it")]
-    OwnRequest { id: u64, requester: String },
+    OwnRequest {
+        /// The request's id.
+        id: u64,
+        /// The principal who made it.
+        requester: String,
+    },
 
     /// `APPROVE` of a statement nobody asked for (or whose request expired).
     #[error("no pending request for {statement}; SHOW PENDING lists them")]
-    NothingPending { statement: String },
+    NothingPending {
+        /// The statement as approved.
+        statement: String,
+    },
 }
