@@ -21,9 +21,10 @@ pub use bucket::{BUCKETS, RolloutBucket, bucket, bucket_with, rollout_bucket_udf
 pub use config::{
     Consistency, RolloutConfig, SessionVersions, ensure_rollout_config, set_rollout_setting,
 };
-pub(crate) use pinned::describe_change;
-pub use pinned::{PinnedStoreRegistry, Pins, VerifyingStore};
+pub use pinned::{PinnedStoreRegistry, Pins};
+pub(crate) use pinned::{VerifyingStore, describe_change};
 pub use provider::{VersionedTable, version_table};
 pub use recording::{RecordReadsExec, arm_of, recorded_table};
 pub use resolution::{Reason, Resolution, resolve};
-pub use schema_provider::{PIN_SEPARATOR, RolloutSchemaProvider};
+pub use schema_provider::PIN_SEPARATOR;
+pub(crate) use schema_provider::RolloutSchemaProvider;

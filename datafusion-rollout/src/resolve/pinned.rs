@@ -41,6 +41,7 @@ pub struct Pins {
 }
 
 impl Pins {
+    /// The pins of `store`, for a [`PinnedStoreRegistry`].
     pub fn new(store: Arc<Store>) -> Arc<Pins> {
         Arc::new(Pins {
             store,
@@ -98,6 +99,8 @@ pub struct PinnedStoreRegistry {
 }
 
 impl PinnedStoreRegistry {
+    /// An empty registry (stores are registered or built from the environment on first use)
+    /// whose stores verify the files of `pins`.
     pub fn new(pins: Arc<Pins>) -> Self {
         Self {
             inner: DefaultObjectStoreRegistry::new(),
@@ -142,7 +145,7 @@ impl ObjectStoreRegistry for PinnedStoreRegistry {
 
 /// Wraps a store so that reads of pinned files are checked against their pins.
 #[derive(Debug)]
-pub struct VerifyingStore {
+pub(crate) struct VerifyingStore {
     inner: Arc<dyn ObjectStore>,
     base: String,
     pins: Arc<Pins>,

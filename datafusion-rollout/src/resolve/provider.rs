@@ -54,10 +54,13 @@ impl VersionedTable {
         })
     }
 
+    /// The dataset's name.
     pub fn dataset(&self) -> &str {
         &self.dataset
     }
 
+    /// The version it is pinned to (`orders VERSION AS OF 'v1'`), or `None` when it resolves
+    /// per session.
     pub fn pinned(&self) -> Option<&str> {
         self.pinned.as_deref()
     }

@@ -10,8 +10,11 @@ use super::bucket::bucket_with;
 /// A dataset resolved to a version, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolution {
+    /// The dataset.
     pub dataset: String,
+    /// The version read.
     pub version: String,
+    /// Why that version.
     pub reason: Reason,
 }
 
@@ -21,17 +24,31 @@ pub enum Reason {
     /// `VERSION AS OF` in the query.
     Pinned,
     /// The consumer is a member of an exposed cohort.
-    CohortMember { consumer: String, cohort: String },
+    CohortMember {
+        /// The consumer.
+        consumer: String,
+        /// The exposed cohort it is a member of.
+        cohort: String,
+    },
     /// The session joined an exposed cohort (`SET rollout.cohort`).
-    SessionCohort { cohort: String },
+    SessionCohort {
+        /// The cohort the session joined.
+        cohort: String,
+    },
     /// The consumer's bucket is below the exposed percentage.
     Bucket {
+        /// The consumer.
         consumer: String,
+        /// Its bucket, 0..10000.
         bucket: u32,
+        /// The exposed percentage, in basis points.
         percent_bp: u32,
     },
     /// Not exposed to the candidate (or there is none): the stable version.
-    Stable { consumer: Option<String> },
+    Stable {
+        /// The consumer; `None` when the session has none.
+        consumer: Option<String>,
+    },
     /// `rollout.consistency = 'session'`: the version this session first read, kept although
     /// the rollout has moved on (a rolled-back version is not kept).
     KeptForSession,

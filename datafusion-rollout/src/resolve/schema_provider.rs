@@ -17,7 +17,7 @@ pub const PIN_SEPARATOR: char = '@';
 /// (and `"orders@v1"` as the pinned version). Other tables live in the wrapped schema as usual;
 /// a table cannot take a dataset's name.
 #[derive(Debug)]
-pub struct RolloutSchemaProvider {
+pub(crate) struct RolloutSchemaProvider {
     inner: Arc<dyn SchemaProvider>,
     store: Arc<Store>,
 }
