@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 
 /// What a statement wants committed, computed from (and checked against) one state.
 #[derive(Debug, Clone)]
-pub struct Commit {
+pub(crate) struct Commit {
     pub operation: String,
     pub dataset: Option<String>,
     pub statement: String,
@@ -27,7 +27,7 @@ pub struct Commit {
 
 /// What [`Store::commit`] did.
 #[derive(Debug, Clone)]
-pub enum CommitOutcome {
+pub(crate) enum CommitOutcome {
     /// A new log entry landed.
     Committed(Box<Committed>),
     /// The plan found nothing to change, and nothing was written.
@@ -36,7 +36,7 @@ pub enum CommitOutcome {
 
 /// A commit that landed.
 #[derive(Debug, Clone)]
-pub struct Committed {
+pub(crate) struct Committed {
     pub entry: LogEntry,
     pub message: String,
     pub state: Arc<State>,
@@ -49,7 +49,7 @@ impl Store {
     /// actions, or `None` when there is nothing to change. When another writer takes the sequence number first, the store reloads and `plan`
     /// runs again on the new state (so preconditions are re-checked), up to
     /// `max_commit_attempts` times; then the commit fails with [`Error::ConcurrentModification`].
-    pub async fn commit(
+    pub(crate) async fn commit(
         &self,
         actor: &str,
         transaction_id: &str,

@@ -43,11 +43,17 @@ const LIST_PAGE: u64 = 1000;
 /// Requests counted by a [`CountingStore`], per kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Requests {
+    /// `GET` requests (one per range fetched).
     pub get: u64,
+    /// `HEAD` requests.
     pub head: u64,
+    /// `PUT` requests (a multipart upload counts once).
     pub put: u64,
+    /// `LIST` requests (one per page of up to 1000 keys).
     pub list: u64,
+    /// `DELETE` requests (one per object deleted).
     pub delete: u64,
+    /// `COPY` requests.
     pub copy: u64,
 }
 
@@ -119,6 +125,7 @@ pub struct CountingStore {
 }
 
 impl CountingStore {
+    /// Wraps `inner`, with every count at zero.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
         Self {
             inner,

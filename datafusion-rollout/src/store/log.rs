@@ -24,10 +24,15 @@ const GAP_PROBES: u64 = 2;
 /// One commit: who did what, why, what it checked, and the resulting changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
+    /// Version of the entry format (currently 1).
     pub format: u32,
+    /// Its sequence number: 1 for the first commit, one more for each after it.
     pub sequence: u64,
+    /// When it was committed.
     pub timestamp: DateTime<Utc>,
+    /// Who committed it.
     pub actor: String,
+    /// A unique id of the commit (a UUID).
     pub transaction_id: String,
     /// `PROMOTE`, `ROLLBACK`, `REGISTER VERSION`, ...
     pub operation: String,
@@ -35,6 +40,7 @@ pub struct LogEntry {
     pub dataset: Option<String>,
     /// The statement in canonical SQL (its arguments).
     pub statement: String,
+    /// The statement's `REASON`.
     pub reason: Option<String>,
     /// Results of the checks that gated the operation.
     #[serde(default)]
@@ -42,6 +48,7 @@ pub struct LogEntry {
     /// Who had read the version this entry took away (a rollback's blast radius).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blast_radius: Option<serde_json::Value>,
+    /// The changes to the catalog, applied in order.
     pub actions: Vec<Action>,
 }
 

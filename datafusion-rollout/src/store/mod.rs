@@ -36,7 +36,7 @@ use url::Url;
 use crate::catalog::State;
 use crate::error::{Error, Result};
 
-pub use commit::{Commit, CommitOutcome, Committed};
+pub(crate) use commit::{Commit, CommitOutcome, Committed};
 #[cfg(any(test, feature = "test-support"))]
 pub use counting::{CountingStore, Requests};
 pub use events::{
@@ -47,7 +47,8 @@ pub use location::{
     deregister_object_store, object_store_for, register_object_store, resolve_location,
 };
 pub use log::{LOG_DIR, LogEntry};
-pub use vacuum::{DATA_DIR, Orphan};
+pub use vacuum::DATA_DIR;
+pub(crate) use vacuum::Orphan;
 
 /// Options for opening a store.
 #[derive(Debug, Clone)]

@@ -29,7 +29,7 @@ pub const DATA_DIR: &str = "data";
 
 /// A file under the store that no version references.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Orphan {
+pub(crate) struct Orphan {
     /// Full URL of the file.
     pub url: String,
     pub size: u64,
@@ -50,7 +50,7 @@ impl Store {
     /// state references and that were last modified before `cutoff`, sorted by URL.
     ///
     /// Refused on a read-only store: entries past the unreadable one may reference files.
-    pub async fn find_orphans(&self, cutoff: DateTime<Utc>) -> Result<Vec<Orphan>> {
+    pub(crate) async fn find_orphans(&self, cutoff: DateTime<Utc>) -> Result<Vec<Orphan>> {
         let state = self.refresh().await?;
         if let Some(reason) = self.read_only_reason() {
             return Err(Error::ReadOnly { reason });
@@ -78,7 +78,7 @@ impl Store {
     /// Deletes `orphans` (from [`Store::find_orphans`]), skipping any that a version committed
     /// since references, then (locally) empty folders under `data/`.
     /// Returns the ones deleted; a file already gone counts as deleted.
-    pub async fn remove_orphans(&self, orphans: Vec<Orphan>) -> Result<Vec<Orphan>> {
+    pub(crate) async fn remove_orphans(&self, orphans: Vec<Orphan>) -> Result<Vec<Orphan>> {
         // Narrow the window for a CREATE VERSION that committed meanwhile (the grace period
         // is what covers one still writing).
         let state = self.refresh().await?;
