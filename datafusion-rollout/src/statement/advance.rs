@@ -17,8 +17,11 @@ use crate::store::Commit;
 /// `ADVANCE orders [FORCE] [REASON '...']`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Advance {
+    /// The dataset.
     pub dataset: String,
+    /// Advance although the stage has not soaked or the guards fail.
     pub force: bool,
+    /// Why, for the history.
     pub reason: Option<String>,
 }
 

@@ -14,7 +14,9 @@ use crate::sql::Quoted;
 /// `ASSERT (SELECT count(*) FROM orders) > 0 AS 'orders is not empty'`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assert {
+    /// The boolean expression that must be true.
     pub condition: Expr,
+    /// The `AS '...'` message of the failure; the condition's SQL when `None`.
     pub message: Option<String>,
 }
 

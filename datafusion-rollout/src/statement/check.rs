@@ -24,11 +24,16 @@ pub enum CheckTarget {
     /// `CHECK orders [VERSION 'v']`: the contract over a version (default: the candidate, else
     /// the stable version), with drift against stable.
     Version {
+        /// The dataset.
         dataset: String,
+        /// The version; `None` picks the candidate, else the stable version.
         version: Option<String>,
     },
     /// `CHECK ROLLOUT orders`: the guards of the live rollout; a failure rolls it back.
-    Rollout { dataset: String },
+    Rollout {
+        /// The dataset.
+        dataset: String,
+    },
     /// `CHECK ROLLOUTS`: every live rollout with a contract.
     Rollouts,
 }
@@ -36,7 +41,9 @@ pub enum CheckTarget {
 /// A `CHECK` statement (`explain`: show the queries instead of running them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
+    /// What to check.
     pub target: CheckTarget,
+    /// `EXPLAIN CHECK`: show the queries instead of running them.
     pub explain: bool,
 }
 

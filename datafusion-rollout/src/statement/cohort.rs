@@ -19,8 +19,11 @@ use crate::store::Commit;
 /// `CREATE COHORT canary MEMBERS ('alice', 'job-42') [REASON '...']`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateCohort {
+    /// Its name.
     pub name: String,
+    /// The consumer ids in it.
     pub members: Vec<String>,
+    /// Why, for the history.
     pub reason: Option<String>,
 }
 

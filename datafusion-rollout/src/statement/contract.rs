@@ -25,19 +25,26 @@ use datafusion::object_store::ObjectStoreExt;
 /// `CREATE [OR REPLACE] CONTRACT c FOR orders (items) [REASON '...']`
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateContract {
+    /// Its name.
     pub name: String,
+    /// The dataset it is for.
     pub dataset: String,
+    /// `OR REPLACE`: replace the dataset's contract if it has one.
     pub or_replace: bool,
+    /// The column rules among the items.
     pub columns: Vec<ColumnRule>,
+    /// The `EXPECT` items.
     pub expectations: Vec<Expectation>,
     /// `FROM 'contract.yaml'`: an ODCS v3 document to import instead of the items.
     pub source: Option<String>,
+    /// Why, for the history.
     pub reason: Option<String>,
 }
 
 /// `SHOW CONTRACT orders`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowContract {
+    /// The dataset.
     pub dataset: String,
 }
 

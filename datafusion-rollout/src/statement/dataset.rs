@@ -18,9 +18,13 @@ use crate::store::Commit;
 /// `CREATE DATASET [IF NOT EXISTS] name [COMMENT '...'] [REASON '...']`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateDataset {
+    /// Its name.
     pub name: String,
+    /// No error when it exists already.
     pub if_not_exists: bool,
+    /// A description, shown by `SHOW DATASETS`.
     pub comment: Option<String>,
+    /// Why, for the history.
     pub reason: Option<String>,
 }
 

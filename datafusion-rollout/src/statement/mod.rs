@@ -4,7 +4,7 @@
 //! and parses our forms (`PROMOTE`, `ROLLBACK <dataset>`, `SHOW VERSIONS OF`, ...) itself,
 //! handing everything else to DataFusion unchanged. `Display` prints canonical SQL that parses
 //! back to the same statement. Each mutating statement compiles, against the current state, to
-//! the actions of one log entry (see [`crate::store::Store::commit`]).
+//! the actions of one log entry ([`crate::store::LogEntry`]).
 
 mod advance;
 mod approvals;
@@ -74,29 +74,51 @@ pub use version::{CreateVersion, RegisterVersion, ShowVersions};
 pub enum Statement {
     /// Anything DataFusion itself handles (queries, DDL, `SET datafusion.*`, `EXPLAIN`, ...).
     DataFusion(Box<DFStatement>),
+    /// `CREATE DATASET`: a new dataset with no versions.
     CreateDataset(CreateDataset),
+    /// `REGISTER VERSION`: a version from files that exist already.
     RegisterVersion(RegisterVersion),
+    /// `CREATE VERSION ... AS <query>`: a version written into the store from a query.
     CreateVersion(CreateVersion),
+    /// `SHOW DATASETS`.
     ShowDatasets(ShowDatasets),
+    /// `SHOW VERSIONS OF`.
     ShowVersions(ShowVersions),
+    /// `CREATE COHORT`: a named set of consumers.
     CreateCohort(CreateCohort),
+    /// `PROMOTE`: expose a version to some consumers, or make it stable.
     Promote(Promote),
+    /// `ROLLBACK`: abort a rollout, or go back to an earlier stable version.
     Rollback(Rollback),
+    /// `SHOW ROLLOUT`.
     ShowRollout(ShowRollout),
+    /// `SHOW HISTORY`: the commit log.
     ShowHistory(ShowHistory),
     /// `SET` / `SHOW` / `RESET` of `rollout.consumer` and `rollout.cohort`.
     Setting(RolloutSetting),
+    /// `ASSERT`: fail unless a condition holds.
     Assert(Assert),
+    /// `CREATE [OR REPLACE] CONTRACT`: the checks a dataset's versions must pass.
     CreateContract(CreateContract),
+    /// `SHOW CONTRACT`.
     ShowContract(ShowContract),
+    /// `CHECK`: run a contract's checks, changing nothing (unless a live guard fails).
     Check(Check),
+    /// `ADVANCE`: move a staged rollout to its next stage.
     Advance(Advance),
+    /// `VACUUM`: remove unreferenced data files, compact and expire old events.
     Vacuum(Vacuum),
+    /// `VERIFY VERSION`: compare a version's files with what was registered.
     VerifyVersion(VerifyVersion),
+    /// `REPORT METRIC`: one observation of an outcome metric.
     ReportMetric(ReportMetric),
+    /// `SHOW EXPOSURE`: who read which version.
     ShowExposure(ShowExposure),
+    /// `CREATE NOTIFICATION`: a webhook.
     CreateNotification(CreateNotification),
+    /// `DROP NOTIFICATION`.
     DropNotification(DropNotification),
+    /// `SHOW NOTIFICATIONS`.
     ShowNotifications(ShowNotifications),
     CreateUser(CreateUser),
     AlterUser(AlterUser),

@@ -20,9 +20,13 @@ pub enum Outcome {
     Query(DataFrame),
     /// A log entry landed.
     Committed {
+        /// The entry's sequence number.
         sequence: u64,
+        /// What was done (`PROMOTE`, `REGISTER VERSION`, ...).
         operation: String,
+        /// The dataset changed, if any.
         dataset: Option<String>,
+        /// A line for the user saying what happened.
         message: String,
         /// The checks that gated the change (a registration's contract, PROMOTE's guards).
         report: Option<CheckReport>,
@@ -30,11 +34,22 @@ pub enum Outcome {
         forced: bool,
     },
     /// Nothing needed to change; `why` says so.
-    Unchanged { why: String },
+    Unchanged {
+        /// Why nothing changed.
+        why: String,
+    },
     /// Checks ran (`CHECK`): their report.
-    Checked { report: CheckReport },
+    Checked {
+        /// The checks' results.
+        report: CheckReport,
+    },
     /// A `rollout.*` setting changed (`value` `None`: reset).
-    Setting { name: String, value: Option<String> },
+    Setting {
+        /// The setting (`rollout.consumer`).
+        name: String,
+        /// Its new value; `None` after `RESET`.
+        value: Option<String>,
+    },
     /// A statement that held and has nothing to show (`ASSERT`).
     Done,
 }

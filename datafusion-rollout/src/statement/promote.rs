@@ -23,8 +23,11 @@ use crate::store::Commit;
 /// it becomes the stable version for everyone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Promote {
+    /// The dataset.
     pub dataset: String,
+    /// The version to expose.
     pub version: String,
+    /// `FOR COHORT a, b`: cohorts exposed to the version.
     pub cohorts: Vec<String>,
     /// Basis points (0..=10000).
     pub percent_bp: Option<u32>,
@@ -35,7 +38,10 @@ pub struct Promote {
     /// `AUTO [ROLLBACK AFTER n FAILURES]`: a controller advances the stages while the guards
     /// hold and rolls back after `n` (default 1) consecutive failing evaluations.
     pub auto: Option<AutoPolicy>,
+    /// Go ahead although guards fail, the version was rejected, stages would be skipped or
+    /// the exposure lowered.
     pub force: bool,
+    /// Why, for the history.
     pub reason: Option<String>,
 }
 

@@ -23,8 +23,11 @@ use crate::store::{Commit, Event};
 /// history always yields the same state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollback {
+    /// The dataset.
     pub dataset: String,
+    /// `TO 'v'`: the version to make stable.
     pub to: Option<String>,
+    /// Why, for the history.
     pub reason: Option<String>,
 }
 

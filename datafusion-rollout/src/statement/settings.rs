@@ -16,16 +16,20 @@ use crate::sql::Quoted;
 /// What to do with a rollout setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingAction {
+    /// `SET rollout.key = 'value'`.
     Set(String),
+    /// `SHOW rollout.key`.
     Show,
+    /// `RESET rollout.key`: back to its default.
     Reset,
 }
 
 /// `SET rollout.consumer = 'alice'`, `SHOW rollout.cohort`, `RESET rollout.consumer`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolloutSetting {
-    /// `consumer` or `cohort`.
+    /// The name after `rollout.` (`consumer`, `cohort`, ...).
     pub key: String,
+    /// What to do with it.
     pub action: SettingAction,
 }
 

@@ -16,13 +16,16 @@ use crate::store::{Event, LogEntry};
 /// `SHOW ROLLOUT orders`: stable, candidate, exposure, salt and hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowRollout {
+    /// The dataset.
     pub dataset: String,
 }
 
 /// `SHOW HISTORY [OF orders] [LIMIT n]`: the audit trail, oldest first (the last n entries).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowHistory {
+    /// `OF orders`: only this dataset's entries.
     pub dataset: Option<String>,
+    /// `LIMIT n`: only the last `n` entries.
     pub limit: Option<u64>,
 }
 

@@ -32,6 +32,7 @@ use crate::sql::{Ident, Quoted};
 /// but metadata, and changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyVersion {
+    /// The dataset.
     pub dataset: String,
     /// `None`: every version of the dataset.
     pub version: Option<String>,

@@ -27,27 +27,39 @@ use crate::store::{Commit, resolve_location};
 /// `REGISTER VERSION 'v1' OF orders FROM 'path/' [FORMAT PARQUET|CSV|JSON] [COMMENT '...'] [REASON '...']`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterVersion {
+    /// The new version's id.
     pub version: String,
+    /// The dataset.
     pub dataset: String,
+    /// Where the files are: a folder (ending in `/`) or one file, as a path or URL.
     pub location: String,
+    /// Their format (`PARQUET` unless given).
     pub format: FileFormat,
+    /// A description, shown by `SHOW VERSIONS`.
     pub comment: Option<String>,
+    /// Why, for the history.
     pub reason: Option<String>,
 }
 
 /// `CREATE VERSION 'v2' OF orders [COMMENT '...'] [REASON '...'] AS <query>`
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateVersion {
+    /// The new version's id.
     pub version: String,
+    /// The dataset.
     pub dataset: String,
+    /// A description, shown by `SHOW VERSIONS`.
     pub comment: Option<String>,
+    /// Why, for the history.
     pub reason: Option<String>,
+    /// The query whose rows become the version.
     pub query: Box<Query>,
 }
 
 /// `SHOW VERSIONS OF orders`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowVersions {
+    /// The dataset.
     pub dataset: String,
 }
 
