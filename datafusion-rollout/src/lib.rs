@@ -34,6 +34,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod catalog;
 pub mod contract;
 pub mod controller;

@@ -1,7 +1,7 @@
 //! Contracts: the checks a version must pass, and how they run.
 //!
-//! A [`Contract`] is attached to a dataset. Its column rules (`NOT NULL`, `UNIQUE`,
-//! `CHECK (expr)`, a declared type) and `EXPECT` items compile to [`CheckSpec`]s; every
+//! A [`Contract`](crate::catalog::Contract) is attached to a dataset. Its column rules (`NOT NULL`, `UNIQUE`,
+//! `CHECK (expr)`, a declared type) and `EXPECT` items compile to `CheckSpec`s; every
 //! single-version metric of a contract is computed by **one** aggregate query over the version,
 //! and every drift metric by one aggregate query over `baseline UNION ALL candidate`, so a
 //! contract costs at most two scans whatever its size. Each check yields a [`CheckResult`]:

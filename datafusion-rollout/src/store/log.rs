@@ -160,7 +160,7 @@ impl Store {
     /// Entries are read by name (`n + 1`, `n + 2`, ...; several at a time once a backlog shows
     /// up) until one is not found, so the cost is that of the new entries, never of the
     /// history: no listing, which on a local folder walks every file. The end of the log is
-    /// confirmed by probing the next [`GAP_PROBES`] names: an entry there while its predecessor
+    /// confirmed by probing the next `GAP_PROBES` names: an entry there while its predecessor
     /// is still missing is a gap (entries are only ever written after their predecessor, so
     /// this can only come from files removed by hand).
     pub async fn refresh(&self) -> Result<Arc<State>> {
