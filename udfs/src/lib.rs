@@ -11,6 +11,8 @@
 //!
 //! Drift (two-sample, `(value, is_candidate)`): see [`drift`].
 
+#![warn(missing_docs)]
+
 mod common;
 pub mod docs;
 pub mod drift;
