@@ -8,6 +8,8 @@
 //! maps the library's [`datafusion_rollout::ErrorKind`] to gRPC statuses in one place
 //! ([`status`]).
 
+#![warn(missing_docs)]
+
 pub mod flight;
 pub mod sessions;
 pub mod status;

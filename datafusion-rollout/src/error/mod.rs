@@ -107,27 +107,49 @@ pub enum Error {
 
     /// A user name was not found.
     #[error("unknown user '{user}'{hint}")]
-    UserNotFound { user: String, hint: String },
+    UserNotFound {
+        /// The name.
+        user: String,
+        /// A suggestion, or empty.
+        hint: String,
+    },
 
     /// A role name was not found.
     #[error("unknown role '{role}'{hint}")]
-    RoleNotFound { role: String, hint: String },
+    RoleNotFound {
+        /// The name.
+        role: String,
+        /// A suggestion, or empty.
+        hint: String,
+    },
 
     /// An API token id was not found.
     #[error("unknown token '{id}'; SHOW TOKENS lists them")]
-    TokenNotFound { id: String },
+    TokenNotFound {
+        /// The token's id.
+        id: String,
+    },
 
     /// A user of that name exists already.
     #[error("user '{user}' already exists")]
-    UserExists { user: String },
+    UserExists {
+        /// The name.
+        user: String,
+    },
 
     /// A role of that name exists already.
     #[error("role '{role}' already exists")]
-    RoleExists { role: String },
+    RoleExists {
+        /// The name.
+        role: String,
+    },
 
     /// Credentials were missing, wrong or expired. Says nothing of which users exist.
     #[error("not logged in: {message}")]
-    Unauthenticated { message: String },
+    Unauthenticated {
+        /// What was wrong, without naming users.
+        message: String,
+    },
 
     /// The actor lacks a privilege the statement needs; nothing was changed.
     #[error("{}", permission_denied(actor, privilege, scope, *not_a_user))]

@@ -216,7 +216,7 @@ impl RolloutContext {
     }
 
     /// Writes this process's buffered events (reads, metrics) to the store now; returns how
-    /// many. They are also written on a timer ([`StoreOptions::events_flush_interval`]).
+    /// many. They are also written on a timer ([`StoreOptions::events_flush_interval`](crate::store::StoreOptions::events_flush_interval)).
     pub async fn flush_events(&self) -> Result<usize> {
         self.store.events().flush().await
     }

@@ -8,9 +8,10 @@ use crate::statement::Secret;
 use crate::store::Store;
 use crate::store::StoreOptions;
 
-/// How to open a [`RolloutContext`].
+/// How to open a [`RolloutContext`](crate::RolloutContext).
 #[derive(Debug, Clone)]
 pub struct RolloutOptions {
+    /// How the store is opened (checkpoints, commit retries, event flushes).
     pub store: StoreOptions,
     /// Who is recorded as making changes; defaults to the consumer, then the OS user.
     pub actor: Option<String>,

@@ -120,20 +120,29 @@ pub enum Statement {
     DropNotification(DropNotification),
     /// `SHOW NOTIFICATIONS`.
     ShowNotifications(ShowNotifications),
+    /// `CREATE USER`.
     CreateUser(CreateUser),
+    /// `ALTER USER ... PASSWORD`.
     AlterUser(AlterUser),
+    /// `DROP USER`.
     DropUser(DropUser),
     /// `CREATE ROLE` / `DROP ROLE`.
     Role(RoleStatement),
+    /// `CREATE TOKEN FOR`: an API token, shown once.
     CreateToken(CreateToken),
+    /// `DROP TOKEN`.
     DropToken(DropToken),
     /// `SHOW USERS` / `SHOW TOKENS`.
     ShowPrincipals(ShowPrincipals),
     /// `GRANT` / `REVOKE`.
     ChangeGrants(ChangeGrants),
+    /// `SHOW GRANTS`.
     ShowGrants(ShowGrants),
+    /// `ALTER DATASET ... SET APPROVALS`: the two-person rule.
     SetApprovals(SetApprovals),
+    /// `APPROVE`: approve a pending change.
     Approve(Approve),
+    /// `SHOW PENDING`.
     ShowPending(ShowPending),
 }
 
