@@ -41,7 +41,6 @@ pub mod contract;
 pub mod controller;
 pub mod error;
 mod guard;
-pub mod notify;
 pub mod resolve;
 mod session;
 pub mod signals;

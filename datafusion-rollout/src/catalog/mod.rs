@@ -7,6 +7,7 @@
 //! first.
 
 mod access;
+mod action;
 mod approvals;
 mod contract;
 mod model;
@@ -20,6 +21,7 @@ pub use access::{
     Access, ApiToken, Grant, Grantee, Need, Privilege, Role, SYSTEM_PRINCIPALS, Scope,
     TOKEN_PREFIX, User, split_token, verify_secret,
 };
+pub use action::Action;
 pub use approvals::{ApprovalOp, ApprovalPolicy, Approvals, PendingRequest};
 pub use contract::{
     ColumnRule, Comparison, Contract, ContractItems, Expectation, Threshold, interval_text,
@@ -33,4 +35,4 @@ pub(crate) use rollout::{Exposure, Transition};
 pub use schema::{
     ColumnDef, check_compatible, columns_from_schema, merge_schema, schema_from_columns,
 };
-pub use state::{Action, State};
+pub use state::State;

@@ -1,14 +1,14 @@
-//! The folded state of a store and the actions that change it.
+//! The folded state of a store, and how each [`Action`] changes it.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::access::{Access, ApiToken, Grant, Grantee, Role, User};
-use super::approvals::{ApprovalPolicy, Approvals, PendingRequest};
-use super::model::{Cohort, Dataset, Notification, Rollout, Version, VersionStatus};
+use super::access::{Access, Grantee};
+use super::action::Action;
+use super::approvals::Approvals;
+use super::model::{Cohort, Dataset, Notification, Version};
 use super::rollout::check_statuses;
-use super::schema::ColumnDef;
 use crate::error::{Error, Result, hint_known};
 
 /// The whole catalog at one log sequence number.
@@ -37,167 +37,6 @@ fn approvals_is_empty(approvals: &Approvals) -> bool {
 
 fn access_is_empty(access: &Access) -> bool {
     *access == Access::default()
-}
-
-/// One change recorded in a log entry. Actions are results, not requests: applying them needs
-/// no clock, randomness or I/O, which is what makes replay deterministic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
-    /// A new dataset (with no versions yet).
-    CreateDataset {
-        /// The dataset as created.
-        dataset: Box<Dataset>,
-    },
-    /// A new version, appended to the dataset, with the dataset's resulting reader schema.
-    AddVersion {
-        /// The dataset's name.
-        dataset: String,
-        /// The version as registered.
-        version: Box<Version>,
-        /// The dataset's reader schema with the version added.
-        schema: Vec<ColumnDef>,
-    },
-    /// A version's status changes.
-    SetVersionStatus {
-        /// The dataset's name.
-        dataset: String,
-        /// The version's name.
-        version: String,
-        /// Its new status.
-        status: VersionStatus,
-    },
-    /// The dataset's rollout becomes this.
-    SetRollout {
-        /// The dataset's name.
-        dataset: String,
-        /// Its new rollout.
-        rollout: Rollout,
-    },
-    /// A new cohort.
-    CreateCohort {
-        /// The cohort as created.
-        cohort: Cohort,
-    },
-    /// The dataset's contract becomes this (or none).
-    SetContract {
-        /// The dataset's name.
-        dataset: String,
-        /// Its new contract; `None` removes it.
-        contract: Option<Box<super::contract::Contract>>,
-    },
-    /// A new notification.
-    CreateNotification {
-        /// The notification as created.
-        notification: Box<Notification>,
-    },
-    /// A notification is removed.
-    DropNotification {
-        /// The notification's name.
-        name: String,
-    },
-    /// A new user.
-    CreateUser {
-        /// The user as created.
-        user: Box<User>,
-    },
-    /// A user is removed, with their grants and tokens.
-    DropUser {
-        /// The user's name.
-        name: String,
-    },
-    /// A user's password hash becomes this (`None`: tokens only).
-    SetPassword {
-        /// The user's name.
-        user: String,
-        /// The new PHC hash, or none.
-        password_hash: Option<String>,
-    },
-    /// A new role.
-    CreateRole {
-        /// The role as created.
-        role: Role,
-    },
-    /// A role is removed, with its grants and memberships.
-    DropRole {
-        /// The role's name.
-        name: String,
-    },
-    /// A user starts holding a role.
-    GrantRole {
-        /// The role's name.
-        role: String,
-        /// The user's name.
-        user: String,
-    },
-    /// A user stops holding a role.
-    RevokeRole {
-        /// The role's name.
-        role: String,
-        /// The user's name.
-        user: String,
-    },
-    /// A grant is added.
-    AddGrant {
-        /// The grant.
-        grant: Grant,
-    },
-    /// A grant is removed.
-    RemoveGrant {
-        /// The grant.
-        grant: Grant,
-    },
-    /// A new API token.
-    CreateToken {
-        /// The token as created (its secret only as a hash).
-        token: Box<ApiToken>,
-    },
-    /// An API token is revoked.
-    DropToken {
-        /// The token's id.
-        id: String,
-    },
-    /// A dataset's two-person rule becomes this (or none).
-    SetApprovals {
-        /// The dataset's name.
-        dataset: String,
-        /// The policy, or none to remove it.
-        policy: Option<ApprovalPolicy>,
-    },
-    /// A change waits for approvals.
-    RequestApproval {
-        /// The pending request.
-        request: Box<PendingRequest>,
-    },
-    /// A principal approves a pending change.
-    Approve {
-        /// The request's id.
-        id: u64,
-        /// The approving principal.
-        by: String,
-    },
-    /// A pending change ran (in this entry) with these approvals, and is no longer pending.
-    ClosePending {
-        /// The request's id.
-        id: u64,
-        /// The principals who approved it.
-        approved_by: Vec<String>,
-    },
-}
-
-impl Action {
-    /// The dataset the action changes, if any.
-    pub fn dataset(&self) -> Option<&str> {
-        match self {
-            Action::CreateDataset { dataset } => Some(&dataset.name),
-            Action::AddVersion { dataset, .. }
-            | Action::SetVersionStatus { dataset, .. }
-            | Action::SetRollout { dataset, .. }
-            | Action::SetContract { dataset, .. }
-            | Action::SetApprovals { dataset, .. } => Some(dataset),
-            _ => None,
-        }
-    }
 }
 
 impl State {

@@ -206,7 +206,7 @@ impl Controller {
             ("advance", "every guard held over the stage".to_string())
         };
         if failing && consecutive == 1 {
-            crate::notify::guard_failed(
+            crate::signals::notify::guard_failed(
                 self.ctx.store(),
                 dataset,
                 &candidate.version,

@@ -1,4 +1,10 @@
-//! [`ErrorKind`]: the classes of failure that exit codes, exceptions and statuses map from.
+//! [`ErrorKind`]: the classes of failure that exit codes, exceptions and statuses map from,
+//! and which class each [`Error`] is.
+
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
+
+use super::{Error, Refusal};
 
 /// What kind of failure an [`super::Error`] is: what the shell's exit code, Python's exception
 /// class and a server's status are decided from.
@@ -31,4 +37,80 @@ pub enum ErrorKind {
     PermissionDenied,
     /// A bug.
     Internal,
+}
+
+impl Error {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
+        match self {
+            Error::Parse { .. } => K::Parse,
+            Error::DatasetNotFound { .. }
+            | Error::VersionNotFound { .. }
+            | Error::CohortNotFound { .. }
+            | Error::NotificationNotFound { .. }
+            | Error::MetricNotFound { .. }
+            | Error::UserNotFound { .. }
+            | Error::RoleNotFound { .. }
+            | Error::TokenNotFound { .. } => K::NotFound,
+            Error::DatasetExists { .. }
+            | Error::VersionExists { .. }
+            | Error::CohortExists { .. }
+            | Error::NotificationExists { .. }
+            | Error::ContractExists { .. }
+            | Error::NameTaken { .. }
+            | Error::UserExists { .. }
+            | Error::RoleExists { .. } => K::AlreadyExists,
+            Error::Unauthenticated { .. } => K::Unauthenticated,
+            Error::PermissionDenied { .. } => K::PermissionDenied,
+            Error::InvalidName { .. }
+            | Error::InvalidValue { .. }
+            | Error::InvalidLocation { .. }
+            | Error::InvalidContract { .. }
+            | Error::NotBoolean { .. }
+            | Error::UnsupportedType { .. }
+            | Error::BreakingSchemaChange { .. }
+            | Error::Config(_) => K::InvalidInput,
+            Error::Refused(r)
+                if matches!(
+                    **r,
+                    Refusal::Rejected { .. } | Refusal::RejectedCannotBeStable { .. }
+                ) =>
+            {
+                K::DataCheck
+            }
+            Error::Refused(_)
+            | Error::NoStableVersion { .. }
+            | Error::NoContract { .. }
+            | Error::NothingToCheck { .. }
+            | Error::NoLiveRollout { .. } => K::Refused,
+            Error::AssertionFailed { .. } | Error::GuardFailed { .. } => K::DataCheck,
+            Error::ConcurrentModification { .. } => K::Conflict,
+            Error::CorruptLogEntry { .. }
+            | Error::ReadOnly { .. }
+            | Error::PinnedFileChanged { .. } => K::Corrupt,
+            Error::ObjectStore(_) => K::Io,
+            Error::Json(_) => K::Corrupt,
+            Error::Arrow(_) | Error::Internal { .. } => K::Internal,
+            Error::DataFusion(e) => datafusion_kind(e),
+        }
+    }
+}
+
+/// The kind of a DataFusion error that is not one of ours.
+fn datafusion_kind(e: &DataFusionError) -> ErrorKind {
+    match e.find_root() {
+        DataFusionError::SQL(..) => ErrorKind::Parse,
+        DataFusionError::SchemaError(e, _) => match e.as_ref() {
+            SchemaError::FieldNotFound { .. } => ErrorKind::NotFound,
+            _ => ErrorKind::InvalidInput,
+        },
+        // DataFusion reports an unknown table only in words.
+        DataFusionError::Plan(m) if m.starts_with("table '") && m.ends_with("not found") => {
+            ErrorKind::NotFound
+        }
+        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => ErrorKind::Io,
+        DataFusionError::Internal(_) => ErrorKind::Internal,
+        _ => ErrorKind::Query,
+    }
 }

@@ -4,14 +4,17 @@ use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
 
+mod convert;
 mod kind;
 mod refusal;
 mod text;
 
+pub(crate) use convert::message_of;
+
 pub use kind::ErrorKind;
 pub use refusal::Refusal;
 pub(crate) use text::hint_known;
-use text::{datafusion_kind, permission_denied, strip_datafusion_prefixes};
+use text::{permission_denied, strip_datafusion_prefixes};
 
 /// Result with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -389,62 +392,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The kind of failure.
-    pub fn kind(&self) -> ErrorKind {
-        use ErrorKind as K;
-        match self {
-            Error::Parse { .. } => K::Parse,
-            Error::DatasetNotFound { .. }
-            | Error::VersionNotFound { .. }
-            | Error::CohortNotFound { .. }
-            | Error::NotificationNotFound { .. }
-            | Error::MetricNotFound { .. }
-            | Error::UserNotFound { .. }
-            | Error::RoleNotFound { .. }
-            | Error::TokenNotFound { .. } => K::NotFound,
-            Error::DatasetExists { .. }
-            | Error::VersionExists { .. }
-            | Error::CohortExists { .. }
-            | Error::NotificationExists { .. }
-            | Error::ContractExists { .. }
-            | Error::NameTaken { .. }
-            | Error::UserExists { .. }
-            | Error::RoleExists { .. } => K::AlreadyExists,
-            Error::Unauthenticated { .. } => K::Unauthenticated,
-            Error::PermissionDenied { .. } => K::PermissionDenied,
-            Error::InvalidName { .. }
-            | Error::InvalidValue { .. }
-            | Error::InvalidLocation { .. }
-            | Error::InvalidContract { .. }
-            | Error::NotBoolean { .. }
-            | Error::UnsupportedType { .. }
-            | Error::BreakingSchemaChange { .. }
-            | Error::Config(_) => K::InvalidInput,
-            Error::Refused(r)
-                if matches!(
-                    **r,
-                    Refusal::Rejected { .. } | Refusal::RejectedCannotBeStable { .. }
-                ) =>
-            {
-                K::DataCheck
-            }
-            Error::Refused(_)
-            | Error::NoStableVersion { .. }
-            | Error::NoContract { .. }
-            | Error::NothingToCheck { .. }
-            | Error::NoLiveRollout { .. } => K::Refused,
-            Error::AssertionFailed { .. } | Error::GuardFailed { .. } => K::DataCheck,
-            Error::ConcurrentModification { .. } => K::Conflict,
-            Error::CorruptLogEntry { .. }
-            | Error::ReadOnly { .. }
-            | Error::PinnedFileChanged { .. } => K::Corrupt,
-            Error::ObjectStore(_) => K::Io,
-            Error::Json(_) => K::Corrupt,
-            Error::Arrow(_) | Error::Internal { .. } => K::Internal,
-            Error::DataFusion(e) => datafusion_kind(e),
-        }
-    }
-
     /// Whether the error says the data failed a check (exit code 1 in batch mode) rather than
     /// that the statement was wrong.
     pub fn is_data_check(&self) -> bool {
@@ -474,66 +421,6 @@ impl Error {
         Error::Internal {
             message: message.into(),
         }
-    }
-}
-
-/// An error of ours anywhere in `e`'s chain of sources (DataFusion carries ours as `External`,
-/// through Arrow as `ExternalError`, and through object stores as `Generic`).
-fn ours_in(e: &DataFusionError) -> Option<&Error> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(current) = next {
-        if let Some(ours) = current.downcast_ref::<Error>() {
-            return Some(ours);
-        }
-        next = current.source();
-    }
-    None
-}
-
-/// What a user should read of a DataFusion error without taking it: ours verbatim, else its
-/// innermost message.
-pub(crate) fn message_of(e: &DataFusionError) -> String {
-    match ours_in(e) {
-        Some(ours) => ours.to_string(),
-        None => strip_datafusion_prefixes(e),
-    }
-}
-
-impl From<DataFusionError> for Error {
-    fn from(e: DataFusionError) -> Self {
-        match ours_in(&e) {
-            Some(ours) => ours.clone(),
-            None => Error::DataFusion(Arc::new(e)),
-        }
-    }
-}
-
-impl From<Error> for DataFusionError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::DataFusion(inner) => {
-                Arc::try_unwrap(inner).unwrap_or_else(DataFusionError::Shared)
-            }
-            other => DataFusionError::External(Box::new(other)),
-        }
-    }
-}
-
-impl From<datafusion::object_store::Error> for Error {
-    fn from(e: datafusion::object_store::Error) -> Self {
-        Error::ObjectStore(Arc::new(e))
-    }
-}
-
-impl From<datafusion::arrow::error::ArrowError> for Error {
-    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
-        Error::Arrow(Arc::new(e))
-    }
-}
-
-impl From<serde_json::Error> for Error {
-    fn from(e: serde_json::Error) -> Self {
-        Error::Json(Arc::new(e))
     }
 }
 

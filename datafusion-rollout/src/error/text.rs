@@ -1,10 +1,7 @@
-//! Text and kinds that need nothing of [`super::Error`]: the permission refusal, the "known
-//! names" hint, and how a DataFusion error of not ours is classified and shown.
+//! Text that needs nothing of [`super::Error`]: the permission refusal, the "known names"
+//! hint, and how a DataFusion error not of ours is shown.
 
-use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
-
-use super::kind::ErrorKind;
 
 /// "alice lacks PROMOTE ON DATASET orders; ...": the refusal names the missing privilege and
 /// the statement that would give it.
@@ -25,24 +22,6 @@ pub(super) fn permission_denied(
             "permission denied: {actor} lacks {privilege} ON {scope}; an ADMIN can \
              GRANT {privilege} ON {scope} TO {actor}"
         )
-    }
-}
-
-/// The kind of a DataFusion error that is not one of ours.
-pub(super) fn datafusion_kind(e: &DataFusionError) -> ErrorKind {
-    match e.find_root() {
-        DataFusionError::SQL(..) => ErrorKind::Parse,
-        DataFusionError::SchemaError(e, _) => match e.as_ref() {
-            SchemaError::FieldNotFound { .. } => ErrorKind::NotFound,
-            _ => ErrorKind::InvalidInput,
-        },
-        // DataFusion reports an unknown table only in words.
-        DataFusionError::Plan(m) if m.starts_with("table '") && m.ends_with("not found") => {
-            ErrorKind::NotFound
-        }
-        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => ErrorKind::Io,
-        DataFusionError::Internal(_) => ErrorKind::Internal,
-        _ => ErrorKind::Query,
     }
 }
 

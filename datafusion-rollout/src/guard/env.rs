@@ -78,7 +78,7 @@ impl Env<'_> {
             .commit(actor, &new_transaction_id(), plan)
             .await?;
         if let CommitOutcome::Committed(done) = &outcome {
-            crate::notify::after_commit(self.store, &done.entry, &done.state);
+            crate::signals::notify::after_commit(self.store, &done.entry, &done.state);
         }
         Ok(outcome)
     }

@@ -8,6 +8,7 @@
 mod exposure;
 mod live;
 mod metrics;
+pub mod notify;
 pub mod sequential;
 mod tables;
 

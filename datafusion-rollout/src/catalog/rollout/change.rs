@@ -1,8 +1,8 @@
 //! [`Change`]: what a transition does to a dataset, as log actions and a line for the user;
 //! and the check that statuses agree with the rollout.
 
+use super::super::action::Action;
 use super::super::model::{Dataset, Rollout, VersionStatus};
-use super::super::state::Action;
 use crate::sql::format_percent;
 
 /// What a transition does to a dataset.

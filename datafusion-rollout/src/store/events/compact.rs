@@ -15,27 +15,16 @@
 //! Retention removes whole days; the caller decides which (VACUUM keeps a live rollout's).
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit, TimestampMicrosecondType};
+use chrono::NaiveDate;
 use datafusion::object_store::path::Path;
 use datafusion::object_store::{ObjectMeta, ObjectStoreExt, PutMode, PutOptions};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::metadata::KeyValue;
-use datafusion::parquet::file::properties::WriterProperties;
 use futures::TryStreamExt;
 
-use super::{Event, EventLog, Parsed, lines_of, lock, parse_line};
-use crate::error::{Error, Result};
+use super::compacted::{Row, raw_lines, read_compacted, write_compacted};
+use super::{EventLog, lock};
+use crate::error::Result;
 
-/// The key of a compacted object's metadata that lists the JSON-lines objects it holds.
-const SOURCES_KEY: &str = "rollout.events.sources";
 const PREFIX: &str = "compacted-";
 
 /// A day compacted (or that would be, for a dry run).
@@ -64,15 +53,6 @@ pub struct ExpiredDay {
     pub objects: usize,
     /// Bytes removed.
     pub bytes: u64,
-}
-
-/// One event as stored: its JSON line and what compaction sorts and filters by.
-#[derive(Debug, Clone)]
-struct Row {
-    kind: Option<String>,
-    time: Option<DateTime<Utc>>,
-    dataset: Option<String>,
-    event: String,
 }
 
 /// A day folder's objects, as listed.
@@ -329,164 +309,5 @@ impl EventLog {
             Ok(()) | Err(datafusion::object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
-    }
-}
-
-/// A JSON-lines object's events as rows, under the rules of [`super::parse_lines`]: an
-/// object with a line that is not an event (of a known kind) is corrupt and not compacted.
-fn raw_lines(bytes: &[u8]) -> std::result::Result<Vec<Row>, String> {
-    lines_of(bytes)?
-        .into_iter()
-        .map(|(n, line)| row_of(line).map_err(|e| format!("line {n}: {e}")))
-        .collect()
-}
-
-fn row_of(line: &str) -> std::result::Result<Row, String> {
-    match parse_line(line)? {
-        Some(event) => Ok(Row {
-            kind: Some(event.kind().to_string()),
-            time: Some(event.time()),
-            dataset: Some(event.dataset().to_string()),
-            event: line.to_string(),
-        }),
-        // A kind of a newer version: kept as written.
-        None => {
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
-            let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-            Ok(Row {
-                kind: text("kind"),
-                time: text("time").and_then(|t| t.parse().ok()),
-                dataset: text("dataset"),
-                event: line.to_string(),
-            })
-        }
-    }
-}
-
-fn schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("kind", DataType::Utf8, true),
-        Field::new(
-            "time",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            true,
-        ),
-        Field::new("dataset", DataType::Utf8, true),
-        Field::new("event", DataType::Utf8, false),
-    ]))
-}
-
-fn parquet_error(e: impl std::fmt::Display) -> Error {
-    Error::internal(format!("compacted events: {e}"))
-}
-
-fn write_compacted(rows: &[Row], sources: &HashSet<String>) -> Result<Vec<u8>> {
-    let mut names: Vec<&String> = sources.iter().collect();
-    names.sort();
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.kind.as_deref()),
-        )),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter(
-                rows.iter().map(|r| r.time.map(|t| t.timestamp_micros())),
-            )
-            .with_timezone("UTC"),
-        ),
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.dataset.as_deref()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.event.as_str()),
-        )),
-    ];
-    let batch = RecordBatch::try_new(schema(), columns)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            SOURCES_KEY.to_string(),
-            serde_json::to_string(&names)?,
-        )]))
-        .build();
-    let mut body = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut body, schema(), Some(props)).map_err(parquet_error)?;
-    writer.write(&batch).map_err(parquet_error)?;
-    writer.close().map_err(parquet_error)?;
-    Ok(body)
-}
-
-/// A compacted object's rows and the names of the objects it holds.
-fn read_compacted(
-    bytes: &bytes::Bytes,
-) -> std::result::Result<(Vec<Row>, HashSet<String>), String> {
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(|e| e.to_string())?;
-    let sources: Vec<String> = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|k| k.key == SOURCES_KEY))
-        .and_then(|k| k.value.as_deref())
-        .ok_or_else(|| format!("no {SOURCES_KEY} in its metadata"))
-        .and_then(|v| serde_json::from_str(v).map_err(|e| e.to_string()))?;
-    let reader = builder.build().map_err(|e| e.to_string())?;
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| e.to_string())?;
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| format!("no column {name}"))
-        };
-        let (kind, time, dataset, event) = (
-            column("kind")?
-                .as_string_opt::<i32>()
-                .ok_or("kind is not text")?,
-            column("time")?
-                .as_primitive_opt::<TimestampMicrosecondType>()
-                .ok_or("time is not a timestamp")?,
-            column("dataset")?
-                .as_string_opt::<i32>()
-                .ok_or("dataset is not text")?,
-            column("event")?
-                .as_string_opt::<i32>()
-                .ok_or("event is not text")?,
-        );
-        for i in 0..batch.num_rows() {
-            let text = |a: &datafusion::arrow::array::StringArray| {
-                a.is_valid(i).then(|| a.value(i).to_string())
-            };
-            rows.push(Row {
-                kind: text(kind),
-                time: time
-                    .is_valid(i)
-                    .then(|| DateTime::from_timestamp_micros(time.value(i)))
-                    .flatten(),
-                dataset: text(dataset),
-                event: event.value(i).to_string(),
-            });
-        }
-    }
-    Ok((rows, sources.into_iter().collect()))
-}
-
-/// A compacted object as the reader keeps it: its events and the objects it holds.
-pub(super) fn parse_compacted(bytes: &bytes::Bytes) -> Parsed {
-    let (rows, sources) = match read_compacted(bytes) {
-        Ok(x) => x,
-        Err(reason) => return Parsed::Corrupt(reason),
-    };
-    let mut events: Vec<Event> = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        match parse_line(&row.event) {
-            Ok(Some(e)) => events.push(e),
-            Ok(None) => {}
-            Err(e) => return Parsed::Corrupt(format!("row {}: {e}", i + 1)),
-        }
-    }
-    Parsed::Compacted {
-        events: Arc::new(events),
-        sources: Arc::new(sources),
     }
 }

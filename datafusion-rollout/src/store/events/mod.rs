@@ -24,6 +24,7 @@ use futures::TryStreamExt;
 use crate::error::Result;
 
 mod compact;
+mod compacted;
 mod kinds;
 
 pub use compact::{CompactedDay, ExpiredDay};
@@ -304,7 +305,7 @@ impl EventLog {
         }
         let parsed = match self.get(path).await {
             Ok(None) => return Ok(None),
-            Ok(Some(bytes)) if compacted => compact::parse_compacted(&bytes),
+            Ok(Some(bytes)) if compacted => compacted::parse_compacted(&bytes),
             Ok(Some(bytes)) => match parse_lines(&bytes) {
                 Ok(events) => Parsed::Events(Arc::new(events)),
                 Err(reason) => Parsed::Corrupt(reason),

@@ -6,8 +6,9 @@
 //! HTTP client: `reqwest` 0.12, the one the object_store stack already compiles (same TLS
 //! stack, no second HTTP client in the build).
 //!
-//! Sits below the guarded-commit path, whose `Env::commit` calls [`after_commit`] for every
-//! commit of a statement or of the controller.
+//! A signal going out, as the reads and metrics are signals coming in: it sits with them,
+//! below the guarded-commit path (whose `Env::commit` calls [`after_commit`] for every commit
+//! of a statement or of the controller) and the controller (which calls [`guard_failed`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
