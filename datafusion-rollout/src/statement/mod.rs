@@ -28,6 +28,7 @@ mod secret;
 mod settings;
 mod show;
 mod split;
+mod stages;
 mod table;
 mod tokens;
 mod vacuum;

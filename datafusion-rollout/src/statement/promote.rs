@@ -7,8 +7,8 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use super::Outcome;
 use super::parser::{expect_word, parse_name, parse_percent, parse_string, parse_word, peek_word};
+use super::{Outcome, stages};
 use crate::catalog::{AutoPolicy, Exposure, State, Transition};
 use crate::error::{Error, Result};
 use crate::guard::{Env, Gate, OnFailure, guarded_commit, version_target};
@@ -67,41 +67,11 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
                 return p.expected("PERCENT", p.peek_token());
             }
         } else if stages.is_empty() && p.parse_keyword(Keyword::IN) {
-            expect_word(p, "STAGES")?;
-            p.expect_token(&Token::LParen)?;
-            stages = p.parse_comma_separated(parse_percent)?;
-            p.expect_token(&Token::RParen)?;
-            if stages.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(ParserError::ParserError(
-                    "IN STAGES needs increasing percentages, like (1, 10, 50, 100)".into(),
-                ));
-            }
+            stages = stages::parse_stages(p)?;
         } else if every.is_none() && parse_word(p, "EVERY") {
-            p.expect_keyword(Keyword::INTERVAL)?;
-            let text = parse_string(p, "an interval in quotes, like '1 hour'")?;
-            interval_seconds(&text).map_err(ParserError::ParserError)?;
-            every = Some(text);
+            every = Some(stages::parse_every(p)?);
         } else if auto.is_none() && parse_word(p, "AUTO") {
-            let mut policy = AutoPolicy::default();
-            if parse_word(p, "ROLLBACK") {
-                expect_word(p, "AFTER")?;
-                let token = p.next_token();
-                let n = match &token.token {
-                    Token::Number(n, _) => n.parse::<u32>().ok().filter(|n| *n > 0),
-                    _ => return p.expected("a number of failures after ROLLBACK AFTER", token),
-                };
-                let Some(n) = n else {
-                    return Err(ParserError::ParserError(format!(
-                        "ROLLBACK AFTER needs a whole number of failures of at least 1{}",
-                        token.span.start
-                    )));
-                };
-                if !parse_word(p, "FAILURES") && !parse_word(p, "FAILURE") {
-                    return p.expected("FAILURES", p.peek_token());
-                }
-                policy.rollback_after = n;
-            }
-            auto = Some(policy);
+            auto = Some(stages::parse_auto(p)?);
         } else if !force && parse_word(p, "FORCE") {
             force = true;
         } else if reason.is_none() && parse_word(p, "REASON") {
@@ -110,24 +80,12 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
             break;
         }
     }
-    if !stages.is_empty() && percent_bp.is_some() {
-        return Err(ParserError::ParserError(
-            "use either AT n PERCENT or IN STAGES (...), not both".into(),
-        ));
-    }
-    if every.is_some() && stages.is_empty() {
-        return Err(ParserError::ParserError(
-            "EVERY INTERVAL '...' sets the soak time of IN STAGES (...)".into(),
-        ));
-    }
-    if auto.is_some() {
-        let soak = every.as_deref().map(interval_seconds).transpose();
-        if stages.is_empty() || !matches!(soak, Ok(Some(s)) if s > 0) {
-            return Err(ParserError::ParserError(
-                "AUTO drives the stages of IN STAGES (...) EVERY INTERVAL '...' (an interval longer than zero)".into(),
-            ));
-        }
-    }
+    stages::check_combination(
+        percent_bp.is_some(),
+        &stages,
+        every.as_deref(),
+        auto.is_some(),
+    )?;
     if force && reason.is_none() && !peek_word(p, "REASON") {
         return Err(ParserError::ParserError(
             "PROMOTE ... FORCE needs a REASON '...' saying why the guards are bypassed".into(),
@@ -162,19 +120,7 @@ impl fmt::Display for Promote {
         if let Some(bp) = &self.percent_bp {
             write!(f, " AT {} PERCENT", number(bp))?;
         }
-        if !self.stages.is_empty() {
-            let stages: Vec<String> = self.stages.iter().map(number).collect();
-            write!(f, " IN STAGES ({})", stages.join(", "))?;
-        }
-        if let Some(every) = &self.every {
-            write!(f, " EVERY INTERVAL {}", Quoted(every))?;
-        }
-        if let Some(auto) = &self.auto {
-            write!(f, " AUTO")?;
-            if auto.rollback_after != 1 {
-                write!(f, " ROLLBACK AFTER {} FAILURES", auto.rollback_after)?;
-            }
-        }
+        stages::write_stages(f, &self.stages, self.every.as_deref(), self.auto.as_ref())?;
         if self.force {
             write!(f, " FORCE")?;
         }
