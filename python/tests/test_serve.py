@@ -7,8 +7,11 @@ Go driver sends it) or with an API token as the bearer.
 
 from __future__ import annotations
 
+import json
 import os
-import re
+import ssl
+import urllib.error
+import urllib.request
 import signal
 import subprocess
 import time
@@ -49,12 +52,23 @@ def served(tmp_path):
         """
     )
     s.close()
+    proc, listening = start(path)
+    yield listening["flight"], path
+    stop(proc)
+
+
+TLS = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "tls")
+
+
+def start(path, *extra):
+    """Starts `rollout serve` on free loopback ports, logging JSON; returns the process and its
+    `listening` log line."""
     proc = subprocess.Popen(
-        [BIN, "--store", str(path), "serve", "--flight", "127.0.0.1:0", "--controller-interval", "0s"],
+        [BIN, "--store", str(path), "serve", "--flight", "127.0.0.1:0", "--controller-interval", "0s",
+         "--log-format", "json", *extra],
         stderr=subprocess.PIPE,
         text=True,
     )
-    uri = None
     deadline = time.time() + 60
     lines = []
     while time.time() < deadline:
@@ -62,14 +76,20 @@ def served(tmp_path):
         if not line:
             break
         lines.append(line)
-        m = re.search(r"flight=(grpc://\S+)", line)
-        if m:
-            uri = m.group(1)
-            break
-    assert uri, f"the server did not start: {''.join(lines)}"
-    yield uri, path
+        record = json.loads(line)
+        assert {"ts", "level", "event"} <= record.keys(), record
+        if record["event"] == "listening":
+            return proc, record
+    proc.kill()
+    raise AssertionError(f"the server did not start: {''.join(lines)}")
+
+
+def stop(proc):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    # Every line it logged is one JSON object.
+    for line in proc.stderr.read().splitlines():
+        json.loads(line)
 
 
 def login(uri, user, password):
@@ -147,3 +167,67 @@ def test_a_promote_waits_for_a_second_principal(served):
     assert [h["operation"] for h in history[-2:]] == ["REQUEST APPROVAL", "PROMOTE"], history
     assert history[-1]["actor"] == "alice"
     admin.close()
+
+
+def get(url, bearer=None, context=None):
+    request = urllib.request.Request(url)
+    if bearer:
+        request.add_header("Authorization", f"Bearer {bearer}")
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_tls_metrics_and_health_from_python(tmp_path):
+    path = tmp_path / "store"
+    s = dr.connect(path, actor="setup")
+    s.sql(
+        """
+        CREATE DATASET orders;
+        CREATE VERSION 'v1' OF orders AS SELECT value AS id, 1 AS v FROM generate_series(1, 10);
+        PROMOTE orders TO 'v1';
+        CREATE USER admin PASSWORD 'admin-password';
+        CREATE USER grafana;
+        GRANT READ ON ALL DATASETS TO grafana
+        """
+    )
+    token = s.sql("CREATE TOKEN FOR grafana").to_arrow().column("token")[0].as_py()
+    s.close()
+    proc, listening = start(
+        path,
+        "--http", "127.0.0.1:0",
+        "--tls-cert", os.path.join(TLS, "server.pem"),
+        "--tls-key", os.path.join(TLS, "server.key"),
+    )
+    try:
+        flight, http = listening["flight"], listening["http"]
+        assert flight.startswith("grpc+tls://") and http.startswith("https://"), listening
+        port = flight.rsplit(":", 1)[1]
+        with open(os.path.join(TLS, "ca.pem")) as f:
+            ca = f.read()
+        conn = flightsql.connect(
+            f"grpc+tls://localhost:{port}",
+            db_kwargs={
+                "username": "admin",
+                "password": "admin-password",
+                DatabaseOptions.TLS_ROOT_CERTS.value: ca,
+            },
+        )
+        with conn:
+            assert one(conn, "SELECT sum(v) FROM orders") == 10
+        trusted = ssl.create_default_context(cafile=os.path.join(TLS, "ca.pem"))
+        base = "https://localhost:" + http.rsplit(":", 1)[1]
+        status, body = get(f"{base}/healthz", context=trusted)
+        assert status == 200 and json.loads(body)["status"] == "ok", body
+        status, body = get(f"{base}/metrics", context=trusted)
+        assert status == 401, body
+        status, body = get(f"{base}/metrics", bearer=token, context=trusted)
+        assert status == 200, body
+        assert 'rollout_reads_total{dataset="orders",version="v1",arm="stable"} 1' in body, body
+        # A client that does not trust the certificate gets nothing.
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(f"{base}/healthz", timeout=10)
+    finally:
+        stop(proc)

@@ -157,10 +157,16 @@ impl RolloutFlightSql {
             Ok(_) => "ok".to_string(),
             Err(s) => format!("{:?}", s.code()),
         };
-        eprintln!(
-            "rollout-serve event=statement principal={who:?} status={code} elapsed_ms={} sql={:?}",
-            started.elapsed().as_millis(),
-            shown.join("; ")
+        let elapsed = started.elapsed();
+        self.sessions.metrics().statement(&code, elapsed);
+        crate::log::line(
+            "statement",
+            &[
+                ("principal", who.as_str()),
+                ("status", &code),
+                ("elapsed_ms", &elapsed.as_millis().to_string()),
+                ("sql", &shown.join("; ")),
+            ],
         );
         let (plan, task) = result?;
         let schema = plan.schema();

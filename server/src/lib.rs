@@ -11,44 +11,136 @@
 #![warn(missing_docs)]
 
 pub mod flight;
+pub mod http;
+pub mod log;
+pub mod metrics;
 pub mod sessions;
 pub mod status;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use datafusion_rollout::{RolloutOptions, Store};
+use futures::FutureExt;
 use tokio::net::TcpListener;
 
 pub use flight::RolloutFlightSql;
+pub use metrics::Metrics;
 pub use sessions::Sessions;
+pub use tls::Tls;
 
 /// The largest gRPC message accepted from a client (a request, not a result).
 pub const MAX_REQUEST_BYTES: usize = 16 << 20;
 
-/// Serves Flight SQL for `store` on `listener` until `shutdown` completes; then stops taking
-/// calls, lets the ones in flight end, and flushes the events the sessions buffered.
+/// One `rollout serve`: Flight SQL, and optionally HTTP (`/metrics`, `/healthz`), over one
+/// store, with one set of sessions and metrics, in TLS when given a certificate.
+pub struct Server {
+    store: Arc<Store>,
+    sessions: Arc<Sessions>,
+    metrics: Arc<Metrics>,
+    tls: Option<Tls>,
+}
+
+impl Server {
+    /// A server for `store` whose sessions open with `template`. Its metrics count what this
+    /// process records in the store's event log from now on.
+    pub fn new(store: Arc<Store>, template: RolloutOptions) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        metrics::observe_events(&store, &metrics);
+        let sessions = Arc::new(Sessions::new(
+            Arc::clone(&store),
+            template,
+            Arc::clone(&metrics),
+        ));
+        Self {
+            store,
+            sessions,
+            metrics,
+            tls: None,
+        }
+    }
+
+    /// Serves both listeners through TLS with this certificate.
+    pub fn with_tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The metrics `/metrics` shows.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Serves Flight SQL on `flight` (and HTTP on `http`, if given) until `shutdown`
+    /// completes; then stops taking calls, lets the ones in flight end, and flushes the events
+    /// the sessions buffered.
+    pub async fn run(
+        self,
+        flight: TcpListener,
+        http: Option<TcpListener>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> datafusion_rollout::Result<()> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            datafusion_rollout::Error::Config(format!("the {what} server failed: {e}"))
+        };
+        let shutdown = shutdown.shared();
+        let service = FlightServiceServer::new(RolloutFlightSql::new(Arc::clone(&self.sessions)))
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &self.tls {
+            builder = builder
+                .tls_config(tls.for_tonic())
+                .map_err(|e| failed("Flight SQL", &e))?;
+        }
+        let incoming = tonic::transport::server::TcpIncoming::from(flight);
+        let grpc = builder
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, shutdown.clone());
+        let web = async {
+            let Some(listener) = http else {
+                return Ok(());
+            };
+            let app = http::router(http::HttpState {
+                store: Arc::clone(&self.store),
+                sessions: Arc::clone(&self.sessions),
+                metrics: Arc::clone(&self.metrics),
+            });
+            match &self.tls {
+                Some(tls) => {
+                    let listener = tls.listen(listener)?;
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown.clone())
+                        .await
+                }
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown.clone())
+                        .await
+                }
+            }
+        };
+        let (grpc, web) = tokio::join!(grpc, web);
+        // Whatever happened, what the sessions read and reported reaches the store.
+        let flushed = self.store.events().flush().await;
+        grpc.map_err(|e| failed("Flight SQL", &e))?;
+        web.map_err(|e| failed("HTTP", &e))?;
+        flushed.map(|_| ())
+    }
+}
+
+/// Serves Flight SQL alone, without TLS: `Server::new(store, template).run(listener, None,
+/// shutdown)`.
 pub async fn serve_flight(
     store: Arc<Store>,
     template: RolloutOptions,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> datafusion_rollout::Result<()> {
-    let sessions = Arc::new(Sessions::new(Arc::clone(&store), template));
-    let service = FlightServiceServer::new(RolloutFlightSql::new(Arc::clone(&sessions)))
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    let served = tonic::transport::Server::builder()
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
-    // Whatever happened, what the sessions read and reported reaches the store.
-    let flushed = store.events().flush().await;
-    served.map_err(|e| {
-        datafusion_rollout::Error::Config(format!("the Flight SQL server failed: {e}"))
-    })?;
-    flushed.map(|_| ())
+    Server::new(store, template)
+        .run(listener, None, shutdown)
+        .await
 }
 
 /// Binds `addr` (port 0 picks a free one) and returns the listener with its real address.

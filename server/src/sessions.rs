@@ -18,6 +18,7 @@ use datafusion_rollout::{RolloutContext, RolloutOptions, Store};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
+use crate::metrics::Metrics;
 use crate::status::status_of;
 
 /// Basic credentials with or without padding: ADBC's Go driver sends them unpadded.
@@ -49,17 +50,25 @@ pub struct Sessions {
     template: RolloutOptions,
     by_bearer: RwLock<HashMap<String, Arc<Session>>>,
     anonymous: RwLock<Option<Arc<Session>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Sessions {
-    /// Sessions on `store`, each opened with `template` (record_reads, config, ...).
-    pub fn new(store: Arc<Store>, template: RolloutOptions) -> Self {
+    /// Sessions on `store`, each opened with `template` (record_reads, config, ...); logins
+    /// are counted in `metrics`.
+    pub fn new(store: Arc<Store>, template: RolloutOptions, metrics: Arc<Metrics>) -> Self {
         Self {
             store,
             template,
             by_bearer: RwLock::default(),
             anonymous: RwLock::default(),
+            metrics,
         }
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The store.
@@ -106,8 +115,9 @@ impl Sessions {
             let who =
                 tokio::task::spawn_blocking(move || state.access.login_password(&user, &password))
                     .await
-                    .map_err(|e| Status::internal(format!("login: {e}")))?
-                    .map_err(|e| status_of(&e))?;
+                    .map_err(|e| Status::internal(format!("login: {e}")))?;
+            self.metrics.login("password", who.is_ok());
+            let who = who.map_err(|e| status_of(&e))?;
             (Some(who.clone()), Some(who))
         };
         let ctx = self.open(principal.clone(), actor)?;
@@ -198,8 +208,9 @@ impl Sessions {
             state.access.login_token(&token, chrono::Utc::now())
         })
         .await
-        .map_err(|e| Status::internal(format!("login: {e}")))?
-        .map_err(|e| status_of(&e))?;
+        .map_err(|e| Status::internal(format!("login: {e}")))?;
+        self.metrics.login("token", user.is_ok());
+        let user = user.map_err(|e| status_of(&e))?;
         let state = self.store.state();
         let id = split_token(bearer).map(|(id, _)| id.to_string());
         let expires_at = id

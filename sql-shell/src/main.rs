@@ -113,15 +113,9 @@ enum Command {
     },
     /// Serve the store over Arrow Flight SQL: every query and statement runs as the user who
     /// logged in (handshake with user and password, or an API token as the bearer), and the
-    /// controller runs every --controller-interval. Stops on Ctrl-C or SIGTERM.
-    Serve {
-        /// Address of the Flight SQL endpoint (port 0 picks a free one; the address is printed).
-        #[arg(long, default_value = "127.0.0.1:50051")]
-        flight: std::net::SocketAddr,
-        /// Time between controller rounds (0s: no controller in this process).
-        #[arg(long, default_value = "60s", value_parser = datafusion_rollout::parse_interval)]
-        controller_interval: Duration,
-    },
+    /// controller runs every --controller-interval. With --http, /metrics (Prometheus) and
+    /// /healthz too. Stops on Ctrl-C or SIGTERM.
+    Serve(serve::ServeArgs),
     /// Run the controller every interval: evaluate each AUTO rollout's live guards, advance
     /// or roll back, and print what each round decided, until Ctrl-C.
     Watch {
@@ -161,12 +155,8 @@ async fn run(args: Args) -> Result<(), Failure> {
         return demo::run(dir, args.format, Some(actor)).await;
     }
 
-    if let Some(Command::Serve {
-        flight,
-        controller_interval,
-    }) = &args.command
-    {
-        return serve::run(&args.store, *flight, *controller_interval).await;
+    if let Some(Command::Serve(serve)) = &args.command {
+        return serve::run(&args.store, serve).await;
     }
 
     let token = secret_from_env("ROLLOUT_TOKEN");

@@ -1,38 +1,99 @@
-//! `rollout serve`: the store over Arrow Flight SQL ([`rollout_server`]), with the controller
-//! running in the same process, until Ctrl-C or SIGTERM.
+//! `rollout serve`: the store over Arrow Flight SQL ([`rollout_server`]), `/metrics` and
+//! `/healthz` over HTTP when asked, the controller in the same process, until Ctrl-C or SIGTERM.
+//! Log lines are structured ([`rollout_server::log`]): logfmt, or JSON with `--log-format json`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion_rollout::{Controller, RolloutContext, RolloutOptions, Store, StoreOptions};
+use rollout_server::log::{self, LogFormat};
+use rollout_server::{Server, Tls};
 
 use crate::outcome::Failure;
 
+/// `rollout serve`'s options.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address of the Flight SQL endpoint (port 0 picks a free one; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub flight: SocketAddr,
+    /// Address of the HTTP endpoint: GET /metrics (Prometheus) and GET /healthz. None unless
+    /// given.
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// PEM certificate chain: both endpoints then speak TLS only (grpc+tls://, https://).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Time between controller rounds (0s: no controller in this process).
+    #[arg(long, default_value = "60s", value_parser = datafusion_rollout::parse_interval)]
+    pub controller_interval: Duration,
+    /// Log lines on stderr as logfmt or json.
+    #[arg(long, default_value = "logfmt")]
+    pub log_format: LogFormat,
+}
+
+fn cannot(what: String) -> Failure {
+    Failure::from_anyhow(&anyhow::anyhow!(what))
+}
+
 /// Serves until a signal; in-flight calls end, buffered events are flushed, then it returns.
-pub async fn run(
-    location: &str,
-    flight: SocketAddr,
-    controller_interval: Duration,
-) -> Result<(), Failure> {
+pub async fn run(location: &str, args: &ServeArgs) -> Result<(), Failure> {
+    log::set_format(args.log_format);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::from_files(cert, key).map_err(cannot)?),
+        _ => None,
+    };
     let store = Store::open(location, StoreOptions::default()).await?;
-    let (listener, addr) = rollout_server::bind(flight)
+    let (flight, flight_addr) = rollout_server::bind(args.flight)
         .await
-        .map_err(|e| Failure::from_anyhow(&anyhow::anyhow!("cannot listen on {flight}: {e}")))?;
+        .map_err(|e| cannot(format!("cannot listen on {}: {e}", args.flight)))?;
+    let http = match args.http {
+        Some(addr) => Some(
+            rollout_server::bind(addr)
+                .await
+                .map_err(|e| cannot(format!("cannot listen on {addr}: {e}")))?,
+        ),
+        None => None,
+    };
     if store.state().access.is_open() {
-        eprintln!(
-            "rollout-serve event=warning message=\"the store has no users: anyone who reaches \
-             {addr} may do anything; CREATE USER makes the first (ADMIN) user\""
+        log::warn(
+            "open_store",
+            &[(
+                "message",
+                &format!(
+                    "the store has no users: anyone who reaches {flight_addr} may do anything; \
+                     CREATE USER makes the first (ADMIN) user"
+                ),
+            )],
         );
     }
-    eprintln!(
-        "rollout-serve event=listening flight=grpc://{addr} store={:?}",
-        store.url().as_str()
+    let (grpc, web) = if tls.is_some() {
+        ("grpc+tls", "https")
+    } else {
+        ("grpc", "http")
+    };
+    let flight_url = format!("{grpc}://{flight_addr}");
+    let http_url = http
+        .as_ref()
+        .map(|(_, addr)| format!("{web}://{addr}"))
+        .unwrap_or_default();
+    log::line(
+        "listening",
+        &[
+            ("flight", &flight_url),
+            ("http", &http_url),
+            ("store", store.url().as_str()),
+        ],
     );
 
     // A stop flag every task watches.
     let stop = tokio::sync::watch::channel(false);
-    let controller = if controller_interval.is_zero() {
+    let controller = if args.controller_interval.is_zero() {
         None
     } else {
         let ctx = RolloutContext::for_system(
@@ -40,25 +101,24 @@ pub async fn run(
             "controller",
             RolloutOptions::default(),
         )?;
-        let id = format!("serve@{addr}:{}", std::process::id());
+        let id = format!("serve@{flight_addr}:{}", std::process::id());
         Some(tokio::spawn(controller_loop(
             Controller::new(ctx, id),
-            controller_interval,
+            args.controller_interval,
             stop.1.clone(),
         )))
     };
     let mut signalled = stop.1.clone();
-    let served = rollout_server::serve_flight(
-        Arc::clone(&store),
-        RolloutOptions::default(),
-        listener,
-        async move {
-            let _ = signalled.changed().await;
-        },
-    );
+    let mut server = Server::new(Arc::clone(&store), RolloutOptions::default());
+    if let Some(tls) = tls {
+        server = server.with_tls(tls);
+    }
+    let served = server.run(flight, http.map(|(listener, _)| listener), async move {
+        let _ = signalled.changed().await;
+    });
     let watcher = async move {
         shutdown_signal().await;
-        eprintln!("rollout-serve event=stopping");
+        log::line("stopping", &[]);
         let _ = stop.0.send(true);
     };
     let (served, ()) = tokio::join!(served, watcher);
@@ -66,7 +126,7 @@ pub async fn run(
         let _ = handle.await;
     }
     served?;
-    eprintln!("rollout-serve event=stopped");
+    log::line("stopped", &[]);
     Ok(())
 }
 
@@ -79,20 +139,20 @@ async fn controller_loop(
         match controller.round().await {
             Ok(round) => {
                 for d in &round.decisions {
-                    eprintln!(
-                        "rollout-serve event=controller dataset={:?} version={:?} decision={} sequence={} detail={:?}",
-                        d.dataset,
-                        d.version,
-                        d.decision,
-                        d.sequence.map(|s| s.to_string()).unwrap_or_default(),
-                        d.detail
+                    let sequence = d.sequence.map(|s| s.to_string()).unwrap_or_default();
+                    log::line(
+                        "controller",
+                        &[
+                            ("dataset", &d.dataset),
+                            ("version", &d.version),
+                            ("decision", &d.decision.to_string()),
+                            ("sequence", &sequence),
+                            ("detail", &d.detail),
+                        ],
                     );
                 }
             }
-            Err(e) => eprintln!(
-                "rollout-serve event=controller_error error={:?}",
-                e.to_string()
-            ),
+            Err(e) => log::error("controller_error", &[("error", &e.to_string())]),
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}

@@ -40,8 +40,8 @@ pub(crate) use commit::{Commit, CommitOutcome, Committed};
 #[cfg(any(test, feature = "test-support"))]
 pub use counting::{CountingStore, Requests};
 pub use events::{
-    Arm, CompactedDay, DeliveryEvent, EVENTS_DIR, EvaluationEvent, Event, EventLog, EventsRead,
-    ExpiredDay, MetricEvent, ReadEvent, Skipped,
+    Arm, CompactedDay, DeliveryEvent, EVENTS_DIR, EvaluationEvent, Event, EventLog, EventObserver,
+    EventsRead, ExpiredDay, MetricEvent, ReadEvent, Skipped,
 };
 pub use location::{
     deregister_object_store, object_store_for, register_object_store, resolve_location,

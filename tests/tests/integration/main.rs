@@ -15,6 +15,7 @@ mod reliability;
 mod resolution;
 mod s3;
 mod serve;
+mod serve_http;
 mod signals;
 mod slt;
 mod spine;

@@ -11,6 +11,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion_rollout::{RolloutContext, RolloutOptions, Secret, Store, StoreOptions};
 use futures::TryStreamExt;
+use rollout_server::Tls;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
@@ -23,35 +24,47 @@ const DENIED: &str = "does not have permission";
 const UNAUTHENTICATED: &str = "valid authentication credentials";
 const INVALID: &str = "invalid argument";
 
-struct Server {
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    /// The HTTP endpoint, when started with one.
+    pub(crate) http: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<datafusion_rollout::Result<()>>,
 }
 
 impl Server {
     async fn start(store: &str) -> Server {
+        Self::start_with(store, false, None).await
+    }
+
+    /// A server on loopback, with an HTTP endpoint when `http`, in TLS with `tls`.
+    pub(crate) async fn start_with(store: &str, http: bool, tls: Option<Tls>) -> Server {
         let store = Store::open(store, StoreOptions::default()).await.unwrap();
-        let (listener, addr) = rollout_server::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (listener, addr) = rollout_server::bind(any).await.unwrap();
+        let web = if http {
+            Some(rollout_server::bind(any).await.unwrap())
+        } else {
+            None
+        };
+        let http = web.as_ref().map(|(_, addr)| *addr);
         let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(rollout_server::serve_flight(
-            store,
-            RolloutOptions::default(),
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let mut server = rollout_server::Server::new(store, RolloutOptions::default());
+        if let Some(tls) = tls {
+            server = server.with_tls(tls);
+        }
+        let done = tokio::spawn(server.run(listener, web.map(|(l, _)| l), async move {
+            let _ = stopped.await;
+        }));
         Server {
             addr,
+            http,
             stop: Some(stop),
             done,
         }
     }
 
-    async fn client(&self) -> FlightSqlServiceClient<Channel> {
+    pub(crate) async fn client(&self) -> FlightSqlServiceClient<Channel> {
         let channel = Channel::from_shared(format!("http://{}", self.addr))
             .unwrap()
             .connect()
@@ -60,13 +73,17 @@ impl Server {
         FlightSqlServiceClient::new(channel)
     }
 
-    async fn login(&self, user: &str, password: &str) -> FlightSqlServiceClient<Channel> {
+    pub(crate) async fn login(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> FlightSqlServiceClient<Channel> {
         let mut client = self.client().await;
         client.handshake(user, password).await.unwrap();
         client
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -75,7 +92,7 @@ impl Server {
 }
 
 /// Runs `sql` and collects its result.
-async fn query(
+pub(crate) async fn query(
     client: &mut FlightSqlServiceClient<Channel>,
     sql: &str,
 ) -> Result<Vec<RecordBatch>, String> {
@@ -98,7 +115,7 @@ async fn query(
 }
 
 /// The one value of a one-row result, as text.
-async fn value(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> String {
+pub(crate) async fn value(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> String {
     let batches = query(client, sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -280,7 +297,7 @@ async fn prepared_statements_and_metadata_answer_as_the_principal() {
 }
 
 /// A library session on `store` logged in as its admin.
-async fn admin_session(store: &str) -> RolloutContext {
+pub(crate) async fn admin_session(store: &str) -> RolloutContext {
     RolloutContext::open_with(
         store,
         RolloutOptions {

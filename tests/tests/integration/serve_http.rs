@@ -1,0 +1,286 @@
+//! `rollout serve`'s HTTP side (`/metrics`, `/healthz`) and TLS, on loopback: a real server,
+//! arrow-flight's Flight SQL client and reqwest, as Prometheus and a load balancer would call.
+
+use std::path::PathBuf;
+
+use rollout_server::Tls;
+use tempfile::TempDir;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+
+use crate::access::governed_store;
+use crate::common::*;
+use crate::serve::{Server, admin_session, query, value};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/tls")
+        .join(name)
+}
+
+/// GET `url` with an optional bearer: (status, content type, body).
+async fn get(client: &reqwest::Client, url: &str, bearer: Option<&str>) -> (u16, String, String) {
+    let mut request = client.get(url);
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_count_each_versions_reads_and_healthz_reports_the_store() {
+    let dir = TempDir::new().unwrap();
+    let store = governed_store(dir.path()).await;
+    let admin = admin_session(&store).await;
+    let token = run(&admin, "CREATE TOKEN FOR bob").await;
+    let token = token
+        .split(|c: char| c.is_whitespace() || c == '|')
+        .find(|w| w.starts_with("rollout_"))
+        .expect("the token is shown")
+        .to_string();
+    let server = Server::start_with(&store, true, None).await;
+    let base = format!("http://{}", server.http.unwrap());
+    let http = reqwest::Client::new();
+
+    let mut alice = server.client().await;
+    let alice_bearer = alice.handshake("alice", "alice-password").await.unwrap();
+    let alice_bearer = String::from_utf8(alice_bearer.to_vec()).unwrap();
+    let mut bob = server.login("bob", "bob-password").await;
+    assert!(
+        server
+            .client()
+            .await
+            .handshake("bob", "wrong")
+            .await
+            .is_err()
+    );
+    value(
+        &mut alice,
+        "PROMOTE orders TO 'v2' FOR COHORT canary REASON 'canary'",
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(value(&mut alice, "SELECT sum(v) FROM orders").await, "20");
+    }
+    for _ in 0..2 {
+        assert_eq!(value(&mut bob, "SELECT sum(v) FROM orders").await, "10");
+    }
+    query(&mut bob, "SELECT * FROM nope").await.unwrap_err();
+
+    // Health: no login needed, the store's sequence.
+    let (status, _, body) = get(&http, &format!("{base}/healthz"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok");
+    admin.store().refresh().await.unwrap();
+    assert_eq!(health["sequence"], admin.store().state().sequence);
+
+    // Metrics name every dataset: a login that may READ them all.
+    let (status, _, body) = get(&http, &format!("{base}/metrics"), None).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _, body) = get(&http, &format!("{base}/metrics"), Some(&alice_bearer)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("alice lacks READ ON ALL DATASETS"), "{body}");
+    let (status, _, body) = get(&http, &format!("{base}/metrics"), Some("made-up")).await;
+    assert_eq!(status, 401, "{body}");
+
+    let (status, content_type, text) = get(&http, &format!("{base}/metrics"), Some(&token)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    let reads = |version: &str, arm: &str| {
+        sample(
+            &text,
+            &format!(
+                "rollout_reads_total{{dataset=\"orders\",version=\"{version}\",arm=\"{arm}\"}}"
+            ),
+        )
+    };
+    assert_eq!(reads("v2", "candidate"), Some(3.0), "{text}");
+    assert_eq!(reads("v1", "stable"), Some(2.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "rollout_read_rows_total{dataset=\"orders\",version=\"v2\",arm=\"candidate\"}"
+        ),
+        Some(30.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "rollout_read_duration_seconds_count{dataset=\"orders\",version=\"v1\",arm=\"stable\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "rollout_logins_total{method=\"password\",outcome=\"ok\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "rollout_logins_total{method=\"password\",outcome=\"refused\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "rollout_logins_total{method=\"token\",outcome=\"ok\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    // PROMOTE and five SELECTs succeeded; the unknown table did not.
+    assert_eq!(
+        sample(&text, "rollout_statements_total{status=\"ok\"}"),
+        Some(6.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "rollout_statements_total{status=\"InvalidArgument\"}"
+        )
+        .or_else(|| sample(&text, "rollout_statements_total{status=\"NotFound\"}")),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "rollout_log_sequence"),
+        Some(admin.store().state().sequence as f64),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_open_store_shows_its_metrics_to_anyone() {
+    let dir = TempDir::new().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let rc = datafusion_rollout::RolloutContext::open(&store)
+        .await
+        .unwrap();
+    run(&rc, "CREATE DATASET orders").await;
+    run(
+        &rc,
+        "CREATE VERSION 'v1' OF orders AS SELECT value AS id FROM generate_series(1, 4)",
+    )
+    .await;
+    run(&rc, "PROMOTE orders TO 'v1'").await;
+    let server = Server::start_with(&store, true, None).await;
+    let mut client = server.client().await;
+    assert_eq!(
+        value(&mut client, "SELECT count(id) FROM orders").await,
+        "4"
+    );
+    let (status, _, text) = get(
+        &reqwest::Client::new(),
+        &format!("http://{}/metrics", server.http.unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "rollout_reads_total{dataset=\"orders\",version=\"v1\",arm=\"stable\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn tls_serves_flight_and_http_and_plain_text_gets_nothing() {
+    let dir = TempDir::new().unwrap();
+    let store = governed_store(dir.path()).await;
+    let tls = Tls::from_files(&fixture("server.pem"), &fixture("server.key")).unwrap();
+    let server = Server::start_with(&store, true, Some(tls)).await;
+    let ca = std::fs::read(fixture("ca.pem")).unwrap();
+
+    let channel = Channel::from_shared(format!("https://localhost:{}", server.addr.port()))
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&ca))
+                .domain_name("localhost"),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut bob = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
+    bob.handshake("bob", "bob-password").await.unwrap();
+    assert_eq!(value(&mut bob, "SELECT max(v) FROM orders").await, "1");
+
+    // The same port in plain text: no login, no query.
+    let mut plain = server.client().await;
+    assert!(plain.handshake("bob", "bob-password").await.is_err());
+
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let port = server.http.unwrap().port();
+    let (status, _, body) = get(&https, &format!("https://localhost:{port}/healthz"), None).await;
+    assert_eq!(status, 200, "{body}");
+    // A client that does not trust the certificate, and one speaking plain HTTP, get nothing.
+    let untrusting = reqwest::Client::new();
+    assert!(
+        untrusting
+            .get(format!("https://localhost:{port}/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        untrusting
+            .get(format!("http://localhost:{port}/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
+    server.stop().await;
+}
+
+#[test]
+fn bad_certificates_and_keys_are_refused_naming_the_file() {
+    let missing = Tls::from_files(&fixture("nope.pem"), &fixture("server.key")).unwrap_err();
+    assert!(missing.contains("nope.pem"), "{missing}");
+    // The CA's certificate is not the server's key; a key is not a certificate.
+    let wrong_pair = Tls::from_files(&fixture("ca.pem"), &fixture("server.key")).unwrap_err();
+    assert!(wrong_pair.contains("does not fit"), "{wrong_pair}");
+    let not_a_cert = Tls::from_files(&fixture("server.key"), &fixture("server.key")).unwrap_err();
+    assert!(not_a_cert.contains("no CERTIFICATE"), "{not_a_cert}");
+    let not_a_key = Tls::from_files(&fixture("server.pem"), &fixture("ca.pem")).unwrap_err();
+    assert!(
+        not_a_key.contains("server.pem") && not_a_key.contains("key"),
+        "{not_a_key}"
+    );
+    assert!(!not_a_key.contains("BEGIN"), "{not_a_key}");
+}
