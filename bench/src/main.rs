@@ -13,11 +13,13 @@
 //! rollout-bench events --days 30 --objects 1000 --events 20          # a month of events, compacted or not
 //! rollout-bench latency --data bench/data/sf1/lineitem --rounds 50
 //! rollout-bench history --entries 10,1000,10000 --rounds 30
+//! rollout-bench serve-load --dir bench/data/sf0.01 --clients 32 --seconds 60   # --features flight-peer
 //! ```
 
 mod measure;
 mod paired;
 mod queries;
+mod serve_load;
 mod tpch;
 
 use std::path::PathBuf;
@@ -118,6 +120,19 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         rounds: usize,
     },
+    /// `rollout serve` under `clients` concurrent Flight SQL clients for `seconds` (the first
+    /// `writers` PROMOTE/ROLLBACK, the rest read), every commit checked against the log; then
+    /// the same readers on datafusion-flight-sql-server (with `--features flight-peer`).
+    ServeLoad {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 #[tokio::main]
@@ -148,6 +163,12 @@ async fn main() -> anyhow::Result<()> {
         } => measure::events(days, objects, events, reps).await?,
         Command::Latency { data, rounds } => measure::latency(&data, rounds).await?,
         Command::History { entries, rounds } => measure::history(&entries, rounds).await?,
+        Command::ServeLoad {
+            dir,
+            clients,
+            writers,
+            seconds,
+        } => serve_load::run(&dir, clients, writers, seconds).await?,
     };
     println!("{out}");
     Ok(())

@@ -94,7 +94,7 @@ impl Server {
                 .tls_config(tls.for_tonic())
                 .map_err(|e| failed("Flight SQL", &e))?;
         }
-        let incoming = tonic::transport::server::TcpIncoming::from(flight);
+        let incoming = tonic::transport::server::TcpIncoming::from(flight).with_nodelay(Some(true));
         let grpc = builder
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, shutdown.clone());
