@@ -32,7 +32,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion_rollout::catalog::Privilege;
-use datafusion_rollout::statement::Statement;
+use datafusion_rollout::contract::CheckReport;
+use datafusion_rollout::statement::{Outcome, Statement};
 use futures::{Stream, TryStreamExt, stream};
 use prost::Message;
 use tonic::metadata::MetadataValue;
@@ -90,6 +91,43 @@ fn sql_info() -> Result<SqlInfoData, Status> {
         .map_err(|e| Status::internal(format!("server info: {e}")))
 }
 
+/// What a statement did, as JSON for the `app_metadata` of its `FlightInfo`:
+/// `{"outcome": "committed", "sequence": 12, "operation": "PROMOTE", "checks": {...}}`,
+/// `{"outcome": "unchanged"}`, `{"outcome": "checked", "checks": {"pass": 3, "warn": 0,
+/// "fail": 1, "error": 0, "pending": 0}}`, `{"outcome": "query"}`, `{"outcome": "setting"}` or
+/// `{"outcome": "done"}`. Clients read it instead of the result's text.
+fn describe(outcome: &Outcome) -> Vec<u8> {
+    let counts = |report: &CheckReport| {
+        let c = report.counts();
+        serde_json::json!({
+            "pass": c.pass, "warn": c.warn, "fail": c.fail, "error": c.error, "pending": c.pending,
+        })
+    };
+    let value = match outcome {
+        Outcome::Query(_) => serde_json::json!({"outcome": "query"}),
+        Outcome::Committed {
+            sequence,
+            operation,
+            report,
+            forced,
+            ..
+        } => serde_json::json!({
+            "outcome": "committed",
+            "sequence": sequence,
+            "operation": operation,
+            "forced": forced,
+            "checks": report.as_ref().map(counts),
+        }),
+        Outcome::Unchanged { .. } => serde_json::json!({"outcome": "unchanged"}),
+        Outcome::Checked { report } => {
+            serde_json::json!({"outcome": "checked", "checks": counts(report)})
+        }
+        Outcome::Setting { .. } => serde_json::json!({"outcome": "setting"}),
+        Outcome::Done => serde_json::json!({"outcome": "done"}),
+    };
+    value.to_string().into_bytes()
+}
+
 /// Who owns a handle: the session's address (a handle is usable only by the session that made
 /// it).
 fn owner_of(session: &Arc<Session>) -> usize {
@@ -119,12 +157,13 @@ impl RolloutFlightSql {
         self.sessions.session(request.metadata()).await
     }
 
-    /// Runs `sql` in `session` and plans its result; returns the handle and the schema.
+    /// Runs `sql` in `session` and plans its result; returns the handle, the schema and what
+    /// the statement did ([`describe`]).
     async fn run(
         &self,
         session: &Arc<Session>,
         sql: &str,
-    ) -> Result<(Vec<u8>, Arc<Schema>), Status> {
+    ) -> Result<(Vec<u8>, Arc<Schema>, Vec<u8>), Status> {
         if sql.len() > MAX_SQL_BYTES {
             return Err(Status::invalid_argument(format!(
                 "the SQL text is {} bytes; at most {MAX_SQL_BYTES} are accepted",
@@ -143,12 +182,13 @@ impl RolloutFlightSql {
                 ctx.execute(statement).await.map_err(|e| status_of(&e))?;
             }
             let outcome = ctx.execute(last).await.map_err(|e| status_of(&e))?;
+            let described = describe(&outcome);
             let frame = outcome
                 .into_frame(ctx.session())
                 .map_err(|e| status_of(&e))?;
             let task = Arc::new(frame.task_ctx());
             let plan = frame.create_physical_plan().await.map_err(status_of_df)?;
-            Ok((plan, task))
+            Ok((plan, task, described))
         }
         .await;
         // One line per request: who, what (secrets printed redacted), how it ended.
@@ -168,7 +208,7 @@ impl RolloutFlightSql {
                 ("sql", &shown.join("; ")),
             ],
         );
-        let (plan, task) = result?;
+        let (plan, task, described) = result?;
         let schema = plan.schema();
         let handle = new_handle();
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -182,19 +222,23 @@ impl RolloutFlightSql {
                 created: Instant::now(),
             },
         );
-        Ok((handle, schema))
+        Ok((handle, schema, described))
     }
 
     /// The `FlightInfo` of a planned statement: its ticket names the handle.
     fn info(
         schema: &Schema,
         handle: Vec<u8>,
+        described: Vec<u8>,
         descriptor: FlightDescriptor,
     ) -> Result<Response<FlightInfo>, Status> {
         let ticket = TicketStatementQuery {
             statement_handle: handle.into(),
         };
-        Self::command_info(ticket, schema, descriptor)
+        let mut info = Self::command_info(ticket, schema, descriptor)?;
+        let with = std::mem::take(info.get_mut()).with_app_metadata(described);
+        *info.get_mut() = with;
+        Ok(info)
     }
 
     /// A `FlightInfo` whose ticket is `command` (a statement handle, or a metadata call itself).
@@ -266,8 +310,8 @@ impl FlightSqlService for RolloutFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(&request).await?;
-        let (handle, schema) = self.run(&session, &query.query).await?;
-        Self::info(&schema, handle, request.into_inner())
+        let (handle, schema, described) = self.run(&session, &query.query).await?;
+        Self::info(&schema, handle, described, request.into_inner())
     }
 
     async fn do_get_statement(
@@ -306,7 +350,7 @@ impl FlightSqlService for RolloutFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let session = self.session(&request).await?;
-        let (handle, _) = self.run(&session, &command.query).await?;
+        let (handle, _, _) = self.run(&session, &command.query).await?;
         // The statement ran; a result table it may have is not read by an update.
         self.pending
             .lock()
@@ -381,8 +425,8 @@ impl FlightSqlService for RolloutFlightSql {
             }
             p.sql.clone()
         };
-        let (handle, schema) = self.run(&session, &sql).await?;
-        Self::info(&schema, handle, request.into_inner())
+        let (handle, schema, described) = self.run(&session, &sql).await?;
+        Self::info(&schema, handle, described, request.into_inner())
     }
 
     async fn do_action_close_prepared_statement(

@@ -39,6 +39,40 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// Every kind, with its name.
+const NAMES: [(ErrorKind, &str); 13] = [
+    (ErrorKind::Parse, "parse"),
+    (ErrorKind::NotFound, "not_found"),
+    (ErrorKind::AlreadyExists, "already_exists"),
+    (ErrorKind::InvalidInput, "invalid_input"),
+    (ErrorKind::Refused, "refused"),
+    (ErrorKind::DataCheck, "data_check"),
+    (ErrorKind::Conflict, "conflict"),
+    (ErrorKind::Corrupt, "corrupt"),
+    (ErrorKind::Io, "io"),
+    (ErrorKind::Query, "query"),
+    (ErrorKind::Unauthenticated, "unauthenticated"),
+    (ErrorKind::PermissionDenied, "permission_denied"),
+    (ErrorKind::Internal, "internal"),
+];
+
+impl ErrorKind {
+    /// The kind's stable name (`data_check`, `permission_denied`, ...), as a server sends it
+    /// to clients (the `x-rollout-kind` gRPC metadata).
+    pub fn name(self) -> &'static str {
+        NAMES
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("internal")
+    }
+
+    /// The kind named `name` ([`ErrorKind::name`]).
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        NAMES.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
+    }
+}
+
 impl Error {
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {

@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use futures::TryStreamExt;
 use rollout_server::Tls;
 use tempfile::TempDir;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
@@ -285,11 +288,69 @@ fn bad_certificates_and_keys_are_refused_naming_the_file() {
     assert!(!not_a_key.contains("BEGIN"), "{not_a_key}");
 }
 
-/// The sequence of "... (#12)", the text a committed statement answers over Flight SQL.
-fn sequence_in(message: &str) -> Option<u64> {
-    let start = message.rfind("(#")? + 2;
-    let end = start + message[start..].find(')')?;
-    message[start..end].parse().ok()
+/// Runs `sql` and returns what the server says it did (the `FlightInfo`'s app_metadata) and
+/// the first value of its result; or the error's `x-rollout-kind` and message.
+pub(crate) async fn described(
+    client: &mut FlightSqlServiceClient<Channel>,
+    sql: &str,
+) -> Result<(serde_json::Value, String), (String, String)> {
+    let info = client.execute(sql.to_string(), None).await.map_err(|e| {
+        let status = match &e {
+            FlightError::Tonic(status) => Some(status.clone()),
+            _ => None,
+        };
+        let kind = status
+            .as_ref()
+            .and_then(|s| s.metadata().get("x-rollout-kind"))
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (kind, e.to_string())
+    })?;
+    let what: serde_json::Value = serde_json::from_slice(&info.app_metadata).unwrap();
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let stream = client.do_get(endpoint.ticket.unwrap()).await.unwrap();
+        batches.extend(stream.try_collect::<Vec<_>>().await.unwrap());
+    }
+    Ok((what, text_of(&batches)))
+}
+
+#[tokio::test]
+async fn each_statement_says_what_it_did_and_each_error_its_kind() {
+    let dir = TempDir::new().unwrap();
+    let store = governed_store(dir.path()).await;
+    let server = Server::start_with(&store, false, None).await;
+    let mut alice = server.login("alice", "alice-password").await;
+    let mut bob = server.login("bob", "bob-password").await;
+
+    let (what, text) = described(&mut alice, "PROMOTE orders TO 'v2' FOR COHORT canary")
+        .await
+        .unwrap();
+    assert_eq!(what["outcome"], "committed", "{what}");
+    assert_eq!(what["operation"], "PROMOTE", "{what}");
+    let sequence = what["sequence"].as_u64().unwrap();
+    assert!(text.ends_with(&format!("(#{sequence})")), "{text}");
+    let (what, _) = described(&mut alice, "PROMOTE orders TO 'v2' FOR COHORT canary")
+        .await
+        .unwrap();
+    assert_eq!(what["outcome"], "unchanged", "{what}");
+    let (what, text) = described(&mut bob, "SELECT count(*) FROM orders")
+        .await
+        .unwrap();
+    assert_eq!(
+        (what["outcome"].as_str(), text.as_str()),
+        (Some("query"), "10")
+    );
+
+    let (kind, message) = described(&mut bob, "PROMOTE orders TO 'v2'")
+        .await
+        .unwrap_err();
+    assert_eq!(kind, "permission_denied", "{message}");
+    let (kind, message) = described(&mut bob, "SELECT * FROM nope").await.unwrap_err();
+    assert_eq!(kind, "not_found", "{message}");
+    let (kind, message) = described(&mut alice, "PROMOT orders").await.unwrap_err();
+    assert_eq!(kind, "parse", "{message}");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -330,8 +391,8 @@ async fn under_concurrent_promotes_rollbacks_and_reads_no_commit_is_lost_or_doub
                 n += 1;
                 // A refusal (another manager got there first) is intended; a commit tells its
                 // sequence.
-                if let Ok(message) = query(&mut client, sql).await.map(|b| text_of(&b)) {
-                    told.extend(sequence_in(&message));
+                if let Ok((what, _)) = described(&mut client, sql).await {
+                    told.extend(what["sequence"].as_u64());
                 }
             }
             told
