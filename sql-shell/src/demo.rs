@@ -10,7 +10,7 @@ use datafusion_rollout::{RolloutContext, RolloutOptions, split_statements};
 
 use crate::outcome::Failure;
 use crate::print::{OutputFormat, PrintOptions};
-use crate::shell::Shell;
+use crate::shell::{Backend, Shell};
 
 /// The demo script; `{{source}}` stands for the folder of the generated data.
 const DEMO_SQL: &str = include_str!("../demo/demo.sql");
@@ -38,7 +38,7 @@ pub async fn run(dir: &Path, format: OutputFormat, actor: Option<String>) -> Res
         format,
         ..PrintOptions::default()
     };
-    let mut shell = Shell::new(ctx, print, false);
+    let mut shell = Shell::new(Backend::Local(ctx), print, false);
 
     say(&format!(
         "-- demo data in {}\n-- store at {store}\n",

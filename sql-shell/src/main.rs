@@ -16,6 +16,7 @@ mod meta;
 mod outcome;
 mod print;
 mod progress;
+mod remote;
 mod repl;
 mod runner;
 mod script;
@@ -34,8 +35,9 @@ use datafusion_rollout::{Consistency, ErrorKind, RolloutContext, RolloutOptions,
 
 use crate::outcome::Failure;
 use crate::print::{OutputFormat, PrintOptions};
+use crate::remote::{Login, Remote};
 use crate::runner::{ScriptSource, run_each, run_script};
-use crate::shell::Shell;
+use crate::shell::{Backend, Shell};
 
 /// SQL shell for incremental dataset rollouts on Apache DataFusion.
 ///
@@ -68,6 +70,15 @@ struct Args {
     /// else a prompt. A token in ROLLOUT_TOKEN logs in without a password.
     #[arg(long, env = "ROLLOUT_USER", value_name = "NAME")]
     user: Option<String>,
+
+    /// Run statements on `rollout serve` instead of a local store: grpc://host:port, or
+    /// grpc+tls://host:port. Log in with --user (or ROLLOUT_TOKEN).
+    #[arg(long, env = "ROLLOUT_SERVER", value_name = "URL")]
+    server: Option<String>,
+
+    /// A PEM CA certificate to trust for a grpc+tls:// server (besides the system's roots).
+    #[arg(long, env = "ROLLOUT_TLS_CA", value_name = "FILE", requires = "server")]
+    tls_ca: Option<PathBuf>,
 
     /// Output format of results.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
@@ -159,6 +170,66 @@ async fn run(args: Args) -> Result<(), Failure> {
         return serve::run(&args.store, serve).await;
     }
 
+    let backend = match &args.server {
+        Some(url) => Backend::Remote(connect_to_server(url, &args).await?),
+        None => Backend::Local(open_store(&args).await?),
+    };
+    let batch = !args.commands.is_empty() || !args.files.is_empty();
+    let interactive = !batch && args.command.is_none() && std::io::stdin().is_terminal();
+    let print = PrintOptions {
+        format: args.format,
+        expanded: false,
+        maxrows: match args.maxrows {
+            Some(MaxRows(maxrows)) => maxrows,
+            None if interactive => Some(40),
+            None => None,
+        },
+        null: args.null.clone(),
+    };
+    let mut shell = Shell::new(backend, print, args.quiet);
+    shell.continue_on_error = args.continue_on_error;
+    shell.fail_on_warn = args.fail_on_warn;
+
+    if let Some(Command::Watch { interval, rounds }) = args.command {
+        return watch::run(shell.context()?.clone(), interval, rounds).await;
+    }
+
+    if batch {
+        // With --continue-on-error every script runs; the exit code is the worst failure's.
+        let scripts = args
+            .commands
+            .iter()
+            .map(|c| Ok(("".to_string(), c.clone())))
+            .chain(args.files.iter().map(read_script));
+        let keep_going = shell.continue_on_error;
+        let result = run_each(scripts, keep_going, async |script| match script {
+            Ok((name, sql)) if name.is_empty() => {
+                run_script(&mut shell, ScriptSource::Command, &sql).await
+            }
+            Ok((name, sql)) => run_script(&mut shell, ScriptSource::File(&name), &sql).await,
+            Err(e) => Err(Failure::from_anyhow(&e)),
+        })
+        .await;
+        // Stopped at a failure: it is the exit code, whatever flushing would say.
+        if result.is_ok() || keep_going {
+            shell.flush_output()?;
+        }
+        return result.map(|_| ());
+    }
+
+    if interactive {
+        shell.interactive = true;
+        repl::run(&mut shell).await?;
+    } else {
+        let (name, sql) = read_script(&PathBuf::from("-"))?;
+        run_script(&mut shell, ScriptSource::File(&name), &sql).await?;
+        shell.flush_output()?;
+    }
+    Ok(())
+}
+
+/// The local store of `--store`, logged in as `--user` (or with ROLLOUT_TOKEN) if given.
+async fn open_store(args: &Args) -> Result<RolloutContext, Failure> {
     let token = secret_from_env("ROLLOUT_TOKEN");
     let logging_in = args.user.is_some() || token.is_some();
     let mut options = RolloutOptions {
@@ -198,58 +269,42 @@ async fn run(args: Args) -> Result<(), Failure> {
         }
         other => other?,
     };
-    let batch = !args.commands.is_empty() || !args.files.is_empty();
-    let interactive = !batch && args.command.is_none() && std::io::stdin().is_terminal();
-    let print = PrintOptions {
-        format: args.format,
-        expanded: false,
-        maxrows: match args.maxrows {
-            Some(MaxRows(maxrows)) => maxrows,
-            None if interactive => Some(40),
-            None => None,
-        },
-        null: args.null.clone(),
-    };
-    let mut shell = Shell::new(ctx, print, args.quiet);
-    shell.continue_on_error = args.continue_on_error;
-    shell.fail_on_warn = args.fail_on_warn;
+    Ok(ctx)
+}
 
-    if let Some(Command::Watch { interval, rounds }) = args.command {
-        return watch::run(shell.context().clone(), interval, rounds).await;
+/// `--server`: logs in with `--user` and its password (ROLLOUT_PASSWORD, else a prompt), or
+/// with ROLLOUT_TOKEN, or not at all (a server of an open store).
+async fn connect_to_server(url: &str, args: &Args) -> Result<Remote, Failure> {
+    if args.consumer.is_some() || args.cohort.is_some() {
+        return Err(Failure::error(
+            "--consumer and --cohort are local: on a server you read as who you log in as \
+             (SET rollout.consumer needs IMPERSONATE)",
+        ));
     }
-
-    if batch {
-        // With --continue-on-error every script runs; the exit code is the worst failure's.
-        let scripts = args
-            .commands
-            .iter()
-            .map(|c| Ok(("".to_string(), c.clone())))
-            .chain(args.files.iter().map(read_script));
-        let keep_going = shell.continue_on_error;
-        let result = run_each(scripts, keep_going, async |script| match script {
-            Ok((name, sql)) if name.is_empty() => {
-                run_script(&mut shell, ScriptSource::Command, &sql).await
+    let login = match (&args.user, secret_from_env("ROLLOUT_TOKEN")) {
+        (Some(user), _) => {
+            let password = match secret_from_env("ROLLOUT_PASSWORD") {
+                Some(password) => password.expose().to_string(),
+                None if std::io::stdin().is_terminal() => {
+                    rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| {
+                        Failure::from_anyhow(&anyhow::anyhow!("reading the password: {e}"))
+                    })?
+                }
+                None => {
+                    return Err(Failure::error(format!(
+                        "no password for {user}: set ROLLOUT_PASSWORD or run in a terminal"
+                    )));
+                }
+            };
+            Login::Password {
+                user: user.clone(),
+                password,
             }
-            Ok((name, sql)) => run_script(&mut shell, ScriptSource::File(&name), &sql).await,
-            Err(e) => Err(Failure::from_anyhow(&e)),
-        })
-        .await;
-        // Stopped at a failure: it is the exit code, whatever flushing would say.
-        if result.is_ok() || keep_going {
-            shell.flush_output()?;
         }
-        return result.map(|_| ());
-    }
-
-    if interactive {
-        shell.interactive = true;
-        repl::run(&mut shell).await?;
-    } else {
-        let (name, sql) = read_script(&PathBuf::from("-"))?;
-        run_script(&mut shell, ScriptSource::File(&name), &sql).await?;
-        shell.flush_output()?;
-    }
-    Ok(())
+        (None, Some(token)) => Login::Token(token.expose().to_string()),
+        (None, None) => Login::Anonymous,
+    };
+    Remote::connect(url, login, args.tls_ca.as_deref()).await
 }
 
 /// A script's name for error messages, and its text.

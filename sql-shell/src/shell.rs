@@ -1,4 +1,5 @@
-//! Running statements on a [`RolloutContext`] and printing their results.
+//! Running statements on a [`RolloutContext`] (or, with `--server`, on `rollout serve`) and
+//! printing their results.
 //!
 //! Batch mode (`-c`, `-f`, a piped script), the rc file, `\i` and the REPL share this code;
 //! they differ in what they print around results. Scripts, meta commands and what a failure
@@ -19,6 +20,8 @@ use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion_rollout::contract::{CheckCounts, CheckReport};
 use datafusion_rollout::{Error, RolloutContext};
+
+use crate::remote::Remote;
 use tokio::sync::watch;
 
 use crate::outcome::Failure;
@@ -30,9 +33,17 @@ pub struct StatementOutput {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub elapsed: Duration,
-    /// The checks the statement ran (`CHECK`, or those that gated a registration or a
-    /// promotion): what its exit code is decided from.
-    pub report: Option<CheckReport>,
+    /// How the checks the statement ran ended (`CHECK`, or those that gated a registration
+    /// or a promotion): what its exit code is decided from.
+    pub checks: Option<CheckCounts>,
+}
+
+/// Where statements run.
+pub enum Backend {
+    /// A store opened in this process.
+    Local(RolloutContext),
+    /// `rollout serve`, over Flight SQL.
+    Remote(Remote),
 }
 
 /// Where results go: standard output, or the file of `\o`.
@@ -41,9 +52,9 @@ enum Sink {
     File(PathBuf, BufWriter<File>),
 }
 
-/// An open store plus the user's preferences.
+/// An open store (or a server) plus the user's preferences.
 pub struct Shell {
-    ctx: RolloutContext,
+    backend: Backend,
     pub print: PrintOptions,
     pub quiet: bool,
     pub timing: bool,
@@ -55,9 +66,9 @@ pub struct Shell {
 }
 
 impl Shell {
-    pub fn new(ctx: RolloutContext, print: PrintOptions, quiet: bool) -> Self {
+    pub fn new(backend: Backend, print: PrintOptions, quiet: bool) -> Self {
         Shell {
-            ctx,
+            backend,
             print,
             quiet,
             timing: false,
@@ -68,8 +79,24 @@ impl Shell {
         }
     }
 
-    pub fn context(&self) -> &RolloutContext {
-        &self.ctx
+    /// The local session; meta commands that read the store need one.
+    pub fn context(&self) -> Result<&RolloutContext, Failure> {
+        match &self.backend {
+            Backend::Local(ctx) => Ok(ctx),
+            Backend::Remote(remote) => Err(Failure::error(format!(
+                "this needs a local store (--store); against the server {} use SQL: SHOW \
+                 DATASETS, SHOW ROLLOUT d, SET rollout.consumer = '...'",
+                remote.url()
+            ))),
+        }
+    }
+
+    /// The store's URL, or the server's.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Local(ctx) => ctx.store_url(),
+            Backend::Remote(remote) => remote.url().to_string(),
+        }
     }
 
     /// Sends results to `path` (`\o file`), or back to standard output (`None`).
@@ -118,17 +145,48 @@ impl Shell {
     /// statement's. In the REPL, Ctrl-C cancels the statement; a statement that runs longer
     /// than a moment draws its progress on standard error when that is a terminal.
     pub async fn execute(&self, sql: &str, line: usize) -> Result<StatementOutput, Failure> {
-        let result = self.execute_unflushed(sql, line).await;
+        let ctx = match &self.backend {
+            Backend::Local(ctx) => ctx,
+            Backend::Remote(remote) => return self.execute_remote(remote, sql).await,
+        };
+        let result = self.execute_unflushed(ctx, sql, line).await;
         // The statement's reads (and metrics) reach the store now, not only on the timer. A
         // failed flush keeps them buffered for the next one.
-        let _ = self.ctx.flush_events().await;
+        let _ = ctx.flush_events().await;
         result
     }
 
-    async fn execute_unflushed(&self, sql: &str, line: usize) -> Result<StatementOutput, Failure> {
+    /// On the server: Ctrl-C in the REPL drops the call (the server cancels it).
+    async fn execute_remote(&self, remote: &Remote, sql: &str) -> Result<StatementOutput, Failure> {
+        let start = Instant::now();
+        let cancel = async {
+            if self.interactive {
+                let _ = tokio::signal::ctrl_c().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let (schema, batches, checks) = tokio::select! {
+            result = remote.execute(sql) => result?,
+            () = cancel => return Err(Failure::error("cancelled")),
+        };
+        Ok(StatementOutput {
+            schema,
+            batches,
+            elapsed: start.elapsed(),
+            checks,
+        })
+    }
+
+    async fn execute_unflushed(
+        &self,
+        ctx: &RolloutContext,
+        sql: &str,
+        line: usize,
+    ) -> Result<StatementOutput, Failure> {
         let start = Instant::now();
         let (plan_tx, plan_rx) = watch::channel(None);
-        let task = tokio::spawn(run_statement(self.ctx.clone(), sql.to_string(), plan_tx));
+        let task = tokio::spawn(run_statement(ctx.clone(), sql.to_string(), plan_tx));
         let abort = task.abort_handle();
         let mut progress = Progress::new(std::io::stderr().is_terminal(), start);
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -153,14 +211,13 @@ impl Shell {
             }
         };
         progress.clear();
-        let (schema, batches, report) = match result {
+        let (schema, batches, checks) = match result {
             Ok(Ok(output)) => output,
             Ok(Err(Error::Parse { message })) if line > 1 => {
                 // Parsing is side-effect free: parse again, shifted down to where the
                 // statement sits in the script, for an error that points into the file.
                 let shifted = format!("{}{sql}", "\n".repeat(line - 1));
-                let error = self
-                    .ctx
+                let error = ctx
                     .parse(&shifted)
                     .err()
                     .unwrap_or(Error::Parse { message });
@@ -173,7 +230,7 @@ impl Shell {
             schema,
             batches,
             elapsed: start.elapsed(),
-            report,
+            checks,
         })
     }
 
@@ -213,7 +270,7 @@ impl Shell {
     pub async fn run_one(&mut self, sql: &str, line: usize) -> Result<(), Failure> {
         let output = self.execute(sql, line).await?;
         self.print(&output)?;
-        if let Some(counts) = output.report.as_ref().map(CheckReport::counts) {
+        if let Some(counts) = output.checks {
             if self.interactive && !self.quiet && counts != CheckCounts::default() {
                 println!(
                     "checks: {} pass, {} warn, {} fail, {} error",
@@ -247,9 +304,9 @@ async fn run_statement(
     ctx: RolloutContext,
     sql: String,
     plan_tx: watch::Sender<Option<Arc<dyn ExecutionPlan>>>,
-) -> Result<(SchemaRef, Vec<RecordBatch>, Option<CheckReport>), Error> {
+) -> Result<(SchemaRef, Vec<RecordBatch>, Option<CheckCounts>), Error> {
     let outcome = ctx.run(&sql).await?;
-    let report = outcome.verdict().cloned();
+    let report = outcome.verdict().map(CheckReport::counts);
     let df = outcome.into_frame(ctx.session())?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let task_ctx = Arc::new(df.task_ctx());

@@ -25,7 +25,7 @@ pub async fn list(shell: &mut Shell) -> Result<(), Failure> {
 
 /// `\d name`: a dataset's columns, versions and rollout; a table's columns.
 pub async fn describe(shell: &mut Shell, name: &str) -> Result<(), Failure> {
-    let state = shell.context().store().state();
+    let state = shell.context()?.store().state();
     if let Some(dataset) = state.datasets.get(name) {
         let comment = dataset
             .comment
@@ -83,7 +83,7 @@ struct Function {
 /// `\df`: documented functions, ours first; `\df pattern` filters by name (`*` and `?` are
 /// wildcards, otherwise a substring); `\df name` of one function shows its documentation.
 pub async fn functions(shell: &mut Shell, pattern: Option<&str>) -> Result<(), Failure> {
-    let all = documented_functions(shell);
+    let all = documented_functions(shell)?;
     if let Some(pattern) = pattern
         && let Some(f) = all.iter().find(|f| f.name.eq_ignore_ascii_case(pattern))
     {
@@ -122,7 +122,7 @@ pub async fn functions(shell: &mut Shell, pattern: Option<&str>) -> Result<(), F
     Ok(())
 }
 
-fn documented_functions(shell: &Shell) -> Vec<Function> {
+fn documented_functions(shell: &Shell) -> Result<Vec<Function>, Failure> {
     let ours = datafusion_rollout_udfs::all_functions();
     let our_names: Vec<String> = ours
         .scalar
@@ -130,7 +130,7 @@ fn documented_functions(shell: &Shell) -> Vec<Function> {
         .map(|f| f.name().to_string())
         .chain(ours.aggregate.iter().map(|f| f.name().to_string()))
         .collect();
-    let state = shell.context().session().state();
+    let state = shell.context()?.session().state();
     let mut out = Vec::new();
     let mut add = |name: &str, kind, doc: Option<&Documentation>| {
         if let Some(doc) = doc {
@@ -152,7 +152,7 @@ fn documented_functions(shell: &Shell) -> Vec<Function> {
         add(name, "window", f.documentation());
     }
     out.sort_by(|a, b| b.ours.cmp(&a.ours).then_with(|| a.name.cmp(&b.name)));
-    out
+    Ok(out)
 }
 
 fn full_documentation(f: &Function) -> String {
@@ -223,7 +223,7 @@ fn output(batch: RecordBatch) -> StatementOutput {
         schema: batch.schema(),
         batches: vec![batch],
         elapsed: Duration::ZERO,
-        report: None,
+        checks: None,
     }
 }
 

@@ -50,10 +50,10 @@ pub async fn run(shell: &mut Shell, command: MetaCommand) -> Result<Next, Failur
         MetaCommand::Consumer(value) => {
             match value {
                 SessionValue::Show => {}
-                SessionValue::Set(id) => shell.context().set_consumer(Some(&id))?,
-                SessionValue::Clear => shell.context().set_consumer(None)?,
+                SessionValue::Set(id) => shell.context()?.set_consumer(Some(&id))?,
+                SessionValue::Clear => shell.context()?.set_consumer(None)?,
             }
-            let consumer = shell.context().settings().consumer;
+            let consumer = shell.context()?.settings().consumer;
             say(
                 shell,
                 &format!("consumer: {}", consumer.as_deref().unwrap_or("(none)")),
@@ -64,11 +64,11 @@ pub async fn run(shell: &mut Shell, command: MetaCommand) -> Result<Next, Failur
                 SessionValue::Show => {}
                 SessionValue::Set(name) => {
                     known_cohort(shell, &name)?;
-                    shell.context().set_cohort(Some(&name))?;
+                    shell.context()?.set_cohort(Some(&name))?;
                 }
-                SessionValue::Clear => shell.context().set_cohort(None)?,
+                SessionValue::Clear => shell.context()?.set_cohort(None)?,
             }
-            let cohort = shell.context().settings().cohort;
+            let cohort = shell.context()?.settings().cohort;
             say(
                 shell,
                 &format!("cohort: {}", cohort.as_deref().unwrap_or("(none)")),
@@ -80,7 +80,7 @@ pub async fn run(shell: &mut Shell, command: MetaCommand) -> Result<Next, Failur
 
 /// An error naming the cohorts there are, unless `name` is one of them.
 fn known_cohort(shell: &Shell, name: &str) -> Result<(), Failure> {
-    let state = shell.context().store().state();
+    let state = shell.context()?.store().state();
     if state.cohorts.contains_key(name) {
         return Ok(());
     }

@@ -40,7 +40,7 @@ pub async fn run(shell: &mut Shell) -> Result<(), Failure> {
         println!(
             "rollout {}: store {}. Type \\? for help, \\q to quit.",
             env!("CARGO_PKG_VERSION"),
-            shell.context().store_url(),
+            shell.location(),
         );
     }
     if let Some(rc) = home_dir().map(|home| home.join(".rolloutrc"))
@@ -60,7 +60,10 @@ pub async fn run(shell: &mut Shell) -> Result<(), Failure> {
     }
 
     loop {
-        let names = Names::gather(shell.context()).await;
+        let names = match shell.context() {
+            Ok(ctx) => Names::gather(ctx).await,
+            Err(_) => Names::default(),
+        };
         if let Some(helper) = editor.helper_mut() {
             helper.names = names;
         }
@@ -99,14 +102,17 @@ pub async fn run(shell: &mut Shell) -> Result<(), Failure> {
 /// `store (consumer alice, cohort canary)> `: the store's last path segment (or host), and
 /// who reads resolve for.
 fn prompt(shell: &Shell) -> String {
-    let url = shell.context().store_url();
+    let url = shell.location();
     let trimmed = url.trim_end_matches('/');
     let label = match trimmed.split_once("://") {
         Some(("file", path)) => path.rsplit('/').next().unwrap_or(path),
         Some((_, rest)) => rest,
         None => trimmed,
     };
-    let settings = shell.context().settings();
+    let settings = shell
+        .context()
+        .map(|ctx| ctx.settings())
+        .unwrap_or_default();
     let mut who = Vec::new();
     if let Some(consumer) = settings.consumer.filter(|c| !c.is_empty()) {
         who.push(format!("consumer {consumer}"));

@@ -5,6 +5,7 @@
 
 mod batch;
 mod interactive;
+mod server;
 mod snapshots;
 
 use std::path::Path;

@@ -1,0 +1,151 @@
+//! `rollout --server`: the shell against a real `rollout serve` (this same binary) on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use assert_cmd::cargo::cargo_bin;
+use tempfile::TempDir;
+
+use crate::{rollout, run, setup_orders};
+
+/// A `rollout serve` child process; killed when dropped.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path) -> Served {
+    let mut child = std::process::Command::new(cargo_bin!("rollout"))
+        .current_dir(dir)
+        .env("HOME", dir)
+        .args(["--store"])
+        .arg(dir.join("store"))
+        .args([
+            "serve",
+            "--flight",
+            "127.0.0.1:0",
+            "--controller-interval",
+            "0s",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("the server ended").unwrap();
+        if let Some(at) = line.find("flight=") {
+            break line[at + "flight=".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    };
+    // Keep reading its log, so that it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Served { child, url }
+}
+
+/// `rollout --server URL --user USER` with the password in the environment.
+fn remote(dir: &Path, served: &Served, user: &str, password: &str) -> assert_cmd::Command {
+    let mut cmd = rollout(dir);
+    cmd.args(["--server", &served.url, "--user", user, "--format", "csv"])
+        .env("ROLLOUT_PASSWORD", password);
+    cmd
+}
+
+#[test]
+fn the_shell_runs_statements_on_a_server_as_the_user_who_logged_in() {
+    let dir = TempDir::new().unwrap();
+    setup_orders(dir.path());
+    let out = run(rollout(dir.path()).args([
+        "-c",
+        "CREATE CONTRACT c FOR orders (EXPECT row_count() > 3)",
+        "-c",
+        "CREATE USER admin PASSWORD 'admin-password'",
+        "-c",
+        "CREATE USER carol PASSWORD 'carol-password'",
+        "-c",
+        "CREATE USER dave PASSWORD 'dave-password'",
+        "-c",
+        "GRANT READ ON DATASET orders TO carol",
+        "-c",
+        "GRANT READ ON DATASET orders TO dave",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let served = serve(dir.path());
+
+    // carol is in the canary cohort (v2, four rows); dave reads v1 (three).
+    let count = "SELECT count(*) AS n FROM orders";
+    let out = run(remote(dir.path(), &served, "carol", "carol-password").args(["-c", count]));
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "n\n4\n"),
+        "{}",
+        out.stderr
+    );
+    let out = run(remote(dir.path(), &served, "dave", "dave-password").args(["-c", count]));
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "n\n3\n"),
+        "{}",
+        out.stderr
+    );
+
+    // A refusal is an error (exit 2) naming the privilege; a wrong password too.
+    let out = run(remote(dir.path(), &served, "dave", "dave-password")
+        .args(["-c", "ROLLBACK orders REASON 'no'"]));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("dave lacks ROLLBACK"), "{}", out.stderr);
+    let out = run(remote(dir.path(), &served, "dave", "wrong-password").args(["-c", count]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("wrong user name or password"),
+        "{}",
+        out.stderr
+    );
+
+    // Data that fails its checks exits 1, as locally: v1 has three rows, the contract wants
+    // more. The admin's CHECK of v2 passes.
+    let out = run(remote(dir.path(), &served, "admin", "admin-password")
+        .args(["-c", "CHECK orders VERSION 'v1'"]));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("row_count"), "{}", out.stdout);
+    let out = run(remote(dir.path(), &served, "admin", "admin-password")
+        .args(["-c", "CHECK orders VERSION 'v2'"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    // A change made through the server is the admin's in the history.
+    let out = run(remote(dir.path(), &served, "admin", "admin-password")
+        .args(["-c", "ROLLBACK orders REASON 'from the shell'"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(remote(dir.path(), &served, "admin", "admin-password")
+        .args(["-c", "SHOW HISTORY OF orders LIMIT 1"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(",admin,") && out.stdout.contains("from the shell"),
+        "{}",
+        out.stdout
+    );
+
+    // Meta commands that read the store need it locally.
+    let out =
+        run(remote(dir.path(), &served, "admin", "admin-password").args(["-c", "\\d orders"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("needs a local store"), "{}", out.stderr);
+
+    // No such server.
+    let out = run(rollout(dir.path()).args(["--server", "grpc://127.0.0.1:1", "-c", "SELECT 1"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("cannot reach"), "{}", out.stderr);
+    let out = run(rollout(dir.path()).args(["--server", "http://x", "-c", "SELECT 1"]));
+    assert!(out.stderr.contains("expected grpc://"), "{}", out.stderr);
+}
