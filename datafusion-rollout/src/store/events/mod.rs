@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -26,9 +26,12 @@ use crate::error::Result;
 mod compact;
 mod compacted;
 mod kinds;
+mod observe;
 
 pub use compact::{CompactedDay, ExpiredDay};
 pub use kinds::{Arm, DeliveryEvent, EvaluationEvent, Event, MetricEvent, ReadEvent};
+pub use observe::EventObserver;
+use observe::Observers;
 
 /// The folder of event objects under the store's root.
 pub const EVENTS_DIR: &str = "_rollout_events";
@@ -78,23 +81,6 @@ pub struct EventLog {
     flushing: tokio::sync::Mutex<()>,
     wake: Arc<tokio::sync::Notify>,
     observers: Observers,
-}
-
-/// Told of every event as this process records it, before it is flushed: a server's counters,
-/// say. Called on the recording thread, so it must be quick and must not block.
-pub trait EventObserver: Send + Sync {
-    /// `event` was just recorded.
-    fn observe(&self, event: &Event);
-}
-
-#[derive(Default)]
-struct Observers(RwLock<Vec<Arc<dyn EventObserver>>>);
-
-impl fmt::Debug for Observers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.read().map(|o| o.len()).unwrap_or_default();
-        write!(f, "{n} observers")
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -152,24 +138,12 @@ impl EventLog {
     /// Tells `observer` of every event recorded from now on (events read back from the store
     /// are not observed: each process observes its own).
     pub fn observe(&self, observer: Arc<dyn EventObserver>) {
-        self.observers
-            .0
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(observer);
+        self.observers.add(observer);
     }
 
     /// Buffers an event; it reaches the store at the next flush.
     pub fn record(&self, event: Event) {
-        for observer in self
-            .observers
-            .0
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            observer.observe(&event);
-        }
+        self.observers.tell(&event);
         let mut buffer = lock(&self.buffer);
         buffer.push(event);
         if buffer.len() > MAX_BUFFERED {
