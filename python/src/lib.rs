@@ -22,7 +22,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion_rollout::signals::{MetricReport, report_metric};
 use datafusion_rollout::{
-    Consistency, Controller, Error, ErrorKind, Outcome, RolloutContext, RolloutOptions, Secret,
+    Consistency, Controller, Error, ErrorKind, RolloutContext, RolloutOptions, Secret,
 };
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -172,14 +172,7 @@ impl Session {
         run(py, async move {
             let outcome = ctx.run(&text).await?;
             let sequence = outcome.sequence();
-            let kind = match &outcome {
-                Outcome::Query(_) => "query",
-                Outcome::Committed { .. } => "committed",
-                Outcome::Unchanged { .. } => "unchanged",
-                Outcome::Checked { .. } => "checked",
-                Outcome::Setting { .. } => "setting",
-                _ => "done",
-            };
+            let kind = outcome.name();
             let df = outcome.into_frame(ctx.session())?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await?;

@@ -32,7 +32,6 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion_rollout::catalog::Privilege;
-use datafusion_rollout::contract::CheckReport;
 use datafusion_rollout::statement::{Outcome, Statement};
 use futures::{Stream, TryStreamExt, stream};
 use prost::Message;
@@ -92,39 +91,33 @@ fn sql_info() -> Result<SqlInfoData, Status> {
 }
 
 /// What a statement did, as JSON for the `app_metadata` of its `FlightInfo`:
-/// `{"outcome": "committed", "sequence": 12, "operation": "PROMOTE", "checks": {...}}`,
-/// `{"outcome": "unchanged"}`, `{"outcome": "checked", "checks": {"pass": 3, "warn": 0,
-/// "fail": 1, "error": 0, "pending": 0}}`, `{"outcome": "query"}`, `{"outcome": "setting"}` or
-/// `{"outcome": "done"}`. Clients read it instead of the result's text.
+/// `{"outcome": "committed", "sequence": 12, "operation": "PROMOTE", "forced": false,
+/// "checks": {"pass": 3, "warn": 0, "fail": 1, "error": 0, "pending": 0}}`; `outcome` is
+/// [`Outcome::name`], `checks` the counts of [`Outcome::verdict`] (what decides an exit code:
+/// none for a FORCEd change), the rest only for a commit. Clients read it instead of the
+/// result's text.
 fn describe(outcome: &Outcome) -> Vec<u8> {
-    let counts = |report: &CheckReport| {
-        let c = report.counts();
-        serde_json::json!({
-            "pass": c.pass, "warn": c.warn, "fail": c.fail, "error": c.error, "pending": c.pending,
-        })
-    };
-    let value = match outcome {
-        Outcome::Query(_) => serde_json::json!({"outcome": "query"}),
-        Outcome::Committed {
-            sequence,
-            operation,
-            report,
-            forced,
-            ..
-        } => serde_json::json!({
-            "outcome": "committed",
-            "sequence": sequence,
-            "operation": operation,
-            "forced": forced,
-            "checks": report.as_ref().map(counts),
+    let mut value = serde_json::json!({
+        "outcome": outcome.name(),
+        "checks": outcome.verdict().map(|report| {
+            let c = report.counts();
+            serde_json::json!({
+                "pass": c.pass, "warn": c.warn, "fail": c.fail, "error": c.error,
+                "pending": c.pending,
+            })
         }),
-        Outcome::Unchanged { .. } => serde_json::json!({"outcome": "unchanged"}),
-        Outcome::Checked { report } => {
-            serde_json::json!({"outcome": "checked", "checks": counts(report)})
-        }
-        Outcome::Setting { .. } => serde_json::json!({"outcome": "setting"}),
-        Outcome::Done => serde_json::json!({"outcome": "done"}),
-    };
+    });
+    if let Outcome::Committed {
+        sequence,
+        operation,
+        forced,
+        ..
+    } = outcome
+    {
+        value["sequence"] = (*sequence).into();
+        value["operation"] = operation.as_str().into();
+        value["forced"] = (*forced).into();
+    }
     value.to_string().into_bytes()
 }
 
@@ -235,10 +228,8 @@ impl RolloutFlightSql {
         let ticket = TicketStatementQuery {
             statement_handle: handle.into(),
         };
-        let mut info = Self::command_info(ticket, schema, descriptor)?;
-        let with = std::mem::take(info.get_mut()).with_app_metadata(described);
-        *info.get_mut() = with;
-        Ok(info)
+        let info = Self::command_info(ticket, schema, descriptor)?.into_inner();
+        Ok(Response::new(info.with_app_metadata(described)))
     }
 
     /// A `FlightInfo` whose ticket is `command` (a statement handle, or a metadata call itself).

@@ -91,7 +91,12 @@ impl Tls {
         let (sender, ready) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let (stream, addr) = match listener.accept().await {
+                // The server dropped its listener (it stopped): close the port too.
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = sender.closed() => return,
+                };
+                let (stream, addr) = match accepted {
                     Ok(accepted) => accepted,
                     Err(_) => {
                         // Out of descriptors, say: wait instead of spinning.
@@ -107,9 +112,6 @@ impl Tls {
                         let _ = ready.send((stream, addr)).await;
                     }
                 });
-                if sender.is_closed() {
-                    return;
-                }
             }
         });
         Ok(TlsListener { local, ready })

@@ -262,9 +262,7 @@ async fn open_store(args: &Args) -> Result<RolloutContext, Failure> {
                 && std::io::stdin().is_terminal() =>
         {
             let user = options.user.clone().unwrap_or_default();
-            let password = rpassword::prompt_password(format!("password for {user}: "))
-                .map_err(|e| Failure::from_anyhow(&anyhow::anyhow!("reading the password: {e}")))?;
-            options.password = Some(Secret::new(password));
+            options.password = Some(prompt_password(&user)?);
             RolloutContext::open_with(&args.store, options).await?
         }
         other => other?,
@@ -286,9 +284,7 @@ async fn connect_to_server(url: &str, args: &Args) -> Result<Remote, Failure> {
             let password = match secret_from_env("ROLLOUT_PASSWORD") {
                 Some(password) => password.expose().to_string(),
                 None if std::io::stdin().is_terminal() => {
-                    rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| {
-                        Failure::from_anyhow(&anyhow::anyhow!("reading the password: {e}"))
-                    })?
+                    prompt_password(user)?.expose().to_string()
                 }
                 None => {
                     return Err(Failure::error(format!(
@@ -305,6 +301,13 @@ async fn connect_to_server(url: &str, args: &Args) -> Result<Remote, Failure> {
         (None, None) => Login::Anonymous,
     };
     Remote::connect(url, login, args.tls_ca.as_deref()).await
+}
+
+/// `user`'s password, asked for on the terminal without echo.
+fn prompt_password(user: &str) -> Result<Secret, Failure> {
+    rpassword::prompt_password(format!("password for {user}: "))
+        .map(Secret::new)
+        .map_err(|e| Failure::from_anyhow(&anyhow::anyhow!("reading the password: {e}")))
 }
 
 /// A script's name for error messages, and its text.

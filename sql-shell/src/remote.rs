@@ -121,18 +121,19 @@ impl Remote {
         sql: &str,
     ) -> Result<(SchemaRef, Vec<RecordBatch>, Option<CheckCounts>), Failure> {
         let mut client = self.client.clone();
-        let info = client
+        let mut info = client
             .execute(sql.to_string(), None)
             .await
             .map_err(|e| failure("the server", &e))?;
         let what: serde_json::Value =
             serde_json::from_slice(&info.app_metadata).unwrap_or_default();
-        let schema: SchemaRef = match info.clone().try_decode_schema() {
+        let endpoints = std::mem::take(&mut info.endpoint);
+        let schema: SchemaRef = match info.try_decode_schema() {
             Ok(schema) => std::sync::Arc::new(schema),
             Err(_) => std::sync::Arc::new(Schema::empty()),
         };
         let mut batches = Vec::new();
-        for endpoint in info.endpoint {
+        for endpoint in endpoints {
             let Some(ticket) = endpoint.ticket else {
                 continue;
             };

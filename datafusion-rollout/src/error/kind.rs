@@ -39,37 +39,47 @@ pub enum ErrorKind {
     Internal,
 }
 
-/// Every kind, with its name.
-const NAMES: [(ErrorKind, &str); 13] = [
-    (ErrorKind::Parse, "parse"),
-    (ErrorKind::NotFound, "not_found"),
-    (ErrorKind::AlreadyExists, "already_exists"),
-    (ErrorKind::InvalidInput, "invalid_input"),
-    (ErrorKind::Refused, "refused"),
-    (ErrorKind::DataCheck, "data_check"),
-    (ErrorKind::Conflict, "conflict"),
-    (ErrorKind::Corrupt, "corrupt"),
-    (ErrorKind::Io, "io"),
-    (ErrorKind::Query, "query"),
-    (ErrorKind::Unauthenticated, "unauthenticated"),
-    (ErrorKind::PermissionDenied, "permission_denied"),
-    (ErrorKind::Internal, "internal"),
-];
-
 impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [ErrorKind; 13] = [
+        ErrorKind::Parse,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::InvalidInput,
+        ErrorKind::Refused,
+        ErrorKind::DataCheck,
+        ErrorKind::Conflict,
+        ErrorKind::Corrupt,
+        ErrorKind::Io,
+        ErrorKind::Query,
+        ErrorKind::Unauthenticated,
+        ErrorKind::PermissionDenied,
+        ErrorKind::Internal,
+    ];
+
     /// The kind's stable name (`data_check`, `permission_denied`, ...), as a server sends it
     /// to clients (the `x-rollout-kind` gRPC metadata).
     pub fn name(self) -> &'static str {
-        NAMES
-            .iter()
-            .find(|(k, _)| *k == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("internal")
+        match self {
+            ErrorKind::Parse => "parse",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Refused => "refused",
+            ErrorKind::DataCheck => "data_check",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Corrupt => "corrupt",
+            ErrorKind::Io => "io",
+            ErrorKind::Query => "query",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::Internal => "internal",
+        }
     }
 
     /// The kind named `name` ([`ErrorKind::name`]).
     pub fn from_name(name: &str) -> Option<ErrorKind> {
-        NAMES.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 

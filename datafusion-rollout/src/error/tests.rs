@@ -93,24 +93,9 @@ fn kinds_decide_exit_codes() {
 #[test]
 fn every_kind_has_a_name_that_reads_back() {
     use std::collections::HashSet;
-    let kinds = [
-        ErrorKind::Parse,
-        ErrorKind::NotFound,
-        ErrorKind::AlreadyExists,
-        ErrorKind::InvalidInput,
-        ErrorKind::Refused,
-        ErrorKind::DataCheck,
-        ErrorKind::Conflict,
-        ErrorKind::Corrupt,
-        ErrorKind::Io,
-        ErrorKind::Query,
-        ErrorKind::Unauthenticated,
-        ErrorKind::PermissionDenied,
-        ErrorKind::Internal,
-    ];
-    let names: HashSet<&str> = kinds.iter().map(|k| k.name()).collect();
-    assert_eq!(names.len(), kinds.len());
-    for kind in kinds {
+    let names: HashSet<&str> = ErrorKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names.len(), ErrorKind::ALL.len(), "two kinds share a name");
+    for kind in ErrorKind::ALL {
         assert_eq!(ErrorKind::from_name(kind.name()), Some(kind));
     }
     assert_eq!(ErrorKind::from_name("nope"), None);

@@ -124,6 +124,20 @@ impl Outcome {
         }
     }
 
+    /// What the statement did, in one word: `query`, `committed`, `unchanged`, `checked`,
+    /// `setting` or `done` (what Python's `QueryResult.outcome` and a server's app_metadata
+    /// say).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Query(_) => "query",
+            Outcome::Committed { .. } => "committed",
+            Outcome::Unchanged { .. } => "unchanged",
+            Outcome::Checked { .. } => "checked",
+            Outcome::Setting { .. } => "setting",
+            Outcome::Done => "done",
+        }
+    }
+
     /// The sequence number of the entry the statement committed.
     pub fn sequence(&self) -> Option<u64> {
         match self {

@@ -342,6 +342,29 @@ async fn each_statement_says_what_it_did_and_each_error_its_kind() {
         (Some("query"), "10")
     );
 
+    // A change FORCEd past failing checks reports no verdict (its exit code is 0, as locally);
+    // a CHECK reports its counts.
+    let mut admin = server.login("admin", "admin-password").await;
+    described(
+        &mut admin,
+        "CREATE CONTRACT c FOR orders (EXPECT row_count() > 100)",
+    )
+    .await
+    .unwrap();
+    let (what, _) = described(&mut admin, "CHECK orders VERSION 'v2'")
+        .await
+        .unwrap();
+    assert_eq!(what["outcome"], "checked", "{what}");
+    assert_eq!(what["checks"]["fail"], 1, "{what}");
+    let (what, _) = described(
+        &mut admin,
+        "PROMOTE orders TO 'v2' FORCE REASON 'knowingly'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(what["forced"], true, "{what}");
+    assert!(what["checks"].is_null(), "{what}");
+
     let (kind, message) = described(&mut bob, "PROMOTE orders TO 'v2'")
         .await
         .unwrap_err();
