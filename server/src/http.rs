@@ -1,5 +1,6 @@
-//! The HTTP side of `rollout serve` (`--http ADDR`): `/metrics` for Prometheus and `/healthz`
-//! for load balancers and orchestrators. axum 0.8, the one tonic is built on.
+//! The HTTP side of `rollout serve` (`--http ADDR`): `/metrics` for Prometheus, `/healthz`
+//! for load balancers and orchestrators, and the dashboard with its JSON API ([`crate::web`]).
+//! axum 0.8, the one tonic is built on.
 //!
 //! `/healthz` answers 200 with the store's log sequence when the store can be read now (the
 //! log's head is re-read, with a time limit), 503 saying why when it cannot; it names no
@@ -15,9 +16,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use datafusion_rollout::Store;
 use datafusion_rollout::catalog::Privilege;
+use datafusion_rollout::store::LogEntry;
 use serde_json::json;
 use tonic::Code;
 use tonic::metadata::MetadataMap;
@@ -25,6 +27,7 @@ use tonic::metadata::MetadataMap;
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::sessions::Sessions;
 use crate::status::status_of;
+use crate::web::DriftCache;
 
 /// How long `/healthz` waits for the store.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,13 +41,55 @@ pub struct HttpState {
     pub sessions: Arc<Sessions>,
     /// The server's metrics.
     pub metrics: Arc<Metrics>,
+    /// Served over TLS (the session cookie is then `Secure`).
+    pub tls: bool,
+    /// The log entries read so far (they never change: only new ones are read).
+    pub(crate) history: Arc<tokio::sync::Mutex<Arc<Vec<LogEntry>>>>,
+    /// Drift views computed so far (versions never change).
+    pub(crate) drift: Arc<DriftCache>,
 }
 
-/// The routes: `GET /metrics`, `GET /healthz`.
+impl HttpState {
+    /// The state of a server over `store` with these sessions and metrics.
+    pub fn new(
+        store: Arc<Store>,
+        sessions: Arc<Sessions>,
+        metrics: Arc<Metrics>,
+        tls: bool,
+    ) -> Self {
+        Self {
+            store,
+            sessions,
+            metrics,
+            tls,
+            history: Arc::default(),
+            drift: Arc::default(),
+        }
+    }
+}
+
+/// The routes: `GET /metrics`, `GET /healthz`, the JSON API and the dashboard ([`crate::web`]).
 pub fn router(state: HttpState) -> Router {
+    use crate::web::{api, pages};
+    let dashboard = Router::new()
+        .route("/", get(pages::overview))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/datasets/{name}", get(pages::dataset))
+        .route("/datasets/{name}/drift-panel", get(pages::drift_fragment))
+        .route("/assets/dashboard.css", get(pages::css))
+        .route("/assets/dashboard.js", get(pages::js))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/datasets", get(api::datasets))
+        .route("/api/datasets/{name}", get(api::dataset))
+        .route("/api/datasets/{name}/history", get(api::history))
+        .route("/api/datasets/{name}/drift", get(api::drift))
+        .route("/api/datasets/{name}/{action}", post(api::act))
+        .layer(axum::middleware::map_response(pages::security_headers));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .merge(dashboard)
         .with_state(state)
 }
 

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod sessions;
 pub mod status;
 pub mod tls;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -102,11 +103,12 @@ impl Server {
             let Some(listener) = http else {
                 return Ok(());
             };
-            let app = http::router(http::HttpState {
-                store: Arc::clone(&self.store),
-                sessions: Arc::clone(&self.sessions),
-                metrics: Arc::clone(&self.metrics),
-            });
+            let app = http::router(http::HttpState::new(
+                Arc::clone(&self.store),
+                Arc::clone(&self.sessions),
+                Arc::clone(&self.metrics),
+                self.tls.is_some(),
+            ));
             match &self.tls {
                 Some(tls) => {
                     let listener = tls.listen(listener)?;

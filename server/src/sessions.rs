@@ -36,6 +36,9 @@ pub struct Session {
     pub ctx: RolloutContext,
     /// Who logged in (`None` on an open store).
     pub principal: Option<String>,
+    /// The token a page sends with each change it makes (`x-rollout-csrf`), so that a
+    /// request forged by another site, which cannot read it, is refused.
+    pub csrf: String,
     /// The API token id this session came from, checked on every call so a dropped token
     /// stops at once.
     token_id: Option<String>,
@@ -127,6 +130,7 @@ impl Sessions {
             Session {
                 ctx,
                 principal,
+                csrf: new_bearer(),
                 token_id: None,
                 expires_at: None,
                 last_used: RwLock::new(Instant::now()),
@@ -221,6 +225,7 @@ impl Sessions {
         let session = Session {
             ctx,
             principal: Some(user),
+            csrf: new_bearer(),
             token_id: id,
             expires_at,
             last_used: RwLock::new(Instant::now()),
@@ -240,6 +245,7 @@ impl Sessions {
         let session = Arc::new(Session {
             ctx: self.open(None, Some("anonymous".into()))?,
             principal: None,
+            csrf: new_bearer(),
             token_id: None,
             expires_at: None,
             last_used: RwLock::new(Instant::now()),
@@ -265,6 +271,14 @@ impl Sessions {
 
     fn lock_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Session>>> {
         self.by_bearer.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends the session of `bearer` (a page's logout); an unknown bearer is no error.
+    pub fn end(&self, bearer: &str) {
+        self.by_bearer
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(bearer);
     }
 
     /// Every session (to flush their buffered events at shutdown).

@@ -18,6 +18,7 @@ mod print;
 mod progress;
 mod remote;
 mod repl;
+mod report;
 mod runner;
 mod script;
 mod serve;
@@ -127,6 +128,16 @@ enum Command {
     /// controller runs every --controller-interval. With --http, /metrics (Prometheus) and
     /// /healthz too. Stops on Ctrl-C or SIGTERM.
     Serve(serve::ServeArgs),
+    /// Write a dataset's dashboard page as one self-contained HTML file (styles inlined,
+    /// charts as SVG, no script, nothing fetched): its rollout, live guards, reads, drift,
+    /// history with the checks that decided each change, and versions.
+    Report {
+        /// The dataset.
+        dataset: String,
+        /// The file to write (`-` for standard output).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
     /// Run the controller every interval: evaluate each AUTO rollout's live guards, advance
     /// or roll back, and print what each round decided, until Ctrl-C.
     Watch {
@@ -192,6 +203,10 @@ async fn run(args: Args) -> Result<(), Failure> {
 
     if let Some(Command::Watch { interval, rounds }) = args.command {
         return watch::run(shell.context()?.clone(), interval, rounds).await;
+    }
+
+    if let Some(Command::Report { dataset, output }) = &args.command {
+        return report::write(shell.context()?, dataset, output).await;
     }
 
     if batch {

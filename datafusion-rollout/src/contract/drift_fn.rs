@@ -52,12 +52,12 @@ fn string_arg(expr: &Expr, what: &str) -> Result<String> {
     }
 }
 
-enum Kind {
+pub(super) enum Kind {
     Numeric,
     Categorical,
 }
 
-fn kind_of(t: &DataType) -> Option<Kind> {
+pub(super) fn kind_of(t: &DataType) -> Option<Kind> {
     if t.is_numeric() {
         Some(Kind::Numeric)
     } else if matches!(

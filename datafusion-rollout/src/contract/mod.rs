@@ -10,6 +10,7 @@
 mod compile;
 mod drift_fn;
 mod functions;
+mod histogram;
 mod odcs;
 mod result;
 mod run;
@@ -17,6 +18,7 @@ mod run;
 pub(crate) use compile::{CheckKind, CheckSpec, IS_CANDIDATE, LiveSignal, compile};
 pub(crate) use drift_fn::DriftFunction;
 pub use functions::{Functions, functions, register_functions};
+pub use histogram::{Bins, ColumnHistogram, MAX_BINS, histograms};
 pub(crate) use odcs::{Imported, import_odcs};
 pub use result::{
     CheckCounts, CheckReport, CheckResult, CheckStatus, results_batch, summarize_failures,

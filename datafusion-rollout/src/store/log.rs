@@ -296,10 +296,16 @@ impl Store {
 
     /// Every log entry with its sequence, oldest first (for `SHOW HISTORY`).
     pub async fn history(&self) -> Result<Vec<LogEntry>> {
+        self.history_after(0).await
+    }
+
+    /// The log entries after sequence `after` up to the state this process knows, oldest
+    /// first. Entries never change, so a reader that keeps what it read asks only for the new.
+    pub async fn history_after(&self, after: u64) -> Result<Vec<LogEntry>> {
         let state = self.state();
         // Read by name, not from a listing: a listing taken while writers add entries can
         // miss one, and the history would silently lack it.
-        let paths = (1..=state.sequence).map(|seq| self.log_path(&entry_name(seq)));
+        let paths = (after + 1..=state.sequence).map(|seq| self.log_path(&entry_name(seq)));
         let reads = paths.map(|path| async move {
             self.read_entry(&path)
                 .await

@@ -1,0 +1,219 @@
+//! The dashboard and its JSON API on `rollout serve --http`.
+//!
+//! - `GET /api/datasets`, `GET /api/datasets/{name}`, `GET /api/datasets/{name}/history`,
+//!   `GET /api/datasets/{name}/drift?baseline=v1&candidate=v2`, `POST
+//!   /api/datasets/{name}/{rollback|advance|promote|approve}`, `GET /api/openapi.json`
+//!   ([`api`]);
+//! - pages: `/login`, `/` (every dataset), `/datasets/{name}` ([`pages`]), with their CSS and
+//!   script served by the binary (no CDN, nothing fetched from elsewhere).
+//!
+//! Who calls: `Authorization: Bearer <token>` (an API token or a Flight session's bearer), or
+//! the page's session cookie (set by `/login`, `HttpOnly`, `SameSite=Strict`). A POST made with
+//! the cookie must also carry the session's CSRF token in `x-rollout-csrf` (the page has it; a
+//! form or script on another site cannot read it), so a forged request changes nothing. On a
+//! store without users everyone is the anonymous caller, as on Flight.
+//!
+//! The POSTs run the statements themselves (`ROLLBACK`, `ADVANCE`, `PROMOTE`, `APPROVE`) in the
+//! caller's session: the library checks the grants and the guards, and the history records the
+//! principal as the actor.
+
+pub mod api;
+pub mod pages;
+pub mod report;
+pub mod view;
+
+mod charts;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use datafusion_rollout::catalog::Privilege;
+use datafusion_rollout::{Error, ErrorKind, Store};
+use serde_json::json;
+use tonic::metadata::{MetadataMap, MetadataValue};
+
+use crate::sessions::{Session, Sessions};
+
+/// The cookie that holds a page session's bearer.
+pub const SESSION_COOKIE: &str = "rollout_session";
+/// The header a cookie-authenticated POST must carry, equal to the session's CSRF token.
+pub const CSRF_HEADER: &str = "x-rollout-csrf";
+
+/// Drift views already computed, by dataset and versions (versions never change).
+pub(crate) type DriftCache = Mutex<HashMap<DriftKey, Arc<api::DriftView>>>;
+pub(crate) type DriftKey = (String, String, String, i64, i64);
+/// The most drift views kept.
+const DRIFT_CACHE: usize = 64;
+
+/// A refusal or failure, as the API answers it: the status and `{"error": ..., "kind": ...}`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// The library's [`ErrorKind`] name, when the library refused.
+    pub kind: &'static str,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let kind = match status {
+            StatusCode::UNAUTHORIZED => ErrorKind::Unauthenticated.name(),
+            StatusCode::FORBIDDEN => ErrorKind::PermissionDenied.name(),
+            StatusCode::NOT_FOUND => ErrorKind::NotFound.name(),
+            StatusCode::BAD_REQUEST => ErrorKind::InvalidInput.name(),
+            _ => ErrorKind::Internal.name(),
+        };
+        Self {
+            status,
+            message: message.into(),
+            kind,
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let kind = e.kind();
+        Self {
+            status: http_status(kind),
+            message: e.user_message(),
+            kind: kind.name(),
+        }
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(s: tonic::Status) -> Self {
+        let status = match s.code() {
+            tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+            tonic::Code::NotFound => StatusCode::NOT_FOUND,
+            tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+            tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, s.message())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": self.message, "kind": self.kind}));
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"rollout\""),
+            );
+        }
+        response
+    }
+}
+
+/// The HTTP status of a library error.
+pub fn http_status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::Refused => StatusCode::CONFLICT,
+        ErrorKind::Parse | ErrorKind::InvalidInput | ErrorKind::Query => StatusCode::BAD_REQUEST,
+        // Data that failed its checks: the request was understood, the data refused it.
+        ErrorKind::DataCheck => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Io => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Who is calling, and how they proved it.
+pub struct Caller {
+    /// Their session (its context acts as them).
+    pub session: Arc<Session>,
+    /// Authenticated by the page's cookie (POSTs then need the CSRF token).
+    pub by_cookie: bool,
+}
+
+impl Caller {
+    /// The actor the library checks grants against.
+    pub fn actor(&self) -> String {
+        self.session.ctx.actor()
+    }
+
+    /// Refuses unless the caller may read `dataset` (404 for a dataset that does not exist,
+    /// before anything else, so the message says which).
+    pub fn may_read(&self, store: &Store, dataset: &str) -> Result<(), ApiError> {
+        let state = store.state();
+        state.dataset(dataset)?;
+        state
+            .access
+            .check(&self.actor(), Privilege::Read, Some(dataset))?;
+        Ok(())
+    }
+}
+
+/// The value of cookie `name` in the request, if any.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// The caller of a request: its bearer header, else its session cookie, else (on an open
+/// store) the anonymous caller.
+pub async fn caller(sessions: &Sessions, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        let metadata = MetadataMap::from_headers(headers.clone());
+        return Ok(Caller {
+            session: sessions.session(&metadata).await?,
+            by_cookie: false,
+        });
+    }
+    let mut metadata = MetadataMap::new();
+    if let Some(bearer) = cookie(headers, SESSION_COOKIE) {
+        let value = MetadataValue::try_from(format!("Bearer {bearer}")).map_err(|_| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "the session cookie is not text")
+        })?;
+        metadata.insert("authorization", value);
+    }
+    let by_cookie = !metadata.is_empty();
+    let session = sessions.session(&metadata).await?;
+    Ok(Caller {
+        session,
+        // The anonymous caller of an open store comes through the browser too.
+        by_cookie: by_cookie || !headers.contains_key(header::AUTHORIZATION),
+    })
+}
+
+/// Refuses a state-changing request made with the page's cookie (or with no credentials at
+/// all) whose CSRF header does not match the session's.
+pub fn check_csrf(caller: &Caller, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !caller.by_cookie {
+        return Ok(());
+    }
+    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    if sent.is_some_and(|s| constant_time_eq(s.as_bytes(), caller.session.csrf.as_bytes())) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!(
+            "a change made with the page's session needs its {CSRF_HEADER} header (the page \
+             sends it); send Authorization: Bearer <token> instead from a script"
+        ),
+    ))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
