@@ -159,6 +159,15 @@ fn gated_kind(statement: &Statement) -> Option<(&str, bool, bool)> {
     }
 }
 
+/// The `REASON` an approver gave (`APPROVE PROMOTE ... REASON '...'`).
+fn reason_of(statement: &Statement) -> Option<String> {
+    match statement {
+        Statement::Promote(p) => p.reason.clone(),
+        Statement::Advance(a) => a.reason.clone(),
+        _ => None,
+    }
+}
+
 /// The statement's text without its reason: what an `APPROVE` names.
 fn without_reason(statement: &Statement) -> String {
     let mut s = statement.clone();
@@ -319,7 +328,7 @@ impl Approve {
                         operation: "APPROVE".into(),
                         dataset: Some(r.dataset.clone()),
                         statement: self.to_string(),
-                        reason: None,
+                        reason: reason_of(&self.statement),
                         checks: vec![],
                         message: format!(
                             "approved #{}; {} more approval(s) needed",

@@ -6,6 +6,7 @@ mod common;
 mod concurrency;
 mod contracts;
 mod crash;
+mod dashboard;
 mod events;
 mod hostile;
 mod layers;
