@@ -30,7 +30,9 @@ pub struct GuardChart {
     pub y_bottom: String,
     pub x_first: String,
     pub x_last: String,
-    /// Rounds in which the check had no value (pending, error).
+    /// Rounds in which the check had no value (pending, error), as marks on the time axis.
+    pub gaps: Vec<Dot>,
+    /// How many.
     pub without_value: usize,
 }
 
@@ -132,7 +134,18 @@ pub fn guard_charts(evaluations: &[EvaluationEvent]) -> Vec<GuardChart> {
                     })
                 })
                 .collect();
+            let gaps: Vec<Dot> = series
+                .iter()
+                .filter(|(_, v, _, _)| v.is_none())
+                .map(|(i, _, status, e)| Dot {
+                    x: format!("{:.1}", x(*i)),
+                    y: format!("{:.1}", LINE_H - BOTTOM),
+                    status: status.clone(),
+                    label: format!("{}: no value ({status}, {})", time(e), e.decision),
+                })
+                .collect();
             GuardChart {
+                gaps,
                 points: dots
                     .iter()
                     .map(|d| format!("{},{}", d.x, d.y))
