@@ -13,9 +13,11 @@
 //! rollout-bench events --days 30 --objects 1000 --events 20          # a month of events, compacted or not
 //! rollout-bench latency --data bench/data/sf1/lineitem --rounds 50
 //! rollout-bench history --entries 10,1000,10000 --rounds 30
+//! rollout-bench dashboard --entries 1000 --rounds 20                # pages of a long history
 //! rollout-bench serve-load --dir bench/data/sf0.01 --clients 32 --seconds 60   # --features flight-peer
 //! ```
 
+mod dashboard;
 mod measure;
 mod paired;
 mod queries;
@@ -120,6 +122,14 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         rounds: usize,
     },
+    /// The dashboard's pages and API for a dataset with `entries` log entries: time to answer
+    /// over loopback (cold, then `rounds` warm) and bytes of each.
+    Dashboard {
+        #[arg(long, default_value_t = 1000)]
+        entries: u64,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
     /// `rollout serve` under `clients` concurrent Flight SQL clients for `seconds` (the first
     /// `writers` PROMOTE/ROLLBACK, the rest read), every commit checked against the log; then
     /// the same readers on datafusion-flight-sql-server (with `--features flight-peer`).
@@ -163,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
         } => measure::events(days, objects, events, reps).await?,
         Command::Latency { data, rounds } => measure::latency(&data, rounds).await?,
         Command::History { entries, rounds } => measure::history(&entries, rounds).await?,
+        Command::Dashboard { entries, rounds } => dashboard::dashboard(entries, rounds).await?,
         Command::ServeLoad {
             dir,
             clients,

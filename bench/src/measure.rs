@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 use crate::tpch::path_str;
 
 /// A fresh folder under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(name: &str) -> anyhow::Result<Self> {
         let p = std::env::temp_dir().join(format!("rollout-bench-{name}-{}", std::process::id()));
         if p.exists() {
             std::fs::remove_dir_all(&p)?;
@@ -49,7 +49,7 @@ async fn promote_rollback(
 
 /// A store with dataset `d`: v1 and v2 both pinned to the files under `data` (metadata is
 /// all PROMOTE touches), v1 stable, cohort `canary`. No contract: nothing to run at PROMOTE.
-async fn setup(store: &Path, data: &str) -> anyhow::Result<RolloutContext> {
+pub(crate) async fn setup(store: &Path, data: &str) -> anyhow::Result<RolloutContext> {
     let rc = RolloutContext::open(&path_str(store)?).await?;
     rc.sql("CREATE DATASET d").await?;
     for v in ["v1", "v2"] {
