@@ -201,6 +201,16 @@ async fn the_api_shows_what_the_caller_may_read_and_refuses_the_rest() {
         "{}",
         a.body
     );
+    for path in [
+        "/api/datasets/secret/history",
+        "/api/datasets/secret/drift?baseline=v1&candidate=v2",
+        "/datasets/secret",
+        "/datasets/secret/drift-panel?baseline=v1&candidate=v2",
+    ] {
+        let a = http.get(path, Auth::Bearer(&svc)).await;
+        assert_eq!(a.status, 403, "{path}: {}", a.body);
+        assert!(a.body.contains("svc lacks READ"), "{path}: {}", a.body);
+    }
     let a = http.get("/api/datasets/nope", Auth::Bearer(&bob)).await;
     assert_eq!(a.status, 404, "{}", a.body);
     assert!(a.body.contains("nope"), "{}", a.body);
