@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::view::{self, DatasetDetail, DatasetSummary, HistoryEntry};
-use super::{ApiError, Caller, DRIFT_CACHE, caller, check_csrf};
+use super::{ApiError, Caller, DRIFT_CACHE, caller, check_csrf, check_origin};
 use crate::http::HttpState;
 
 /// The OpenAPI document of this API.
@@ -510,6 +510,7 @@ pub async fn act(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    check_origin(&headers)?;
     let who = caller(&st.sessions, &headers).await?;
     check_csrf(&who, &headers)?;
     let json_body = headers

@@ -186,12 +186,12 @@ pub async fn caller(sessions: &Sessions, headers: &HeaderMap) -> Result<Caller, 
         })?;
         metadata.insert("authorization", value);
     }
-    let by_cookie = !metadata.is_empty();
     let session = sessions.session(&metadata).await?;
+    // Without a bearer header the caller is a browser: with the page's cookie, or the
+    // anonymous caller of an open store. Either way its changes need the page's token.
     Ok(Caller {
         session,
-        // The anonymous caller of an open store comes through the browser too.
-        by_cookie: by_cookie || !headers.contains_key(header::AUTHORIZATION),
+        by_cookie: true,
     })
 }
 
@@ -212,6 +212,28 @@ pub fn check_csrf(caller: &Caller, headers: &HeaderMap) -> Result<(), ApiError> 
              sends it); send Authorization: Bearer <token> instead from a script"
         ),
     ))
+}
+
+/// Refuses a POST whose `Origin` (browsers send it with every POST) is another site than the
+/// one it was sent to: defence in depth beside the CSRF token and `SameSite`, and what guards
+/// the login form (so another site cannot log a browser in as someone else).
+pub fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "a request from another site (its Origin is not this server) changes nothing",
+        )),
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

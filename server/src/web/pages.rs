@@ -20,7 +20,7 @@ use super::charts::{
     STAGE_VIEWBOX, StageSegment,
 };
 use super::view::{DatasetDetail, DatasetSummary, HistoryEntry, status_counts};
-use super::{ApiError, Caller, SESSION_COOKIE, caller, cookie};
+use super::{ApiError, Caller, SESSION_COOKIE, caller, check_origin, cookie};
 use crate::http::HttpState;
 
 /// The stylesheet, served at `/assets/dashboard.css` and inlined in reports.
@@ -450,7 +450,14 @@ pub struct LoginForm {
 
 /// `POST /login`: the password checked like the Flight handshake's; the bearer goes into an
 /// `HttpOnly`, `SameSite=Strict` cookie (`Secure` under TLS).
-pub async fn login(State(st): State<HttpState>, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(st): State<HttpState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if let Err(e) = check_origin(&headers) {
+        return error_page(e, "/");
+    }
     let next = safe_next(form.next.as_deref());
     let basic = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", form.user, form.password));
@@ -537,7 +544,7 @@ pub async fn js() -> Response {
 
 /// Headers every response of the dashboard carries: nothing but this server's own script and
 /// style runs (an injected `<script>` would not, were escaping ever to fail), no framing, no
-/// sniffing, no referrer.
+/// sniffing, no referrer to other sites (the same site gets it, so browsers send `Origin`).
 pub async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
@@ -554,7 +561,7 @@ pub async fn security_headers(mut response: Response) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }

@@ -468,6 +468,31 @@ async fn posts_run_the_statements_as_the_caller_and_refusals_change_nothing() {
         )
         .await;
     assert_eq!(a.status, 415, "{}", a.body);
+    // Sent from another site's page (its Origin is not this server): refused whatever else.
+    let a = http
+        .send(
+            http.client
+                .post(format!("{}/api/datasets/orders/promote", http.base))
+                .header("content-type", "application/json")
+                .header("origin", "https://evil.example")
+                .body(promote),
+            Auth::Bearer(&alice),
+        )
+        .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(a.body.contains("another site"), "{}", a.body);
+    let a = http
+        .send(
+            http.client
+                .post(format!("{}/login", http.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("origin", "https://evil.example")
+                .body("user=alice&password=alice-password"),
+            Auth::None,
+        )
+        .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(!a.headers.contains_key("set-cookie"));
     assert_eq!(sequence(&admin).await, before, "a refusal changed the log");
 
     // A promotion with a bearer: committed as alice, with her reason.
