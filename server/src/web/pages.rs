@@ -19,7 +19,7 @@ use super::charts::{
     self, BAR_VIEWBOX, GuardChart, HistogramChart, LINE_VIEWBOX, PLOT_BOTTOM, PLOT_LEFT,
     STAGE_VIEWBOX, StageSegment,
 };
-use super::view::{DatasetDetail, DatasetSummary, HistoryEntry, status_counts};
+use super::view::{self, DatasetDetail, DatasetSummary, HistoryEntry, status_counts};
 use super::{ApiError, Caller, SESSION_COOKIE, caller, check_origin, cookie};
 use crate::http::HttpState;
 
@@ -138,6 +138,7 @@ struct DatasetPage<'a> {
     guards: Vec<GuardChart>,
     guard_rows: Vec<CheckRow>,
     history: Vec<HistoryRow>,
+    history_total: usize,
     drift_src: Option<String>,
     drift_html: Option<String>,
     report: bool,
@@ -250,7 +251,10 @@ pub async fn overview(State(st): State<HttpState>, headers: HeaderMap) -> Respon
 /// What a dataset page needs besides its template's constants.
 pub(crate) struct DatasetParts {
     pub detail: DatasetDetail,
+    /// The entries shown (the last ones).
     pub history: Vec<HistoryEntry>,
+    /// How many the dataset has.
+    pub history_total: usize,
 }
 
 /// Renders a dataset page: served (`report` false: buttons, script, drift loaded later) or as a
@@ -263,7 +267,11 @@ pub(crate) fn render_dataset(
     drift_html: Option<String>,
     report: bool,
 ) -> Result<String, askama::Error> {
-    let DatasetParts { detail: d, history } = parts;
+    let DatasetParts {
+        detail: d,
+        history,
+        history_total,
+    } = parts;
     let name_path = path_segment(&d.summary.name);
     let segments = d
         .summary
@@ -308,6 +316,7 @@ pub(crate) fn render_dataset(
         name_path,
         segments,
         history,
+        history_total,
         drift_src,
         drift_html,
         report,
@@ -322,10 +331,21 @@ pub(crate) fn render_dataset(
     .render()
 }
 
-/// `GET /datasets/{name}`.
+/// The most history entries a dataset page shows unless asked for all (`?history=all`): the
+/// page refreshes itself while a rollout is live, and a long history would be sent each time.
+pub const HISTORY_ON_PAGE: usize = 100;
+
+/// `?history=all`.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    history: Option<String>,
+}
+
+/// `GET /datasets/{name}[?history=all]`.
 pub async fn dataset(
     State(st): State<HttpState>,
     Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
     let here = format!("/datasets/{}", path_segment(&name));
@@ -333,10 +353,18 @@ pub async fn dataset(
         Ok(c) => c,
         Err(e) => return error_page(e, &here),
     };
+    let all = q.history.as_deref() == Some("all");
     let parts = async {
+        let snap = api::snapshot(&st).await?;
+        who.may_read(&st.store, &name)?;
+        let ds = snap.state.dataset(&name)?;
+        let history = view::history(&snap.history, &name, None);
+        let total = history.len();
+        let shown = if all { None } else { Some(HISTORY_ON_PAGE) };
         Ok::<_, ApiError>(DatasetParts {
-            detail: api::detail(&st, &who, &name).await?,
-            history: api::history_of(&st, &who, &name, None).await?,
+            detail: view::detail(&snap.state, ds, &snap.history, &snap.events, &who.actor()),
+            history: view::history(&snap.history, &name, shown),
+            history_total: total,
         })
     }
     .await;

@@ -30,8 +30,10 @@ pub async fn report(ctx: &RolloutContext, dataset: &str) -> Result<String> {
         ),
         None => None,
     };
+    let entries = view::history(&history, dataset, None);
     let parts = DatasetParts {
-        history: view::history(&history, dataset, None),
+        history_total: entries.len(),
+        history: entries,
         detail,
     };
     render_dataset(parts, &actor, false, "", drift, true)

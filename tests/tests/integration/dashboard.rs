@@ -940,3 +940,46 @@ async fn each_approval_keeps_the_approvers_reason() {
     assert_eq!(d["stable"], "v2");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_long_history_shows_its_last_entries_and_all_on_request() {
+    let dir = TempDir::new().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let rc = datafusion_rollout::RolloutContext::open(&store)
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE DATASET orders",
+        "CREATE VERSION 'v1' OF orders AS SELECT 1 AS id",
+        "CREATE VERSION 'v2' OF orders AS SELECT 2 AS id",
+        "PROMOTE orders TO 'v1'",
+        "CREATE COHORT canary MEMBERS ('alice')",
+    ] {
+        run(&rc, sql).await;
+    }
+    for i in 0..60 {
+        run(
+            &rc,
+            &format!("PROMOTE orders TO 'v2' FOR COHORT canary REASON 'try {i}'"),
+        )
+        .await;
+        run(&rc, "ROLLBACK orders").await;
+    }
+    let server = Server::start_with(&store, true, None).await;
+    let http = Http::new(&server);
+    let entries = |page: &str| page.matches("<li class=\"entry").count();
+    let page = http.get("/datasets/orders", Auth::None).await.body;
+    // 4 entries of orders before the loop (the cohort is no dataset's), 120 in it.
+    assert_eq!(entries(&page), 100);
+    assert!(page.contains("All 124 entries"), "{page}");
+    // Newest first.
+    let first = page.find("try 59").unwrap();
+    assert!(page.find("try 58").unwrap() > first);
+    let page = http
+        .get("/datasets/orders?history=all", Auth::None)
+        .await
+        .body;
+    assert_eq!(entries(&page), 124);
+    assert!(!page.contains("All 124 entries"));
+    server.stop().await;
+}
