@@ -73,6 +73,7 @@ pub async fn dashboard(entries: u64, rounds: usize) -> anyhow::Result<Value> {
     );
     let paths = [
         "/datasets/d",
+        "/datasets/d?history=all",
         "/",
         "/api/datasets/d",
         "/api/datasets/d/history",
