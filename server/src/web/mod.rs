@@ -66,7 +66,9 @@ impl ApiError {
             StatusCode::UNAUTHORIZED => ErrorKind::Unauthenticated.name(),
             StatusCode::FORBIDDEN => ErrorKind::PermissionDenied.name(),
             StatusCode::NOT_FOUND => ErrorKind::NotFound.name(),
-            StatusCode::BAD_REQUEST => ErrorKind::InvalidInput.name(),
+            StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ErrorKind::InvalidInput.name()
+            }
             _ => ErrorKind::Internal.name(),
         };
         Self {

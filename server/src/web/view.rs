@@ -9,6 +9,7 @@ use datafusion_rollout::catalog::{
     Candidate, Dataset, PendingRequest, Privilege, State, VersionStatus,
 };
 use datafusion_rollout::signals::{Exposure, exposure};
+use datafusion_rollout::statement::parse_statement;
 use datafusion_rollout::store::{EvaluationEvent, Event, LogEntry};
 use serde::Serialize;
 
@@ -354,12 +355,19 @@ pub fn allowed(state: &State, actor: &str, dataset: &str, pending: &[PendingView
         rollback: may(Privilege::Rollback),
         advance: may(Privilege::Promote),
         promote: may(Privilege::Promote),
-        // Approving needs no privilege of its own beyond what the change needs; it must be
-        // someone other than the requester (and a store with users).
+        // Approving needs what the change needs, from someone other than the requester who
+        // has not approved it yet (and a store with users).
         approve: !open
-            && pending
-                .iter()
-                .any(|p| p.requested_by != actor && !p.approved_by.iter().any(|a| a == actor)),
+            && pending.iter().any(|p| {
+                p.requested_by != actor
+                    && !p.approved_by.iter().any(|a| a == actor)
+                    && parse_statement(&p.statement).is_ok_and(|s| {
+                        state
+                            .access
+                            .check_all(actor, &s.needs(actor, state))
+                            .is_ok()
+                    })
+            }),
     }
 }
 

@@ -621,6 +621,13 @@ async fn approvals_and_stages_through_the_api() {
         .await
         .json();
     assert_eq!(d["allowed"]["approve"], true);
+    // svc may READ orders but not PROMOTE it: approving is not for svc.
+    let svc = token_for(&admin, "svc").await;
+    let d = http
+        .get("/api/datasets/orders", Auth::Bearer(&svc))
+        .await
+        .json();
+    assert_eq!(d["allowed"]["approve"], false, "{d}");
     let a = http
         .post(
             "/api/datasets/orders/approve",
