@@ -100,13 +100,13 @@ def make_store(root):
 def start(store, log_path):
     """`rollout serve` with HTTP on free loopback ports and a controller every second; its log
     goes to a file (a pipe nobody reads would fill and stall it)."""
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [BIN, "--store", store, "serve", "--flight", "127.0.0.1:0", "--http", "127.0.0.1:0",
-         "--controller-interval", "1s", "--log-format", "json"],
-        stderr=log,
-        stdout=subprocess.DEVNULL,
-    )
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [BIN, "--store", store, "serve", "--flight", "127.0.0.1:0", "--http", "127.0.0.1:0",
+             "--controller-interval", "1s", "--log-format", "json"],
+            stderr=log,
+            stdout=subprocess.DEVNULL,
+        )
     deadline = time.time() + 60
     while time.time() < deadline:
         with open(log_path) as f:
