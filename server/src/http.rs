@@ -159,7 +159,7 @@ async fn authorize(state: &HttpState, headers: HeaderMap) -> Result<(), (StatusC
 }
 
 /// The HTTP status of a gRPC one.
-fn http_status(code: Code) -> StatusCode {
+pub(crate) fn http_status(code: Code) -> StatusCode {
     match code {
         Code::Unauthenticated => StatusCode::UNAUTHORIZED,
         Code::PermissionDenied => StatusCode::FORBIDDEN,

@@ -12,7 +12,7 @@ use datafusion::functions_nested::expr_fn::make_array;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit, when};
 
 use super::IS_CANDIDATE;
-use crate::catalog::schema_from_columns;
+use crate::catalog::{State, schema_from_columns};
 use crate::resolve::VersionedTable;
 use crate::store::Store;
 
@@ -57,7 +57,7 @@ pub(super) enum Kind {
     Categorical,
 }
 
-pub(super) fn kind_of(t: &DataType) -> Option<Kind> {
+fn kind_of(t: &DataType) -> Option<Kind> {
     if t.is_numeric() {
         Some(Kind::Numeric)
     } else if matches!(
@@ -70,6 +70,28 @@ pub(super) fn kind_of(t: &DataType) -> Option<Kind> {
     }
 }
 
+/// The columns both versions of `dataset` have, in the dataset's order, of a type the drift
+/// statistics (and histograms) apply to.
+pub(super) fn shared_columns(
+    state: &State,
+    dataset: &str,
+    baseline: &str,
+    candidate: &str,
+) -> crate::error::Result<Vec<(String, DataType, Kind)>> {
+    let b = state.version(dataset, baseline)?;
+    let c = state.version(dataset, candidate)?;
+    let schema = schema_from_columns(&state.dataset(dataset)?.schema)?;
+    let has = |v: &crate::catalog::Version, name: &str| v.schema.iter().any(|x| x.name == name);
+    Ok(schema
+        .fields()
+        .iter()
+        .filter(|f| has(b, f.name()) && has(c, f.name()))
+        .filter_map(|f| {
+            kind_of(f.data_type()).map(|k| (f.name().clone(), f.data_type().clone(), k))
+        })
+        .collect())
+}
+
 impl TableFunctionImpl for DriftFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let [dataset, baseline, candidate] = args.exprs() else {
@@ -80,32 +102,8 @@ impl TableFunctionImpl for DriftFunction {
         let dataset = string_arg(dataset, "dataset")?;
         let baseline = string_arg(baseline, "baseline version")?;
         let candidate = string_arg(candidate, "candidate version")?;
-        let state = self.store.state();
-        let b = state
-            .version(&dataset, &baseline)
+        let columns = shared_columns(&self.store.state(), &dataset, &baseline, &candidate)
             .map_err(DataFusionError::from)?;
-        let c = state
-            .version(&dataset, &candidate)
-            .map_err(DataFusionError::from)?;
-        let schema = schema_from_columns(
-            &state
-                .dataset(&dataset)
-                .map_err(DataFusionError::from)?
-                .schema,
-        )
-        .map_err(DataFusionError::from)?;
-        // Columns both versions have, of a type the statistics apply to.
-        let columns: Vec<(String, DataType, Kind)> = schema
-            .fields()
-            .iter()
-            .filter(|f| {
-                b.schema.iter().any(|x| &x.name == f.name())
-                    && c.schema.iter().any(|x| &x.name == f.name())
-            })
-            .filter_map(|f| {
-                kind_of(f.data_type()).map(|k| (f.name().clone(), f.data_type().clone(), k))
-            })
-            .collect();
         if columns.is_empty() {
             return Err(DataFusionError::Plan(format!(
                 "drift: '{baseline}' and '{candidate}' of {dataset} share no numeric, string or boolean column"

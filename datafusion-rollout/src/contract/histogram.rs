@@ -22,8 +22,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use super::IS_CANDIDATE;
-use super::drift_fn::{Kind, kind_of};
-use crate::catalog::schema_from_columns;
+use super::drift_fn::{Kind, shared_columns};
 use crate::error::{Error, Result};
 use crate::resolve::VersionedTable;
 use crate::store::Store;
@@ -87,21 +86,7 @@ pub async fn histograms(
             reason: format!("it must be from 1 to {MAX_BINS}"),
         });
     }
-    let state = store.state();
-    let b = state.version(dataset, baseline)?;
-    let c = state.version(dataset, candidate)?;
-    let schema = schema_from_columns(&state.dataset(dataset)?.schema)?;
-    let columns: Vec<(String, DataType, Kind)> = schema
-        .fields()
-        .iter()
-        .filter(|f| {
-            b.schema.iter().any(|x| &x.name == f.name())
-                && c.schema.iter().any(|x| &x.name == f.name())
-        })
-        .filter_map(|f| {
-            kind_of(f.data_type()).map(|k| (f.name().clone(), f.data_type().clone(), k))
-        })
-        .collect();
+    let columns = shared_columns(&store.state(), dataset, baseline, candidate)?;
     let sides = |exprs: Vec<Expr>| -> Result<DataFrame> {
         let side = |version: &str, flag: bool| -> Result<DataFrame> {
             let table = VersionedTable::try_new(Arc::clone(store), dataset, Some(version))?;

@@ -45,9 +45,9 @@ pub(crate) async fn snapshot(st: &HttpState) -> Result<Snapshot, ApiError> {
         let mut kept = st.history.lock().await;
         let known = kept.last().map_or(0, |e| e.sequence);
         if known < state.sequence {
-            let mut all = (**kept).clone();
-            all.extend(st.store.history_after(known).await?);
-            *kept = Arc::new(all);
+            let new = st.store.history_after(known).await?;
+            // Copied only while an earlier snapshot still holds the vector.
+            Arc::make_mut(&mut *kept).extend(new);
         }
         Arc::clone(&kept)
     };
@@ -553,8 +553,11 @@ pub async fn act(
         ],
     );
     let outcome = result?;
-    // What the caller read and did reaches the store now, so the next page shows it.
-    let _ = st.store.events().flush().await;
+    // What the caller read and did reaches the store now, so the next page shows it; a
+    // failure only delays that (the timer flushes again), so the change still answers ok.
+    if let Err(e) = st.store.events().flush().await {
+        crate::log::warn("flush", &[("error", &e.to_string())]);
+    }
     Ok(Json(describe(&outcome)).into_response())
 }
 

@@ -407,34 +407,27 @@ pub async fn drift_fragment(
     match result {
         Ok(view) => html(drift_panel(&view)),
         Err(e) => {
-            let status = e.status;
-            let body = format!(
-                "<p class=\"error\" role=\"alert\">{}</p>",
-                escape(&e.message)
+            let mut response = html(
+                ErrorFragment {
+                    message: &e.message,
+                }
+                .render(),
             );
-            (
-                status,
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                body,
-            )
-                .into_response()
+            *response.status_mut() = e.status;
+            response
         }
     }
 }
 
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// A message as an HTML fragment (the drift panel's place when it cannot be computed).
+#[derive(Template)]
+#[template(
+    source = "<p class=\"error\" role=\"alert\">{{ message }}</p>",
+    ext = "html"
+)]
+pub(crate) struct ErrorFragment<'a> {
+    /// What went wrong.
+    pub message: &'a str,
 }
 
 /// `?next=/path`.

@@ -6,7 +6,9 @@ use datafusion_rollout::catalog::Privilege;
 use datafusion_rollout::{Error, Result, RolloutContext};
 
 use super::api::{DEFAULT_BINS, compute_drift};
-use super::pages::{DatasetParts, drift_panel, escape, render_dataset};
+use askama::Template;
+
+use super::pages::{DatasetParts, ErrorFragment, drift_panel, render_dataset};
 use super::view;
 
 /// The report of `dataset` as `ctx`'s actor sees it (READ on the dataset needed).
@@ -25,7 +27,11 @@ pub async fn report(ctx: &RolloutContext, dataset: &str) -> Result<String> {
             match compute_drift(ctx, dataset, b, c, DEFAULT_BINS).await {
                 Ok(view) => drift_panel(&view)
                     .map_err(|e| Error::Config(format!("the report failed to render: {e}")))?,
-                Err(e) => format!("<p class=\"error\">{}</p>", escape(&e.message)),
+                Err(e) => ErrorFragment {
+                    message: &e.message,
+                }
+                .render()
+                .map_err(|e| Error::Config(format!("the report failed to render: {e}")))?,
             },
         ),
         None => None,
