@@ -142,6 +142,9 @@ enum Command {
         writers: usize,
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Only our side (for profiling it alone).
+        #[arg(long)]
+        no_peer: bool,
     },
 }
 
@@ -179,7 +182,8 @@ async fn main() -> anyhow::Result<()> {
             clients,
             writers,
             seconds,
-        } => serve_load::run(&dir, clients, writers, seconds).await?,
+            no_peer,
+        } => serve_load::run(&dir, clients, writers, seconds, !no_peer).await?,
     };
     println!("{out}");
     Ok(())

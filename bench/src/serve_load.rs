@@ -377,6 +377,7 @@ pub async fn run(
     clients: usize,
     writers: usize,
     seconds: u64,
+    with_peer: bool,
 ) -> anyhow::Result<Value> {
     if writers >= clients {
         bail!("--writers must be fewer than --clients");
@@ -401,7 +402,11 @@ pub async fn run(
     server.await??;
     let checked = verify(&store_url, since, &ours).await?;
 
-    let peer = peer(dir, clients, writers, seconds).await?;
+    let peer = if with_peer {
+        peer(dir, clients, writers, seconds).await?
+    } else {
+        None
+    };
     let (hwm, rss_end) = rss();
     let ratio = |key: &str| -> Value {
         match (&peer, ours.summary()[key].as_f64()) {

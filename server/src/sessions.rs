@@ -44,6 +44,10 @@ pub struct Session {
     token_id: Option<String>,
     /// The token's own expiry, if any.
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// For a password login: the user's password hash it was checked against. When the
+    /// password changes (or is removed), the session ends, as users expect of "change my
+    /// password" after a leak.
+    password_hash: Option<String>,
     last_used: RwLock<Instant>,
 }
 
@@ -111,16 +115,25 @@ impl Sessions {
             .ok_or_else(|| Status::unauthenticated("the Basic credentials have no ':'"))?;
         self.store.refresh().await.map_err(|e| status_of(&e))?;
         let state = self.store.state();
+        let mut password_hash = None;
         let (principal, actor) = if state.access.is_open() {
             (None, Some(user.to_string()))
         } else {
             let (user, password) = (user.to_string(), password.to_string());
-            let who =
-                tokio::task::spawn_blocking(move || state.access.login_password(&user, &password))
-                    .await
-                    .map_err(|e| Status::internal(format!("login: {e}")))?;
+            let who = tokio::task::spawn_blocking(move || {
+                let who = state.access.login_password(&user, &password)?;
+                let hash = state
+                    .access
+                    .users
+                    .get(&who)
+                    .and_then(|u| u.password_hash.clone());
+                Ok::<_, datafusion_rollout::Error>((who, hash))
+            })
+            .await
+            .map_err(|e| Status::internal(format!("login: {e}")))?;
             self.metrics.login("password", who.is_ok());
-            let who = who.map_err(|e| status_of(&e))?;
+            let (who, hash) = who.map_err(|e| status_of(&e))?;
+            password_hash = hash;
             (Some(who.clone()), Some(who))
         };
         let ctx = self.open(principal.clone(), actor)?;
@@ -133,6 +146,7 @@ impl Sessions {
                 csrf: new_bearer(),
                 token_id: None,
                 expires_at: None,
+                password_hash,
                 last_used: RwLock::new(Instant::now()),
             },
         );
@@ -180,10 +194,13 @@ impl Sessions {
                 .remove(bearer);
             Err(Status::unauthenticated(why.to_string()))
         };
-        if let Some(p) = &session.principal
-            && !state.access.users.contains_key(p)
-        {
-            return gone("the session's user no longer exists");
+        if let Some(p) = &session.principal {
+            let Some(user) = state.access.users.get(p) else {
+                return gone("the session's user no longer exists");
+            };
+            if session.token_id.is_none() && user.password_hash != session.password_hash {
+                return gone("the user's password changed: log in again");
+            }
         }
         if let Some(id) = &session.token_id
             && !state.access.tokens.contains_key(id)
@@ -228,6 +245,7 @@ impl Sessions {
             csrf: new_bearer(),
             token_id: id,
             expires_at,
+            password_hash: None,
             last_used: RwLock::new(Instant::now()),
         };
         Ok(self.insert(bearer.to_string(), session))
@@ -248,6 +266,7 @@ impl Sessions {
             csrf: new_bearer(),
             token_id: None,
             expires_at: None,
+            password_hash: None,
             last_used: RwLock::new(Instant::now()),
         });
         *self.anonymous.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&session));

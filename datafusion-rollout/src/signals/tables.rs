@@ -19,6 +19,11 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
+use datafusion::config::ConfigOptions;
+
+use crate::catalog::{Privilege, State};
+use crate::error::Error;
+use crate::resolve::RolloutConfig;
 use crate::store::{DeliveryEvent, EvaluationEvent, Event, MetricEvent, ReadEvent, Store};
 
 /// Which events a table shows.
@@ -100,8 +105,9 @@ impl EventTable {
         }))
     }
 
-    fn batch(self, events: &[Event], dataset: Option<&str>) -> Result<RecordBatch> {
-        let keep = |e: &&Event| dataset.is_none_or(|d| e.dataset() == d);
+    /// The rows of the events whose dataset `shown` accepts.
+    fn batch(self, events: &[Event], shown: &dyn Fn(&str) -> bool) -> Result<RecordBatch> {
+        let keep = |e: &&Event| shown(e.dataset());
         let columns: Vec<ArrayRef> = match self {
             EventTable::Reads => {
                 let rows: Vec<&ReadEvent> = events
@@ -219,6 +225,25 @@ impl EventTable {
     }
 }
 
+/// Who reads the events: `None` on an open store (everyone reads everything); on a store
+/// with users the session's logged-in principal, or an error when there is none.
+fn reader(state: &State, options: &ConfigOptions, table: EventTable) -> Result<Option<String>> {
+    if state.access.is_open() {
+        return Ok(None);
+    }
+    let cfg = RolloutConfig::from_options(options);
+    match cfg.principal {
+        Some(p) => Ok(Some(p)),
+        None => Err(DataFusionError::from(Error::Unauthenticated {
+            message: format!(
+                "the store has users, so {}() needs a login (rollout --user NAME, a token in \
+                 ROLLOUT_TOKEN, or RolloutOptions::user/token)",
+                table.name()
+            ),
+        })),
+    }
+}
+
 fn times(millis: impl Iterator<Item = i64>) -> ArrayRef {
     Arc::new(TimestampMillisecondArray::from_iter_values(millis).with_timezone("UTC"))
 }
@@ -302,13 +327,29 @@ impl TableProvider for EventsProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let state_now = self.store.state();
+        let principal = reader(&state_now, state.config_options(), self.table)?;
+        let access = &state_now.access;
+        if let (Some(p), Some(d)) = (principal.as_deref(), self.dataset.as_deref()) {
+            access
+                .check(p, Privilege::Read, Some(d))
+                .map_err(DataFusionError::from)?;
+        }
+        // Across datasets, only those the principal may read: events name versions,
+        // consumers and metrics, which are as private as the data.
+        let shown = |d: &str| {
+            self.dataset.as_deref().is_none_or(|only| only == d)
+                && principal
+                    .as_deref()
+                    .is_none_or(|p| access.holds(p, Privilege::Read, Some(d)))
+        };
         let read = self
             .store
             .events()
             .read()
             .await
             .map_err(DataFusionError::from)?;
-        let batch = self.table.batch(&read.events, self.dataset.as_deref())?;
+        let batch = self.table.batch(&read.events, &shown)?;
         let table = MemTable::try_new(self.table.schema(), vec![vec![batch]])?;
         table.scan(state, projection, filters, limit).await
     }

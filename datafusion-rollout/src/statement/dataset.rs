@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use super::Outcome;
 use super::parser::{expect_word, parse_name, parse_string, parse_word};
 use super::table::Table;
-use crate::catalog::{Action, Dataset, Rollout, validate_identifier};
+use crate::catalog::{Action, Dataset, Privilege, Rollout, validate_identifier};
 use crate::error::{Error, Result};
 use crate::guard::Env;
 use crate::sql::{Ident, Quoted, ReasonClause};
@@ -130,7 +130,14 @@ impl fmt::Display for ShowDatasets {
 impl ShowDatasets {
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         let state = env.store.state();
-        let ds: Vec<&Dataset> = state.datasets.values().collect();
+        // Only the datasets the actor may read: on a store with users a name, its versions
+        // and its rollout are as private as its data.
+        let access = &state.access;
+        let ds: Vec<&Dataset> = state
+            .datasets
+            .values()
+            .filter(|d| access.check(env.actor, Privilege::Read, Some(&d.name)).is_ok())
+            .collect();
         let candidate = |d: &&Dataset| d.rollout.candidate.clone();
         let batch = Table::new()
             .text("dataset", ds.iter().map(|d| &d.name))

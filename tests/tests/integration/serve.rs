@@ -237,6 +237,26 @@ async fn logins_fail_alike_and_tokens_work_as_bearers() {
         .unwrap_err();
     assert!(err.contains("revoked"), "{err}");
 
+    // A changed password ends the user's password sessions (a leaked one stops working);
+    // the new password logs in.
+    let mut alice = server.login("alice", "alice-password").await;
+    assert_eq!(value(&mut alice, "SELECT count(*) FROM orders").await, "10");
+    value(&mut admin, "ALTER USER alice PASSWORD 'alice-new-password'").await;
+    let err = query(&mut alice, "SELECT count(*) FROM orders")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains(UNAUTHENTICATED) && err.contains("password changed"),
+        "{err}"
+    );
+    let err = query(&mut alice, "SELECT 1").await.unwrap_err();
+    assert!(err.contains("unknown or expired session"), "{err}");
+    assert!(client.handshake("alice", "alice-password").await.is_err());
+    let mut alice = server.login("alice", "alice-new-password").await;
+    assert_eq!(value(&mut alice, "SELECT count(*) FROM orders").await, "10");
+    // The admin's own session, whose password did not change, goes on.
+    assert_eq!(value(&mut admin, "SELECT count(*) FROM orders").await, "10");
+
     server.stop().await;
 }
 
