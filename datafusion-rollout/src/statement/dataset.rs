@@ -136,7 +136,11 @@ impl ShowDatasets {
         let ds: Vec<&Dataset> = state
             .datasets
             .values()
-            .filter(|d| access.check(env.actor, Privilege::Read, Some(&d.name)).is_ok())
+            .filter(|d| {
+                access
+                    .check(env.actor, Privilege::Read, Some(&d.name))
+                    .is_ok()
+            })
             .collect();
         let candidate = |d: &&Dataset| d.rollout.candidate.clone();
         let batch = Table::new()

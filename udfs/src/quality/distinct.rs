@@ -98,18 +98,17 @@ impl UdafCore for DistinctUdaf {
             .iter()
             .map(|f| SortField::new(f.data_type().clone()))
             .collect();
-        let primitive = args.expr_fields.len() == 1
-            && args
-                .expr_fields
-                .first()
-                .is_some_and(|f| primitive_type(f.data_type()));
+        let primitive = args
+            .expr_fields
+            .iter()
+            .all(|f| primitive_type(f.data_type()));
         Ok(DistinctGroups {
             duplicates: self.duplicates,
             converter: RowConverter::new(fields)?,
-            sets: if primitive {
-                Sets::Prim(Vec::new())
-            } else {
-                Sets::Rows(Vec::new())
+            sets: match args.expr_fields.len() {
+                1 if primitive => Sets::Prim(Vec::new()),
+                2 if primitive => Sets::Pair(Vec::new()),
+                _ => Sets::Rows(Vec::new()),
             },
             rows: Vec::new(),
             bytes: 0,
@@ -117,8 +116,9 @@ impl UdafCore for DistinctUdaf {
     }
 }
 
-/// Single numeric key columns are hashed as 64-bit patterns; everything else through Arrow's
-/// row format (one byte string per key tuple).
+/// A single numeric key column is hashed as its 64-bit pattern, a pair of them (the common
+/// composite key: order and line number) as one 128-bit value; everything else through
+/// Arrow's row format (one byte string per key tuple, one allocation per distinct key).
 fn primitive_type(t: &DataType) -> bool {
     is_integer(t) || matches!(t, DataType::Float32 | DataType::Float64)
 }
@@ -147,9 +147,23 @@ fn primitive_keys(x: &ArrayRef) -> Result<Vec<Option<u64>>> {
 
 type FastSet<T> = HashSet<T, RandomState>;
 
+/// Two numeric key columns as one value: the first column's bits above the second's; `None`
+/// where either is NULL.
+fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<u128>>> {
+    let [a, b] = values else {
+        return exec_err!("distinct aggregate: expected two key columns");
+    };
+    let (a, b) = (primitive_keys(a)?, primitive_keys(b)?);
+    Ok(a.into_iter()
+        .zip(b)
+        .map(|(a, b)| Some((u128::from(a?) << 64) | u128::from(b?)))
+        .collect())
+}
+
 #[derive(Debug)]
 enum Sets {
     Prim(Vec<FastSet<u64>>),
+    Pair(Vec<FastSet<u128>>),
     Rows(Vec<FastSet<Box<[u8]>>>),
 }
 
@@ -157,7 +171,17 @@ impl Sets {
     fn len(&self) -> usize {
         match self {
             Sets::Prim(v) => v.len(),
+            Sets::Pair(v) => v.len(),
             Sets::Rows(v) => v.len(),
+        }
+    }
+
+    /// The number of distinct keys of group `g`.
+    fn count(&self, g: usize) -> usize {
+        match self {
+            Sets::Prim(v) => v[g].len(),
+            Sets::Pair(v) => v[g].len(),
+            Sets::Rows(v) => v[g].len(),
         }
     }
 }
@@ -186,9 +210,10 @@ impl DistinctGroups {
         }
     }
 
-    fn add_prim(bytes: &mut usize, set: &mut FastSet<u64>, key: u64) {
+    fn add_prim<K: std::hash::Hash + Eq>(bytes: &mut usize, set: &mut FastSet<K>, key: K) {
         if set.insert(key) {
-            *bytes += 16;
+            // The key and the table's slack (about half a slot per key).
+            *bytes += size_of::<K>() * 2;
         }
     }
 
@@ -196,6 +221,7 @@ impl DistinctGroups {
         let rows = emit_to.take_needed(&mut self.rows);
         let counts = match &mut self.sets {
             Sets::Prim(v) => emit_to.take_needed(v).iter().map(|s| s.len()).collect(),
+            Sets::Pair(v) => emit_to.take_needed(v).iter().map(|s| s.len()).collect(),
             Sets::Rows(v) => emit_to.take_needed(v).iter().map(|s| s.len()).collect(),
         };
         (counts, rows)
@@ -207,6 +233,7 @@ impl Resize for DistinctGroups {
         if self.sets.len() < n {
             match &mut self.sets {
                 Sets::Prim(v) => v.resize_with(n, FastSet::default),
+                Sets::Pair(v) => v.resize_with(n, FastSet::default),
                 Sets::Rows(v) => v.resize_with(n, FastSet::default),
             }
             self.rows.resize(n, 0);
@@ -216,10 +243,7 @@ impl Resize for DistinctGroups {
     /// In place (the default would round-trip every key through `state`).
     fn evaluate_single(&mut self) -> Result<ScalarValue> {
         self.resize(1);
-        let d = match &self.sets {
-            Sets::Prim(v) => v[0].len(),
-            Sets::Rows(v) => v[0].len(),
-        } as u64;
+        let d = self.sets.count(0) as u64;
         let r = self.rows[0];
         Ok(ScalarValue::Int64(Some(if self.duplicates {
             r.saturating_sub(d) as i64
@@ -245,6 +269,15 @@ impl GroupsAccumulator for DistinctGroups {
                     return exec_err!("distinct aggregate called without input");
                 };
                 let keys = primitive_keys(x)?;
+                for_each_row(group_indices, opt_filter, |row, g| {
+                    if let Some(k) = keys[row] {
+                        rows[g] += 1;
+                        Self::add_prim(bytes, &mut sets[g], k);
+                    }
+                });
+            }
+            Sets::Pair(sets) => {
+                let keys = pair_keys(values)?;
                 for_each_row(group_indices, opt_filter, |row, g| {
                     if let Some(k) = keys[row] {
                         rows[g] += 1;
@@ -291,6 +324,14 @@ impl GroupsAccumulator for DistinctGroups {
                     list.append(true);
                 }
             }
+            Sets::Pair(v) => {
+                for set in emit_to.take_needed(v) {
+                    for k in set {
+                        list.values().append_value(k.to_le_bytes());
+                    }
+                    list.append(true);
+                }
+            }
             Sets::Rows(v) => {
                 for set in emit_to.take_needed(v) {
                     for k in set {
@@ -302,6 +343,7 @@ impl GroupsAccumulator for DistinctGroups {
         }
         self.bytes = match &self.sets {
             Sets::Prim(v) => v.iter().map(|s| s.len() * 16).sum(),
+            Sets::Pair(v) => v.iter().map(|s| s.len() * 32).sum(),
             Sets::Rows(v) => v.iter().map(|s| s.len() * (ENTRY_OVERHEAD + 16)).sum(),
         };
         Ok(vec![
@@ -339,6 +381,12 @@ impl GroupsAccumulator for DistinctGroups {
                         };
                         Self::add_prim(&mut self.bytes, &mut sets[g], u64::from_le_bytes(b));
                     }
+                    Sets::Pair(sets) => {
+                        let Ok(b) = <[u8; 16]>::try_from(k) else {
+                            return exec_err!("distinct aggregate: corrupt 128-bit key in state");
+                        };
+                        Self::add_prim(&mut self.bytes, &mut sets[g], u128::from_le_bytes(b));
+                    }
                     Sets::Rows(sets) => Self::add_row_key(&mut self.bytes, &mut sets[g], k),
                 }
             }
@@ -365,6 +413,16 @@ impl GroupsAccumulator for DistinctGroups {
                 };
                 let keys = primitive_keys(x)?;
                 for (row, k) in keys.iter().enumerate() {
+                    let k = k.filter(|_| keep(row));
+                    if let Some(k) = k {
+                        list.values().append_value(k.to_le_bytes());
+                    }
+                    list.append(true);
+                    rows.push(u64::from(k.is_some()));
+                }
+            }
+            Sets::Pair(_) => {
+                for (row, k) in pair_keys(values)?.iter().enumerate() {
                     let k = k.filter(|_| keep(row));
                     if let Some(k) = k {
                         list.values().append_value(k.to_le_bytes());
