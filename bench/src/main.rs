@@ -130,6 +130,17 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
+    /// Times each of `sql` (through the store the data was generated into: our functions,
+    /// the alias `lineitem`), alternating statement by statement, `reps` times after one
+    /// warm-up each; prints every time and the medians.
+    Sql {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        #[arg(required = true)]
+        sql: Vec<String>,
+    },
     /// `rollout serve` under `clients` concurrent Flight SQL clients for `seconds` (the first
     /// `writers` PROMOTE/ROLLBACK, the rest read), every commit checked against the log; then
     /// the same readers on datafusion-flight-sql-server (with `--features flight-peer`).
@@ -177,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Latency { data, rounds } => measure::latency(&data, rounds).await?,
         Command::History { entries, rounds } => measure::history(&entries, rounds).await?,
         Command::Dashboard { entries, rounds } => dashboard::dashboard(entries, rounds).await?,
+        Command::Sql { dir, reps, sql } => queries::alternate_sql(&dir, &sql, reps).await?,
         Command::ServeLoad {
             dir,
             clients,

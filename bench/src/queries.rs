@@ -168,3 +168,34 @@ pub(crate) fn rows_of(batches: &[RecordBatch]) -> anyhow::Result<Vec<Vec<String>
     }
     Ok(rows)
 }
+
+/// `rollout-bench sql`: each statement timed `reps` times (after one warm-up), alternating.
+pub async fn alternate_sql(dir: &Path, sql: &[String], reps: usize) -> anyhow::Result<Value> {
+    let ctx = Ctx::open(Side::Ours, dir).await?;
+    let mut times = vec![Vec::with_capacity(reps); sql.len()];
+    let mut answers = vec![String::new(); sql.len()];
+    for round in 0..=reps {
+        for (i, q) in sql.iter().enumerate() {
+            let started = Instant::now();
+            let batches = ctx.frame(q).await?.collect().await?;
+            let elapsed = started.elapsed().as_secs_f64();
+            answers[i] =
+                datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
+            if round > 0 {
+                times[i].push(elapsed);
+            }
+        }
+    }
+    let median = |t: &Vec<f64>| {
+        let mut t = t.clone();
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    Ok(json!(
+        sql.iter()
+            .zip(&times)
+            .zip(&answers)
+            .map(|((q, t), a)| json!({"sql": q, "median_s": median(t), "times": t, "answer": a}))
+            .collect::<Vec<_>>()
+    ))
+}
