@@ -530,7 +530,19 @@ pub async fn act(
     let body: ActionBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("the JSON body: {e}")))?;
     let state = st.store.refresh().await?;
-    state.dataset(&name)?;
+    // An unknown name is a 404 only to someone who may read it; anyone else gets the
+    // statement's own refusal (naming what they lack), whether the dataset exists or not.
+    if state
+        .access
+        .check(
+            &who.actor(),
+            datafusion_rollout::catalog::Privilege::Read,
+            Some(&name),
+        )
+        .is_ok()
+    {
+        state.dataset(&name)?;
+    }
     let ctx = &who.session.ctx;
     let statement = statement_of(&action, &name, body, &state, |sql| ctx.parse(sql))?;
     let started = Instant::now();

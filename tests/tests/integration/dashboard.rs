@@ -225,6 +225,14 @@ async fn the_api_shows_what_the_caller_may_read_and_refuses_the_rest() {
         assert_eq!(a.status, 403, "{path}: {}", a.body);
         assert!(a.body.contains("svc lacks READ"), "{path}: {}", a.body);
     }
+    // A name svc may not read is refused alike whether it exists or not (no leak of names).
+    let a = http.get("/api/datasets/nope", Auth::Bearer(&svc)).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(
+        a.body.contains("svc lacks READ ON DATASET nope"),
+        "{}",
+        a.body
+    );
     let a = http.get("/api/datasets/nope", Auth::Bearer(&bob)).await;
     assert_eq!(a.status, 404, "{}", a.body);
     assert!(a.body.contains("nope"), "{}", a.body);
@@ -455,9 +463,17 @@ async fn posts_run_the_statements_as_the_caller_and_refusals_change_nothing() {
         (
             "/api/datasets/nope/rollback",
             r#"{"reason": "x"}"#,
-            Auth::Bearer(&alice),
+            Auth::Bearer(&bob),
             404,
             "nope",
+        ),
+        (
+            // alice may not read "nope": refused as for any dataset she lacks ROLLBACK on.
+            "/api/datasets/nope/rollback",
+            r#"{"reason": "x"}"#,
+            Auth::Bearer(&alice),
+            403,
+            "alice lacks ROLLBACK ON DATASET nope",
         ),
         (
             "/api/datasets/orders/advance",
