@@ -282,6 +282,12 @@ impl Access {
         })
     }
 
+    /// Whether [`Access::check`] would let `actor` do `privilege` on `dataset` (an open store
+    /// lets everyone), without building the refusal.
+    pub fn allows(&self, actor: &str, privilege: Privilege, dataset: Option<&str>) -> bool {
+        self.is_open() || self.holds(actor, privilege, dataset)
+    }
+
     /// Whether `user` holds `privilege` on `dataset` (`None`: the store as a whole, which only
     /// grants on ALL DATASETS cover). ADMIN holds every privilege of its scope.
     pub fn holds(&self, user: &str, privilege: Privilege, dataset: Option<&str>) -> bool {
@@ -292,7 +298,7 @@ impl Access {
 
     /// Refuses unless `actor` holds `privilege` on `dataset`; always allows on an open store.
     pub fn check(&self, actor: &str, privilege: Privilege, dataset: Option<&str>) -> Result<()> {
-        if self.is_open() || self.holds(actor, privilege, dataset) {
+        if self.allows(actor, privilege, dataset) {
             return Ok(());
         }
         Err(Error::PermissionDenied {

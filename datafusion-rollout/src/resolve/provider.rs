@@ -137,24 +137,37 @@ impl VersionedTable {
 /// reading as another consumer or a cohort needs IMPERSONATE: this is the wall every path to
 /// the data passes (our `SET`, DataFusion's, the FFI provider), not only our statements.
 fn authorize_read(state: &State, dataset: &str, cfg: &RolloutConfig) -> Result<()> {
-    let access = &state.access;
-    if access.is_open() {
+    let Some(principal) = reading_principal(state, cfg, &format!("reading {dataset}"))? else {
         return Ok(());
-    }
-    let Some(principal) = cfg.principal.as_deref() else {
-        return Err(Error::Unauthenticated {
-            message: format!(
-                "the store has users, so reading {dataset} needs a login (rollout --user NAME, \
-                 a token in ROLLOUT_TOKEN, or RolloutOptions::user/token)"
-            ),
-        });
     };
+    let access = &state.access;
     access.check(principal, Privilege::Read, Some(dataset))?;
     let as_other = cfg.consumer.as_deref().is_some_and(|c| c != principal) || cfg.cohort.is_some();
     if as_other {
         access.check(principal, Privilege::Impersonate, None)?;
     }
     Ok(())
+}
+
+/// Who reads: `None` on an open store (nothing is checked there); on a store with users the
+/// session's logged-in principal, or an error saying that `what` needs a login.
+pub(crate) fn reading_principal<'c>(
+    state: &State,
+    cfg: &'c RolloutConfig,
+    what: &str,
+) -> Result<Option<&'c str>> {
+    if state.access.is_open() {
+        return Ok(None);
+    }
+    match cfg.principal.as_deref() {
+        Some(p) => Ok(Some(p)),
+        None => Err(Error::Unauthenticated {
+            message: format!(
+                "the store has users, so {what} needs a login (rollout --user NAME, a token in \
+                 ROLLOUT_TOKEN, or RolloutOptions::user/token)"
+            ),
+        }),
+    }
 }
 
 /// A `ListingTable` over exactly the pinned files of a version, read with `schema` (the

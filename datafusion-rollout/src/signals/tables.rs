@@ -19,11 +19,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use datafusion::config::ConfigOptions;
-
-use crate::catalog::{Privilege, State};
-use crate::error::Error;
-use crate::resolve::RolloutConfig;
+use crate::catalog::Privilege;
+use crate::resolve::{RolloutConfig, reading_principal};
 use crate::store::{DeliveryEvent, EvaluationEvent, Event, MetricEvent, ReadEvent, Store};
 
 /// Which events a table shows.
@@ -225,25 +222,6 @@ impl EventTable {
     }
 }
 
-/// Who reads the events: `None` on an open store (everyone reads everything); on a store
-/// with users the session's logged-in principal, or an error when there is none.
-fn reader(state: &State, options: &ConfigOptions, table: EventTable) -> Result<Option<String>> {
-    if state.access.is_open() {
-        return Ok(None);
-    }
-    let cfg = RolloutConfig::from_options(options);
-    match cfg.principal {
-        Some(p) => Ok(Some(p)),
-        None => Err(DataFusionError::from(Error::Unauthenticated {
-            message: format!(
-                "the store has users, so {}() needs a login (rollout --user NAME, a token in \
-                 ROLLOUT_TOKEN, or RolloutOptions::user/token)",
-                table.name()
-            ),
-        })),
-    }
-}
-
 fn times(millis: impl Iterator<Item = i64>) -> ArrayRef {
     Arc::new(TimestampMillisecondArray::from_iter_values(millis).with_timezone("UTC"))
 }
@@ -328,9 +306,11 @@ impl TableProvider for EventsProvider {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let state_now = self.store.state();
-        let principal = reader(&state_now, state.config_options(), self.table)?;
+        let cfg = RolloutConfig::from_options(state.config_options());
+        let what = format!("{}()", self.table.name());
+        let principal = reading_principal(&state_now, &cfg, &what)?;
         let access = &state_now.access;
-        if let (Some(p), Some(d)) = (principal.as_deref(), self.dataset.as_deref()) {
+        if let (Some(p), Some(d)) = (principal, self.dataset.as_deref()) {
             access
                 .check(p, Privilege::Read, Some(d))
                 .map_err(DataFusionError::from)?;
@@ -339,9 +319,7 @@ impl TableProvider for EventsProvider {
         // consumers and metrics, which are as private as the data.
         let shown = |d: &str| {
             self.dataset.as_deref().is_none_or(|only| only == d)
-                && principal
-                    .as_deref()
-                    .is_none_or(|p| access.holds(p, Privilege::Read, Some(d)))
+                && principal.is_none_or(|p| access.holds(p, Privilege::Read, Some(d)))
         };
         let read = self
             .store

@@ -136,11 +136,7 @@ impl ShowDatasets {
         let ds: Vec<&Dataset> = state
             .datasets
             .values()
-            .filter(|d| {
-                access
-                    .check(env.actor, Privilege::Read, Some(&d.name))
-                    .is_ok()
-            })
+            .filter(|d| access.allows(env.actor, Privilege::Read, Some(&d.name)))
             .collect();
         let candidate = |d: &&Dataset| d.rollout.candidate.clone();
         let batch = Table::new()

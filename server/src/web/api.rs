@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
+use datafusion_rollout::catalog::Privilege;
 use datafusion_rollout::contract::{ColumnHistogram, histograms};
 use datafusion_rollout::statement::{Advance, Approve, Promote, Rollback};
 use datafusion_rollout::store::{Event, LogEntry};
@@ -78,12 +79,7 @@ pub(crate) async fn list(st: &HttpState, who: &Caller) -> Result<Vec<DatasetSumm
         .filter(|ds| {
             snap.state
                 .access
-                .check(
-                    &actor,
-                    datafusion_rollout::catalog::Privilege::Read,
-                    Some(&ds.name),
-                )
-                .is_ok()
+                .allows(&actor, Privilege::Read, Some(&ds.name))
         })
         .map(|ds| view::summary(ds, &snap.history, &snap.events))
         .collect())
@@ -534,12 +530,7 @@ pub async fn act(
     // statement's own refusal (naming what they lack), whether the dataset exists or not.
     if state
         .access
-        .check(
-            &who.actor(),
-            datafusion_rollout::catalog::Privilege::Read,
-            Some(&name),
-        )
-        .is_ok()
+        .allows(&who.actor(), Privilege::Read, Some(&name))
     {
         state.dataset(&name)?;
     }

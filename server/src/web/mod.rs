@@ -139,9 +139,7 @@ impl Caller {
         self.session.ctx.actor()
     }
 
-    /// Refuses unless the caller may read `dataset` (404 for a dataset that does not exist,
-    /// before anything else, so the message says which).
-    /// READ first, then existence: someone who may not read a name is refused alike whether
+    /// Refuses unless the caller may read `dataset`. READ first, then existence: someone who may not read a name is refused alike whether
     /// a dataset of that name exists or not, so the answer does not tell.
     pub fn may_read(&self, store: &Store, dataset: &str) -> Result<(), ApiError> {
         let state = store.state();

@@ -349,7 +349,7 @@ fn reads_view(x: Exposure) -> ReadsView {
 
 /// What `actor` may do to `dataset`.
 pub fn allowed(state: &State, actor: &str, dataset: &str, pending: &[PendingView]) -> Allowed {
-    let may = |p| state.access.check(actor, p, Some(dataset)).is_ok();
+    let may = |p| state.access.allows(actor, p, Some(dataset));
     let open = state.access.is_open();
     Allowed {
         rollback: may(Privilege::Rollback),

@@ -147,6 +147,14 @@ fn primitive_keys(x: &ArrayRef) -> Result<Vec<Option<u64>>> {
 
 type FastSet<T> = HashSet<T, RandomState>;
 
+/// The one key column of a single-key aggregate.
+fn first(values: &[ArrayRef]) -> Result<&ArrayRef> {
+    match values.first() {
+        Some(x) => Ok(x),
+        None => exec_err!("distinct aggregate called without input"),
+    }
+}
+
 /// Two numeric key columns as one value: the first column's bits above the second's; `None`
 /// where either is NULL.
 fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<u128>>> {
@@ -158,6 +166,85 @@ fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<u128>>> {
         .zip(b)
         .map(|(a, b)| Some((u128::from(a?) << 64) | u128::from(b?)))
         .collect())
+}
+
+/// A numeric key as hashed (one column's 64 bits, two columns' 128), and as it travels in the
+/// partial state (little-endian bytes).
+trait Key: std::hash::Hash + Eq + Copy {
+    type Bytes: AsRef<[u8]>;
+    fn to_bytes(self) -> Self::Bytes;
+    fn from_bytes(b: &[u8]) -> Result<Self>;
+}
+
+impl Key for u64 {
+    type Bytes = [u8; 8];
+    fn to_bytes(self) -> [u8; 8] {
+        self.to_le_bytes()
+    }
+    fn from_bytes(b: &[u8]) -> Result<Self> {
+        match <[u8; 8]>::try_from(b) {
+            Ok(b) => Ok(u64::from_le_bytes(b)),
+            Err(_) => exec_err!("distinct aggregate: corrupt 64-bit key in state"),
+        }
+    }
+}
+
+impl Key for u128 {
+    type Bytes = [u8; 16];
+    fn to_bytes(self) -> [u8; 16] {
+        self.to_le_bytes()
+    }
+    fn from_bytes(b: &[u8]) -> Result<Self> {
+        match <[u8; 16]>::try_from(b) {
+            Ok(b) => Ok(u128::from_le_bytes(b)),
+            Err(_) => exec_err!("distinct aggregate: corrupt 128-bit key in state"),
+        }
+    }
+}
+
+/// Adds each row's key (rows with a NULL key are skipped) to its group's set.
+fn add_keys<K: Key>(
+    keys: &[Option<K>],
+    sets: &mut [FastSet<K>],
+    rows: &mut [u64],
+    bytes: &mut usize,
+    group_indices: &[usize],
+    opt_filter: Option<&BooleanArray>,
+) {
+    for_each_row(group_indices, opt_filter, |row, g| {
+        if let Some(k) = keys[row] {
+            rows[g] += 1;
+            DistinctGroups::add_prim(bytes, &mut sets[g], k);
+        }
+    });
+}
+
+/// Appends each set as one list of its keys' bytes.
+fn append_sets<K: Key>(list: &mut ListBuilder<BinaryBuilder>, sets: Vec<FastSet<K>>) {
+    for set in sets {
+        for k in set {
+            list.values().append_value(k.to_bytes());
+        }
+        list.append(true);
+    }
+}
+
+/// One single-key list per row (empty where `keep` refuses the row or the key is NULL), and
+/// the row's count of complete keys.
+fn keys_as_state<K: Key>(
+    keys: &[Option<K>],
+    keep: impl Fn(usize) -> bool,
+    list: &mut ListBuilder<BinaryBuilder>,
+    rows: &mut Vec<u64>,
+) {
+    for (row, k) in keys.iter().enumerate() {
+        let k = k.filter(|_| keep(row));
+        if let Some(k) = k {
+            list.values().append_value(k.to_bytes());
+        }
+        list.append(true);
+        rows.push(u64::from(k.is_some()));
+    }
 }
 
 #[derive(Debug)]
@@ -210,7 +297,7 @@ impl DistinctGroups {
         }
     }
 
-    fn add_prim<K: std::hash::Hash + Eq>(bytes: &mut usize, set: &mut FastSet<K>, key: K) {
+    fn add_prim<K: Key>(bytes: &mut usize, set: &mut FastSet<K>, key: K) {
         if set.insert(key) {
             // The key and the table's slack (about half a slot per key).
             *bytes += size_of::<K>() * 2;
@@ -265,25 +352,12 @@ impl GroupsAccumulator for DistinctGroups {
         let (rows, bytes) = (&mut self.rows, &mut self.bytes);
         match &mut self.sets {
             Sets::Prim(sets) => {
-                let Some(x) = values.first() else {
-                    return exec_err!("distinct aggregate called without input");
-                };
-                let keys = primitive_keys(x)?;
-                for_each_row(group_indices, opt_filter, |row, g| {
-                    if let Some(k) = keys[row] {
-                        rows[g] += 1;
-                        Self::add_prim(bytes, &mut sets[g], k);
-                    }
-                });
+                let keys = primitive_keys(first(values)?)?;
+                add_keys(&keys, sets, rows, bytes, group_indices, opt_filter);
             }
             Sets::Pair(sets) => {
                 let keys = pair_keys(values)?;
-                for_each_row(group_indices, opt_filter, |row, g| {
-                    if let Some(k) = keys[row] {
-                        rows[g] += 1;
-                        Self::add_prim(bytes, &mut sets[g], k);
-                    }
-                });
+                add_keys(&keys, sets, rows, bytes, group_indices, opt_filter);
             }
             Sets::Rows(sets) => {
                 let encoded = self.converter.convert_columns(values)?;
@@ -316,22 +390,8 @@ impl GroupsAccumulator for DistinctGroups {
         let rows = emit_to.take_needed(&mut self.rows);
         let mut list = ListBuilder::new(BinaryBuilder::new());
         match &mut self.sets {
-            Sets::Prim(v) => {
-                for set in emit_to.take_needed(v) {
-                    for k in set {
-                        list.values().append_value(k.to_le_bytes());
-                    }
-                    list.append(true);
-                }
-            }
-            Sets::Pair(v) => {
-                for set in emit_to.take_needed(v) {
-                    for k in set {
-                        list.values().append_value(k.to_le_bytes());
-                    }
-                    list.append(true);
-                }
-            }
+            Sets::Prim(v) => append_sets(&mut list, emit_to.take_needed(v)),
+            Sets::Pair(v) => append_sets(&mut list, emit_to.take_needed(v)),
             Sets::Rows(v) => {
                 for set in emit_to.take_needed(v) {
                     for k in set {
@@ -376,16 +436,10 @@ impl GroupsAccumulator for DistinctGroups {
             for k in list.iter().flatten() {
                 match &mut self.sets {
                     Sets::Prim(sets) => {
-                        let Ok(b) = <[u8; 8]>::try_from(k) else {
-                            return exec_err!("distinct aggregate: corrupt 64-bit key in state");
-                        };
-                        Self::add_prim(&mut self.bytes, &mut sets[g], u64::from_le_bytes(b));
+                        Self::add_prim(&mut self.bytes, &mut sets[g], u64::from_bytes(k)?);
                     }
                     Sets::Pair(sets) => {
-                        let Ok(b) = <[u8; 16]>::try_from(k) else {
-                            return exec_err!("distinct aggregate: corrupt 128-bit key in state");
-                        };
-                        Self::add_prim(&mut self.bytes, &mut sets[g], u128::from_le_bytes(b));
+                        Self::add_prim(&mut self.bytes, &mut sets[g], u128::from_bytes(k)?);
                     }
                     Sets::Rows(sets) => Self::add_row_key(&mut self.bytes, &mut sets[g], k),
                 }
@@ -408,29 +462,10 @@ impl GroupsAccumulator for DistinctGroups {
         let mut rows = Vec::with_capacity(n);
         match &self.sets {
             Sets::Prim(_) => {
-                let Some(x) = values.first() else {
-                    return exec_err!("distinct aggregate called without input");
-                };
-                let keys = primitive_keys(x)?;
-                for (row, k) in keys.iter().enumerate() {
-                    let k = k.filter(|_| keep(row));
-                    if let Some(k) = k {
-                        list.values().append_value(k.to_le_bytes());
-                    }
-                    list.append(true);
-                    rows.push(u64::from(k.is_some()));
-                }
+                let keys = primitive_keys(first(values)?)?;
+                keys_as_state(&keys, keep, &mut list, &mut rows);
             }
-            Sets::Pair(_) => {
-                for (row, k) in pair_keys(values)?.iter().enumerate() {
-                    let k = k.filter(|_| keep(row));
-                    if let Some(k) = k {
-                        list.values().append_value(k.to_le_bytes());
-                    }
-                    list.append(true);
-                    rows.push(u64::from(k.is_some()));
-                }
-            }
+            Sets::Pair(_) => keys_as_state(&pair_keys(values)?, keep, &mut list, &mut rows),
             Sets::Rows(_) => {
                 let encoded = self.converter.convert_columns(values)?;
                 for row in 0..n {
