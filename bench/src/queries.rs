@@ -171,6 +171,9 @@ pub(crate) fn rows_of(batches: &[RecordBatch]) -> anyhow::Result<Vec<Vec<String>
 
 /// `rollout-bench sql`: each statement timed `reps` times (after one warm-up), alternating.
 pub async fn alternate_sql(dir: &Path, sql: &[String], reps: usize) -> anyhow::Result<Value> {
+    if reps == 0 {
+        bail!("--reps must be at least 1");
+    }
     let ctx = Ctx::open(Side::Ours, dir).await?;
     let mut times = vec![Vec::with_capacity(reps); sql.len()];
     let mut answers = vec![String::new(); sql.len()];
