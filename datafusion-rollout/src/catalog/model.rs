@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::schema::ColumnDef;
+use super::schema::{ColumnDef, merge_schema};
 use crate::sql::format_percent;
 
 /// A named dataset: its versions in registration order, the union schema and its rollout.
@@ -20,8 +20,11 @@ pub struct Dataset {
     pub created_at: DateTime<Utc>,
     /// The actor who created it.
     pub created_by: String,
-    /// The schema readers see: every column any version has, in order of first appearance.
-    pub schema: Vec<ColumnDef>,
+    /// Every column any version has, in order of first appearance, as recorded in the log
+    /// (releases before per-version reader schemas read it). Readers see
+    /// [`Dataset::reader_columns`], and new versions are held to [`Dataset::binding_columns`].
+    #[serde(rename = "schema")]
+    pub all_columns: Vec<ColumnDef>,
     /// Its versions, in registration order.
     pub versions: Vec<Version>,
     /// Which versions it serves.
@@ -44,6 +47,40 @@ impl Dataset {
     /// The names of its versions, in registration order.
     pub fn version_ids(&self) -> impl Iterator<Item = &String> {
         self.versions.iter().map(|v| &v.id)
+    }
+
+    /// The columns a reader of the dataset sees: those of every exposed version (stable,
+    /// candidate, retired), merged in registration order, so a consumer of the stable version
+    /// reads a column the candidate added as NULL, and a widened type as the wider one; plus
+    /// the columns of `also` (the versions a pinned read or a drift names). Columns only a
+    /// registered, rejected or rolled-back version has never reach a reader.
+    ///
+    /// Before any version is exposed nobody reads the dataset unpinned (resolution refuses it,
+    /// naming why), so the schema it plans with is that of every version.
+    pub fn reader_columns(&self, also: &[&str]) -> Vec<ColumnDef> {
+        let exposed = self.versions.iter().any(|v| v.status.is_exposed());
+        self.versions
+            .iter()
+            .filter(|v| !exposed || v.status.is_exposed() || also.contains(&v.id.as_str()))
+            .fold(Vec::new(), |merged, v| merge_schema(&merged, &v.schema))
+    }
+
+    /// The columns a new version must keep (with their types, or wider): those of the exposed
+    /// versions. A column only an unexposed, rejected or rolled-back version had binds nothing.
+    pub fn binding_columns(&self) -> Vec<ColumnDef> {
+        self.versions
+            .iter()
+            .filter(|v| v.status.is_exposed())
+            .fold(Vec::new(), |merged, v| merge_schema(&merged, &v.schema))
+    }
+
+    /// The latest exposed version's own columns: the nullability a new version must keep.
+    pub fn latest_exposed_columns(&self) -> Option<&[ColumnDef]> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| v.status.is_exposed())
+            .map(|v| v.schema.as_slice())
     }
 }
 
@@ -95,6 +132,17 @@ pub enum VersionStatus {
     RolledBack,
     /// Was stable until another version became stable (`ROLLBACK` can restore it).
     Retired,
+}
+
+impl VersionStatus {
+    /// Whether the version is or was served to consumers and was not rolled back: its columns
+    /// are part of what readers see and what later versions must keep.
+    pub fn is_exposed(self) -> bool {
+        matches!(
+            self,
+            VersionStatus::Stable | VersionStatus::Candidate | VersionStatus::Retired
+        )
+    }
 }
 
 impl fmt::Display for VersionStatus {

@@ -118,7 +118,7 @@ impl State {
                     ));
                 }
                 ds.versions.push(version.as_ref().clone());
-                ds.schema = schema.clone();
+                ds.all_columns = schema.clone();
             }
             Action::SetVersionStatus {
                 dataset,

@@ -80,7 +80,11 @@ pub(super) fn shared_columns(
 ) -> crate::error::Result<Vec<(String, DataType, Kind)>> {
     let b = state.version(dataset, baseline)?;
     let c = state.version(dataset, candidate)?;
-    let schema = schema_from_columns(&state.dataset(dataset)?.schema)?;
+    let schema = schema_from_columns(
+        &state
+            .dataset(dataset)?
+            .reader_columns(&[baseline, candidate]),
+    )?;
     let has = |v: &crate::catalog::Version, name: &str| v.schema.iter().any(|x| x.name == name);
     Ok(schema
         .fields()
@@ -112,9 +116,14 @@ impl TableFunctionImpl for DriftFunction {
         let side = |version: &str, flag: bool| -> Result<LogicalPlanBuilder> {
             let table = VersionedTable::try_new(Arc::clone(&self.store), &dataset, Some(version))
                 .map_err(DataFusionError::from)?;
+            // Each side in the type both share (a pinned read of a version not yet exposed may
+            // see a widened column wider than the other side does).
             let mut exprs: Vec<Expr> = columns
                 .iter()
-                .map(|(n, _, _)| col(format!("\"{n}\"")))
+                .map(|(n, t, _)| {
+                    datafusion::logical_expr::cast(col(format!("\"{n}\"")), t.clone())
+                        .alias(n.as_str())
+                })
                 .collect();
             exprs.push(lit(flag).alias(IS_CANDIDATE));
             LogicalPlanBuilder::scan(

@@ -306,12 +306,12 @@ pub(crate) async fn validate_contract(
 ) -> Result<()> {
     let ds = state.dataset(&contract.dataset)?;
     let specs = compile(contract)?;
-    if ds.schema.is_empty() {
+    if ds.all_columns.is_empty() {
         return Ok(());
     }
     for rule in &contract.columns {
-        if !ds.schema.iter().any(|c| c.name == rule.column) {
-            let known: Vec<&String> = ds.schema.iter().map(|c| &c.name).collect();
+        if !ds.all_columns.iter().any(|c| c.name == rule.column) {
+            let known: Vec<&String> = ds.all_columns.iter().map(|c| &c.name).collect();
             return Err(Error::InvalidContract {
                 message: format!(
                     "contract column '{}' is not a column of {}{}",
@@ -323,7 +323,7 @@ pub(crate) async fn validate_contract(
         }
     }
     // Plan every metric against an empty table of the dataset's schema.
-    let schema = schema_from_columns(&ds.schema)?;
+    let schema = schema_from_columns(&ds.all_columns)?;
     let mut fields: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(datafusion::arrow::datatypes::Field::new(
         IS_CANDIDATE,

@@ -21,7 +21,7 @@ pub fn version_target(state: &State, dataset: &str, version: &str) -> Result<Tar
     Ok(Target {
         version: version.to_string(),
         table: pinned_table(dataset, version),
-        columns: ds.schema.clone(),
+        columns: ds.reader_columns(&[version]),
     })
 }
 

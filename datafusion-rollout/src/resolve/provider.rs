@@ -49,7 +49,7 @@ impl VersionedTable {
         Ok(Self {
             dataset: dataset.to_string(),
             pinned: pinned.map(str::to_string),
-            schema: schema_from_columns(&ds.schema)?,
+            schema: schema_from_columns(&ds.reader_columns(pinned.as_slice()))?,
             store,
         })
     }

@@ -92,7 +92,7 @@ impl CreateDataset {
                     comment: self.comment.clone(),
                     created_at: Utc::now(),
                     created_by: env.actor.to_string(),
-                    schema: vec![],
+                    all_columns: vec![],
                     versions: vec![],
                     rollout: Rollout::default(),
                     contract: None,

@@ -258,8 +258,7 @@ fn plan_version(
     let (dataset, version) = (new.dataset, new.version);
     check_new_version(state, dataset, version)?;
     let ds = state.dataset(dataset)?;
-    let latest = ds.versions.last().map(|v| v.schema.as_slice());
-    let breaking = check_compatible(&ds.schema, columns, latest);
+    let breaking = check_compatible(&ds.binding_columns(), columns, ds.latest_exposed_columns());
     if !breaking.is_empty() {
         return Err(Error::BreakingSchemaChange {
             dataset: dataset.to_string(),
@@ -303,7 +302,7 @@ fn plan_version(
         actions: vec![Action::AddVersion {
             dataset: dataset.to_string(),
             version: Box::new(v),
-            schema: merge_schema(&ds.schema, columns),
+            schema: merge_schema(&ds.all_columns, columns),
         }],
         message,
         blast_radius: None,

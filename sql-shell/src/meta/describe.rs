@@ -33,10 +33,10 @@ pub async fn describe(shell: &mut Shell, name: &str) -> Result<(), Failure> {
             .map(|c| format!(": {c}"))
             .unwrap_or_default();
         shell.write_text(&format!("Dataset {name}{comment}"))?;
-        let names = dataset.schema.iter().map(|c| c.name.as_str());
-        let types = dataset.schema.iter().map(|c| c.data_type.as_str());
-        let nullable = dataset
-            .schema
+        let columns = dataset.reader_columns(&[]);
+        let names = columns.iter().map(|c| c.name.as_str());
+        let types = columns.iter().map(|c| c.data_type.as_str());
+        let nullable = columns
             .iter()
             .map(|c| if c.nullable { "YES" } else { "NO" });
         let batch = strings(&[

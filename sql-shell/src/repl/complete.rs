@@ -131,7 +131,7 @@ impl Names {
                 .insert(name.clone(), dataset.version_ids().cloned().collect());
             names
                 .columns
-                .extend(dataset.schema.iter().map(|c| c.name.clone()));
+                .extend(dataset.reader_columns(&[]).into_iter().map(|c| c.name));
         }
         let session = ctx.session();
         for catalog_name in session.catalog_names() {

@@ -40,7 +40,7 @@ fn fresh() -> State {
         comment: None,
         created_at: t0(),
         created_by: "test".into(),
-        schema: vec![],
+        all_columns: vec![],
         versions: vec![],
         rollout: Rollout::default(),
         contract: None,
