@@ -1,5 +1,7 @@
 //! [`Action`]: the changes a log entry records.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use super::access::{ApiToken, Grant, Role, User};
@@ -47,6 +49,18 @@ pub enum Action {
     CreateCohort {
         /// The cohort as created.
         cohort: Cohort,
+    },
+    /// A cohort's members become these.
+    SetCohortMembers {
+        /// The cohort's name.
+        cohort: String,
+        /// Its members from now on.
+        members: BTreeSet<String>,
+    },
+    /// A cohort is dropped (never while a rollout exposes it).
+    DropCohort {
+        /// The cohort's name.
+        cohort: String,
     },
     /// The dataset's contract becomes this (or none).
     SetContract {

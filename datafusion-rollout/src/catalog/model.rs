@@ -132,6 +132,9 @@ pub enum VersionStatus {
     RolledBack,
     /// Was stable until another version became stable (`ROLLBACK` can restore it).
     Retired,
+    /// Dropped (`DROP VERSION`): kept in the catalog and the history, never read or exposed
+    /// again; `VACUUM` reclaims its managed data.
+    Dropped,
 }
 
 impl VersionStatus {
@@ -154,6 +157,7 @@ impl fmt::Display for VersionStatus {
             VersionStatus::Rejected => "rejected",
             VersionStatus::RolledBack => "rolled_back",
             VersionStatus::Retired => "retired",
+            VersionStatus::Dropped => "dropped",
         })
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{Access, Grantee};
 use super::action::Action;
 use super::approvals::Approvals;
-use super::model::{Cohort, Dataset, Notification, Version};
+use super::model::{Cohort, Dataset, Notification, Version, VersionStatus};
 use super::rollout::check_statuses;
 use crate::error::{Error, Result, hint_known};
 
@@ -58,6 +58,18 @@ impl State {
             version: version.to_string(),
             hint: hint_known("versions", ds.version_ids()),
         })
+    }
+
+    /// [`State::version`], refusing a dropped version: what every read of a version asks.
+    pub fn readable_version(&self, dataset: &str, version: &str) -> Result<&Version> {
+        let v = self.version(dataset, version)?;
+        if v.status == VersionStatus::Dropped {
+            return Err(Error::VersionDropped {
+                dataset: dataset.to_string(),
+                version: version.to_string(),
+            });
+        }
+        Ok(v)
     }
 
     /// The cohort named `name`, or [`Error::CohortNotFound`] naming the known ones.
@@ -155,6 +167,18 @@ impl State {
                     return Err(format!("cohort '{}' created twice", cohort.name));
                 }
                 self.cohorts.insert(cohort.name.clone(), cohort.clone());
+            }
+            Action::SetCohortMembers { cohort, members } => {
+                let c = self
+                    .cohorts
+                    .get_mut(cohort)
+                    .ok_or_else(|| format!("unknown cohort '{cohort}'"))?;
+                c.members = members.clone();
+            }
+            Action::DropCohort { cohort } => {
+                if self.cohorts.remove(cohort).is_none() {
+                    return Err(format!("unknown cohort '{cohort}' dropped"));
+                }
             }
             Action::CreateNotification { notification } => {
                 if self.notifications.contains_key(&notification.name) {

@@ -91,6 +91,7 @@ impl Error {
             Error::Parse { .. } => K::Parse,
             Error::DatasetNotFound { .. }
             | Error::VersionNotFound { .. }
+            | Error::VersionDropped { .. }
             | Error::CohortNotFound { .. }
             | Error::NotificationNotFound { .. }
             | Error::MetricNotFound { .. }

@@ -58,6 +58,17 @@ pub enum Error {
         hint: String,
     },
 
+    /// A version was dropped: it is never read or exposed again.
+    #[error(
+        "version '{version}' of '{dataset}' was dropped (DROP VERSION; SHOW HISTORY OF {dataset} says when and why); it cannot be read or exposed"
+    )]
+    VersionDropped {
+        /// The dataset.
+        dataset: String,
+        /// The version.
+        version: String,
+    },
+
     /// A version id is taken already for this dataset.
     #[error(
         "dataset '{dataset}' already has a version '{version}'; version ids are immutable, choose a new one"

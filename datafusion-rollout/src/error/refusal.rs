@@ -200,4 +200,64 @@ pub enum Refusal {
         /// The statement as approved.
         statement: String,
     },
+
+    /// `DROP COHORT` of a cohort a live rollout exposes a candidate to.
+    #[error(
+        "cohort '{cohort}' is exposed to {}: its members read the candidate; ROLLBACK or PROMOTE \
+         the rollout first, then DROP COHORT {cohort}",
+        exposed.join(", ")
+    )]
+    CohortExposed {
+        /// The cohort.
+        cohort: String,
+        /// Each rollout exposing it, as `orders 'v2'`.
+        exposed: Vec<String>,
+    },
+
+    /// `ALTER COHORT ... ADD MEMBERS` of consumers already in it, or `DROP MEMBERS` of ones
+    /// not in it.
+    #[error(
+        "{} {} of cohort '{cohort}': {}; nothing was changed",
+        if members.len() == 1 { "consumer" } else { "consumers" },
+        if *already { "already members" } else { "not members" },
+        members.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", ")
+    )]
+    Membership {
+        /// The cohort.
+        cohort: String,
+        /// The consumers named wrongly.
+        members: Vec<String>,
+        /// `true` when adding members already in, `false` when dropping ones not in.
+        already: bool,
+    },
+
+    /// `PROMOTE` / `ROLLBACK` whose target version's pinned files are not as registered.
+    #[error(
+        "{operation} {dataset} refused: it would serve '{version}', whose pinned file '{path}' {problem}; \
+         nothing was changed (VERIFY VERSION '{version}' OF {dataset} lists every file)"
+    )]
+    TargetFilesChanged {
+        /// The statement refused (`PROMOTE`, `ROLLBACK`).
+        operation: String,
+        /// The dataset.
+        dataset: String,
+        /// The version it would serve.
+        version: String,
+        /// The first file found changed, missing or unreadable.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// `DROP VERSION` of a version the rollout still needs.
+    #[error("'{version}' is {role} of {dataset} and cannot be dropped; PROMOTE or ROLLBACK first")]
+    VersionInUse {
+        /// The dataset.
+        dataset: String,
+        /// The version.
+        version: String,
+        /// What it is (`the stable version`, `the candidate`, `the version ROLLBACK would
+        /// restore`).
+        role: String,
+    },
 }

@@ -17,7 +17,7 @@ pub const GUARD_ACTOR: &str = "guard";
 /// The target reading a registered version through its pinned table.
 pub fn version_target(state: &State, dataset: &str, version: &str) -> Result<Target> {
     let ds = state.dataset(dataset)?;
-    state.version(dataset, version)?;
+    state.readable_version(dataset, version)?;
     Ok(Target {
         version: version.to_string(),
         table: pinned_table(dataset, version),

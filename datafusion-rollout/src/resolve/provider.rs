@@ -44,7 +44,7 @@ impl VersionedTable {
         let state = store.state();
         let ds = state.dataset(dataset)?;
         if let Some(v) = pinned {
-            state.version(dataset, v)?;
+            state.readable_version(dataset, v)?;
         }
         Ok(Self {
             dataset: dataset.to_string(),
@@ -87,7 +87,7 @@ impl VersionedTable {
             state.version(&self.dataset, v).is_ok_and(|v| {
                 !matches!(
                     v.status,
-                    VersionStatus::RolledBack | VersionStatus::Rejected
+                    VersionStatus::RolledBack | VersionStatus::Rejected | VersionStatus::Dropped
                 )
             })
         });
@@ -183,7 +183,7 @@ pub fn version_table(
     options: &ConfigOptions,
 ) -> Result<Arc<dyn TableProvider>> {
     let state = store.state();
-    let v = state.version(dataset, version)?;
+    let v = state.readable_version(dataset, version)?;
     if v.format == FileFormat::Csv && v.schema.len() != schema.fields().len() {
         let own = schema_from_columns(&v.schema)?;
         let inner = listing_table(store, v, own, options)?;

@@ -103,7 +103,7 @@ pub fn resolve(
         reason,
     };
     if let Some(v) = pinned {
-        state.version(dataset, v)?;
+        state.readable_version(dataset, v)?;
         return Ok(chosen(v, Reason::Pinned));
     }
     if let Some(candidate) = &ds.rollout.candidate {

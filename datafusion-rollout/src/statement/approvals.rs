@@ -151,7 +151,7 @@ impl fmt::Display for ShowPending {
 
 /// The dataset a statement changes, whether it is a PROMOTE and whether it is FORCEd (what a
 /// policy may gate); `None` for statements no policy gates.
-fn gated_kind(statement: &Statement) -> Option<(&str, bool, bool)> {
+pub(super) fn gated_kind(statement: &Statement) -> Option<(&str, bool, bool)> {
     match statement {
         Statement::Promote(p) => Some((&p.dataset, true, p.force)),
         Statement::Advance(a) => Some((&a.dataset, false, a.force)),

@@ -31,7 +31,10 @@ impl Statement {
             needs
         };
         match self {
-            Statement::DataFusion(_) | Statement::Assert(_) | Statement::ShowDatasets(_) => vec![],
+            Statement::DataFusion(_)
+            | Statement::Assert(_)
+            | Statement::ShowDatasets(_)
+            | Statement::ShowCohorts(_) => vec![],
             Statement::CreateDataset(s) => vec![on(P::Register, &s.name)],
             Statement::RegisterVersion(s) => vec![on(P::Register, &s.dataset)],
             Statement::CreateVersion(s) => vec![on(P::Register, &s.dataset)],
@@ -42,6 +45,8 @@ impl Statement {
                 None => vec![Need::everywhere(P::Read)],
             },
             Statement::ShowContract(s) => vec![on(P::Read, &s.dataset)],
+            Statement::ExplainChange(s) => vec![on(P::Read, s.dataset())],
+            Statement::DropVersion(s) => vec![on(P::Admin, &s.dataset)],
             Statement::VerifyVersion(s) => vec![on(P::Read, &s.dataset)],
             Statement::ReportMetric(s) => vec![on(P::Read, &s.dataset)],
             Statement::ShowExposure(s) => vec![on(P::Read, &s.dataset)],
@@ -66,6 +71,7 @@ impl Statement {
                 _ => vec![],
             },
             Statement::CreateCohort(_)
+            | Statement::AlterCohort(_)
             | Statement::Vacuum(_)
             | Statement::CreateNotification(_)
             | Statement::DropNotification(_)

@@ -14,6 +14,8 @@ mod check;
 mod cohort;
 mod contract;
 mod dataset;
+mod drop_version;
+mod explain_change;
 mod exposure;
 mod grants;
 mod notification;
@@ -47,9 +49,11 @@ pub(crate) use approvals::gate as gate_for_approval;
 pub use approvals::{Approve, PENDING_LIFETIME_HOURS, SetApprovals, ShowPending};
 pub use assert::Assert;
 pub use check::{Check, CheckTarget};
-pub use cohort::CreateCohort;
+pub use cohort::{AlterCohort, CohortChange, CreateCohort, ShowCohorts};
 pub use contract::{CreateContract, ShowContract};
 pub use dataset::{CreateDataset, ShowDatasets};
+pub use drop_version::DropVersion;
+pub use explain_change::{ExplainChange, KNOWN_CONSUMERS_DAYS};
 pub use exposure::ShowExposure;
 pub use grants::{ChangeGrants, Granted, ShowGrants};
 pub use notification::{CreateNotification, DropNotification, ShowNotifications};
@@ -87,6 +91,14 @@ pub enum Statement {
     ShowVersions(ShowVersions),
     /// `CREATE COHORT`: a named set of consumers.
     CreateCohort(CreateCohort),
+    /// `ALTER COHORT ... ADD|DROP MEMBERS`, `DROP COHORT`.
+    AlterCohort(AlterCohort),
+    /// `SHOW COHORTS`.
+    ShowCohorts(ShowCohorts),
+    /// `EXPLAIN PROMOTE|ROLLBACK|ADVANCE ...`: what the change would do; nothing committed.
+    ExplainChange(ExplainChange),
+    /// `DROP VERSION`: a version is never read or exposed again; VACUUM reclaims its data.
+    DropVersion(DropVersion),
     /// `PROMOTE`: expose a version to some consumers, or make it stable.
     Promote(Promote),
     /// `ROLLBACK`: abort a rollout, or go back to an earlier stable version.
@@ -156,6 +168,8 @@ impl Statement {
                 | Statement::RegisterVersion(_)
                 | Statement::CreateVersion(_)
                 | Statement::CreateCohort(_)
+                | Statement::AlterCohort(_)
+                | Statement::DropVersion(_)
                 | Statement::Promote(_)
                 | Statement::Rollback(_)
                 | Statement::CreateContract(_)
@@ -185,6 +199,10 @@ impl fmt::Display for Statement {
             Statement::ShowDatasets(s) => write!(f, "{s}"),
             Statement::ShowVersions(s) => write!(f, "{s}"),
             Statement::CreateCohort(s) => write!(f, "{s}"),
+            Statement::AlterCohort(s) => write!(f, "{s}"),
+            Statement::ShowCohorts(s) => write!(f, "{s}"),
+            Statement::ExplainChange(s) => write!(f, "{s}"),
+            Statement::DropVersion(s) => write!(f, "{s}"),
             Statement::Promote(s) => write!(f, "{s}"),
             Statement::Rollback(s) => write!(f, "{s}"),
             Statement::ShowRollout(s) => write!(f, "{s}"),
@@ -232,6 +250,10 @@ impl Statement {
             Statement::ShowDatasets(s) => s.execute(env).await,
             Statement::ShowVersions(s) => s.execute(env).await,
             Statement::CreateCohort(s) => s.execute(env).await,
+            Statement::AlterCohort(s) => s.execute(env).await,
+            Statement::ShowCohorts(s) => s.execute(env).await,
+            Statement::ExplainChange(s) => s.execute(env).await,
+            Statement::DropVersion(s) => s.execute(env).await,
             Statement::Promote(s) => s.execute(env).await,
             Statement::Rollback(s) => s.execute(env).await,
             Statement::ShowRollout(s) => s.execute(env).await,

@@ -148,6 +148,9 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
     let statement = match (w0.as_deref(), w1.as_deref()) {
         (Some("CREATE"), Some("DATASET")) => Statement::CreateDataset(dataset::parse_create(p)?),
         (Some("CREATE"), Some("COHORT")) => Statement::CreateCohort(cohort::parse_create(p)?),
+        (Some("DROP"), Some("VERSION")) => Statement::DropVersion(drop_version::parse(p)?),
+        (Some("ALTER" | "DROP"), Some("COHORT")) => Statement::AlterCohort(cohort::parse_alter(p)?),
+        (Some("SHOW"), Some("COHORTS")) => Statement::ShowCohorts(cohort::parse_show(p)?),
         (Some("CREATE"), Some("CONTRACT")) => Statement::CreateContract(contract::parse_create(p)?),
         (Some("CREATE"), Some("OR"))
             if w(&p.peek_nth_token(3).token).as_deref() == Some("CONTRACT") =>
@@ -156,6 +159,17 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         }
         (Some("SHOW"), Some("CONTRACT")) => Statement::ShowContract(contract::parse_show(p)?),
         (Some("CHECK"), _) | (Some("EXPLAIN"), Some("CHECK")) => Statement::Check(check::parse(p)?),
+        (Some("EXPLAIN"), Some("PROMOTE" | "ROLLBACK" | "ADVANCE")) => {
+            p.next_token();
+            let Some(statement) = parse_ours(p)? else {
+                // Only a ROLLBACK without a dataset (DataFusion's transaction word) is not ours.
+                p.next_token();
+                return p.expected("a dataset name after EXPLAIN ROLLBACK", p.peek_token());
+            };
+            Statement::ExplainChange(ExplainChange {
+                statement: Box::new(statement),
+            })
+        }
         (Some("ADVANCE"), _) => Statement::Advance(advance::parse(p)?),
         (Some("CREATE"), Some("VERSION")) => Statement::CreateVersion(version::parse_create(p)?),
         (Some("REGISTER"), _) => Statement::RegisterVersion(version::parse_register(p)?),

@@ -130,7 +130,7 @@ impl fmt::Display for Promote {
 
 impl Promote {
     /// The transition this promotion asks for.
-    fn transition(&self, salt: &str) -> Result<Transition> {
+    pub(super) fn transition(&self, salt: &str) -> Result<Transition> {
         let partial =
             !self.cohorts.is_empty() || self.percent_bp.is_some() || !self.stages.is_empty();
         if !partial {
@@ -185,6 +185,7 @@ impl Promote {
         let salt = format!("{:016x}", uuid::Uuid::new_v4().as_u128() as u64);
         let transition = self.transition(&salt)?;
         let state = env.store.state();
+        super::verify::verify_target(env, "PROMOTE", &self.dataset, &self.version).await?;
         let gate = Gate {
             operation: "PROMOTE",
             dataset: &self.dataset,

@@ -145,6 +145,22 @@ impl Rollback {
             Ok(read) => read.events,
             Err(_) => vec![],
         };
+        // The version everyone will read afterwards must be readable as registered. (A
+        // rollback the state refuses is refused by the commit, which says why.)
+        let target = {
+            let state = env.store.state();
+            let transition = Transition::Rollback {
+                to: self.to.clone(),
+            };
+            let ds = state.dataset(&self.dataset)?;
+            match ds.transition(&transition, Utc::now()) {
+                Ok(change) => change.and_then(|change| change.rollout.stable),
+                Err(_) => None,
+            }
+        };
+        if let Some(target) = target {
+            super::verify::verify_target(env, "ROLLBACK", &self.dataset, &target).await?;
+        }
         let outcome = env
             .commit(|state| self.plan(state, &mut seen, &events))
             .await?;

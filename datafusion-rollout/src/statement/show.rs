@@ -1,4 +1,4 @@
-//! `SHOW ROLLOUT orders` and `SHOW HISTORY [OF orders]`.
+//! `SHOW ROLLOUT orders` and `SHOW HISTORY [OF orders] [LIMIT n] [WITH CHECKS]`.
 
 use std::fmt;
 
@@ -8,6 +8,7 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use super::Outcome;
 use super::parser::{expect_word, parse_name};
 use super::table::Table;
+use crate::contract::{CheckResult, CheckStatus};
 use crate::error::Result;
 use crate::guard::Env;
 use crate::sql::{Ident, format_percent};
@@ -20,13 +21,18 @@ pub struct ShowRollout {
     pub dataset: String,
 }
 
-/// `SHOW HISTORY [OF orders] [LIMIT n]`: the audit trail, oldest first (the last n entries).
+/// `SHOW HISTORY [OF orders] [LIMIT n] [WITH CHECKS]`: the audit trail, oldest first (the
+/// last n entries). `WITH CHECKS` adds the evidence: one row per check that gated an entry
+/// (`check`, `column`, `value`, `threshold`, `status`, `detail`), and one row with NULLs there
+/// for an entry without checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowHistory {
     /// `OF orders`: only this dataset's entries.
     pub dataset: Option<String>,
     /// `LIMIT n`: only the last `n` entries.
     pub limit: Option<u64>,
+    /// `WITH CHECKS`: the checks of each entry, one row each.
+    pub with_checks: bool,
 }
 
 pub(super) fn parse_show_rollout(p: &mut Parser) -> Result<ShowRollout, ParserError> {
@@ -50,7 +56,17 @@ pub(super) fn parse_show_history(p: &mut Parser) -> Result<ShowHistory, ParserEr
     } else {
         None
     };
-    Ok(ShowHistory { dataset, limit })
+    let with_checks = if p.parse_keyword(Keyword::WITH) {
+        expect_word(p, "CHECKS")?;
+        true
+    } else {
+        false
+    };
+    Ok(ShowHistory {
+        dataset,
+        limit,
+        with_checks,
+    })
 }
 
 impl fmt::Display for ShowRollout {
@@ -67,6 +83,9 @@ impl fmt::Display for ShowHistory {
         }
         if let Some(n) = self.limit {
             write!(f, " LIMIT {n}")?;
+        }
+        if self.with_checks {
+            write!(f, " WITH CHECKS")?;
         }
         Ok(())
     }
@@ -156,6 +175,19 @@ impl ShowRollout {
     }
 }
 
+/// A check as the log stored it; one the log holds in a form this release does not know is
+/// shown whole, as its JSON, with status `error`.
+fn stored_check(value: &serde_json::Value) -> CheckResult {
+    serde_json::from_value(value.clone()).unwrap_or_else(|_| CheckResult {
+        check: value.to_string(),
+        column: None,
+        value: None,
+        threshold: String::new(),
+        status: CheckStatus::Error,
+        detail: "not a check this release can read".into(),
+    })
+}
+
 impl ShowHistory {
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         if let Some(d) = &self.dataset {
@@ -170,11 +202,27 @@ impl ShowHistory {
             let skip = entries.len().saturating_sub(n as usize);
             entries.drain(..skip);
         }
+        // With the checks: each entry once per check (once when it has none).
+        let mut checks: Vec<Option<CheckResult>> = Vec::new();
+        if self.with_checks {
+            let mut rows = Vec::new();
+            for e in entries {
+                if e.checks.is_empty() {
+                    rows.push(e);
+                    checks.push(None);
+                }
+                for c in &e.checks {
+                    rows.push(e);
+                    checks.push(Some(stored_check(c)));
+                }
+            }
+            entries = rows;
+        }
         let time = |e: &&LogEntry| {
             e.timestamp
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         };
-        let batch = Table::new()
+        let table = Table::new()
             .count("sequence", entries.iter().map(|e| e.sequence))
             .text("timestamp", entries.iter().map(time))
             .text("actor", entries.iter().map(|e| &e.actor))
@@ -182,8 +230,24 @@ impl ShowHistory {
             .text_opt("dataset", entries.iter().map(|e| e.dataset.as_ref()))
             .text("statement", entries.iter().map(|e| &e.statement))
             .text_opt("reason", entries.iter().map(|e| e.reason.as_ref()))
-            .text("transaction_id", entries.iter().map(|e| &e.transaction_id))
-            .build()?;
-        Ok(Outcome::Query(env.session.read_batch(batch)?))
+            .text("transaction_id", entries.iter().map(|e| &e.transaction_id));
+        let table = if self.with_checks {
+            let field = |f: fn(&CheckResult) -> Option<String>| {
+                checks.iter().map(move |c| c.as_ref().and_then(f))
+            };
+            table
+                .text_opt("check", field(|c| Some(c.check.clone())))
+                .text_opt("column", field(|c| c.column.clone()))
+                .float_opt(
+                    "value",
+                    checks.iter().map(|c| c.as_ref().and_then(|c| c.value)),
+                )
+                .text_opt("threshold", field(|c| Some(c.threshold.clone())))
+                .text_opt("status", field(|c| Some(c.status.to_string())))
+                .text_opt("detail", field(|c| Some(c.detail.clone())))
+        } else {
+            table
+        };
+        Ok(Outcome::Query(env.session.read_batch(table.build()?)?))
     }
 }

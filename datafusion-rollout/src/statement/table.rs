@@ -60,6 +60,12 @@ impl Table {
         self.push(name, DataType::UInt64, true, Arc::new(column))
     }
 
+    /// A floating-point column that may hold nulls.
+    pub(crate) fn float_opt(self, name: &str, rows: impl IntoIterator<Item = Option<f64>>) -> Self {
+        let column: Float64Array = rows.into_iter().collect();
+        self.push(name, DataType::Float64, true, Arc::new(column))
+    }
+
     /// A floating-point column without nulls.
     pub(crate) fn float(self, name: &str, rows: impl IntoIterator<Item = f64>) -> Self {
         let column: Float64Array = rows.into_iter().map(Some).collect();

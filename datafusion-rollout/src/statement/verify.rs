@@ -17,7 +17,7 @@ use super::Outcome;
 use super::parser::{expect_word, parse_name, parse_string};
 use super::table::Table;
 use crate::catalog::{PinnedFile, Version};
-use crate::error::Result;
+use crate::error::{Error, Refusal, Result};
 use crate::guard::Env;
 use crate::resolve::describe_change;
 use crate::sql::{Ident, Quoted};
@@ -134,6 +134,32 @@ impl VerifyVersion {
             .build()?;
         Ok(Outcome::Query(env.session.read_batch(batch)?))
     }
+}
+
+/// Refuses `operation` when a pinned file of the version it would serve is missing, changed
+/// or cannot be looked at: one listing per folder of the version, metadata only.
+pub(crate) async fn verify_target(
+    env: &Env<'_>,
+    operation: &str,
+    dataset: &str,
+    version: &str,
+) -> Result<()> {
+    let state = env.store.state();
+    let v = state.version(dataset, version)?;
+    let mut folders = HashMap::new();
+    for pin in &v.files {
+        let row = verify_file(env, &mut folders, version, pin).await;
+        if let Some(problem) = row.problem {
+            return Err(Error::refused(Refusal::TargetFilesChanged {
+                operation: operation.to_string(),
+                dataset: dataset.to_string(),
+                version: version.to_string(),
+                path: pin.url.clone(),
+                problem,
+            }));
+        }
+    }
+    Ok(())
 }
 
 async fn verify_file<'a>(

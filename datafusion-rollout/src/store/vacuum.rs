@@ -21,7 +21,7 @@ use url::Url;
 
 use super::Store;
 use super::log::LOG_DIR;
-use crate::catalog::State;
+use crate::catalog::{State, VersionStatus};
 use crate::error::{Error, Result};
 
 /// Folder of managed data inside a store.
@@ -117,11 +117,17 @@ impl Store {
         Ok(removed)
     }
 
-    /// Object-store paths (as text) of every pinned file of every version inside this store.
+    /// Object-store paths (as text) of every pinned file inside this store of every version
+    /// but a dropped managed one (a dropped version registered from files keeps them: files
+    /// the store did not write are never deleted).
     fn referenced(&self, state: &State) -> HashSet<String> {
         let mut out = HashSet::new();
         for ds in state.datasets.values() {
-            for v in &ds.versions {
+            let kept = ds
+                .versions
+                .iter()
+                .filter(|v| !(v.managed && v.status == VersionStatus::Dropped));
+            for v in kept {
                 for f in &v.files {
                     let Ok(url) = Url::parse(&f.url) else {
                         continue;

@@ -19,8 +19,28 @@ const STATEMENTS: &[(&str, &str)] = &[
     ("SHOW DATASETS", "SHOW DATASETS;"),
     ("SHOW VERSIONS", "SHOW VERSIONS OF dataset;"),
     (
+        "DROP VERSION",
+        "DROP VERSION 'v1' OF dataset [REASON '...'];\n\
+         -- never read or exposed again (not the stable, candidate or rollback target);\n\
+         -- VACUUM then reclaims its data if the store wrote it (CREATE VERSION)",
+    ),
+    (
         "CREATE COHORT",
         "CREATE COHORT name MEMBERS ('alice', 'job-42', ...);",
+    ),
+    (
+        "ALTER COHORT",
+        "ALTER COHORT name ADD MEMBERS ('carol', ...) [REASON '...'];\n\
+         ALTER COHORT name DROP MEMBERS ('alice', ...) [REASON '...'];\n\
+         -- members read what the cohort is exposed to from their next query",
+    ),
+    (
+        "DROP COHORT",
+        "DROP COHORT name [REASON '...'];   -- refused while a live rollout exposes it",
+    ),
+    (
+        "SHOW COHORTS",
+        "SHOW COHORTS;   -- name, members, the rollouts exposing each",
     ),
     (
         "SET ROLLOUT",
@@ -51,7 +71,11 @@ const STATEMENTS: &[(&str, &str)] = &[
          -- aborts a live rollout, or restores the previous stable version",
     ),
     ("SHOW ROLLOUT", "SHOW ROLLOUT dataset;"),
-    ("SHOW HISTORY", "SHOW HISTORY [OF dataset];"),
+    (
+        "SHOW HISTORY",
+        "SHOW HISTORY [OF dataset] [LIMIT n] [WITH CHECKS];\n\
+         -- WITH CHECKS: one row per check that gated each entry (value, threshold, status)",
+    ),
     (
         "CREATE CONTRACT",
         "CREATE CONTRACT name FOR dataset (\n\
@@ -70,6 +94,12 @@ const STATEMENTS: &[(&str, &str)] = &[
          -- in -c/-f mode: exit 1 on a fail (or a warn with --fail-on-warn), 2 on an error",
     ),
     ("EXPLAIN CHECK", "EXPLAIN CHECK dataset [VERSION 'v'];"),
+    (
+        "EXPLAIN PROMOTE",
+        "EXPLAIN PROMOTE ...;  EXPLAIN ROLLBACK ...;  EXPLAIN ADVANCE ...;\n\
+         -- what the change would do, the checks it would run, the files it would verify, and\n\
+         -- which consumers seen in the reads ledger would switch version; nothing is committed",
+    ),
     (
         "ASSERT",
         "ASSERT <boolean expression> [AS 'message'];   -- exit 1 in -c/-f mode when false",

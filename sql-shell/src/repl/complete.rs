@@ -13,9 +13,10 @@ use crate::meta::COMMANDS;
 
 /// Keywords of our statements.
 pub const ROLLOUT_KEYWORDS: &[&str] = &[
-    "ADVANCE", "AT", "CHECK", "COHORT", "COHORTS", "CONTRACT", "DATASET", "DATASETS", "EVERY",
-    "EXPECT", "FORCE", "HISTORY", "MEMBERS", "OF", "PERCENT", "PROMOTE", "REASON", "REGISTER",
-    "ROLLBACK", "ROLLOUT", "ROLLOUTS", "STAGES", "VERSION", "VERSIONS", "WARN",
+    "ADD", "ADVANCE", "AT", "CHECK", "CHECKS", "COHORT", "COHORTS", "CONTRACT", "DATASET",
+    "DATASETS", "EVERY", "EXPECT", "FORCE", "HISTORY", "MEMBERS", "OF", "PERCENT", "PROMOTE",
+    "REASON", "REGISTER", "ROLLBACK", "ROLLOUT", "ROLLOUTS", "STAGES", "VERSION", "VERSIONS",
+    "WARN",
 ];
 
 /// SQL keywords worth completing (sqlparser's full list has hundreds of rarely typed ones).

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use datafusion::object_store::ObjectStoreExt;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion_rollout::statement::{
-    CheckTarget, CreateUser, Granted, SettingAction, ShowPrincipals, Statement, parse_sql,
-    parse_statement,
+    CheckTarget, CohortChange, CreateUser, Granted, SettingAction, ShowPrincipals, Statement,
+    parse_sql, parse_statement,
 };
 use datafusion_rollout::store::{Store, StoreOptions, object_store_for, resolve_location};
 use proptest::prelude::*;
@@ -48,12 +48,21 @@ const VALID: &[&str] = &[
     "REGISTER VERSION 'v1' OF orders FROM 'data/orders/v1/' FORMAT CSV COMMENT 'c' REASON 'r'",
     "CREATE VERSION 'v2' OF orders COMMENT 'x' AS SELECT a, count(*) FROM t GROUP BY a",
     "CREATE COHORT canary MEMBERS ('alice', 'job-42') REASON 'beta'",
+    "ALTER COHORT canary ADD MEMBERS ('bob') REASON 'more'",
+    "ALTER COHORT canary DROP MEMBERS ('alice', 'job-42')",
+    "DROP COHORT canary REASON 'done'",
+    "SHOW COHORTS",
+    "EXPLAIN PROMOTE orders TO 'v2' AT 10 PERCENT",
+    "EXPLAIN ROLLBACK orders TO 'v1'",
+    "EXPLAIN ADVANCE orders",
+    "DROP VERSION 'v0' OF orders REASON 'old'",
     "PROMOTE orders TO 'v2' FOR COHORT canary, beta AT 12.5 PERCENT FORCE REASON 'why'",
     "PROMOTE orders TO 'v2'",
     "ROLLBACK orders TO 'v1' REASON 'bad'",
     "ROLLBACK orders",
     "SHOW ROLLOUT orders",
     "SHOW HISTORY OF orders LIMIT 5",
+    "SHOW HISTORY OF orders LIMIT 2 WITH CHECKS",
     "SHOW VERSIONS OF orders",
     "SHOW DATASETS",
     "SET rollout.consumer = 'alice'",
@@ -617,6 +626,33 @@ fn valid() -> impl Strategy<Value = String> {
                 )
             })
             .boxed(),
+        // ALTER COHORT ... ADD|DROP MEMBERS, DROP COHORT
+        (name(), 0..3u8, prop::collection::vec(lit(), 1..4), reason())
+            .prop_map(|(name, kind, members, reason)| match kind {
+                0 => format!(
+                    "ALTER COHORT {name} ADD MEMBERS ({}){reason}",
+                    members.join(", ")
+                ),
+                1 => format!(
+                    "ALTER COHORT {name} DROP MEMBERS ({}){reason}",
+                    members.join(", ")
+                ),
+                _ => format!("DROP COHORT {name}{reason}"),
+            })
+            .boxed(),
+        Just("SHOW COHORTS".to_string()).boxed(),
+        // EXPLAIN PROMOTE / ROLLBACK / ADVANCE
+        (0..3u8, name(), lit(), reason())
+            .prop_map(|(kind, name, v, reason)| match kind {
+                0 => format!("EXPLAIN PROMOTE {name} TO {v} FOR COHORT canary{reason}"),
+                1 => format!("EXPLAIN ROLLBACK {name}{reason}"),
+                _ => format!("EXPLAIN ADVANCE {name}{reason}"),
+            })
+            .boxed(),
+        // DROP VERSION
+        (lit(), name(), reason())
+            .prop_map(|(v, name, reason)| format!("DROP VERSION {v} OF {name}{reason}"))
+            .boxed(),
         promote().boxed(),
         // ROLLBACK
         (name(), prop::option::of(lit()), reason())
@@ -626,11 +662,16 @@ fn valid() -> impl Strategy<Value = String> {
             })
             .boxed(),
         name().prop_map(|n| format!("SHOW ROLLOUT {n}")).boxed(),
-        (prop::option::of(name()), prop::option::of(any::<u64>()))
-            .prop_map(|(of, limit)| {
+        (
+            prop::option::of(name()),
+            prop::option::of(any::<u64>()),
+            any::<bool>(),
+        )
+            .prop_map(|(of, limit, checks)| {
                 let of = of.map(|n| format!(" OF {n}")).unwrap_or_default();
                 let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
-                format!("SHOW HISTORY{of}{limit}")
+                let checks = if checks { " WITH CHECKS" } else { "" };
+                format!("SHOW HISTORY{of}{limit}{checks}")
             })
             .boxed(),
         setting().boxed(),
@@ -933,6 +974,18 @@ fn form(s: &Statement) -> &'static str {
         Statement::ShowDatasets(_) => "SHOW DATASETS",
         Statement::ShowVersions(_) => "SHOW VERSIONS",
         Statement::CreateCohort(_) => "CREATE COHORT",
+        Statement::AlterCohort(a) => match a.change {
+            CohortChange::AddMembers(_) => "ALTER COHORT ADD MEMBERS",
+            CohortChange::DropMembers(_) => "ALTER COHORT DROP MEMBERS",
+            CohortChange::Drop => "DROP COHORT",
+        },
+        Statement::ShowCohorts(_) => "SHOW COHORTS",
+        Statement::DropVersion(_) => "DROP VERSION",
+        Statement::ExplainChange(e) => match e.statement.as_ref() {
+            Statement::Promote(_) => "EXPLAIN PROMOTE",
+            Statement::Rollback(_) => "EXPLAIN ROLLBACK",
+            _ => "EXPLAIN ADVANCE",
+        },
         Statement::Promote(p) if p.auto.is_some_and(|a| a.rollback_after > 1) => {
             "PROMOTE IN STAGES EVERY AUTO ROLLBACK AFTER"
         }
@@ -945,6 +998,7 @@ fn form(s: &Statement) -> &'static str {
         Statement::Promote(_) => "PROMOTE",
         Statement::Rollback(_) => "ROLLBACK",
         Statement::ShowRollout(_) => "SHOW ROLLOUT",
+        Statement::ShowHistory(h) if h.with_checks => "SHOW HISTORY WITH CHECKS",
         Statement::ShowHistory(_) => "SHOW HISTORY",
         Statement::Setting(s) => match s.action {
             SettingAction::Set(_) => "SET rollout",
@@ -1028,6 +1082,14 @@ const FORMS: &[&str] = &[
     "SHOW DATASETS",
     "SHOW VERSIONS",
     "CREATE COHORT",
+    "ALTER COHORT ADD MEMBERS",
+    "ALTER COHORT DROP MEMBERS",
+    "DROP COHORT",
+    "SHOW COHORTS",
+    "EXPLAIN PROMOTE",
+    "EXPLAIN ROLLBACK",
+    "EXPLAIN ADVANCE",
+    "DROP VERSION",
     "PROMOTE",
     "PROMOTE AT PERCENT",
     "PROMOTE IN STAGES",
@@ -1037,6 +1099,7 @@ const FORMS: &[&str] = &[
     "ROLLBACK",
     "SHOW ROLLOUT",
     "SHOW HISTORY",
+    "SHOW HISTORY WITH CHECKS",
     "SET rollout",
     "SHOW rollout",
     "RESET rollout",

@@ -73,11 +73,14 @@ impl Receiver {
         }
     }
 
+    /// The first `n` documents received, in commit order: each commit's deliveries run on
+    /// their own, so a receiver may get them in any order and orders them by `sequence`.
     pub async fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
         let start = Instant::now();
         loop {
-            let got = self.bodies.lock().unwrap().clone();
+            let mut got = self.bodies.lock().unwrap().clone();
             if got.len() >= n {
+                got.sort_by_key(|d| d["sequence"].as_u64());
                 return got;
             }
             assert!(

@@ -149,6 +149,12 @@ impl Machine<'_> {
                 version: version.to_string(),
                 hint: hint_known("versions", self.ds.version_ids()),
             })?;
+        if v.status == VersionStatus::Dropped {
+            return Err(Error::VersionDropped {
+                dataset: self.ds.name.clone(),
+                version: version.to_string(),
+            });
+        }
         if v.status == VersionStatus::Rejected && !force {
             return self.refused(Refusal::Rejected {
                 dataset: self.ds.name.clone(),
@@ -339,6 +345,12 @@ impl Machine<'_> {
                     version: target.to_string(),
                     hint: hint_known("versions", self.ds.version_ids()),
                 })?;
+            if v.status == VersionStatus::Dropped {
+                return Err(Error::VersionDropped {
+                    dataset,
+                    version: target.to_string(),
+                });
+            }
             if v.status == VersionStatus::Rejected {
                 return self.refused(Refusal::RejectedCannotBeStable {
                     dataset,

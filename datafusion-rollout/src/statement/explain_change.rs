@@ -1,0 +1,229 @@
+//! `EXPLAIN PROMOTE ...`, `EXPLAIN ROLLBACK ...`, `EXPLAIN ADVANCE ...`: what the change would
+//! do, which checks it would run, and how many known consumers would switch version, without
+//! committing anything or scanning data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{Duration, Utc};
+
+use super::Outcome;
+use super::Statement;
+use super::table::Table;
+use crate::catalog::{State, Transition};
+use crate::contract::compile;
+use crate::error::{Error, Result};
+use crate::guard::Env;
+use crate::resolve::resolve;
+use crate::store::Event;
+
+/// How far back the reads ledger is searched for the consumers a change would affect.
+pub const KNOWN_CONSUMERS_DAYS: i64 = 30;
+
+/// `EXPLAIN` of a `PROMOTE`, `ROLLBACK` or `ADVANCE`: one row per fact (`item`, `detail`).
+///
+/// Items: `change` (what would happen, as the statement would say it), `status` (each
+/// version whose status would change), `checks` (the guards that would run first), `files`
+/// (the pinned files verified before committing), `approvals` (when the two-person rule
+/// applies), `consumers` (the consumers seen in the reads ledger over the last
+/// [`KNOWN_CONSUMERS_DAYS`] days who would read another version, per switch). A change the
+/// statement would refuse is refused here with the same error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplainChange {
+    /// The statement explained: a `PROMOTE`, `ROLLBACK` or `ADVANCE`.
+    pub statement: Box<Statement>,
+}
+
+impl fmt::Display for ExplainChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EXPLAIN {}", self.statement)
+    }
+}
+
+impl ExplainChange {
+    /// The dataset the explained statement changes.
+    pub fn dataset(&self) -> &str {
+        match self.statement.as_ref() {
+            Statement::Promote(s) => &s.dataset,
+            Statement::Rollback(s) => &s.dataset,
+            Statement::Advance(s) => &s.dataset,
+            _ => "",
+        }
+    }
+
+    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
+        let state = env.store.state();
+        let dataset = self.dataset();
+        let ds = state.dataset(dataset)?;
+        // What the statement asks of the rollout, and whether its guards would run.
+        let (transition, guarded, force) = match self.statement.as_ref() {
+            Statement::Promote(p) => {
+                // A rollout that starts draws its salt at commit: this one stands in for it.
+                let salt = ds
+                    .rollout
+                    .candidate
+                    .as_ref()
+                    .map_or_else(|| "explain".to_string(), |c| c.salt.clone());
+                (p.transition(&salt)?, true, p.force)
+            }
+            Statement::Rollback(r) => (Transition::Rollback { to: r.to.clone() }, false, false),
+            Statement::Advance(a) => (Transition::Advance { force: a.force }, true, a.force),
+            other => {
+                return Err(Error::internal(format!("EXPLAIN of {other}")));
+            }
+        };
+        let mut rows: Vec<(&str, String)> = Vec::new();
+        let Some(change) = ds.transition(&transition, Utc::now())? else {
+            rows.push(("change", "nothing: the rollout is already so".into()));
+            return table(env, rows);
+        };
+        rows.push(("change", change.message()));
+        for (version, status) in &change.statuses {
+            let was = ds.version(version).map(|v| v.status.to_string());
+            rows.push((
+                "status",
+                format!("'{version}': {} -> {status}", was.unwrap_or_default()),
+            ));
+        }
+        let mut after = state.as_ref().clone();
+        after
+            .apply(state.sequence + 1, &change.actions())
+            .map_err(Error::internal)?;
+
+        // The guards: the contract over the version exposed, drift against the stable one.
+        let exposed = match self.statement.as_ref() {
+            Statement::Promote(p) => Some(p.version.clone()),
+            Statement::Advance(_) => ds.rollout.candidate.as_ref().map(|c| c.version.clone()),
+            _ => None,
+        };
+        match (&ds.contract, exposed.as_deref().filter(|_| guarded)) {
+            (Some(contract), Some(version)) => {
+                let specs = compile(contract)?;
+                let baseline = ds.rollout.stable.as_deref().filter(|s| *s != version);
+                let against = baseline
+                    .map(|b| format!(", drift against '{b}'"))
+                    .unwrap_or_default();
+                let forced = if force {
+                    "; FORCE: a failure would not refuse it"
+                } else {
+                    "; a FAIL refuses the change"
+                };
+                let names: Vec<String> = specs
+                    .iter()
+                    .map(|s| match &s.column {
+                        Some(c) if !s.check.contains(c.as_str()) => format!("{} on {c}", s.check),
+                        _ => s.check.clone(),
+                    })
+                    .collect();
+                rows.push((
+                    "checks",
+                    format!(
+                        "{} check(s) of contract {} over {dataset}@{version}{against}{forced}: {}",
+                        specs.len(),
+                        contract.name,
+                        names.join(", ")
+                    ),
+                ));
+            }
+            (None, Some(_)) => rows.push(("checks", format!("none: {dataset} has no contract"))),
+            _ => rows.push(("checks", "none: a rollback runs no guards".into())),
+        }
+        // The files of the version everyone will read afterwards.
+        if let Some(target) = match self.statement.as_ref() {
+            Statement::Promote(p) => Some(p.version.clone()),
+            Statement::Rollback(_) => after.dataset(dataset)?.rollout.stable.clone(),
+            _ => None,
+        } {
+            let files = state.version(dataset, &target)?.files.len();
+            rows.push((
+                "files",
+                format!("{files} pinned file(s) of '{target}' verified before committing"),
+            ));
+        }
+        let policy = super::approvals::gated_kind(&self.statement)
+            .filter(|_| !state.access.is_open())
+            .and_then(|(_, promote, force)| state.approvals.policy_for(dataset, promote, force));
+        if let Some(policy) = policy {
+            rows.push((
+                "approvals",
+                format!(
+                    "pending until {} other principal(s) APPROVE it (two-person rule)",
+                    policy.required.saturating_sub(1)
+                ),
+            ));
+        }
+
+        // Who would read another version: the consumers the reads ledger knows.
+        let since = Utc::now() - Duration::days(KNOWN_CONSUMERS_DAYS);
+        let events = env
+            .store
+            .events()
+            .read_since(Some(since))
+            .await
+            .map(|r| r.events)
+            .unwrap_or_default();
+        let known: BTreeSet<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Read(r) if r.dataset == dataset && r.time >= since => r.consumer.as_deref(),
+                _ => None,
+            })
+            .collect();
+        let mut switches: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+        for consumer in &known {
+            let reads = |s: &State| {
+                resolve(s, dataset, None, Some(consumer), None)
+                    .ok()
+                    .map(|r| r.version)
+            };
+            if let (Some(before), Some(now)) = (reads(&state), reads(&after))
+                && before != now
+            {
+                switches.entry((before, now)).or_default().push(consumer);
+            }
+        }
+        let starts_with_percent = matches!(&transition, Transition::Expose(e)
+            if ds.rollout.candidate.is_none() && (e.percent_bp.is_some() || !e.stages.is_empty()));
+        let estimate = if starts_with_percent {
+            " (by an example salt: the rollout draws its own when it starts)"
+        } else {
+            ""
+        };
+        if switches.is_empty() {
+            rows.push((
+                "consumers",
+                format!(
+                    "none of the {} consumer(s) seen in the last {KNOWN_CONSUMERS_DAYS} days would switch version{estimate}",
+                    known.len()
+                ),
+            ));
+        }
+        for ((from, to), who) in &switches {
+            let shown: Vec<String> = who.iter().take(10).map(|c| format!("'{c}'")).collect();
+            let more = who.len().saturating_sub(shown.len());
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            rows.push((
+                "consumers",
+                format!(
+                    "{} of the {} consumer(s) seen in the last {KNOWN_CONSUMERS_DAYS} days would switch from '{from}' to '{to}'{estimate}: {}{more}",
+                    who.len(),
+                    known.len(),
+                    shown.join(", ")
+                ),
+            ));
+        }
+        table(env, rows)
+    }
+}
+
+fn table(env: &Env<'_>, rows: Vec<(&str, String)>) -> Result<Outcome> {
+    let batch = Table::new()
+        .text("item", rows.iter().map(|(k, _)| *k))
+        .text("detail", rows.iter().map(|(_, d)| d))
+        .build()?;
+    Ok(Outcome::Query(env.session.read_batch(batch)?))
+}
