@@ -50,6 +50,13 @@ pub enum Action {
         /// The cohort as created.
         cohort: Cohort,
     },
+    /// The dataset's retention becomes this (or none).
+    SetRetention {
+        /// The dataset's name.
+        dataset: String,
+        /// Its retention; `None` keeps every version.
+        retention: Option<super::model::Retention>,
+    },
     /// A cohort's members become these.
     SetCohortMembers {
         /// The cohort's name.
@@ -177,7 +184,8 @@ impl Action {
             | Action::SetVersionStatus { dataset, .. }
             | Action::SetRollout { dataset, .. }
             | Action::SetContract { dataset, .. }
-            | Action::SetApprovals { dataset, .. } => Some(dataset),
+            | Action::SetApprovals { dataset, .. }
+            | Action::SetRetention { dataset, .. } => Some(dataset),
             _ => None,
         }
     }

@@ -28,7 +28,7 @@ pub use contract::{
 };
 pub use model::{
     AutoPolicy, BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, Notification,
-    NotifyOn, PinnedFile, Rollout, Version, VersionStatus, redact_url,
+    NotifyOn, PinnedFile, Retention, Rollout, Version, VersionRef, VersionStatus, redact_url,
 };
 pub use names::{validate_identifier, validate_version_id};
 pub(crate) use rollout::{Exposure, Transition};

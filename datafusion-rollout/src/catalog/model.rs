@@ -32,6 +32,20 @@ pub struct Dataset {
     /// The checks versions must pass (at registration, before exposure, while live).
     #[serde(default)]
     pub contract: Option<super::contract::Contract>,
+    /// Which versions `VACUUM` drops (`ALTER DATASET ... SET RETENTION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+}
+
+/// How many versions, or how recent ones, a dataset keeps: `VACUUM` drops the others (never
+/// the stable version, the candidate or the rollback target). With both, a version is dropped
+/// when it is neither among the newest `keep_versions` nor younger than `max_age_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// `KEEP n VERSIONS`: the newest n versions not dropped yet are kept.
+    pub keep_versions: Option<u32>,
+    /// `INTERVAL '30 days'`: versions registered more recently are kept.
+    pub max_age_seconds: Option<u64>,
 }
 
 impl Dataset {
@@ -72,6 +86,50 @@ impl Dataset {
             .iter()
             .filter(|v| v.status.is_exposed())
             .fold(Vec::new(), |merged, v| merge_schema(&merged, &v.schema))
+    }
+
+    /// Why `version` may not be dropped now: it is the stable version, the candidate, or the
+    /// version `ROLLBACK` would restore.
+    pub fn protected_role(&self, version: &str) -> Option<&'static str> {
+        let rollout = &self.rollout;
+        if rollout.stable.as_deref() == Some(version) {
+            Some("the stable version")
+        } else if rollout.candidate.as_ref().map(|c| c.version.as_str()) == Some(version) {
+            Some("the candidate")
+        } else if rollout.previous_stable.last().map(String::as_str) == Some(version) {
+            Some("the version ROLLBACK would restore")
+        } else {
+            None
+        }
+    }
+
+    /// The versions its retention lets `VACUUM` drop at `now`, in registration order.
+    pub fn expired_versions(&self, now: DateTime<Utc>) -> Vec<&Version> {
+        let Some(retention) = self.retention else {
+            return vec![];
+        };
+        let live: Vec<&Version> = self
+            .versions
+            .iter()
+            .filter(|v| v.status != VersionStatus::Dropped)
+            .collect();
+        let keep = retention.keep_versions.map(|n| n as usize);
+        let newest_kept = keep.map(|n| live.len().saturating_sub(n));
+        live.iter()
+            .enumerate()
+            .filter(|(i, v)| {
+                let beyond_count = newest_kept.is_none_or(|first_kept| *i < first_kept);
+                let too_old = retention.max_age_seconds.is_none_or(|age| {
+                    i64::try_from(age)
+                        .ok()
+                        .and_then(chrono::TimeDelta::try_seconds)
+                        .and_then(|d| now.checked_sub_signed(d))
+                        .is_some_and(|cutoff| v.created_at < cutoff)
+                });
+                beyond_count && too_old && self.protected_role(&v.id).is_none()
+            })
+            .map(|(_, v)| *v)
+            .collect()
     }
 
     /// The latest exposed version's own columns: the nullability a new version must keep.
@@ -202,6 +260,25 @@ pub struct Version {
     pub comment: Option<String>,
     /// Where it is in its lifecycle.
     pub status: VersionStatus,
+    /// The dataset versions its `CREATE VERSION ... AS` query read, as resolved then (its
+    /// lineage); empty for a registered version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<VersionRef>,
+}
+
+/// One version of one dataset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VersionRef {
+    /// The dataset.
+    pub dataset: String,
+    /// The version.
+    pub version: String,
+}
+
+impl fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} '{}'", self.dataset, self.version)
+    }
 }
 
 impl Version {

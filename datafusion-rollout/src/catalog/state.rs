@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{Access, Grantee};
 use super::action::Action;
 use super::approvals::Approvals;
-use super::model::{Cohort, Dataset, Notification, Version, VersionStatus};
+use super::model::{Cohort, Dataset, Notification, Version, VersionRef, VersionStatus};
 use super::rollout::check_statuses;
 use crate::error::{Error, Result, hint_known};
 
@@ -70,6 +70,62 @@ impl State {
             });
         }
         Ok(v)
+    }
+
+    /// The versions derived from `of`, transitively (the versions whose `CREATE VERSION ...
+    /// AS` read it, then those read from them), nearest first, each once with its depth.
+    pub fn derived_from(&self, of: &VersionRef) -> Vec<(usize, VersionRef)> {
+        let mut out: Vec<(usize, VersionRef)> = Vec::new();
+        let mut frontier = vec![of.clone()];
+        let mut depth = 0;
+        while !frontier.is_empty() {
+            depth += 1;
+            let mut next = Vec::new();
+            for ds in self.datasets.values() {
+                for v in &ds.versions {
+                    let here = VersionRef {
+                        dataset: ds.name.clone(),
+                        version: v.id.clone(),
+                    };
+                    if v.inputs.iter().any(|i| frontier.contains(i))
+                        && here != *of
+                        && !out.iter().any(|(_, r)| *r == here)
+                    {
+                        out.push((depth, here.clone()));
+                        next.push(here);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        out
+    }
+
+    /// The versions `of` was derived from, transitively, nearest first, each once.
+    pub fn derived_into(&self, of: &VersionRef) -> Vec<(usize, VersionRef)> {
+        let mut out: Vec<(usize, VersionRef)> = Vec::new();
+        let mut frontier = vec![of.clone()];
+        let mut depth = 0;
+        while !frontier.is_empty() {
+            depth += 1;
+            let mut next = Vec::new();
+            for r in &frontier {
+                let inputs = self
+                    .datasets
+                    .get(&r.dataset)
+                    .and_then(|d| d.version(&r.version))
+                    .map(|v| v.inputs.as_slice())
+                    .unwrap_or_default();
+                for i in inputs {
+                    if *i != *of && !out.iter().any(|(_, o)| o == i) {
+                        out.push((depth, i.clone()));
+                        next.push(i.clone());
+                    }
+                }
+            }
+            frontier = next;
+        }
+        out
     }
 
     /// The cohort named `name`, or [`Error::CohortNotFound`] naming the known ones.
@@ -167,6 +223,9 @@ impl State {
                     return Err(format!("cohort '{}' created twice", cohort.name));
                 }
                 self.cohorts.insert(cohort.name.clone(), cohort.clone());
+            }
+            Action::SetRetention { dataset, retention } => {
+                self.dataset_mut(dataset)?.retention = *retention;
             }
             Action::SetCohortMembers { cohort, members } => {
                 let c = self

@@ -278,6 +278,7 @@ impl Controller {
         let outcome = if decision == "rollback" {
             let rollback = Rollback {
                 dataset: dataset.to_string(),
+                cascade: false,
                 to: None,
                 reason: Some(detail.to_string()),
             };

@@ -260,4 +260,17 @@ pub enum Refusal {
         /// restore`).
         role: String,
     },
+
+    /// `ROLLBACK ... CASCADE` that cannot roll back a derived version.
+    #[error(
+        "ROLLBACK {dataset} CASCADE refused: {derived} cannot be rolled back: {why}; nothing was changed"
+    )]
+    CascadeBlocked {
+        /// The dataset rolled back.
+        dataset: String,
+        /// The derived version, as `summary 'r2'`.
+        derived: String,
+        /// Why not.
+        why: String,
+    },
 }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
 use datafusion::common::config::TableOptions;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::config::ConfigOptions;
 use datafusion::datasource::file_format::FileFormat as DfFileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
@@ -14,8 +15,9 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::source_as_provider;
 use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::config::Consistency;
@@ -130,6 +132,36 @@ impl VersionedTable {
             !cfg.explaining,
         );
         Ok(Arc::new(RecordedTable::new(table, probe)))
+    }
+}
+
+/// How each dataset scanned by `plan` (before the analyzer rule replaced its scans) resolves
+/// in a session with `options`, in plan order, each once.
+pub fn resolutions_in(plan: &LogicalPlan, options: &ConfigOptions) -> Result<Vec<Resolution>> {
+    let mut out: Vec<Resolution> = Vec::new();
+    let mut error = None;
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = source_as_provider(&scan.source)
+            && let Some(table) = provider.downcast_ref::<VersionedTable>()
+        {
+            match table.resolve(options) {
+                Ok(r) => {
+                    if !out.contains(&r) {
+                        out.push(r);
+                    }
+                }
+                Err(e) => {
+                    error = Some(e);
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    match error {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
 }
 

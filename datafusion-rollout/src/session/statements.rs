@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::dataframe::DataFrame;
-use datafusion::datasource::source_as_provider;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
@@ -15,7 +13,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use super::RolloutContext;
 use crate::catalog::Privilege;
 use crate::error::Result;
-use crate::resolve::{Resolution, RolloutConfig, VersionedTable};
+use crate::resolve::{Resolution, RolloutConfig, resolutions_in};
 
 impl RolloutContext {
     pub(super) async fn execute_datafusion(&self, statement: &DFStatement) -> Result<DataFrame> {
@@ -83,32 +81,6 @@ impl RolloutContext {
 
     /// How each dataset scanned by `plan` resolves in this session.
     pub fn resolutions(&self, plan: &LogicalPlan) -> Result<Vec<Resolution>> {
-        let state = self.ctx.state();
-        let options = state.config_options();
-        let mut out: Vec<Resolution> = Vec::new();
-        let mut error = None;
-        plan.apply_with_subqueries(|node| {
-            if let LogicalPlan::TableScan(scan) = node
-                && let Ok(provider) = source_as_provider(&scan.source)
-                && let Some(table) = provider.downcast_ref::<VersionedTable>()
-            {
-                match table.resolve(options) {
-                    Ok(r) => {
-                        if !out.contains(&r) {
-                            out.push(r);
-                        }
-                    }
-                    Err(e) => {
-                        error = Some(e);
-                        return Ok(TreeNodeRecursion::Stop);
-                    }
-                }
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })?;
-        match error {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        resolutions_in(plan, self.ctx.state().config_options())
     }
 }

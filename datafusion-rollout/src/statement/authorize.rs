@@ -47,6 +47,8 @@ impl Statement {
             Statement::ShowContract(s) => vec![on(P::Read, &s.dataset)],
             Statement::ExplainChange(s) => vec![on(P::Read, s.dataset())],
             Statement::DropVersion(s) => vec![on(P::Admin, &s.dataset)],
+            Statement::ShowLineage(s) => vec![on(P::Read, &s.dataset)],
+            Statement::SetRetention(s) => vec![on(P::Admin, &s.dataset)],
             Statement::VerifyVersion(s) => vec![on(P::Read, &s.dataset)],
             Statement::ReportMetric(s) => vec![on(P::Read, &s.dataset)],
             Statement::ShowExposure(s) => vec![on(P::Read, &s.dataset)],

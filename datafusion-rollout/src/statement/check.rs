@@ -241,6 +241,7 @@ async fn check_rollout(
         let rollback = Rollback {
             dataset: dataset.to_string(),
             to: None,
+            cascade: false,
             reason: Some(format!("guard failed: {}", failures.join("; "))),
         };
         rollback.plan(s, &mut seen, &events)

@@ -96,6 +96,7 @@ impl CreateDataset {
                     versions: vec![],
                     rollout: Rollout::default(),
                     contract: None,
+                    retention: None,
                 };
                 Ok(Some(Commit {
                     operation: "CREATE DATASET".into(),

@@ -7,7 +7,7 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use super::Outcome;
 use super::parser::{expect_word, parse_name, parse_reason, parse_string};
-use crate::catalog::{Action, State, VersionStatus};
+use crate::catalog::{Action, Dataset, State, VersionStatus};
 use crate::error::{Refusal, Result};
 use crate::guard::Env;
 use crate::sql::{Ident, Quoted, ReasonClause};
@@ -54,6 +54,34 @@ impl fmt::Display for DropVersion {
     }
 }
 
+/// The actions dropping `versions` of `ds` (none of them protected): each becomes `dropped`,
+/// and leaves the versions `ROLLBACK` may restore.
+pub(super) fn drop_actions(ds: &Dataset, versions: &[&str]) -> Vec<Action> {
+    let mut actions: Vec<Action> = versions
+        .iter()
+        .map(|v| Action::SetVersionStatus {
+            dataset: ds.name.clone(),
+            version: v.to_string(),
+            status: VersionStatus::Dropped,
+        })
+        .collect();
+    let rollout = &ds.rollout;
+    if rollout
+        .previous_stable
+        .iter()
+        .any(|p| versions.contains(&p.as_str()))
+    {
+        let mut next = rollout.clone();
+        next.previous_stable
+            .retain(|p| !versions.contains(&p.as_str()));
+        actions.push(Action::SetRollout {
+            dataset: ds.name.clone(),
+            rollout: next,
+        });
+    }
+    actions
+}
+
 impl DropVersion {
     fn plan(&self, state: &State) -> Result<Option<Commit>> {
         let ds = state.dataset(&self.dataset)?;
@@ -61,37 +89,14 @@ impl DropVersion {
         if v.status == VersionStatus::Dropped {
             return Ok(None);
         }
-        let rollout = &ds.rollout;
-        let role = if rollout.stable.as_deref() == Some(&self.version) {
-            Some("the stable version")
-        } else if rollout.candidate.as_ref().map(|c| c.version.as_str()) == Some(&self.version) {
-            Some("the candidate")
-        } else if rollout.previous_stable.last() == Some(&self.version) {
-            Some("the version ROLLBACK would restore")
-        } else {
-            None
-        };
-        if let Some(role) = role {
+        if let Some(role) = ds.protected_role(&self.version) {
             return Err(crate::Error::refused(Refusal::VersionInUse {
                 dataset: self.dataset.clone(),
                 version: self.version.clone(),
                 role: role.into(),
             }));
         }
-        let mut actions = vec![Action::SetVersionStatus {
-            dataset: self.dataset.clone(),
-            version: self.version.clone(),
-            status: VersionStatus::Dropped,
-        }];
-        // A dropped version is no earlier stable version to restore.
-        if rollout.previous_stable.contains(&self.version) {
-            let mut next = rollout.clone();
-            next.previous_stable.retain(|p| p != &self.version);
-            actions.push(Action::SetRollout {
-                dataset: self.dataset.clone(),
-                rollout: next,
-            });
-        }
+        let actions = drop_actions(ds, &[self.version.as_str()]);
         let reclaim = if v.managed {
             "VACUUM reclaims its data"
         } else {

@@ -18,12 +18,14 @@ mod drop_version;
 mod explain_change;
 mod exposure;
 mod grants;
+mod lineage;
 mod notification;
 mod outcome;
 mod parser;
 mod principals;
 mod promote;
 mod report;
+mod retention;
 mod rollback;
 mod scan;
 mod secret;
@@ -56,12 +58,14 @@ pub use drop_version::DropVersion;
 pub use explain_change::{ExplainChange, KNOWN_CONSUMERS_DAYS};
 pub use exposure::ShowExposure;
 pub use grants::{ChangeGrants, Granted, ShowGrants};
+pub use lineage::ShowLineage;
 pub use notification::{CreateNotification, DropNotification, ShowNotifications};
 pub use outcome::Outcome;
 pub use parser::{parse_sql, parse_sql_with_dialect, parse_statement};
 pub use principals::{AlterUser, CreateUser, DropUser, MIN_PASSWORD_LEN, RoleStatement};
 pub use promote::Promote;
 pub use report::ReportMetric;
+pub use retention::SetRetention;
 pub use rollback::Rollback;
 pub use secret::Secret;
 pub use settings::{RolloutSetting, SettingAction};
@@ -99,6 +103,10 @@ pub enum Statement {
     ExplainChange(ExplainChange),
     /// `DROP VERSION`: a version is never read or exposed again; VACUUM reclaims its data.
     DropVersion(DropVersion),
+    /// `SHOW LINEAGE`: what a version was derived from, and what was derived from it.
+    ShowLineage(ShowLineage),
+    /// `ALTER DATASET ... SET RETENTION`: which versions VACUUM drops.
+    SetRetention(SetRetention),
     /// `PROMOTE`: expose a version to some consumers, or make it stable.
     Promote(Promote),
     /// `ROLLBACK`: abort a rollout, or go back to an earlier stable version.
@@ -170,6 +178,7 @@ impl Statement {
                 | Statement::CreateCohort(_)
                 | Statement::AlterCohort(_)
                 | Statement::DropVersion(_)
+                | Statement::SetRetention(_)
                 | Statement::Promote(_)
                 | Statement::Rollback(_)
                 | Statement::CreateContract(_)
@@ -203,6 +212,8 @@ impl fmt::Display for Statement {
             Statement::ShowCohorts(s) => write!(f, "{s}"),
             Statement::ExplainChange(s) => write!(f, "{s}"),
             Statement::DropVersion(s) => write!(f, "{s}"),
+            Statement::ShowLineage(s) => write!(f, "{s}"),
+            Statement::SetRetention(s) => write!(f, "{s}"),
             Statement::Promote(s) => write!(f, "{s}"),
             Statement::Rollback(s) => write!(f, "{s}"),
             Statement::ShowRollout(s) => write!(f, "{s}"),
@@ -254,6 +265,8 @@ impl Statement {
             Statement::ShowCohorts(s) => s.execute(env).await,
             Statement::ExplainChange(s) => s.execute(env).await,
             Statement::DropVersion(s) => s.execute(env).await,
+            Statement::ShowLineage(s) => s.execute(env).await,
+            Statement::SetRetention(s) => s.execute(env).await,
             Statement::Promote(s) => s.execute(env).await,
             Statement::Rollback(s) => s.execute(env).await,
             Statement::ShowRollout(s) => s.execute(env).await,

@@ -150,6 +150,7 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         (Some("CREATE"), Some("COHORT")) => Statement::CreateCohort(cohort::parse_create(p)?),
         (Some("DROP"), Some("VERSION")) => Statement::DropVersion(drop_version::parse(p)?),
         (Some("ALTER" | "DROP"), Some("COHORT")) => Statement::AlterCohort(cohort::parse_alter(p)?),
+        (Some("SHOW"), Some("LINEAGE")) => Statement::ShowLineage(lineage::parse(p)?),
         (Some("SHOW"), Some("COHORTS")) => Statement::ShowCohorts(cohort::parse_show(p)?),
         (Some("CREATE"), Some("CONTRACT")) => Statement::CreateContract(contract::parse_create(p)?),
         (Some("CREATE"), Some("OR"))
@@ -219,6 +220,11 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         }
         (Some("GRANT" | "REVOKE"), _) => Statement::ChangeGrants(grants::parse_change(p)?),
         (Some("SHOW"), Some("GRANTS")) => Statement::ShowGrants(grants::parse_show(p)?),
+        (Some("ALTER"), Some("DATASET"))
+            if w(&p.peek_nth_token(4).token).as_deref() == Some("RETENTION") =>
+        {
+            Statement::SetRetention(retention::parse(p)?)
+        }
         (Some("ALTER"), Some("DATASET")) => Statement::SetApprovals(approvals::parse_set(p)?),
         (Some("APPROVE"), _) => Statement::Approve(approvals::parse_approve(p, parse_ours)?),
         (Some("SHOW"), Some("PENDING")) => Statement::ShowPending(approvals::parse_show(p)?),

@@ -8,25 +8,30 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use super::Outcome;
 use super::parser::{parse_name, parse_reason, parse_string};
-use crate::catalog::{Rollout, State, Transition};
+use crate::catalog::{Action, Rollout, State, Transition, VersionRef, VersionStatus};
 use crate::error::{Error, Refusal, Result};
 use crate::guard::Env;
 use crate::signals::blast_radius;
 use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::{Commit, Event};
 
-/// `ROLLBACK orders [TO 'v1'] [REASON '...']`
+/// `ROLLBACK orders [TO 'v1'] [CASCADE] [REASON '...']`
 ///
 /// Without `TO`: a live candidate is aborted (it becomes `rolled_back`, everyone reads
 /// stable); with no candidate, the previous stable version is restored. With `TO 'v'`: any
 /// candidate is aborted and `v` becomes stable. Either way a new history entry; the same
-/// history always yields the same state.
+/// history always yields the same state. The message names the live versions derived from
+/// the version taken away (their `CREATE VERSION ... AS` read it); with `CASCADE` those are
+/// rolled back in the same commit (a derived candidate is aborted, a derived stable version
+/// gives way to its previous one), all or nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollback {
     /// The dataset.
     pub dataset: String,
     /// `TO 'v'`: the version to make stable.
     pub to: Option<String>,
+    /// `CASCADE`: roll back the live versions derived from the one taken away, too.
+    pub cascade: bool,
     /// Why, for the history.
     pub reason: Option<String>,
 }
@@ -42,10 +47,12 @@ pub(super) fn parse(p: &mut Parser) -> Result<Rollback, ParserError> {
     } else {
         None
     };
+    let cascade = p.parse_keyword(Keyword::CASCADE);
     let reason = parse_reason(p)?;
     Ok(Rollback {
         dataset,
         to,
+        cascade,
         reason,
     })
 }
@@ -63,6 +70,9 @@ impl fmt::Display for Rollback {
         }
         if let Some(v) = &self.to {
             write!(f, " TO {}", Quoted(v))?;
+        }
+        if self.cascade {
+            write!(f, " CASCADE")?;
         }
         write!(f, "{}", ReasonClause(&self.reason))
     }
@@ -101,6 +111,14 @@ impl Rollback {
         let taken = taken.or(ds.rollout.stable.as_ref());
         let radius = taken.map(|v| (v, blast_radius(events, &self.dataset, v)));
         let mut message = change.message();
+        let mut actions = change.actions();
+        if let Some(taken) = taken {
+            let taken = VersionRef {
+                dataset: self.dataset.clone(),
+                version: taken.clone(),
+            };
+            self.cascade(state, &taken, &mut actions, &mut message)?;
+        }
         match &radius {
             Some((v, Some(r))) => message.push_str(&format!("; '{v}' was {r}")),
             Some((v, None)) => message.push_str(&format!("; no read of '{v}' was recorded")),
@@ -123,10 +141,82 @@ impl Rollback {
             statement: self.to_string(),
             reason: self.reason.clone(),
             checks: vec![],
-            actions: change.actions(),
+            actions,
             message,
             blast_radius,
         }))
+    }
+
+    /// The live versions derived from `taken`: named in `message`, and with `CASCADE` rolled
+    /// back by more `actions` of the same commit.
+    fn cascade(
+        &self,
+        state: &State,
+        taken: &VersionRef,
+        actions: &mut Vec<Action>,
+        message: &mut String,
+    ) -> Result<()> {
+        let live = |s: &State, r: &VersionRef| {
+            s.version(&r.dataset, &r.version)
+                .is_ok_and(|v| matches!(v.status, VersionStatus::Stable | VersionStatus::Candidate))
+        };
+        let derived: Vec<VersionRef> = state
+            .derived_from(taken)
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| live(state, r))
+            .collect();
+        if derived.is_empty() {
+            return Ok(());
+        }
+        if !self.cascade {
+            let named: Vec<String> = derived.iter().map(VersionRef::to_string).collect();
+            message.push_str(&format!(
+                "; still served, and derived from {taken}: {} (ROLLBACK {} CASCADE rolls them back too)",
+                named.join(", "),
+                Ident(&self.dataset)
+            ));
+            return Ok(());
+        }
+        // Each derived version against the state the earlier actions leave.
+        let mut working = state.clone();
+        working
+            .apply(working.sequence + 1, actions)
+            .map_err(Error::internal)?;
+        for r in derived {
+            if !live(&working, &r) {
+                continue;
+            }
+            let ds = working.dataset(&r.dataset)?;
+            let blocked = |why: String| {
+                Error::refused(Refusal::CascadeBlocked {
+                    dataset: self.dataset.clone(),
+                    derived: r.to_string(),
+                    why,
+                })
+            };
+            if ds.rollout.stable.as_ref() == Some(&r.version)
+                && let Some(c) = &ds.rollout.candidate
+            {
+                return Err(blocked(format!(
+                    "{} has candidate '{}' live as well; ROLLBACK {} first",
+                    r.dataset,
+                    c.version,
+                    Ident(&r.dataset)
+                )));
+            }
+            let change = ds
+                .transition(&Transition::Rollback { to: None }, Utc::now())
+                .map_err(|e| blocked(e.to_string()))?
+                .ok_or_else(|| blocked("nothing to roll back".into()))?;
+            let more = change.actions();
+            working
+                .apply(working.sequence + 1, &more)
+                .map_err(Error::internal)?;
+            message.push_str(&format!("; cascade: {}", change.message()));
+            actions.extend(more);
+        }
+        Ok(())
     }
 
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {

@@ -8,13 +8,14 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use super::Outcome;
+use super::drop_version::drop_actions;
 use super::parser::{expect_word, parse_string, parse_word, peek_words};
 use super::table::Table;
 use crate::catalog::State;
 use crate::error::Result;
 use crate::guard::Env;
 use crate::sql::{Quoted, ReasonClause, format_interval, interval_seconds};
-use crate::store::{Commit, CompactedDay, ExpiredDay, Orphan};
+use crate::store::{Commit, CommitOutcome, CompactedDay, ExpiredDay, Orphan};
 
 /// How old an unreferenced file must be before `VACUUM` removes it, unless `RETAIN` says.
 pub const DEFAULT_RETAIN_SECONDS: u64 = 3600;
@@ -33,6 +34,10 @@ pub const DEFAULT_EVENTS_RETAIN_SECONDS: u64 = 90 * 86_400;
 /// (`removed` | `would remove`). A VACUUM that removed files is recorded in the history (an
 /// entry that changes no state); a read-only store is never vacuumed, since entries past the
 /// unreadable one may reference files.
+///
+/// Retention: first, each dataset with `SET RETENTION` drops the versions it no longer keeps
+/// (one `DROP VERSION` entry per dataset in the history; a row `dataset@version` each,
+/// `dropped version (retention)`), so that the same VACUUM reclaims their managed data.
 ///
 /// Events: the objects of each day (UTC) that has ended are compacted into one Parquet object
 /// (`compacted <n> event objects (<m> events)`), and days older than `RETAIN EVENTS` (default
@@ -142,6 +147,8 @@ impl Vacuum {
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         let now = Utc::now();
         let cutoff = self.cutoff(now);
+        // Retention first, so the data of the versions it drops is reclaimed by this VACUUM.
+        let dropped = self.apply_retention(env, now).await?;
         let orphans = env.store.find_orphans(cutoff).await?;
         let events = env.store.events();
         let expire_before = self.events_cutoff(now, &env.store.state());
@@ -150,7 +157,7 @@ impl Vacuum {
         // VACUUM folds in).
         let compacted = events.compact(now.date_naive(), self.dry_run).await?;
         if self.dry_run {
-            return rows(env, &orphans, &expired, &compacted, true);
+            return rows(env, &dropped, &orphans, &expired, &compacted, true);
         }
         let removed = env.store.remove_orphans(orphans).await?;
         if !removed.is_empty() || !expired.is_empty() || !compacted.is_empty() {
@@ -188,12 +195,73 @@ impl Vacuum {
             })
             .await?;
         }
-        rows(env, &removed, &expired, &compacted, false)
+        rows(env, &dropped, &removed, &expired, &compacted, false)
+    }
+
+    /// The versions each dataset's retention lets go: dropped (one commit per dataset, in its
+    /// history), or only listed in a dry run. One row each: `dataset@version`, its bytes, when
+    /// it was registered.
+    async fn apply_retention(
+        &self,
+        env: &Env<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64, DateTime<Utc>)>> {
+        let state = env.store.state();
+        let mut out = Vec::new();
+        for ds in state.datasets.values() {
+            let expired = ds.expired_versions(now);
+            if expired.is_empty() {
+                continue;
+            }
+            if !self.dry_run {
+                let done = env
+                    .commit(|s| {
+                        let ds = s.dataset(&ds.name)?;
+                        let ids: Vec<&str> = ds
+                            .expired_versions(now)
+                            .iter()
+                            .map(|v| v.id.as_str())
+                            .collect();
+                        if ids.is_empty() {
+                            return Ok(None);
+                        }
+                        let quoted: Vec<String> =
+                            ids.iter().map(|v| Quoted(v).to_string()).collect();
+                        Ok(Some(Commit {
+                            operation: "DROP VERSION".into(),
+                            dataset: Some(ds.name.clone()),
+                            statement: self.to_string(),
+                            reason: self.reason.clone(),
+                            checks: vec![],
+                            actions: drop_actions(ds, &ids),
+                            message: format!(
+                                "dropped version(s) {} of {} by its retention",
+                                quoted.join(", "),
+                                ds.name
+                            ),
+                            blast_radius: None,
+                        }))
+                    })
+                    .await?;
+                if matches!(done, CommitOutcome::Unchanged) {
+                    continue;
+                }
+            }
+            for v in expired {
+                out.push((
+                    format!("{}@{}", ds.name, v.id),
+                    v.total_bytes(),
+                    v.created_at,
+                ));
+            }
+        }
+        Ok(out)
     }
 }
 
 fn rows(
     env: &Env<'_>,
+    dropped: &[(String, u64, DateTime<Utc>)],
     files: &[Orphan],
     expired: &[ExpiredDay],
     compacted: &[CompactedDay],
@@ -201,18 +269,27 @@ fn rows(
 ) -> Result<Outcome> {
     let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     // (path, bytes, last_modified, action)
-    let mut out: Vec<(String, u64, String, String)> = files
+    let mut out: Vec<(String, u64, String, String)> = dropped
         .iter()
-        .map(|o| {
-            let action = if dry_run { "would remove" } else { "removed" };
+        .map(|(name, bytes, created)| {
+            let verb = if dry_run { "would drop" } else { "dropped" };
             (
-                o.url.clone(),
-                o.size,
-                stamp(o.last_modified),
-                action.to_string(),
+                name.clone(),
+                *bytes,
+                stamp(*created),
+                format!("{verb} version (retention)"),
             )
         })
         .collect();
+    out.extend(files.iter().map(|o| {
+        let action = if dry_run { "would remove" } else { "removed" };
+        (
+            o.url.clone(),
+            o.size,
+            stamp(o.last_modified),
+            action.to_string(),
+        )
+    }));
     let day_end = |d: NaiveDate| {
         d.succ_opt()
             .and_then(|n| n.and_hms_opt(0, 0, 0))

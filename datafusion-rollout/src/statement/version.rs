@@ -15,12 +15,13 @@ use super::parser::{alias_pinned_tables_query, expect_word, parse_name, parse_st
 use super::scan::{Scanned, scan_location};
 use super::table::Table;
 use crate::catalog::{
-    Action, ColumnDef, FileFormat, State, Version, VersionStatus, check_compatible,
+    Action, ColumnDef, FileFormat, State, Version, VersionRef, VersionStatus, check_compatible,
     columns_from_schema, merge_schema, validate_identifier, validate_version_id,
 };
 use crate::contract::Target;
 use crate::error::{Error, Result};
 use crate::guard::{Env, Gate, OnFailure, Verdict, guarded_commit, new_transaction_id};
+use crate::resolve::resolutions_in;
 use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::{Commit, resolve_location};
 
@@ -213,6 +214,8 @@ struct NewVersion<'a> {
     managed: bool,
     comment: Option<String>,
     reason: Option<String>,
+    /// The versions its query read (`CREATE VERSION ... AS`).
+    inputs: Vec<VersionRef>,
 }
 
 /// Commits a scanned version through the guarded path: the dataset's contract runs over its
@@ -292,6 +295,7 @@ fn plan_version(
         created_by: env.actor.to_string(),
         comment: new.comment.clone(),
         status,
+        inputs: new.inputs.clone(),
     };
     Ok(Commit {
         operation: new.operation.to_string(),
@@ -325,6 +329,7 @@ impl RegisterVersion {
             managed: false,
             comment: self.comment.clone(),
             reason: self.reason.clone(),
+            inputs: vec![],
         };
         commit_version(env, new, scanned).await
     }
@@ -336,6 +341,14 @@ impl CreateVersion {
         check_new_version(env.store.state().as_ref(), &self.dataset, &self.version)?;
         let statement = DFStatement::Statement(Box::new(SqlStatement::Query(self.query.clone())));
         let plan = env.session.state().statement_to_plan(statement).await?;
+        // Its lineage: the version of each dataset the query reads, as this session resolves it.
+        let inputs = resolutions_in(&plan, env.session.state().config_options())?
+            .into_iter()
+            .map(|r| VersionRef {
+                dataset: r.dataset,
+                version: r.version,
+            })
+            .collect();
         let df = env.session.execute_logical_plan(plan).await?;
         // A folder of its own per attempt: a crashed or refused attempt leaves only
         // unreferenced files (VACUUM's business), never files inside a version.
@@ -358,6 +371,7 @@ impl CreateVersion {
             managed: true,
             comment: self.comment.clone(),
             reason: self.reason.clone(),
+            inputs,
         };
         commit_version(env, new, scanned).await
     }

@@ -411,6 +411,7 @@ fn statement_of(
             unexpected("request", body.request.is_some())?;
             Statement::Rollback(Rollback {
                 dataset: dataset.to_string(),
+                cascade: false,
                 to: body.to,
                 reason: Some(reason),
             })

@@ -19,6 +19,11 @@ const STATEMENTS: &[(&str, &str)] = &[
     ("SHOW DATASETS", "SHOW DATASETS;"),
     ("SHOW VERSIONS", "SHOW VERSIONS OF dataset;"),
     (
+        "ALTER DATASET",
+        "ALTER DATASET dataset SET RETENTION (KEEP n VERSIONS [, INTERVAL '30 days']) | NONE;\n\
+         ALTER DATASET dataset SET APPROVALS n FOR (PROMOTE, FORCE);",
+    ),
+    (
         "DROP VERSION",
         "DROP VERSION 'v1' OF dataset [REASON '...'];\n\
          -- never read or exposed again (not the stable, candidate or rollback target);\n\
@@ -67,8 +72,13 @@ const STATEMENTS: &[(&str, &str)] = &[
     ),
     (
         "ROLLBACK",
-        "ROLLBACK dataset [TO 'v1'] [REASON '...'];\n\
-         -- aborts a live rollout, or restores the previous stable version",
+        "ROLLBACK dataset [TO 'v1'] [CASCADE] [REASON '...'];\n\
+         -- aborts a live rollout, or restores the previous stable version;\n\
+         -- CASCADE also rolls back the live versions derived from the one taken away",
+    ),
+    (
+        "SHOW LINEAGE",
+        "SHOW LINEAGE OF dataset [VERSION 'v'];   -- upstream and downstream versions",
     ),
     ("SHOW ROLLOUT", "SHOW ROLLOUT dataset;"),
     (

@@ -56,6 +56,10 @@ const VALID: &[&str] = &[
     "EXPLAIN ROLLBACK orders TO 'v1'",
     "EXPLAIN ADVANCE orders",
     "DROP VERSION 'v0' OF orders REASON 'old'",
+    "ROLLBACK orders CASCADE REASON 'bad upstream'",
+    "SHOW LINEAGE OF orders VERSION 'v2'",
+    "ALTER DATASET orders SET RETENTION (KEEP 10 VERSIONS, INTERVAL '30 days') REASON 'r'",
+    "ALTER DATASET orders SET RETENTION NONE",
     "PROMOTE orders TO 'v2' FOR COHORT canary, beta AT 12.5 PERCENT FORCE REASON 'why'",
     "PROMOTE orders TO 'v2'",
     "ROLLBACK orders TO 'v1' REASON 'bad'",
@@ -655,10 +659,41 @@ fn valid() -> impl Strategy<Value = String> {
             .boxed(),
         promote().boxed(),
         // ROLLBACK
-        (name(), prop::option::of(lit()), reason())
-            .prop_map(|(name, to, reason)| {
+        (name(), prop::option::of(lit()), any::<bool>(), reason())
+            .prop_map(|(name, to, cascade, reason)| {
                 let to = to.map(|v| format!(" TO {v}")).unwrap_or_default();
-                format!("ROLLBACK {name}{to}{reason}")
+                let cascade = if cascade { " CASCADE" } else { "" };
+                format!("ROLLBACK {name}{to}{cascade}{reason}")
+            })
+            .boxed(),
+        // ALTER DATASET ... SET RETENTION
+        (
+            name(),
+            prop::option::of(1..100u32),
+            prop::option::of(prop::sample::select(vec!["1 hour", "30 days", "2 weeks"])),
+            reason(),
+        )
+            .prop_map(|(name, keep, age, reason)| {
+                let mut parts = Vec::new();
+                if let Some(n) = keep {
+                    parts.push(format!("KEEP {n} VERSIONS"));
+                }
+                if let Some(a) = age {
+                    parts.push(format!("INTERVAL '{a}'"));
+                }
+                let retention = if parts.is_empty() {
+                    "NONE".to_string()
+                } else {
+                    format!("({})", parts.join(", "))
+                };
+                format!("ALTER DATASET {name} SET RETENTION {retention}{reason}")
+            })
+            .boxed(),
+        // SHOW LINEAGE
+        (name(), prop::option::of(lit()))
+            .prop_map(|(name, v)| match v {
+                Some(v) => format!("SHOW LINEAGE OF {name} VERSION {v}"),
+                None => format!("SHOW LINEAGE OF {name}"),
             })
             .boxed(),
         name().prop_map(|n| format!("SHOW ROLLOUT {n}")).boxed(),
@@ -996,7 +1031,10 @@ fn form(s: &Statement) -> &'static str {
         Statement::Promote(p) if !p.stages.is_empty() => "PROMOTE IN STAGES",
         Statement::Promote(p) if p.percent_bp.is_some() => "PROMOTE AT PERCENT",
         Statement::Promote(_) => "PROMOTE",
+        Statement::Rollback(r) if r.cascade => "ROLLBACK CASCADE",
         Statement::Rollback(_) => "ROLLBACK",
+        Statement::ShowLineage(_) => "SHOW LINEAGE",
+        Statement::SetRetention(_) => "ALTER DATASET SET RETENTION",
         Statement::ShowRollout(_) => "SHOW ROLLOUT",
         Statement::ShowHistory(h) if h.with_checks => "SHOW HISTORY WITH CHECKS",
         Statement::ShowHistory(_) => "SHOW HISTORY",
@@ -1097,6 +1135,9 @@ const FORMS: &[&str] = &[
     "PROMOTE IN STAGES EVERY AUTO",
     "PROMOTE IN STAGES EVERY AUTO ROLLBACK AFTER",
     "ROLLBACK",
+    "ROLLBACK CASCADE",
+    "SHOW LINEAGE",
+    "ALTER DATASET SET RETENTION",
     "SHOW ROLLOUT",
     "SHOW HISTORY",
     "SHOW HISTORY WITH CHECKS",

@@ -29,6 +29,7 @@ fn version(id: &str) -> Version {
         created_by: "test".into(),
         comment: None,
         status: VersionStatus::Registered,
+        inputs: vec![],
     }
 }
 
@@ -44,6 +45,7 @@ fn fresh() -> State {
         versions: vec![],
         rollout: Rollout::default(),
         contract: None,
+        retention: None,
     };
     let mut actions = vec![Action::CreateDataset {
         dataset: Box::new(dataset),
