@@ -73,19 +73,17 @@ impl Dataset {
     /// naming why), so the schema it plans with is that of every version.
     pub fn reader_columns(&self, also: &[&str]) -> Vec<ColumnDef> {
         let exposed = self.versions.iter().any(|v| v.status.is_exposed());
-        self.versions
-            .iter()
-            .filter(|v| !exposed || v.status.is_exposed() || also.contains(&v.id.as_str()))
-            .fold(Vec::new(), |merged, v| merge_schema(&merged, &v.schema))
+        merged_columns(
+            self.versions
+                .iter()
+                .filter(|v| !exposed || v.status.is_exposed() || also.contains(&v.id.as_str())),
+        )
     }
 
     /// The columns a new version must keep (with their types, or wider): those of the exposed
     /// versions. A column only an unexposed, rejected or rolled-back version had binds nothing.
     pub fn binding_columns(&self) -> Vec<ColumnDef> {
-        self.versions
-            .iter()
-            .filter(|v| v.status.is_exposed())
-            .fold(Vec::new(), |merged, v| merge_schema(&merged, &v.schema))
+        merged_columns(self.versions.iter().filter(|v| v.status.is_exposed()))
     }
 
     /// Why `version` may not be dropped now: it is the stable version, the candidate, or the
@@ -140,6 +138,21 @@ impl Dataset {
             .find(|v| v.status.is_exposed())
             .map(|v| v.schema.as_slice())
     }
+}
+
+/// The columns of `versions` merged in order. Every query plans with this, and a dataset may
+/// have thousands of versions, mostly of one schema: merging a version whose columns equal the
+/// previous one's changes nothing, so it is skipped with one comparison.
+fn merged_columns<'a>(versions: impl Iterator<Item = &'a Version>) -> Vec<ColumnDef> {
+    let mut merged = Vec::new();
+    let mut last: Option<&Vec<ColumnDef>> = None;
+    for v in versions {
+        if last != Some(&v.schema) {
+            merged = merge_schema(&merged, &v.schema);
+            last = Some(&v.schema);
+        }
+    }
+    merged
 }
 
 /// File format of a version's data.

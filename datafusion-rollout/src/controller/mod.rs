@@ -279,6 +279,7 @@ impl Controller {
             let rollback = Rollback {
                 dataset: dataset.to_string(),
                 cascade: false,
+                more: vec![],
                 to: None,
                 reason: Some(detail.to_string()),
             };
@@ -287,7 +288,7 @@ impl Controller {
                 Ok(read) => read.events,
                 Err(_) => vec![],
             };
-            let mut seen = None;
+            let mut seen = std::collections::BTreeMap::new();
             env.commit_as(GUARD_ACTOR, |state| {
                 if !unchanged(state)? {
                     return Ok(None);

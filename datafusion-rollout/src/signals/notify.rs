@@ -58,11 +58,31 @@ fn matching<'a>(state: &'a State, dataset: &str, kind: NotifyOn) -> Vec<&'a Noti
 }
 
 /// Sends the notifications `entry` (just committed, giving `state`) matches, in the
-/// background. Needs a Tokio runtime; without one nothing is sent.
+/// background: one document per dataset the entry changed (a `ROLLBACK a, b` or a
+/// `CASCADE` changes several). Needs a Tokio runtime; without one nothing is sent.
 pub fn after_commit(store: &Arc<Store>, entry: &LogEntry, state: &State) {
-    let (Some(kind), Some(dataset)) = (kind_of(&entry.operation), entry.dataset.as_deref()) else {
+    let (Some(kind), Some(first)) = (kind_of(&entry.operation), entry.dataset.as_deref()) else {
         return;
     };
+    let mut datasets = vec![first];
+    for d in entry.actions.iter().filter_map(|a| a.dataset()) {
+        if !datasets.contains(&d) {
+            datasets.push(d);
+        }
+    }
+    for dataset in datasets {
+        notify_dataset(store, entry, state, kind, dataset);
+    }
+}
+
+/// [`after_commit`]'s document for one dataset.
+fn notify_dataset(
+    store: &Arc<Store>,
+    entry: &LogEntry,
+    state: &State,
+    kind: NotifyOn,
+    dataset: &str,
+) {
     let targets = matching(state, dataset, kind);
     if targets.is_empty() {
         return;
@@ -79,7 +99,8 @@ pub fn after_commit(store: &Arc<Store>, entry: &LogEntry, state: &State) {
         "stable": rollout.and_then(|r| r.stable.clone()),
         "candidate": rollout.and_then(|r| r.candidate.as_ref().map(|c| c.version.clone())),
         "checks": entry.checks,
-        "blast_radius": entry.blast_radius,
+        // The entry's blast radius is its first dataset's.
+        "blast_radius": entry.blast_radius.as_ref().filter(|_| entry.dataset.as_deref() == Some(dataset)),
     });
     send(
         store,

@@ -60,7 +60,7 @@ impl Statement {
             },
             Statement::Promote(s) => with_force(P::Promote, &s.dataset, s.force),
             Statement::Advance(s) => with_force(P::Promote, &s.dataset, s.force),
-            Statement::Rollback(s) => vec![on(P::Rollback, &s.dataset)],
+            Statement::Rollback(s) => s.datasets().map(|d| on(P::Rollback, d)).collect(),
             Statement::CreateContract(s) => vec![on(P::Contract, &s.dataset)],
             Statement::Setting(s) => match &s.action {
                 // Reading as someone else; one's own name is no impersonation.

@@ -203,7 +203,7 @@ async fn check_rollout(
     dataset: &str,
     version: &str,
 ) -> Result<CheckReport> {
-    let mut seen = None;
+    let mut seen = std::collections::BTreeMap::new();
     let since = state
         .dataset(dataset)?
         .rollout
@@ -242,6 +242,7 @@ async fn check_rollout(
             dataset: dataset.to_string(),
             to: None,
             cascade: false,
+            more: vec![],
             reason: Some(format!("guard failed: {}", failures.join("; "))),
         };
         rollback.plan(s, &mut seen, &events)

@@ -66,6 +66,13 @@ impl ExplainChange {
                     .map_or_else(|| "explain".to_string(), |c| c.salt.clone());
                 (p.transition(&salt)?, true, p.force)
             }
+            Statement::Rollback(r) if !r.more.is_empty() || r.cascade => {
+                return Err(Error::InvalidValue {
+                    what: "EXPLAIN ROLLBACK",
+                    value: r.to_string(),
+                    reason: "EXPLAIN of a ROLLBACK of several datasets, or with CASCADE, is not supported yet; EXPLAIN ROLLBACK each dataset (SHOW LINEAGE lists the derived ones)".into(),
+                });
+            }
             Statement::Rollback(r) => (Transition::Rollback { to: r.to.clone() }, false, false),
             Statement::Advance(a) => (Transition::Advance { force: a.force }, true, a.force),
             other => {

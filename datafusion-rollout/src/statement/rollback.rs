@@ -1,10 +1,12 @@
 //! `ROLLBACK`: abort a live rollout, or go back to an earlier stable version. Metadata only.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::Utc;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
 
 use super::Outcome;
 use super::parser::{parse_name, parse_reason, parse_string};
@@ -15,7 +17,8 @@ use crate::signals::blast_radius;
 use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::{Commit, Event};
 
-/// `ROLLBACK orders [TO 'v1'] [CASCADE] [REASON '...']`
+/// `ROLLBACK orders [TO 'v1'] [CASCADE] [REASON '...']`, `ROLLBACK orders, order_items
+/// [CASCADE] [REASON '...']`
 ///
 /// Without `TO`: a live candidate is aborted (it becomes `rolled_back`, everyone reads
 /// stable); with no candidate, the previous stable version is restored. With `TO 'v'`: any
@@ -23,7 +26,8 @@ use crate::store::{Commit, Event};
 /// history always yields the same state. The message names the live versions derived from
 /// the version taken away (their `CREATE VERSION ... AS` read it); with `CASCADE` those are
 /// rolled back in the same commit (a derived candidate is aborted, a derived stable version
-/// gives way to its previous one), all or nothing.
+/// gives way to its previous one), all or nothing. Several datasets are rolled back in one
+/// commit, each as if alone, all or nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollback {
     /// The dataset.
@@ -32,6 +36,8 @@ pub struct Rollback {
     pub to: Option<String>,
     /// `CASCADE`: roll back the live versions derived from the one taken away, too.
     pub cascade: bool,
+    /// `ROLLBACK a, b`: the datasets after the first, rolled back in the same commit.
+    pub more: Vec<String>,
     /// Why, for the history.
     pub reason: Option<String>,
 }
@@ -39,6 +45,15 @@ pub struct Rollback {
 pub(super) fn parse(p: &mut Parser) -> Result<Rollback, ParserError> {
     p.expect_keyword(Keyword::ROLLBACK)?;
     let dataset = parse_name(p, "a dataset name after ROLLBACK")?;
+    let mut more = Vec::new();
+    while p.consume_token(&Token::Comma) {
+        more.push(parse_name(p, "a dataset name after ','")?);
+    }
+    if !more.is_empty() && p.peek_keyword(Keyword::TO) {
+        return Err(ParserError::ParserError(
+            "ROLLBACK of several datasets rolls each back to its own previous version; TO names a version of one dataset".into(),
+        ));
+    }
     let to = if p.parse_keyword(Keyword::TO) {
         Some(parse_string(
             p,
@@ -53,6 +68,7 @@ pub(super) fn parse(p: &mut Parser) -> Result<Rollback, ParserError> {
         dataset,
         to,
         cascade,
+        more,
         reason,
     })
 }
@@ -67,6 +83,9 @@ impl fmt::Display for Rollback {
             write!(f, "ROLLBACK \"{}\"", self.dataset)?;
         } else {
             write!(f, "ROLLBACK {}", Ident(&self.dataset))?;
+        }
+        for d in &self.more {
+            write!(f, ", {}", Ident(d))?;
         }
         if let Some(v) = &self.to {
             write!(f, " TO {}", Quoted(v))?;
@@ -86,11 +105,14 @@ impl Rollback {
     pub(crate) fn plan(
         &self,
         state: &State,
-        seen: &mut Option<Rollout>,
+        seen: &mut BTreeMap<String, Rollout>,
         events: &[Event],
     ) -> Result<Option<Commit>> {
+        if !self.more.is_empty() {
+            return self.plan_all(state, seen, events);
+        }
         let ds = state.dataset(&self.dataset)?;
-        match seen {
+        match seen.get(&self.dataset) {
             Some(first) if *first != ds.rollout && self.to.is_none() => {
                 return Err(Error::refused(Refusal::ChangedMeanwhile {
                     dataset: self.dataset.clone(),
@@ -98,7 +120,9 @@ impl Rollback {
                 }));
             }
             Some(_) => {}
-            None => *seen = Some(ds.rollout.clone()),
+            None => {
+                seen.insert(self.dataset.clone(), ds.rollout.clone());
+            }
         }
         let transition = Transition::Rollback {
             to: self.to.clone(),
@@ -145,6 +169,50 @@ impl Rollback {
             message,
             blast_radius,
         }))
+    }
+
+    /// `ROLLBACK a, b`: each dataset as if alone, against the state the earlier ones leave,
+    /// in one commit; any refusal refuses all.
+    fn plan_all(
+        &self,
+        state: &State,
+        seen: &mut BTreeMap<String, Rollout>,
+        events: &[Event],
+    ) -> Result<Option<Commit>> {
+        let mut working = state.clone();
+        let mut all: Option<Commit> = None;
+        for dataset in self.datasets() {
+            let one = Rollback {
+                dataset: dataset.clone(),
+                to: None,
+                cascade: self.cascade,
+                more: vec![],
+                reason: self.reason.clone(),
+            };
+            let Some(commit) = one.plan(&working, seen, events)? else {
+                continue;
+            };
+            working
+                .apply(working.sequence + 1, &commit.actions)
+                .map_err(Error::internal)?;
+            match &mut all {
+                None => all = Some(commit),
+                Some(all) => {
+                    all.actions.extend(commit.actions);
+                    all.message.push_str(" | ");
+                    all.message.push_str(&commit.message);
+                }
+            }
+        }
+        Ok(all.map(|mut c| {
+            c.statement = self.to_string();
+            c
+        }))
+    }
+
+    /// Every dataset this rolls back, the first one first.
+    pub fn datasets(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.dataset).chain(&self.more)
     }
 
     /// The live versions derived from `taken`: named in `message`, and with `CASCADE` rolled
@@ -220,36 +288,37 @@ impl Rollback {
     }
 
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
-        let mut seen = None;
+        let mut seen = BTreeMap::new();
         // Reads recorded so far (a store whose events cannot be read still rolls back): since
-        // the candidate was exposed, when there is one.
-        let since = env
-            .store
-            .state()
-            .dataset(&self.dataset)?
-            .rollout
-            .candidate
-            .as_ref()
-            .map(|c| c.started_at);
+        // the candidates were exposed, when every dataset has one.
+        let state = env.store.state();
+        let mut since = Some(Utc::now());
+        for d in self.datasets() {
+            let started = state
+                .dataset(d)?
+                .rollout
+                .candidate
+                .as_ref()
+                .map(|c| c.started_at);
+            since = since.zip(started).map(|(a, b)| a.min(b));
+        }
         let events = match env.store.events().read_since(since).await {
             Ok(read) => read.events,
             Err(_) => vec![],
         };
         // The version everyone will read afterwards must be readable as registered. (A
         // rollback the state refuses is refused by the commit, which says why.)
-        let target = {
-            let state = env.store.state();
+        for dataset in self.datasets() {
             let transition = Transition::Rollback {
                 to: self.to.clone(),
             };
-            let ds = state.dataset(&self.dataset)?;
-            match ds.transition(&transition, Utc::now()) {
+            let target = match state.dataset(dataset)?.transition(&transition, Utc::now()) {
                 Ok(change) => change.and_then(|change| change.rollout.stable),
                 Err(_) => None,
+            };
+            if let Some(target) = target {
+                super::verify::verify_target(env, "ROLLBACK", dataset, &target).await?;
             }
-        };
-        if let Some(target) = target {
-            super::verify::verify_target(env, "ROLLBACK", &self.dataset, &target).await?;
         }
         let outcome = env
             .commit(|state| self.plan(state, &mut seen, &events))

@@ -196,7 +196,14 @@ impl ShowHistory {
         let history = env.store.history().await?;
         let mut entries: Vec<&LogEntry> = history
             .iter()
-            .filter(|e| self.dataset.is_none() || e.dataset == self.dataset)
+            .filter(|e| match &self.dataset {
+                None => true,
+                // An entry of another statement that changed it too (ROLLBACK a, b; CASCADE).
+                Some(d) => {
+                    e.dataset.as_ref() == Some(d)
+                        || e.actions.iter().any(|a| a.dataset() == Some(d.as_str()))
+                }
+            })
             .collect();
         if let Some(n) = self.limit {
             let skip = entries.len().saturating_sub(n as usize);

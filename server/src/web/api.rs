@@ -412,6 +412,7 @@ fn statement_of(
             Statement::Rollback(Rollback {
                 dataset: dataset.to_string(),
                 cascade: false,
+                more: vec![],
                 to: body.to,
                 reason: Some(reason),
             })

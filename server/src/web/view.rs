@@ -91,7 +91,7 @@ pub struct Decision {
 pub struct VersionView {
     /// Its id.
     pub id: String,
-    /// `registered`, `candidate`, `stable`, `rejected`, `rolled_back`, `retired`.
+    /// `registered`, `candidate`, `stable`, `rejected`, `rolled_back`, `retired`, `dropped`.
     pub status: String,
     /// Rows.
     pub rows: u64,

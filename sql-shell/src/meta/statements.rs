@@ -73,6 +73,7 @@ const STATEMENTS: &[(&str, &str)] = &[
     (
         "ROLLBACK",
         "ROLLBACK dataset [TO 'v1'] [CASCADE] [REASON '...'];\n\
+         ROLLBACK dataset, dataset2, ... [CASCADE] [REASON '...'];   -- one commit\n\
          -- aborts a live rollout, or restores the previous stable version;\n\
          -- CASCADE also rolls back the live versions derived from the one taken away",
     ),

@@ -57,6 +57,7 @@ const VALID: &[&str] = &[
     "EXPLAIN ADVANCE orders",
     "DROP VERSION 'v0' OF orders REASON 'old'",
     "ROLLBACK orders CASCADE REASON 'bad upstream'",
+    "ROLLBACK orders, order_items REASON 'bad load'",
     "SHOW LINEAGE OF orders VERSION 'v2'",
     "ALTER DATASET orders SET RETENTION (KEEP 10 VERSIONS, INTERVAL '30 days') REASON 'r'",
     "ALTER DATASET orders SET RETENTION NONE",
@@ -689,6 +690,13 @@ fn valid() -> impl Strategy<Value = String> {
                 format!("ALTER DATASET {name} SET RETENTION {retention}{reason}")
             })
             .boxed(),
+        // ROLLBACK a, b
+        (prop::collection::vec(name(), 2..4), any::<bool>(), reason())
+            .prop_map(|(names, cascade, reason)| {
+                let cascade = if cascade { " CASCADE" } else { "" };
+                format!("ROLLBACK {}{cascade}{reason}", names.join(", "))
+            })
+            .boxed(),
         // SHOW LINEAGE
         (name(), prop::option::of(lit()))
             .prop_map(|(name, v)| match v {
@@ -1031,6 +1039,7 @@ fn form(s: &Statement) -> &'static str {
         Statement::Promote(p) if !p.stages.is_empty() => "PROMOTE IN STAGES",
         Statement::Promote(p) if p.percent_bp.is_some() => "PROMOTE AT PERCENT",
         Statement::Promote(_) => "PROMOTE",
+        Statement::Rollback(r) if !r.more.is_empty() => "ROLLBACK a, b",
         Statement::Rollback(r) if r.cascade => "ROLLBACK CASCADE",
         Statement::Rollback(_) => "ROLLBACK",
         Statement::ShowLineage(_) => "SHOW LINEAGE",
@@ -1136,6 +1145,7 @@ const FORMS: &[&str] = &[
     "PROMOTE IN STAGES EVERY AUTO ROLLBACK AFTER",
     "ROLLBACK",
     "ROLLBACK CASCADE",
+    "ROLLBACK a, b",
     "SHOW LINEAGE",
     "ALTER DATASET SET RETENTION",
     "SHOW ROLLOUT",

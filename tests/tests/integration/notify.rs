@@ -178,6 +178,46 @@ async fn promote_and_rollback_notify_matching_webhooks_with_their_evidence() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 }
 
+/// `ROLLBACK a, b` (and a CASCADE) is one commit that changes several datasets: each
+/// dataset's webhooks hear of it, with that dataset's versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_of_two_datasets_notifies_the_webhooks_of_each() {
+    let fx = Fixture::new().await;
+    let rc = fx.orders(None).await;
+    let on_orders = Receiver::start(&[]).await;
+    let on_items = Receiver::start(&[]).await;
+    run(&rc, "CREATE DATASET items").await;
+    run(&rc, "CREATE VERSION 'i1' OF items AS SELECT 1 AS id").await;
+    run(&rc, "PROMOTE items TO 'i1'").await;
+    run(&rc, "CREATE VERSION 'i2' OF items AS SELECT 2 AS id").await;
+    run(&rc, "CREATE COHORT canary MEMBERS ('alice')").await;
+    run(&rc, "PROMOTE orders TO 'v2' FOR COHORT canary").await;
+    run(&rc, "PROMOTE items TO 'i2' FOR COHORT canary").await;
+    for (name, dataset, url) in [
+        ("o", "orders", &on_orders.url),
+        ("i", "items", &on_items.url),
+    ] {
+        run(
+            &rc,
+            &format!("CREATE NOTIFICATION {name} URL '{url}' FOR {dataset} ON (ROLLBACK)"),
+        )
+        .await;
+    }
+    run(&rc, "ROLLBACK orders, items REASON 'bad load'").await;
+    let orders = on_orders.wait_for(1).await;
+    let items = on_items.wait_for(1).await;
+    assert_eq!(orders[0]["dataset"], "orders");
+    assert_eq!(orders[0]["stable"], "v1");
+    assert_eq!(items[0]["dataset"], "items");
+    assert_eq!(items[0]["stable"], "i1");
+    assert_eq!(items[0]["candidate"], serde_json::Value::Null);
+    assert_eq!(orders[0]["sequence"], items[0]["sequence"], "one commit");
+    assert_eq!(
+        items[0]["statement"],
+        "ROLLBACK orders, items REASON 'bad load'"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_receiver_is_retried_and_one_that_is_down_never_blocks_the_commit() {
     let fx = Fixture::new().await;
