@@ -55,7 +55,7 @@ pub enum Action {
         /// The dataset's name.
         dataset: String,
         /// Its retention; `None` keeps every version.
-        retention: Option<super::model::Retention>,
+        retention: Option<super::lifecycle::Retention>,
     },
     /// A cohort's members become these.
     SetCohortMembers {

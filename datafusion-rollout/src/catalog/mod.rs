@@ -10,6 +10,7 @@ mod access;
 mod action;
 mod approvals;
 mod contract;
+mod lifecycle;
 mod model;
 mod names;
 mod rollout;
@@ -26,9 +27,10 @@ pub use approvals::{ApprovalOp, ApprovalPolicy, Approvals, PendingRequest};
 pub use contract::{
     ColumnRule, Comparison, Contract, ContractItems, Expectation, Threshold, interval_text,
 };
+pub use lifecycle::Retention;
 pub use model::{
     AutoPolicy, BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, Notification,
-    NotifyOn, PinnedFile, Retention, Rollout, Version, VersionRef, VersionStatus, redact_url,
+    NotifyOn, PinnedFile, Rollout, Version, VersionRef, VersionStatus, redact_url,
 };
 pub use names::{validate_identifier, validate_version_id};
 pub(crate) use rollout::{Exposure, Transition};

@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::schema::{ColumnDef, merge_schema};
+use super::schema::ColumnDef;
 use crate::sql::format_percent;
 
 /// A named dataset: its versions in registration order, the union schema and its rollout.
@@ -34,18 +34,7 @@ pub struct Dataset {
     pub contract: Option<super::contract::Contract>,
     /// Which versions `VACUUM` drops (`ALTER DATASET ... SET RETENTION`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retention: Option<Retention>,
-}
-
-/// How many versions, or how recent ones, a dataset keeps: `VACUUM` drops the others (never
-/// the stable version, the candidate or the rollback target). With both, a version is dropped
-/// when it is neither among the newest `keep_versions` nor younger than `max_age_seconds`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Retention {
-    /// `KEEP n VERSIONS`: the newest n versions not dropped yet are kept.
-    pub keep_versions: Option<u32>,
-    /// `INTERVAL '30 days'`: versions registered more recently are kept.
-    pub max_age_seconds: Option<u64>,
+    pub retention: Option<super::lifecycle::Retention>,
 }
 
 impl Dataset {
@@ -62,97 +51,6 @@ impl Dataset {
     pub fn version_ids(&self) -> impl Iterator<Item = &String> {
         self.versions.iter().map(|v| &v.id)
     }
-
-    /// The columns a reader of the dataset sees: those of every exposed version (stable,
-    /// candidate, retired), merged in registration order, so a consumer of the stable version
-    /// reads a column the candidate added as NULL, and a widened type as the wider one; plus
-    /// the columns of `also` (the versions a pinned read or a drift names). Columns only a
-    /// registered, rejected or rolled-back version has never reach a reader.
-    ///
-    /// Before any version is exposed nobody reads the dataset unpinned (resolution refuses it,
-    /// naming why), so the schema it plans with is that of every version.
-    pub fn reader_columns(&self, also: &[&str]) -> Vec<ColumnDef> {
-        let exposed = self.versions.iter().any(|v| v.status.is_exposed());
-        merged_columns(
-            self.versions
-                .iter()
-                .filter(|v| !exposed || v.status.is_exposed() || also.contains(&v.id.as_str())),
-        )
-    }
-
-    /// The columns a new version must keep (with their types, or wider): those of the exposed
-    /// versions. A column only an unexposed, rejected or rolled-back version had binds nothing.
-    pub fn binding_columns(&self) -> Vec<ColumnDef> {
-        merged_columns(self.versions.iter().filter(|v| v.status.is_exposed()))
-    }
-
-    /// Why `version` may not be dropped now: it is the stable version, the candidate, or the
-    /// version `ROLLBACK` would restore.
-    pub fn protected_role(&self, version: &str) -> Option<&'static str> {
-        let rollout = &self.rollout;
-        if rollout.stable.as_deref() == Some(version) {
-            Some("the stable version")
-        } else if rollout.candidate.as_ref().map(|c| c.version.as_str()) == Some(version) {
-            Some("the candidate")
-        } else if rollout.previous_stable.last().map(String::as_str) == Some(version) {
-            Some("the version ROLLBACK would restore")
-        } else {
-            None
-        }
-    }
-
-    /// The versions its retention lets `VACUUM` drop at `now`, in registration order.
-    pub fn expired_versions(&self, now: DateTime<Utc>) -> Vec<&Version> {
-        let Some(retention) = self.retention else {
-            return vec![];
-        };
-        let live: Vec<&Version> = self
-            .versions
-            .iter()
-            .filter(|v| v.status != VersionStatus::Dropped)
-            .collect();
-        let keep = retention.keep_versions.map(|n| n as usize);
-        let newest_kept = keep.map(|n| live.len().saturating_sub(n));
-        live.iter()
-            .enumerate()
-            .filter(|(i, v)| {
-                let beyond_count = newest_kept.is_none_or(|first_kept| *i < first_kept);
-                let too_old = retention.max_age_seconds.is_none_or(|age| {
-                    i64::try_from(age)
-                        .ok()
-                        .and_then(chrono::TimeDelta::try_seconds)
-                        .and_then(|d| now.checked_sub_signed(d))
-                        .is_some_and(|cutoff| v.created_at < cutoff)
-                });
-                beyond_count && too_old && self.protected_role(&v.id).is_none()
-            })
-            .map(|(_, v)| *v)
-            .collect()
-    }
-
-    /// The latest exposed version's own columns: the nullability a new version must keep.
-    pub fn latest_exposed_columns(&self) -> Option<&[ColumnDef]> {
-        self.versions
-            .iter()
-            .rev()
-            .find(|v| v.status.is_exposed())
-            .map(|v| v.schema.as_slice())
-    }
-}
-
-/// The columns of `versions` merged in order. Every query plans with this, and a dataset may
-/// have thousands of versions, mostly of one schema: merging a version whose columns equal the
-/// previous one's changes nothing, so it is skipped with one comparison.
-fn merged_columns<'a>(versions: impl Iterator<Item = &'a Version>) -> Vec<ColumnDef> {
-    let mut merged = Vec::new();
-    let mut last: Option<&Vec<ColumnDef>> = None;
-    for v in versions {
-        if last != Some(&v.schema) {
-            merged = merge_schema(&merged, &v.schema);
-            last = Some(&v.schema);
-        }
-    }
-    merged
 }
 
 /// File format of a version's data.
