@@ -47,7 +47,14 @@ pub(super) fn parse(p: &mut Parser) -> Result<Rollback, ParserError> {
     let dataset = parse_name(p, "a dataset name after ROLLBACK")?;
     let mut more = Vec::new();
     while p.consume_token(&Token::Comma) {
-        more.push(parse_name(p, "a dataset name after ','")?);
+        let at = p.peek_token().span.start;
+        let next = parse_name(p, "a dataset name after ','")?;
+        if next == dataset || more.contains(&next) {
+            return Err(ParserError::ParserError(format!(
+                "ROLLBACK names {next} twice; each dataset is rolled back once{at}"
+            )));
+        }
+        more.push(next);
     }
     if !more.is_empty() && p.peek_keyword(Keyword::TO) {
         return Err(ParserError::ParserError(

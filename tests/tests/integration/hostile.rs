@@ -692,7 +692,22 @@ fn valid() -> impl Strategy<Value = String> {
             .boxed(),
         // ROLLBACK a, b
         (prop::collection::vec(name(), 2..4), any::<bool>(), reason())
-            .prop_map(|(names, cascade, reason)| {
+            .prop_map(|(mut names, cascade, reason)| {
+                // Each dataset once (`orders` and `Orders` are one name).
+                let mut seen = Vec::new();
+                names.retain(|n| {
+                    let key = if n.starts_with('"') {
+                        n.clone()
+                    } else {
+                        n.to_lowercase()
+                    };
+                    let fresh = !seen.contains(&key);
+                    seen.push(key);
+                    fresh
+                });
+                if names.len() < 2 {
+                    names.push("\"another one\"".into());
+                }
                 let cascade = if cascade { " CASCADE" } else { "" };
                 format!("ROLLBACK {}{cascade}{reason}", names.join(", "))
             })
