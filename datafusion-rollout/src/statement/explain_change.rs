@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use super::Outcome;
 use super::Statement;
 use super::table::Table;
-use crate::catalog::{State, Transition};
+use crate::catalog::{Action, State, Transition};
 use crate::contract::compile;
 use crate::error::{Error, Result};
 use crate::guard::Env;
@@ -26,8 +26,10 @@ pub const KNOWN_CONSUMERS_DAYS: i64 = 30;
 /// version whose status would change), `checks` (the guards that would run first), `files`
 /// (the pinned files verified before committing), `approvals` (when the two-person rule
 /// applies), `consumers` (the consumers seen in the reads ledger over the last
-/// [`KNOWN_CONSUMERS_DAYS`] days who would read another version, per switch). A change the
-/// statement would refuse is refused here with the same error.
+/// [`KNOWN_CONSUMERS_DAYS`] days who would read another version, per switch and per dataset
+/// touched). A `ROLLBACK` is explained through its own plan, so a `CASCADE` and several
+/// datasets show as they would commit. A change the statement would refuse is refused here
+/// with the same error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExplainChange {
     /// The statement explained: a `PROMOTE`, `ROLLBACK` or `ADVANCE`.
@@ -55,46 +57,87 @@ impl ExplainChange {
         let state = env.store.state();
         let dataset = self.dataset();
         let ds = state.dataset(dataset)?;
-        // What the statement asks of the rollout, and whether its guards would run.
-        let (transition, guarded, force) = match self.statement.as_ref() {
+        // The consumers the reads ledger knows (and, for a rollback, its blast radius).
+        let since = Utc::now() - Duration::days(KNOWN_CONSUMERS_DAYS);
+        let events = env
+            .store
+            .events()
+            .read_since(Some(since))
+            .await
+            .map(|r| r.events)
+            .unwrap_or_default();
+        // What the statement would commit, and whether its guards would run.
+        let mut estimate = "";
+        let (planned, guarded, force) = match self.statement.as_ref() {
             Statement::Promote(p) => {
                 // A rollout that starts draws its salt at commit: this one stands in for it.
-                let salt = ds
-                    .rollout
-                    .candidate
-                    .as_ref()
-                    .map_or_else(|| "explain".to_string(), |c| c.salt.clone());
-                (p.transition(&salt)?, true, p.force)
+                let salt = match &ds.rollout.candidate {
+                    Some(c) => c.salt.clone(),
+                    None => {
+                        if p.percent_bp.is_some() || !p.stages.is_empty() {
+                            estimate =
+                                " (by an example salt: the rollout draws its own when it starts)";
+                        }
+                        "explain".to_string()
+                    }
+                };
+                let change = ds.transition(&p.transition(&salt)?, Utc::now())?;
+                (change.map(|c| (c.message(), c.actions())), true, p.force)
             }
-            Statement::Rollback(r) if !r.more.is_empty() || r.cascade => {
-                return Err(Error::InvalidValue {
-                    what: "EXPLAIN ROLLBACK",
-                    value: r.to_string(),
-                    reason: "EXPLAIN of a ROLLBACK of several datasets, or with CASCADE, is not supported yet; EXPLAIN ROLLBACK each dataset (SHOW LINEAGE lists the derived ones)".into(),
-                });
+            Statement::Advance(a) => {
+                let change = ds.transition(&Transition::Advance { force: a.force }, Utc::now())?;
+                (change.map(|c| (c.message(), c.actions())), true, a.force)
             }
-            Statement::Rollback(r) => (Transition::Rollback { to: r.to.clone() }, false, false),
-            Statement::Advance(a) => (Transition::Advance { force: a.force }, true, a.force),
+            // The rollback's own plan: CASCADE and several datasets included.
+            Statement::Rollback(r) => {
+                let commit = r.plan(&state, &mut BTreeMap::new(), &events)?;
+                (commit.map(|c| (c.message, c.actions)), false, false)
+            }
             other => {
                 return Err(Error::internal(format!("EXPLAIN of {other}")));
             }
         };
         let mut rows: Vec<(&str, String)> = Vec::new();
-        let Some(change) = ds.transition(&transition, Utc::now())? else {
+        let Some((message, actions)) = planned else {
             rows.push(("change", "nothing: the rollout is already so".into()));
             return table(env, rows);
         };
-        rows.push(("change", change.message()));
-        for (version, status) in &change.statuses {
-            let was = ds.version(version).map(|v| v.status.to_string());
-            rows.push((
-                "status",
-                format!("'{version}': {} -> {status}", was.unwrap_or_default()),
-            ));
+        rows.push(("change", message));
+        // Every dataset the change touches, the statement's first.
+        let mut touched = vec![dataset];
+        for d in actions.iter().filter_map(Action::dataset) {
+            if !touched.contains(&d) {
+                touched.push(d);
+            }
+        }
+        let label = |d: &str| {
+            if d == dataset {
+                String::new()
+            } else {
+                format!("{d} ")
+            }
+        };
+        for action in &actions {
+            if let Action::SetVersionStatus {
+                dataset: d,
+                version,
+                status,
+            } = action
+            {
+                let was = state.version(d, version).map(|v| v.status.to_string());
+                rows.push((
+                    "status",
+                    format!(
+                        "{}'{version}': {} -> {status}",
+                        label(d),
+                        was.unwrap_or_default()
+                    ),
+                ));
+            }
         }
         let mut after = state.as_ref().clone();
         after
-            .apply(state.sequence + 1, &change.actions())
+            .apply(state.sequence + 1, &actions)
             .map_err(Error::internal)?;
 
         // The guards: the contract over the version exposed, drift against the stable one.
@@ -135,16 +178,26 @@ impl ExplainChange {
             (None, Some(_)) => rows.push(("checks", format!("none: {dataset} has no contract"))),
             _ => rows.push(("checks", "none: a rollback runs no guards".into())),
         }
-        // The files of the version everyone will read afterwards.
-        if let Some(target) = match self.statement.as_ref() {
-            Statement::Promote(p) => Some(p.version.clone()),
-            Statement::Rollback(_) => after.dataset(dataset)?.rollout.stable.clone(),
-            _ => None,
-        } {
-            let files = state.version(dataset, &target)?.files.len();
+        // The files of the version each dataset the statement names will serve.
+        let verified: Vec<(&str, String)> = match self.statement.as_ref() {
+            Statement::Promote(p) => vec![(dataset, p.version.clone())],
+            Statement::Rollback(r) => r
+                .datasets()
+                .filter_map(|d| {
+                    let stable = after.dataset(d).ok()?.rollout.stable.clone()?;
+                    Some((d.as_str(), stable))
+                })
+                .collect(),
+            _ => vec![],
+        };
+        for (d, target) in verified {
+            let files = state.version(d, &target)?.files.len();
             rows.push((
                 "files",
-                format!("{files} pinned file(s) of '{target}' verified before committing"),
+                format!(
+                    "{files} pinned file(s) of {}'{target}' verified before committing",
+                    label(d)
+                ),
             ));
         }
         let policy = super::approvals::gated_kind(&self.statement)
@@ -160,68 +213,60 @@ impl ExplainChange {
             ));
         }
 
-        // Who would read another version: the consumers the reads ledger knows.
-        let since = Utc::now() - Duration::days(KNOWN_CONSUMERS_DAYS);
-        let events = env
-            .store
-            .events()
-            .read_since(Some(since))
-            .await
-            .map(|r| r.events)
-            .unwrap_or_default();
-        let known: BTreeSet<&str> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Read(r) if r.dataset == dataset && r.time >= since => r.consumer.as_deref(),
-                _ => None,
-            })
-            .collect();
-        let mut switches: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
-        for consumer in &known {
-            let reads = |s: &State| {
-                resolve(s, dataset, None, Some(consumer), None)
-                    .ok()
-                    .map(|r| r.version)
-            };
-            if let (Some(before), Some(now)) = (reads(&state), reads(&after))
-                && before != now
-            {
-                switches.entry((before, now)).or_default().push(consumer);
+        // Who would read another version: the consumers the reads ledger knows, per dataset.
+        for d in touched {
+            let known: BTreeSet<&str> = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Read(r) if r.dataset == d && r.time >= since => r.consumer.as_deref(),
+                    _ => None,
+                })
+                .collect();
+            let mut switches: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+            for consumer in &known {
+                let reads = |s: &State| {
+                    resolve(s, d, None, Some(consumer), None)
+                        .ok()
+                        .map(|r| r.version)
+                };
+                if let (Some(before), Some(now)) = (reads(&state), reads(&after))
+                    && before != now
+                {
+                    switches.entry((before, now)).or_default().push(consumer);
+                }
             }
-        }
-        let starts_with_percent = matches!(&transition, Transition::Expose(e)
-            if ds.rollout.candidate.is_none() && (e.percent_bp.is_some() || !e.stages.is_empty()));
-        let estimate = if starts_with_percent {
-            " (by an example salt: the rollout draws its own when it starts)"
-        } else {
-            ""
-        };
-        if switches.is_empty() {
-            rows.push((
-                "consumers",
-                format!(
-                    "none of the {} consumer(s) seen in the last {KNOWN_CONSUMERS_DAYS} days would switch version{estimate}",
-                    known.len()
-                ),
-            ));
-        }
-        for ((from, to), who) in &switches {
-            let shown: Vec<String> = who.iter().take(10).map(|c| format!("'{c}'")).collect();
-            let more = who.len().saturating_sub(shown.len());
-            let more = if more > 0 {
-                format!(" and {more} more")
-            } else {
+            let of = if d == dataset {
                 String::new()
+            } else {
+                format!(" of {d}")
             };
-            rows.push((
-                "consumers",
-                format!(
-                    "{} of the {} consumer(s) seen in the last {KNOWN_CONSUMERS_DAYS} days would switch from '{from}' to '{to}'{estimate}: {}{more}",
-                    who.len(),
-                    known.len(),
-                    shown.join(", ")
-                ),
-            ));
+            if switches.is_empty() {
+                rows.push((
+                    "consumers",
+                    format!(
+                        "none of the {} consumer(s){of} seen in the last {KNOWN_CONSUMERS_DAYS} days would switch version{estimate}",
+                        known.len()
+                    ),
+                ));
+            }
+            for ((from, to), who) in &switches {
+                let shown: Vec<String> = who.iter().take(10).map(|c| format!("'{c}'")).collect();
+                let more = who.len().saturating_sub(shown.len());
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                rows.push((
+                    "consumers",
+                    format!(
+                        "{} of the {} consumer(s){of} seen in the last {KNOWN_CONSUMERS_DAYS} days would switch from '{from}' to '{to}'{estimate}: {}{more}",
+                        who.len(),
+                        known.len(),
+                        shown.join(", ")
+                    ),
+                ));
+            }
         }
         table(env, rows)
     }
