@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::access::{ApiToken, Grant, Role, User};
 use super::approvals::{ApprovalPolicy, PendingRequest};
 use super::model::Version;
-use super::model::{Cohort, Dataset, Notification, Rollout, VersionStatus};
+use super::model::{Cohort, Dataset, Rollout, VersionStatus};
+use super::notification::Notification;
 use super::schema::ColumnDef;
 
 /// One change recorded in a log entry. Actions are results, not requests: applying them needs
@@ -55,7 +56,7 @@ pub enum Action {
         /// The dataset's name.
         dataset: String,
         /// Its retention; `None` keeps every version.
-        retention: Option<super::lifecycle::Retention>,
+        retention: Option<super::model::Retention>,
     },
     /// A cohort's members become these.
     SetCohortMembers {

@@ -3,21 +3,9 @@
 //! ones its retention lets go.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::model::{Dataset, Version, VersionStatus};
 use super::schema::{ColumnDef, merge_schema};
-
-/// How many versions, or how recent ones, a dataset keeps: `VACUUM` drops the others (never
-/// the stable version, the candidate or the rollback target). With both, a version is dropped
-/// when it is neither among the newest `keep_versions` nor younger than `max_age_seconds`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Retention {
-    /// `KEEP n VERSIONS`: the newest n versions not dropped yet are kept.
-    pub keep_versions: Option<u32>,
-    /// `INTERVAL '30 days'`: versions registered more recently are kept.
-    pub max_age_seconds: Option<u64>,
-}
 
 impl Dataset {
     /// The columns a reader of the dataset sees: those of every exposed version (stable,
@@ -117,7 +105,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::catalog::{FileFormat, Rollout};
+    use crate::catalog::{FileFormat, Retention, Rollout};
 
     /// `orders` with versions v1..v6 registered a day apart (v1 oldest, ten days ago), v5
     /// stable after v4 (so v4 is the rollback target), and `retention`.

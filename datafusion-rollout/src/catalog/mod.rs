@@ -13,6 +13,7 @@ mod contract;
 mod lifecycle;
 mod model;
 mod names;
+mod notification;
 mod rollout;
 mod schema;
 mod state;
@@ -27,12 +28,13 @@ pub use approvals::{ApprovalOp, ApprovalPolicy, Approvals, PendingRequest};
 pub use contract::{
     ColumnRule, Comparison, Contract, ContractItems, Expectation, Threshold, interval_text,
 };
-pub use lifecycle::Retention;
+
 pub use model::{
-    AutoPolicy, BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, Notification,
-    NotifyOn, PinnedFile, Rollout, Version, VersionRef, VersionStatus, redact_url,
+    AutoPolicy, BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, PinnedFile,
+    Retention, Rollout, Version, VersionRef, VersionStatus,
 };
 pub use names::{validate_identifier, validate_version_id};
+pub use notification::{Notification, NotifyOn, redact_url};
 pub(crate) use rollout::{Exposure, Transition};
 pub use schema::{
     ColumnDef, check_compatible, columns_from_schema, merge_schema, schema_from_columns,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::access::{Access, Grantee};
 use super::action::Action;
 use super::approvals::Approvals;
-use super::model::{Cohort, Dataset, Notification, Version, VersionRef, VersionStatus};
+use super::model::{Cohort, Dataset, Version, VersionRef, VersionStatus};
+use super::notification::Notification;
 use super::rollout::check_statuses;
 use crate::error::{Error, Result, hint_known};
 

@@ -186,6 +186,17 @@ pub(crate) async fn gate(statement: &Statement, env: &Env<'_>) -> Result<Option<
     if state.access.is_open() {
         return Ok(None);
     }
+    if let Statement::Promote(p) = statement
+        && !p.more.is_empty()
+        && p.targets()
+            .any(|(d, _)| state.approvals.policy_for(d, true, p.force).is_some())
+    {
+        return Err(Error::InvalidValue {
+            what: "PROMOTE",
+            value: p.to_string(),
+            reason: "a PROMOTE of several datasets where one needs approvals is not supported yet; PROMOTE each".into(),
+        });
+    }
     let Some((dataset, promote, force)) = gated_kind(statement) else {
         return Ok(None);
     };

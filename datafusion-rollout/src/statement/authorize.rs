@@ -58,7 +58,10 @@ impl Statement {
                 }
                 CheckTarget::Rollouts => vec![Need::everywhere(P::Read)],
             },
-            Statement::Promote(s) => with_force(P::Promote, &s.dataset, s.force),
+            Statement::Promote(s) => s
+                .targets()
+                .flat_map(|(d, _)| with_force(P::Promote, d, s.force))
+                .collect(),
             Statement::Advance(s) => with_force(P::Promote, &s.dataset, s.force),
             Statement::Rollback(s) => s.datasets().map(|d| on(P::Rollback, d)).collect(),
             Statement::CreateContract(s) => vec![on(P::Contract, &s.dataset)],

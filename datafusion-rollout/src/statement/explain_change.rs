@@ -69,6 +69,13 @@ impl ExplainChange {
         // What the statement would commit, and whether its guards would run.
         let mut estimate = "";
         let (planned, guarded, force) = match self.statement.as_ref() {
+            Statement::Promote(p) if !p.more.is_empty() => {
+                return Err(Error::InvalidValue {
+                    what: "EXPLAIN PROMOTE",
+                    value: p.to_string(),
+                    reason: "EXPLAIN of a PROMOTE of several datasets is not supported yet; EXPLAIN PROMOTE each".into(),
+                });
+            }
             Statement::Promote(p) => {
                 // A rollout that starts draws its salt at commit: this one stands in for it.
                 let salt = match &ds.rollout.candidate {

@@ -21,6 +21,10 @@ use crate::store::Commit;
 /// With `FOR COHORT` and/or `AT n PERCENT` the version becomes the dataset's candidate for
 /// those consumers (extending the exposure when it is the candidate already). Without them
 /// it becomes the stable version for everyone.
+///
+/// `PROMOTE orders TO 'v2', order_items TO 'v5' [FOR COHORT .. | AT n PERCENT] ...`: related
+/// datasets in one commit, with one salt, so the same consumers read both new versions; the
+/// guards of every dataset run first, and any failure refuses all (unless `FORCE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Promote {
     /// The dataset.
@@ -43,6 +47,8 @@ pub struct Promote {
     pub force: bool,
     /// Why, for the history.
     pub reason: Option<String>,
+    /// `PROMOTE a TO 'v2', b TO 'v5'`: the datasets after the first, with their versions.
+    pub more: Vec<(String, String)>,
 }
 
 pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
@@ -50,6 +56,19 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
     let dataset = parse_name(p, "a dataset name after PROMOTE")?;
     p.expect_keyword(Keyword::TO)?;
     let version = parse_string(p, "a version id in quotes after TO, like 'v2'")?;
+    let mut more: Vec<(String, String)> = Vec::new();
+    while p.consume_token(&Token::Comma) {
+        let at = p.peek_token().span.start;
+        let name = parse_name(p, "a dataset name after ','")?;
+        if name == dataset || more.iter().any(|(d, _)| *d == name) {
+            return Err(ParserError::ParserError(format!(
+                "PROMOTE names {name} twice; each dataset is promoted once{at}"
+            )));
+        }
+        p.expect_keyword(Keyword::TO)?;
+        let v = parse_string(p, "a version id in quotes after TO, like 'v2'")?;
+        more.push((name, v));
+    }
     let mut cohorts = Vec::new();
     let mut percent_bp = None;
     let mut force = false;
@@ -86,6 +105,11 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
         every.as_deref(),
         auto.is_some(),
     )?;
+    if !more.is_empty() && !stages.is_empty() {
+        return Err(ParserError::ParserError(
+            "PROMOTE of several datasets IN STAGES is not supported yet: expose them FOR COHORT or AT n PERCENT together, or stage each".into(),
+        ));
+    }
     if force && reason.is_none() && !peek_word(p, "REASON") {
         return Err(ParserError::ParserError(
             "PROMOTE ... FORCE needs a REASON '...' saying why the guards are bypassed".into(),
@@ -101,6 +125,7 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
         auto,
         force,
         reason,
+        more,
     })
 }
 
@@ -112,6 +137,9 @@ impl fmt::Display for Promote {
             Ident(&self.dataset),
             Quoted(&self.version)
         )?;
+        for (d, v) in &self.more {
+            write!(f, ", {} TO {}", Ident(d), Quoted(v))?;
+        }
         if !self.cohorts.is_empty() {
             let names: Vec<String> = self.cohorts.iter().map(|c| Ident(c).to_string()).collect();
             write!(f, " FOR COHORT {}", names.join(", "))?;
@@ -180,9 +208,101 @@ impl Promote {
         }))
     }
 
+    /// Every (dataset, version) this promotes, the first one first.
+    pub fn targets(&self) -> impl Iterator<Item = (&String, &String)> {
+        std::iter::once((&self.dataset, &self.version)).chain(self.more.iter().map(|(d, v)| (d, v)))
+    }
+
+    /// This promotion for one of its datasets.
+    fn one(&self, dataset: &str, version: &str) -> Promote {
+        Promote {
+            dataset: dataset.to_string(),
+            version: version.to_string(),
+            more: vec![],
+            ..self.clone()
+        }
+    }
+
+    /// `PROMOTE a TO 'v2', b TO 'v5'`: every target's files verified and guards run (any
+    /// failure refuses all, unless FORCE), then one commit exposing all with one salt. The
+    /// evidence holds every dataset's checks, each naming its dataset.
+    async fn execute_many(&self, env: &Env<'_>, salt: &str) -> Result<Outcome> {
+        let state = env.store.state();
+        for (d, v) in self.targets() {
+            state.readable_version(d, v)?;
+            super::verify::verify_target(env, "PROMOTE", d, v).await?;
+        }
+        let mut results = Vec::new();
+        let mut evidence = Vec::new();
+        let mut baselines = Vec::new();
+        for (d, v) in self.targets() {
+            let report = crate::guard::evaluate(env, &state, d, v).await?;
+            if let Some(report) = report {
+                if report.failed() && !self.force {
+                    return Err(Error::GuardFailed {
+                        operation: "PROMOTE".into(),
+                        dataset: d.clone(),
+                        version: v.clone(),
+                        failures: report.failures(),
+                    });
+                }
+                for mut check in report.to_json() {
+                    if let Some(o) = check.as_object_mut() {
+                        o.insert("dataset".into(), serde_json::Value::from(d.as_str()));
+                    }
+                    evidence.push(check);
+                }
+                results.extend(report.results);
+            }
+            baselines.push(state.dataset(d)?.rollout.stable.clone());
+        }
+        let done = env
+            .commit(|s| {
+                let mut working = s.clone();
+                let mut all: Option<Commit> = None;
+                for ((d, v), baseline) in self.targets().zip(&baselines) {
+                    // Checks against a stable version that is no longer stable are stale.
+                    if s.dataset(d)?.rollout.stable != *baseline {
+                        return Err(Error::refused(crate::error::Refusal::ChangedMeanwhile {
+                            dataset: d.clone(),
+                            operation: "PROMOTE".into(),
+                        }));
+                    }
+                    let one = self.one(d, v);
+                    let Some(commit) = one.plan(&working, &one.transition(salt)?)? else {
+                        continue;
+                    };
+                    working
+                        .apply(working.sequence + 1, &commit.actions)
+                        .map_err(Error::internal)?;
+                    match &mut all {
+                        None => all = Some(commit),
+                        Some(all) => {
+                            all.actions.extend(commit.actions);
+                            all.message.push_str(" | ");
+                            all.message.push_str(&commit.message);
+                        }
+                    }
+                }
+                Ok(all.map(|mut c| {
+                    c.statement = self.to_string();
+                    c.checks = evidence.clone();
+                    c
+                }))
+            })
+            .await?;
+        let report = (!results.is_empty()).then(|| crate::contract::CheckReport::new(results));
+        Ok(Outcome::of_forced_commit(done, report, self.force, || {
+            "nothing to do: every dataset already serves its version that way".into()
+        }))
+    }
+
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         // The salt is drawn once per statement, so a retried commit keeps it.
         let salt = format!("{:016x}", uuid::Uuid::new_v4().as_u128() as u64);
+        if !self.more.is_empty() {
+            return self.execute_many(env, &salt).await;
+        }
         let transition = self.transition(&salt)?;
         let state = env.store.state();
         super::verify::verify_target(env, "PROMOTE", &self.dataset, &self.version).await?;

@@ -177,15 +177,24 @@ impl ShowRollout {
 
 /// A check as the log stored it; one the log holds in a form this release does not know is
 /// shown whole, as its JSON, with status `error`.
+/// A check of an entry that changed several datasets names its dataset (`items: unique`).
 fn stored_check(value: &serde_json::Value) -> CheckResult {
-    serde_json::from_value(value.clone()).unwrap_or_else(|_| CheckResult {
-        check: value.to_string(),
-        column: None,
-        value: None,
-        threshold: String::new(),
-        status: CheckStatus::Error,
-        detail: "not a check this release can read".into(),
-    })
+    let named = |mut c: CheckResult| {
+        if let Some(d) = value.get("dataset").and_then(|d| d.as_str()) {
+            c.check = format!("{d}: {}", c.check);
+        }
+        c
+    };
+    serde_json::from_value(value.clone())
+        .map(named)
+        .unwrap_or_else(|_| CheckResult {
+            check: value.to_string(),
+            column: None,
+            value: None,
+            threshold: String::new(),
+            status: CheckStatus::Error,
+            detail: "not a check this release can read".into(),
+        })
 }
 
 impl ShowHistory {

@@ -449,6 +449,7 @@ fn statement_of(
                 auto: e.auto.then(Default::default),
                 force: body.force,
                 reason: Some(reason),
+                more: vec![],
             })
         }
         "approve" => {

@@ -62,6 +62,7 @@ const STATEMENTS: &[(&str, &str)] = &[
         "PROMOTE",
         "PROMOTE dataset TO 'v2' [FOR COHORT name | AT n PERCENT] [FORCE] [REASON '...'];\n\
          PROMOTE dataset TO 'v2' IN STAGES (1, 10, 50, 100) [EVERY INTERVAL '1 hour'] [REASON '...'];\n\
+         PROMOTE a TO 'v2', b TO 'v5' [FOR COHORT name | AT n PERCENT];   -- one commit, one salt\n\
          -- without FOR/AT/IN STAGES, v2 becomes stable for everyone; guards run first,\n\
          -- FORCE REASON '...' overrides failing guards (recorded in the history)",
     ),

@@ -58,6 +58,7 @@ const VALID: &[&str] = &[
     "DROP VERSION 'v0' OF orders REASON 'old'",
     "ROLLBACK orders CASCADE REASON 'bad upstream'",
     "ROLLBACK orders, order_items REASON 'bad load'",
+    "PROMOTE orders TO 'v2', order_items TO 'v5' FOR COHORT canary REASON 'together'",
     "SHOW LINEAGE OF orders VERSION 'v2'",
     "ALTER DATASET orders SET RETENTION (KEEP 10 VERSIONS, INTERVAL '30 days') REASON 'r'",
     "ALTER DATASET orders SET RETENTION NONE",
@@ -690,6 +691,13 @@ fn valid() -> impl Strategy<Value = String> {
                 format!("ALTER DATASET {name} SET RETENTION {retention}{reason}")
             })
             .boxed(),
+        // PROMOTE a TO 'v', b TO 'w' (not IN STAGES)
+        (lit(), lit(), prop::option::of(percent()), reason())
+            .prop_map(|(v, w, at, reason)| {
+                let at = at.map(|p| format!(" AT {p} PERCENT")).unwrap_or_default();
+                format!("PROMOTE orders TO {v}, \"Order Items\" TO {w}{at}{reason}")
+            })
+            .boxed(),
         // ROLLBACK a, b
         (prop::collection::vec(name(), 2..4), any::<bool>(), reason())
             .prop_map(|(mut names, cascade, reason)| {
@@ -1044,6 +1052,7 @@ fn form(s: &Statement) -> &'static str {
             Statement::Rollback(_) => "EXPLAIN ROLLBACK",
             _ => "EXPLAIN ADVANCE",
         },
+        Statement::Promote(p) if !p.more.is_empty() => "PROMOTE a, b",
         Statement::Promote(p) if p.auto.is_some_and(|a| a.rollback_after > 1) => {
             "PROMOTE IN STAGES EVERY AUTO ROLLBACK AFTER"
         }
@@ -1161,6 +1170,7 @@ const FORMS: &[&str] = &[
     "ROLLBACK",
     "ROLLBACK CASCADE",
     "ROLLBACK a, b",
+    "PROMOTE a, b",
     "SHOW LINEAGE",
     "ALTER DATASET SET RETENTION",
     "SHOW ROLLOUT",
