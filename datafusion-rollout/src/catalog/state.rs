@@ -76,55 +76,53 @@ impl State {
     /// The versions derived from `of`, transitively (the versions whose `CREATE VERSION ...
     /// AS` read it, then those read from them), nearest first, each once with its depth.
     pub fn derived_from(&self, of: &VersionRef) -> Vec<(usize, VersionRef)> {
-        let mut out: Vec<(usize, VersionRef)> = Vec::new();
-        let mut frontier = vec![of.clone()];
-        let mut depth = 0;
-        while !frontier.is_empty() {
-            depth += 1;
-            let mut next = Vec::new();
-            for ds in self.datasets.values() {
-                for v in &ds.versions {
-                    let here = VersionRef {
-                        dataset: ds.name.clone(),
-                        version: v.id.clone(),
-                    };
-                    if v.inputs.iter().any(|i| frontier.contains(i))
-                        && here != *of
-                        && !out.iter().any(|(_, r)| *r == here)
-                    {
-                        out.push((depth, here.clone()));
-                        next.push(here);
-                    }
-                }
-            }
-            frontier = next;
-        }
-        out
+        self.lineage_walk(of, |r| {
+            self.datasets
+                .values()
+                .flat_map(|ds| {
+                    ds.versions
+                        .iter()
+                        .filter(|v| v.inputs.contains(r))
+                        .map(|v| VersionRef {
+                            dataset: ds.name.clone(),
+                            version: v.id.clone(),
+                        })
+                })
+                .collect()
+        })
     }
 
     /// The versions `of` was derived from, transitively, nearest first, each once.
     pub fn derived_into(&self, of: &VersionRef) -> Vec<(usize, VersionRef)> {
+        self.lineage_walk(of, |r| {
+            self.datasets
+                .get(&r.dataset)
+                .and_then(|d| d.version(&r.version))
+                .map(|v| v.inputs.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Breadth first from `of` along `next`, each version once (never `of` itself), with its
+    /// depth.
+    fn lineage_walk(
+        &self,
+        of: &VersionRef,
+        next: impl Fn(&VersionRef) -> Vec<VersionRef>,
+    ) -> Vec<(usize, VersionRef)> {
         let mut out: Vec<(usize, VersionRef)> = Vec::new();
         let mut frontier = vec![of.clone()];
         let mut depth = 0;
         while !frontier.is_empty() {
             depth += 1;
-            let mut next = Vec::new();
-            for r in &frontier {
-                let inputs = self
-                    .datasets
-                    .get(&r.dataset)
-                    .and_then(|d| d.version(&r.version))
-                    .map(|v| v.inputs.as_slice())
-                    .unwrap_or_default();
-                for i in inputs {
-                    if *i != *of && !out.iter().any(|(_, o)| o == i) {
-                        out.push((depth, i.clone()));
-                        next.push(i.clone());
-                    }
+            let mut reached = Vec::new();
+            for r in frontier.iter().flat_map(&next) {
+                if r != *of && !out.iter().any(|(_, o)| *o == r) {
+                    out.push((depth, r.clone()));
+                    reached.push(r);
                 }
             }
-            frontier = next;
+            frontier = reached;
         }
         out
     }

@@ -12,6 +12,7 @@ mod assert;
 mod authorize;
 mod check;
 mod cohort;
+mod combined;
 mod contract;
 mod dataset;
 mod drop_version;

@@ -258,9 +258,8 @@ impl Promote {
         }
         let done = env
             .commit(|s| {
-                let mut working = s.clone();
-                let mut all: Option<Commit> = None;
-                for ((d, v), baseline) in self.targets().zip(&baselines) {
+                let targets = self.targets().zip(&baselines);
+                let all = super::combined::in_turn(s, targets, |working, ((d, v), baseline)| {
                     // Checks against a stable version that is no longer stable are stale.
                     if s.dataset(d)?.rollout.stable != *baseline {
                         return Err(Error::refused(crate::error::Refusal::ChangedMeanwhile {
@@ -269,21 +268,8 @@ impl Promote {
                         }));
                     }
                     let one = self.one(d, v);
-                    let Some(commit) = one.plan(&working, &one.transition(salt)?)? else {
-                        continue;
-                    };
-                    working
-                        .apply(working.sequence + 1, &commit.actions)
-                        .map_err(Error::internal)?;
-                    match &mut all {
-                        None => all = Some(commit),
-                        Some(all) => {
-                            all.actions.extend(commit.actions);
-                            all.message.push_str(" | ");
-                            all.message.push_str(&commit.message);
-                        }
-                    }
-                }
+                    one.plan(working, &one.transition(salt)?)
+                })?;
                 Ok(all.map(|mut c| {
                     c.statement = self.to_string();
                     c.checks = evidence.clone();

@@ -186,9 +186,7 @@ impl Rollback {
         seen: &mut BTreeMap<String, Rollout>,
         events: &[Event],
     ) -> Result<Option<Commit>> {
-        let mut working = state.clone();
-        let mut all: Option<Commit> = None;
-        for dataset in self.datasets() {
+        let all = super::combined::in_turn(state, self.datasets(), |working, dataset| {
             let one = Rollback {
                 dataset: dataset.clone(),
                 to: None,
@@ -196,21 +194,8 @@ impl Rollback {
                 more: vec![],
                 reason: self.reason.clone(),
             };
-            let Some(commit) = one.plan(&working, seen, events)? else {
-                continue;
-            };
-            working
-                .apply(working.sequence + 1, &commit.actions)
-                .map_err(Error::internal)?;
-            match &mut all {
-                None => all = Some(commit),
-                Some(all) => {
-                    all.actions.extend(commit.actions);
-                    all.message.push_str(" | ");
-                    all.message.push_str(&commit.message);
-                }
-            }
-        }
+            one.plan(working, seen, events)
+        })?;
         Ok(all.map(|mut c| {
             c.statement = self.to_string();
             c
