@@ -51,17 +51,18 @@ pub(super) fn parse_show_history(p: &mut Parser) -> Result<ShowHistory, ParserEr
     } else {
         None
     };
-    let limit = if p.parse_keyword(Keyword::LIMIT) {
-        Some(p.parse_literal_uint()?)
-    } else {
-        None
-    };
-    let with_checks = if p.parse_keyword(Keyword::WITH) {
-        expect_word(p, "CHECKS")?;
-        true
-    } else {
-        false
-    };
+    // LIMIT and WITH CHECKS, in either order.
+    let (mut limit, mut with_checks) = (None, false);
+    loop {
+        if limit.is_none() && p.parse_keyword(Keyword::LIMIT) {
+            limit = Some(p.parse_literal_uint()?);
+        } else if !with_checks && p.parse_keyword(Keyword::WITH) {
+            expect_word(p, "CHECKS")?;
+            with_checks = true;
+        } else {
+            break;
+        }
+    }
     Ok(ShowHistory {
         dataset,
         limit,
