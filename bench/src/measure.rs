@@ -229,6 +229,7 @@ pub async fn events(
                     rows: Some(1000 + e as u64),
                     elapsed_ms: 1.0 + (e % 13) as f64,
                     error: None,
+                    deprecated: vec![],
                 });
                 body.push_str(&serde_json::to_string(&event)?);
                 body.push('\n');

@@ -58,6 +58,13 @@ pub enum Action {
         /// Its retention; `None` keeps every version.
         retention: Option<super::model::Retention>,
     },
+    /// A version's migration is finished: its compatibility columns go away.
+    FinishMigration {
+        /// The dataset's name.
+        dataset: String,
+        /// The version that declared the migration.
+        version: String,
+    },
     /// A cohort's members become these.
     SetCohortMembers {
         /// The cohort's name.
@@ -186,7 +193,8 @@ impl Action {
             | Action::SetRollout { dataset, .. }
             | Action::SetContract { dataset, .. }
             | Action::SetApprovals { dataset, .. }
-            | Action::SetRetention { dataset, .. } => Some(dataset),
+            | Action::SetRetention { dataset, .. }
+            | Action::FinishMigration { dataset, .. } => Some(dataset),
             _ => None,
         }
     }

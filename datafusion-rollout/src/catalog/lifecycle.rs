@@ -4,37 +4,53 @@
 
 use chrono::{DateTime, Utc};
 
+use super::migration::fold;
 use super::model::{Dataset, Version, VersionStatus};
-use super::schema::{ColumnDef, merge_schema};
+use super::schema::ColumnDef;
 
 impl Dataset {
     /// The columns a reader of the dataset sees: those of every exposed version (stable,
     /// candidate, retired), merged in registration order, so a consumer of the stable version
     /// reads a column the candidate added as NULL, and a widened type as the wider one; plus
     /// the columns of `also` (the versions a pinned read or a drift names). Columns only a
-    /// registered, rejected or rolled-back version has never reach a reader.
+    /// registered, rejected or rolled-back version has never reach a reader. Declared
+    /// migrations are applied in order, and the old names of an unfinished one follow as
+    /// deprecated compatibility columns (see [`super::migration`]).
     ///
     /// Before any version is exposed nobody reads the dataset unpinned (resolution refuses it,
     /// naming why), so the schema it plans with is that of every version.
     pub fn reader_columns(&self, also: &[&str]) -> Vec<ColumnDef> {
-        let exposed = self.versions.iter().any(|v| v.status.is_exposed());
-        merged_columns(
-            self.versions
-                .iter()
-                .filter(|v| !exposed || v.status.is_exposed() || also.contains(&v.id.as_str())),
-        )
+        let folded = self.fold_for(also);
+        let mut columns = folded.columns;
+        columns.extend(folded.compat.into_iter().map(|c| c.column));
+        columns
     }
 
     /// The columns a new version must keep (with their types, or wider): those of the exposed
-    /// versions. A column only an unexposed, rejected or rolled-back version had binds nothing.
+    /// versions, their declared migrations applied. A column only an unexposed, rejected or
+    /// rolled-back version had binds nothing.
     pub fn binding_columns(&self) -> Vec<ColumnDef> {
-        merged_columns(self.versions.iter().filter(|v| v.status.is_exposed()))
+        fold(
+            &self.versions,
+            |v| v.status.is_exposed(),
+            |v| {
+                self.migrates(v, &[])
+                    && (v.status.is_exposed()
+                        || v.status == VersionStatus::RolledBack
+                        || v.migration.as_ref().is_some_and(|m| m.finished))
+            },
+        )
+        .columns
     }
 
     /// Why `version` may not be dropped now: it is the stable version, the candidate, or the
     /// version `ROLLBACK` would restore.
     pub fn protected_role(&self, version: &str) -> Option<&'static str> {
         let rollout = &self.rollout;
+        let migrating = self.unfinished_migration().filter(|v| v.id == version);
+        if migrating.is_some_and(|v| self.migrates(v, &[])) {
+            return Some("the version whose migration is in progress (FINISH MIGRATION first)");
+        }
         if rollout.stable.as_deref() == Some(version) {
             Some("the stable version")
         } else if rollout.candidate.as_ref().map(|c| c.version.as_str()) == Some(version) {
@@ -85,21 +101,6 @@ impl Dataset {
     }
 }
 
-/// The columns of `versions` merged in order. Every query plans with this, and a dataset may
-/// have thousands of versions, mostly of one schema: merging a version whose columns equal the
-/// previous one's changes nothing, so it is skipped with one comparison.
-fn merged_columns<'a>(versions: impl Iterator<Item = &'a Version>) -> Vec<ColumnDef> {
-    let mut merged = Vec::new();
-    let mut last: Option<&Vec<ColumnDef>> = None;
-    for v in versions {
-        if last != Some(&v.schema) {
-            merged = merge_schema(&merged, &v.schema);
-            last = Some(&v.schema);
-        }
-    }
-    merged
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -132,6 +133,7 @@ mod tests {
                     _ => VersionStatus::Registered,
                 },
                 inputs: vec![],
+                migration: None,
             })
             .collect();
         let ds = Dataset {

@@ -11,6 +11,7 @@ mod action;
 mod approvals;
 mod contract;
 mod lifecycle;
+mod migration;
 mod model;
 mod names;
 mod notification;
@@ -29,9 +30,10 @@ pub use contract::{
     ColumnRule, Comparison, Contract, ContractItems, Expectation, Threshold, interval_text,
 };
 
+pub use migration::{CompatColumn, apply_steps, check_steps, normalize_steps};
 pub use model::{
-    AutoPolicy, BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, PinnedFile,
-    Retention, Rollout, Version, VersionRef, VersionStatus,
+    AutoPolicy, BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, Migration,
+    MigrationStep, PinnedFile, Retention, Rollout, Version, VersionRef, VersionStatus,
 };
 pub use names::{validate_identifier, validate_version_id};
 pub use notification::{Notification, NotifyOn, redact_url};

@@ -186,6 +186,59 @@ pub struct Version {
     /// lineage); empty for a registered version.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<VersionRef>,
+    /// The breaking changes it declared (`REGISTER VERSION ... WITH MIGRATION`), applied to the
+    /// dataset's schema when it is exposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<Migration>,
+}
+
+/// A version's declared breaking changes. Until the migration is finished (`ALTER DATASET d
+/// FINISH MIGRATION`), readers also see the old names as deprecated compatibility columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Migration {
+    /// The changes, in the order declared.
+    pub steps: Vec<MigrationStep>,
+    /// Whether `FINISH MIGRATION` has removed its compatibility columns.
+    #[serde(default)]
+    pub finished: bool,
+}
+
+/// One declared breaking change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MigrationStep {
+    /// `RENAME COLUMN from TO to`: the version has `to` where older versions have `from`.
+    Rename {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+    /// `DROP COLUMN column`: the version no longer has it.
+    Drop {
+        /// The column dropped.
+        column: String,
+    },
+    /// `ALTER COLUMN column TYPE t`: the version's column has type `data_type` (arrow's
+    /// textual form); older versions' values are cast to it.
+    AlterType {
+        /// The column.
+        column: String,
+        /// Its new type, in arrow's textual form.
+        data_type: String,
+    },
+}
+
+impl fmt::Display for MigrationStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MigrationStep::Rename { from, to } => write!(f, "RENAME COLUMN {from} TO {to}"),
+            MigrationStep::Drop { column } => write!(f, "DROP COLUMN {column}"),
+            MigrationStep::AlterType { column, data_type } => {
+                write!(f, "ALTER COLUMN {column} TYPE {data_type}")
+            }
+        }
+    }
 }
 
 /// One version of one dataset.

@@ -226,6 +226,20 @@ impl State {
             Action::SetRetention { dataset, retention } => {
                 self.dataset_mut(dataset)?.retention = *retention;
             }
+            Action::FinishMigration { dataset, version } => {
+                let v = self
+                    .dataset_mut(dataset)?
+                    .version_mut(version)
+                    .ok_or_else(|| format!("unknown version '{version}' of {dataset}"))?;
+                match v.migration.as_mut() {
+                    Some(m) => m.finished = true,
+                    None => {
+                        return Err(format!(
+                            "version '{version}' of {dataset} declared no migration"
+                        ));
+                    }
+                }
+            }
             Action::SetCohortMembers { cohort, members } => {
                 let c = self
                     .cohorts

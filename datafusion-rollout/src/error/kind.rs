@@ -115,6 +115,7 @@ impl Error {
             | Error::NotBoolean { .. }
             | Error::UnsupportedType { .. }
             | Error::BreakingSchemaChange { .. }
+            | Error::InvalidMigration { .. }
             | Error::Config(_) => K::InvalidInput,
             Error::Refused(r)
                 if matches!(

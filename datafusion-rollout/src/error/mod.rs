@@ -209,7 +209,7 @@ pub enum Error {
     },
 
     /// A new version's schema breaks readers of the dataset.
-    #[error("version '{version}' of '{dataset}' breaks the dataset's schema:\n  - {}", changes.join("\n  - "))]
+    #[error("version '{version}' of '{dataset}' breaks the dataset's schema:\n  - {}\nto roll a breaking change out in stages, declare it: REGISTER VERSION ... WITH MIGRATION (RENAME COLUMN a TO b, DROP COLUMN c, ALTER COLUMN d TYPE t)", changes.join("\n  - "))]
     BreakingSchemaChange {
         /// The dataset.
         dataset: String,
@@ -217,6 +217,17 @@ pub enum Error {
         version: String,
         /// One line per breaking change (a dropped column, a changed type, ...).
         changes: Vec<String>,
+    },
+
+    /// `WITH MIGRATION` steps that do not describe the new version's files.
+    #[error("WITH MIGRATION of version '{version}' of '{dataset}' does not match:\n  - {}", problems.join("\n  - "))]
+    InvalidMigration {
+        /// The dataset.
+        dataset: String,
+        /// The new version.
+        version: String,
+        /// One line per problem.
+        problems: Vec<String>,
     },
 
     /// A rollout change that the dataset's current state does not allow.

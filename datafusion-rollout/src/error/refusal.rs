@@ -273,4 +273,37 @@ pub enum Refusal {
         /// Why not.
         why: String,
     },
+
+    /// `FINISH MIGRATION` of a dataset with none in progress.
+    #[error(
+        "{dataset} has no migration in progress; REGISTER VERSION ... WITH MIGRATION (...) declares one"
+    )]
+    NoMigration {
+        /// The dataset.
+        dataset: String,
+    },
+
+    /// `FINISH MIGRATION` while consumers still read through the old names.
+    #[error(
+        "FINISH MIGRATION of {dataset} (declared by '{version}') refused: the latest reads of these consumers still use its compatibility columns: {readers}; they must read the new names first; nothing was changed"
+    )]
+    CompatColumnsInUse {
+        /// The dataset.
+        dataset: String,
+        /// The version that declared the migration.
+        version: String,
+        /// Who reads which old names.
+        readers: String,
+    },
+
+    /// A second migration while one is unfinished.
+    #[error(
+        "{dataset} is migrating to the schema of '{version}', not finished yet: ALTER DATASET {dataset} FINISH MIGRATION first (or, if '{version}' was never exposed, DROP VERSION '{version}' OF {dataset} to abandon it); nothing was changed"
+    )]
+    MigrationInProgress {
+        /// The dataset.
+        dataset: String,
+        /// The version that declared the unfinished migration.
+        version: String,
+    },
 }

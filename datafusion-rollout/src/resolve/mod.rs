@@ -24,7 +24,7 @@ pub use config::{
 pub use pinned::{PinnedStoreRegistry, Pins};
 pub(crate) use pinned::{VerifyingStore, describe_change};
 pub(crate) use provider::reading_principal;
-pub use provider::{VersionedTable, resolutions_in, version_table};
+pub use provider::{VersionedTable, mapped_table, resolutions_in, version_table};
 pub use recording::{RecordReadsExec, arm_of, recorded_table};
 pub use resolution::{Reason, Resolution, resolve};
 pub use schema_provider::PIN_SEPARATOR;

@@ -7,7 +7,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
 use datafusion::common::config::TableOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Column, ScalarValue};
 use datafusion::config::ConfigOptions;
+use datafusion::datasource::ViewTable;
 use datafusion::datasource::file_format::FileFormat as DfFileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -17,14 +19,19 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{
+    Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, cast, col, lit,
+};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::config::Consistency;
 use super::config::RolloutConfig;
 use super::recording::{ReadProbe, RecordedTable};
 use super::resolution::{Reason, Resolution, resolve};
-use crate::catalog::{FileFormat, Privilege, State, VersionStatus, schema_from_columns};
+use crate::catalog::{
+    ColumnDef, FileFormat, Privilege, State, VersionStatus, columns_from_schema,
+    schema_from_columns,
+};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -125,12 +132,21 @@ impl VersionedTable {
         if !cfg.record_reads {
             return Ok(table);
         }
+        let deprecated = self
+            .store
+            .state()
+            .dataset(&self.dataset)?
+            .compat_columns(self.pinned.as_deref().as_slice())
+            .into_iter()
+            .map(|c| c.column.name)
+            .collect();
         let probe = ReadProbe::new(
             Arc::clone(self.store.events()),
             resolution,
             cfg.consumer,
             !cfg.explaining,
-        );
+        )
+        .watching(deprecated);
         Ok(Arc::new(RecordedTable::new(table, probe)))
     }
 }
@@ -202,11 +218,11 @@ pub(crate) fn reading_principal<'c>(
     }
 }
 
-/// A `ListingTable` over exactly the pinned files of a version, read with `schema` (the
-/// dataset's reader schema: columns the version lacks read as NULL).
-///
-/// CSV has no column names to match by, so a CSV version lacking some of the dataset's columns
-/// is read with its own schema under a projection that adds the missing ones as NULL.
+/// The table of `version` of `dataset` as readers with `schema` see it: the `ListingTable` of
+/// its pinned files read with that schema (a column the version lacks reads as NULL, a narrower
+/// type is cast), or, when some reader column reads another file column (a name a declared
+/// migration changed) or a CSV version lacks columns the dataset has since gained, a view over
+/// its own columns that maps each reader column to its source.
 pub fn version_table(
     store: &Store,
     dataset: &str,
@@ -216,32 +232,52 @@ pub fn version_table(
 ) -> Result<Arc<dyn TableProvider>> {
     let state = store.state();
     let v = state.readable_version(dataset, version)?;
-    if v.format == FileFormat::Csv && v.schema.len() != schema.fields().len() {
-        let own = schema_from_columns(&v.schema)?;
-        let inner = listing_table(store, v, own, options)?;
-        let source = datafusion::datasource::provider_as_source(inner);
-        let exprs: Vec<Expr> = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                let value = if v.schema.iter().any(|c| &c.name == f.name()) {
-                    datafusion::logical_expr::col(datafusion::common::Column::from_name(f.name()))
-                } else {
-                    datafusion::logical_expr::lit(datafusion::common::ScalarValue::Null)
-                };
-                datafusion::logical_expr::cast(value, f.data_type().clone()).alias(f.name())
-            })
-            .collect();
-        let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(
-            format!("{dataset}@{version}"),
-            source,
-            None,
-        )?
+    let ds = state.dataset(dataset)?;
+    let columns: Vec<(ColumnDef, Option<String>)> = columns_from_schema(&schema)
+        .into_iter()
+        .map(|c| {
+            let source = ds.column_source(v, &c.name, &[version]);
+            (c, source)
+        })
+        .collect();
+    let renamed = columns
+        .iter()
+        .any(|(c, source)| source.as_ref().is_some_and(|s| *s != c.name));
+    let csv_lacks = v.format == FileFormat::Csv && v.schema.len() != columns.len();
+    if !renamed && !csv_lacks {
+        return listing_table(store, v, schema, options);
+    }
+    let own = listing_table(store, v, schema_from_columns(&v.schema)?, options)?;
+    mapped_table(own, &format!("{dataset}@{version}"), &columns)
+}
+
+/// A view over `inner` (named `name` in its plan) with one column per entry of `columns`: the
+/// named source column cast to the entry's type, or NULL of that type when it has none.
+pub fn mapped_table(
+    inner: Arc<dyn TableProvider>,
+    name: &str,
+    columns: &[(ColumnDef, Option<String>)],
+) -> Result<Arc<dyn TableProvider>> {
+    let schema = schema_from_columns(&columns.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>())?;
+    let own = inner.schema();
+    let exprs: Vec<Expr> = schema
+        .fields()
+        .iter()
+        .zip(columns)
+        .map(|(field, (_, source))| {
+            let value = match source.as_ref().and_then(|s| own.field_with_name(s).ok()) {
+                Some(f) if f.data_type() == field.data_type() => col(Column::from_name(f.name())),
+                Some(f) => cast(col(Column::from_name(f.name())), field.data_type().clone()),
+                None => cast(lit(ScalarValue::Null), field.data_type().clone()),
+            };
+            value.alias(field.name())
+        })
+        .collect();
+    let source = datafusion::datasource::provider_as_source(inner);
+    let plan = LogicalPlanBuilder::scan(name, source, None)?
         .project(exprs)?
         .build()?;
-        return Ok(Arc::new(datafusion::datasource::ViewTable::new(plan, None)));
-    }
-    listing_table(store, v, schema, options)
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 fn listing_table(

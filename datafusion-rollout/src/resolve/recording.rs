@@ -87,6 +87,9 @@ pub(crate) struct ReadProbe {
     rows: AtomicU64,
     ended: Mutex<Option<Instant>>,
     error: Mutex<Option<String>>,
+    /// The deprecated compatibility columns the table has, and those the scan read.
+    deprecated: Vec<String>,
+    read_deprecated: Mutex<Vec<String>>,
 }
 
 impl fmt::Debug for ReadProbe {
@@ -117,7 +120,43 @@ impl ReadProbe {
             rows: AtomicU64::new(0),
             ended: Mutex::new(None),
             error: Mutex::new(None),
+            deprecated: vec![],
+            read_deprecated: Mutex::new(vec![]),
         })
+    }
+
+    /// The same probe, noting which of `columns` (deprecated compatibility columns) a scan
+    /// reads.
+    pub(crate) fn watching(mut self: Arc<Self>, columns: Vec<String>) -> Arc<Self> {
+        if let Some(probe) = Arc::get_mut(&mut self) {
+            probe.deprecated = columns;
+        }
+        self
+    }
+
+    /// Notes the deprecated columns among those of `schema` a scan projects.
+    fn projected(&self, schema: &SchemaRef, projection: Option<&[usize]>) {
+        if self.deprecated.is_empty() {
+            return;
+        }
+        let fields = schema.fields();
+        let names: Vec<&String> = match projection {
+            Some(p) => p
+                .iter()
+                .filter_map(|i| fields.get(*i))
+                .map(|f| f.name())
+                .collect(),
+            None => fields.iter().map(|f| f.name()).collect(),
+        };
+        let mut read = self
+            .read_deprecated
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for name in names {
+            if self.deprecated.contains(name) && !read.contains(name) {
+                read.push(name.clone());
+            }
+        }
     }
 
     fn fail(&self, error: &DataFusionError) {
@@ -156,6 +195,11 @@ impl Drop for ReadProbe {
             rows: executed.then(|| self.rows.load(Ordering::Relaxed)),
             elapsed_ms: ended.saturating_duration_since(self.planned).as_secs_f64() * 1e3,
             error,
+            deprecated: self
+                .read_deprecated
+                .get_mut()
+                .map(std::mem::take)
+                .unwrap_or_default(),
         }));
     }
 }
@@ -216,6 +260,8 @@ impl TableProvider for RecordedTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.probe
+            .projected(&self.inner.schema(), projection.map(Vec::as_slice));
         let planned = self.inner.scan(state, projection, filters, limit).await;
         self.wrap(planned)
     }
@@ -225,6 +271,8 @@ impl TableProvider for RecordedTable {
         state: &dyn Session,
         args: ScanArgs<'a>,
     ) -> DfResult<ScanResult> {
+        self.probe
+            .projected(&self.inner.schema(), args.projection());
         let planned = self.inner.scan_with_args(state, args).await;
         let plan = self.wrap(planned.map(|r| r.into_inner()))?;
         Ok(ScanResult::new(plan))
@@ -343,11 +391,18 @@ impl ExecutionPlan for RecordReadsExec {
         CardinalityEffect::Equal
     }
 
+    /// Lets the projection above go below, into the version's scan when that can take it:
+    /// the input is offered the projection as if it sat directly on it (which is what
+    /// `try_swapping_with_projection` implementations assume). Offering it the projection
+    /// over this node instead made a projecting input (a renamed column's view) wrap this
+    /// node inside itself again and again, and planning never ended.
     fn try_swapping_with_projection(
         &self,
         projection: &ProjectionExec,
     ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
-        match self.input.try_swapping_with_projection(projection)? {
+        let on_input =
+            ProjectionExec::try_new(projection.expr().to_vec(), Arc::clone(&self.input))?;
+        match self.input.try_swapping_with_projection(&on_input)? {
             Some(input) => Ok(Some(replace_children_if_necessary(
                 Arc::new(self.clone()),
                 vec![input],

@@ -50,9 +50,27 @@ impl RolloutContext {
         // EXPLAIN says which version each dataset resolved to, and why.
         let schema = Arc::new(df.schema().as_arrow().clone());
         let mut batches = df.collect().await?;
-        let rows: Vec<String> = resolutions.iter().map(|r| r.to_string()).collect();
-        let plan_type: ArrayRef =
-            Arc::new(StringArray::from(vec!["rollout_resolution"; rows.len()]));
+        let mut kinds = vec!["rollout_resolution"; resolutions.len()];
+        let mut rows: Vec<String> = resolutions.iter().map(|r| r.to_string()).collect();
+        // A migration in progress: which names are deprecated, and what they read.
+        let state = self.store.state();
+        for r in &resolutions {
+            let Ok(ds) = state.dataset(&r.dataset) else {
+                continue;
+            };
+            for c in ds.compat_columns(&[r.version.as_str()]) {
+                let reads = match &c.replaced_by {
+                    Some(new) => format!("reads '{new}'"),
+                    None => "reads NULL in versions without it".into(),
+                };
+                kinds.push("rollout_migration");
+                rows.push(format!(
+                    "{}.{} is a deprecated compatibility column of the migration declared by '{}' ({reads}); ALTER DATASET {} FINISH MIGRATION removes it",
+                    r.dataset, c.column.name, c.version, r.dataset
+                ));
+            }
+        }
+        let plan_type: ArrayRef = Arc::new(StringArray::from(kinds));
         let text: ArrayRef = Arc::new(StringArray::from(rows));
         if schema.fields().len() == 2 {
             batches.push(RecordBatch::try_new(

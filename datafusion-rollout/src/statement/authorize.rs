@@ -49,6 +49,7 @@ impl Statement {
             Statement::DropVersion(s) => vec![on(P::Admin, &s.dataset)],
             Statement::ShowLineage(s) => vec![on(P::Read, &s.dataset)],
             Statement::SetRetention(s) => vec![on(P::Admin, &s.dataset)],
+            Statement::FinishMigration(s) => vec![on(P::Register, &s.dataset)],
             Statement::VerifyVersion(s) => vec![on(P::Read, &s.dataset)],
             Statement::ReportMetric(s) => vec![on(P::Read, &s.dataset)],
             Statement::ShowExposure(s) => vec![on(P::Read, &s.dataset)],

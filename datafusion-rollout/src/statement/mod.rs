@@ -20,6 +20,7 @@ mod explain_change;
 mod exposure;
 mod grants;
 mod lineage;
+mod migration;
 mod notification;
 mod outcome;
 mod parser;
@@ -60,6 +61,7 @@ pub use explain_change::{ExplainChange, KNOWN_CONSUMERS_DAYS};
 pub use exposure::ShowExposure;
 pub use grants::{ChangeGrants, Granted, ShowGrants};
 pub use lineage::ShowLineage;
+pub use migration::{DeclaredChange, FinishMigration};
 pub use notification::{CreateNotification, DropNotification, ShowNotifications};
 pub use outcome::Outcome;
 pub use parser::{parse_sql, parse_sql_with_dialect, parse_statement};
@@ -108,6 +110,8 @@ pub enum Statement {
     ShowLineage(ShowLineage),
     /// `ALTER DATASET ... SET RETENTION`: which versions VACUUM drops.
     SetRetention(SetRetention),
+    /// `ALTER DATASET ... FINISH MIGRATION`: the compatibility columns of a migration go away.
+    FinishMigration(FinishMigration),
     /// `PROMOTE`: expose a version to some consumers, or make it stable.
     Promote(Promote),
     /// `ROLLBACK`: abort a rollout, or go back to an earlier stable version.
@@ -180,6 +184,7 @@ impl Statement {
                 | Statement::AlterCohort(_)
                 | Statement::DropVersion(_)
                 | Statement::SetRetention(_)
+                | Statement::FinishMigration(_)
                 | Statement::Promote(_)
                 | Statement::Rollback(_)
                 | Statement::CreateContract(_)
@@ -215,6 +220,7 @@ impl fmt::Display for Statement {
             Statement::DropVersion(s) => write!(f, "{s}"),
             Statement::ShowLineage(s) => write!(f, "{s}"),
             Statement::SetRetention(s) => write!(f, "{s}"),
+            Statement::FinishMigration(s) => write!(f, "{s}"),
             Statement::Promote(s) => write!(f, "{s}"),
             Statement::Rollback(s) => write!(f, "{s}"),
             Statement::ShowRollout(s) => write!(f, "{s}"),
@@ -268,6 +274,7 @@ impl Statement {
             Statement::DropVersion(s) => s.execute(env).await,
             Statement::ShowLineage(s) => s.execute(env).await,
             Statement::SetRetention(s) => s.execute(env).await,
+            Statement::FinishMigration(s) => s.execute(env).await,
             Statement::Promote(s) => s.execute(env).await,
             Statement::Rollback(s) => s.execute(env).await,
             Statement::ShowRollout(s) => s.execute(env).await,

@@ -225,6 +225,11 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         {
             Statement::SetRetention(retention::parse(p)?)
         }
+        (Some("ALTER"), Some("DATASET"))
+            if w(&p.peek_nth_token(3).token).as_deref() == Some("FINISH") =>
+        {
+            Statement::FinishMigration(migration::parse_finish(p)?)
+        }
         (Some("ALTER"), Some("DATASET")) => Statement::SetApprovals(approvals::parse_set(p)?),
         (Some("APPROVE"), _) => Statement::Approve(approvals::parse_approve(p, parse_ours)?),
         (Some("SHOW"), Some("PENDING")) => Statement::ShowPending(approvals::parse_show(p)?),

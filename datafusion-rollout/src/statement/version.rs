@@ -11,21 +11,25 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use super::Outcome;
+use super::migration::{DeclaredChange, MigrationClause, parse_changes, steps_of};
 use super::parser::{alias_pinned_tables_query, expect_word, parse_name, parse_string, parse_word};
 use super::scan::{Scanned, scan_location};
 use super::table::Table;
 use crate::catalog::{
-    Action, ColumnDef, FileFormat, State, Version, VersionRef, VersionStatus, check_compatible,
-    columns_from_schema, merge_schema, validate_identifier, validate_version_id,
+    Action, ColumnDef, FileFormat, Migration, MigrationStep, State, Version, VersionRef,
+    VersionStatus, apply_steps, check_compatible, check_steps, columns_from_schema, merge_schema,
+    normalize_steps, validate_identifier, validate_version_id,
 };
 use crate::contract::Target;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::guard::{Env, Gate, OnFailure, Verdict, guarded_commit, new_transaction_id};
-use crate::resolve::resolutions_in;
+use crate::resolve::{mapped_table, resolutions_in};
 use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::{Commit, resolve_location};
+use datafusion::catalog::TableProvider;
 
-/// `REGISTER VERSION 'v1' OF orders FROM 'path/' [FORMAT PARQUET|CSV|JSON] [COMMENT '...'] [REASON '...']`
+/// `REGISTER VERSION 'v1' OF orders FROM 'path/' [FORMAT PARQUET|CSV|JSON] [COMMENT '...']
+/// [WITH MIGRATION (RENAME COLUMN a TO b, DROP COLUMN c, ALTER COLUMN d TYPE t)] [REASON '...']`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterVersion {
     /// The new version's id.
@@ -38,6 +42,8 @@ pub struct RegisterVersion {
     pub format: FileFormat,
     /// A description, shown by `SHOW VERSIONS`.
     pub comment: Option<String>,
+    /// The breaking changes it declares (`WITH MIGRATION (...)`), in order; empty for none.
+    pub migration: Vec<DeclaredChange>,
     /// Why, for the history.
     pub reason: Option<String>,
 }
@@ -95,8 +101,11 @@ pub(super) fn parse_register(p: &mut Parser) -> Result<RegisterVersion, ParserEr
     let mut format = None;
     let mut comment = None;
     let mut reason = None;
+    let mut migration = None;
     loop {
-        if format.is_none() && p.parse_keyword(Keyword::FORMAT) {
+        if migration.is_none() && p.parse_keyword(Keyword::WITH) {
+            migration = Some(parse_changes(p)?);
+        } else if format.is_none() && p.parse_keyword(Keyword::FORMAT) {
             format = Some(parse_format(p)?);
         } else if comment.is_none() && p.parse_keyword(Keyword::COMMENT) {
             comment = Some(parse_string(p, "a comment in quotes after COMMENT")?);
@@ -112,6 +121,7 @@ pub(super) fn parse_register(p: &mut Parser) -> Result<RegisterVersion, ParserEr
         location,
         format: format.unwrap_or(FileFormat::Parquet),
         comment,
+        migration: migration.unwrap_or_default(),
         reason,
     })
 }
@@ -165,7 +175,12 @@ impl fmt::Display for RegisterVersion {
         if let Some(c) = &self.comment {
             write!(f, " COMMENT {}", Quoted(c))?;
         }
-        write!(f, "{}", ReasonClause(&self.reason))
+        write!(
+            f,
+            "{}{}",
+            MigrationClause(&self.migration),
+            ReasonClause(&self.reason)
+        )
     }
 }
 
@@ -216,24 +231,32 @@ struct NewVersion<'a> {
     reason: Option<String>,
     /// The versions its query read (`CREATE VERSION ... AS`).
     inputs: Vec<VersionRef>,
+    /// The breaking changes it declares (`WITH MIGRATION`).
+    migration: Vec<MigrationStep>,
 }
 
 /// Commits a scanned version through the guarded path: the dataset's contract runs over its
 /// files (read through a temporary table) with drift against the stable version; a failure
 /// does not refuse the registration but records the version as `rejected`, with the checks as
 /// the entry's evidence. Name and schema are re-checked against the latest state.
-async fn commit_version(env: &Env<'_>, new: NewVersion<'_>, scanned: Scanned) -> Result<Outcome> {
+async fn commit_version(
+    env: &Env<'_>,
+    mut new: NewVersion<'_>,
+    scanned: Scanned,
+) -> Result<Outcome> {
     let columns = columns_from_schema(&scanned.schema);
+    new.migration = normalize_steps(&new.migration, &columns);
     let pending = format!("__rollout_pending_{}", uuid::Uuid::new_v4().simple());
-    env.session
-        .register_table(pending.as_str(), Arc::clone(&scanned.table) as _)?;
+    // Its contract reads it as its readers will: with the old names of a declared migration.
+    let (table, read_as) = with_compat_columns(env, &new, &columns, &scanned)?;
+    env.session.register_table(pending.as_str(), table)?;
     let gate = Gate {
         operation: new.operation,
         dataset: new.dataset,
         candidate: Target {
             version: new.version.to_string(),
             table: Ident(&pending).to_string(),
-            columns: columns.clone(),
+            columns: read_as,
         },
         on_failure: OnFailure::Record,
         force: false,
@@ -250,6 +273,63 @@ async fn commit_version(env: &Env<'_>, new: NewVersion<'_>, scanned: Scanned) ->
     }))
 }
 
+/// The table the contract of a new version reads, with its columns: its files, plus (when it
+/// declares a migration) the old names its readers keep as compatibility columns.
+fn with_compat_columns(
+    env: &Env<'_>,
+    new: &NewVersion<'_>,
+    columns: &[ColumnDef],
+    scanned: &Scanned,
+) -> Result<(Arc<dyn TableProvider>, Vec<ColumnDef>)> {
+    let table = Arc::clone(&scanned.table) as Arc<dyn TableProvider>;
+    let state = env.store.state();
+    let ds = state.dataset(new.dataset)?;
+    let in_progress = ds.compat_columns(&[]);
+    if new.migration.is_empty() && in_progress.is_empty() {
+        return Ok((table, columns.to_vec()));
+    }
+    let binding = ds.binding_columns();
+    let mut read_as: Vec<(ColumnDef, Option<String>)> = columns
+        .iter()
+        .map(|c| (c.clone(), Some(c.name.clone())))
+        .collect();
+    // The old names of the migration in progress: what the version has under the new name.
+    for compat in in_progress {
+        if read_as.iter().any(|(c, _)| c.name == compat.column.name) {
+            continue;
+        }
+        let source = compat
+            .replaced_by
+            .filter(|to| columns.iter().any(|c| &c.name == to));
+        read_as.push((compat.column, source));
+    }
+    for step in &new.migration {
+        let (old, source) = match step {
+            MigrationStep::Rename { from, to } => (from, Some(to.clone())),
+            MigrationStep::Drop { column } => (column, None),
+            MigrationStep::AlterType { .. } => continue,
+        };
+        let Some(was) = binding.iter().find(|c| &c.name == old) else {
+            continue;
+        };
+        if read_as.iter().any(|(c, _)| &c.name == old) {
+            continue;
+        }
+        let data_type = source
+            .as_ref()
+            .and_then(|s| columns.iter().find(|c| &c.name == s))
+            .map_or_else(|| was.data_type.clone(), |c| c.data_type.clone());
+        let column = ColumnDef {
+            name: old.clone(),
+            data_type,
+            nullable: true,
+        };
+        read_as.push((column, source));
+    }
+    let table = mapped_table(table, &format!("{}@{}", new.dataset, new.version), &read_as)?;
+    Ok((table, read_as.into_iter().map(|(c, _)| c).collect()))
+}
+
 fn plan_version(
     env: &Env<'_>,
     state: &State,
@@ -261,7 +341,32 @@ fn plan_version(
     let (dataset, version) = (new.dataset, new.version);
     check_new_version(state, dataset, version)?;
     let ds = state.dataset(dataset)?;
-    let breaking = check_compatible(&ds.binding_columns(), columns, ds.latest_exposed_columns());
+    let binding = ds.binding_columns();
+    let previous = ds.latest_exposed_columns();
+    let breaking = if new.migration.is_empty() {
+        check_compatible(&binding, columns, previous)
+    } else {
+        if let Some(v) = ds.unfinished_migration() {
+            return Err(Error::refused(Refusal::MigrationInProgress {
+                dataset: dataset.to_string(),
+                version: v.id.clone(),
+            }));
+        }
+        let problems = check_steps(&binding, columns, &new.migration);
+        if !problems.is_empty() {
+            return Err(Error::InvalidMigration {
+                dataset: dataset.to_string(),
+                version: version.to_string(),
+                problems,
+            });
+        }
+        let previous = previous.map(|p| apply_steps(p, &new.migration));
+        check_compatible(
+            &apply_steps(&binding, &new.migration),
+            columns,
+            previous.as_deref(),
+        )
+    };
     if !breaking.is_empty() {
         return Err(Error::BreakingSchemaChange {
             dataset: dataset.to_string(),
@@ -283,6 +388,15 @@ fn plan_version(
             format!("registered version '{version}' of {dataset}: {rows} rows in {files} file(s)"),
         ),
     };
+    let message = if new.migration.is_empty() {
+        message
+    } else {
+        let steps: Vec<String> = new.migration.iter().map(ToString::to_string).collect();
+        format!(
+            "{message}; it migrates the schema ({}): once exposed, every reader sees the new shape, with the old names as deprecated compatibility columns until ALTER DATASET {dataset} FINISH MIGRATION",
+            steps.join(", ")
+        )
+    };
     let v = Version {
         id: version.to_string(),
         location: new.location.clone(),
@@ -296,6 +410,10 @@ fn plan_version(
         comment: new.comment.clone(),
         status,
         inputs: new.inputs.clone(),
+        migration: (!new.migration.is_empty()).then(|| Migration {
+            steps: new.migration.clone(),
+            finished: false,
+        }),
     };
     Ok(Commit {
         operation: new.operation.to_string(),
@@ -330,6 +448,7 @@ impl RegisterVersion {
             comment: self.comment.clone(),
             reason: self.reason.clone(),
             inputs: vec![],
+            migration: steps_of(env, &self.migration)?,
         };
         commit_version(env, new, scanned).await
     }
@@ -372,6 +491,7 @@ impl CreateVersion {
             comment: self.comment.clone(),
             reason: self.reason.clone(),
             inputs,
+            migration: vec![],
         };
         commit_version(env, new, scanned).await
     }
@@ -397,7 +517,20 @@ impl ShowVersions {
             .text("created_by", vs.iter().map(|v| &v.created_by))
             .text("location", vs.iter().map(|v| &v.location))
             .text_opt("comment", vs.iter().map(|v| v.comment.as_ref()))
+            .text_opt("migration", vs.iter().map(migration_text))
             .build()?;
         Ok(Outcome::Query(env.session.read_batch(batch)?))
     }
+}
+
+/// What `SHOW VERSIONS` says of a version's declared migration.
+fn migration_text(v: &Version) -> Option<String> {
+    let m = v.migration.as_ref()?;
+    let steps: Vec<String> = m.steps.iter().map(ToString::to_string).collect();
+    let state = if m.finished {
+        "finished"
+    } else {
+        "in progress"
+    };
+    Some(format!("{} ({state})", steps.join(", ")))
 }

@@ -8,8 +8,11 @@ const STATEMENTS: &[(&str, &str)] = &[
     ),
     (
         "REGISTER VERSION",
-        "REGISTER VERSION 'v1' OF dataset FROM 'path/' [FORMAT PARQUET|CSV|JSON] [REASON '...'];\n\
-         -- pins the files as they are now; the dataset's contract runs on them",
+        "REGISTER VERSION 'v1' OF dataset FROM 'path/' [FORMAT PARQUET|CSV|JSON] [COMMENT '...']\n\
+         \x20   [WITH MIGRATION (RENAME COLUMN a TO b, DROP COLUMN c, ALTER COLUMN d TYPE t)] [REASON '...'];\n\
+         -- pins the files as they are now; the dataset's contract runs on them;\n\
+         -- WITH MIGRATION declares breaking changes: once exposed, readers see the new shape\n\
+         -- and the old names as deprecated compatibility columns until FINISH MIGRATION",
     ),
     (
         "CREATE VERSION",
@@ -21,7 +24,9 @@ const STATEMENTS: &[(&str, &str)] = &[
     (
         "ALTER DATASET",
         "ALTER DATASET dataset SET RETENTION (KEEP n VERSIONS [, INTERVAL '30 days']) | NONE;\n\
-         ALTER DATASET dataset SET APPROVALS n FOR (PROMOTE, FORCE);",
+         ALTER DATASET dataset SET APPROVALS n FOR (PROMOTE, FORCE);\n\
+         ALTER DATASET dataset FINISH MIGRATION [REASON '...'];\n\
+         -- removes the compatibility columns; refused while a consumer's latest read uses one",
     ),
     (
         "DROP VERSION",

@@ -44,6 +44,10 @@ pub const ROLLOUT_KEYWORDS: &[&str] = &[
     "LINEAGE",
     "RETENTION",
     "KEEP",
+    "MIGRATION",
+    "FINISH",
+    "RENAME",
+    "COLUMN",
 ];
 
 /// SQL keywords worth completing (sqlparser's full list has hundreds of rarely typed ones).

@@ -42,6 +42,7 @@ fn write_object(fx: &Fixture, d: NaiveDate, name: &str, consumers: &[String], ex
             rows: Some(10),
             elapsed_ms: 1.25,
             error: None,
+            deprecated: vec![],
         });
         body.push_str(&serde_json::to_string(&event).unwrap());
         body.push('\n');

@@ -62,6 +62,8 @@ const VALID: &[&str] = &[
     "SHOW LINEAGE OF orders VERSION 'v2'",
     "ALTER DATASET orders SET RETENTION (KEEP 10 VERSIONS, INTERVAL '30 days') REASON 'r'",
     "ALTER DATASET orders SET RETENTION NONE",
+    "REGISTER VERSION 'v2' OF orders FROM 'data/orders/v2/' WITH MIGRATION (RENAME COLUMN amount TO total, DROP COLUMN legacy, ALTER COLUMN qty TYPE BIGINT) REASON 'r'",
+    "ALTER DATASET orders FINISH MIGRATION REASON 'r'",
     "PROMOTE orders TO 'v2' FOR COHORT canary, beta AT 12.5 PERCENT FORCE REASON 'why'",
     "PROMOTE orders TO 'v2'",
     "ROLLBACK orders TO 'v1' REASON 'bad'",
@@ -589,16 +591,38 @@ fn valid() -> impl Strategy<Value = String> {
             prop::option::of(lit()),
             reason(),
             any::<u64>(),
+            prop::collection::vec(
+                (
+                    0..3u8,
+                    name(),
+                    name(),
+                    prop::sample::select(vec!["BIGINT", "VARCHAR", "DECIMAL(10,2)", "date"]),
+                ),
+                0..4,
+            ),
         )
-            .prop_map(|(version, name, from, format, comment, reason, seed)| {
-                let mut clauses = vec![reason];
-                clauses.extend(format.map(|f| format!(" FORMAT {f}")));
-                clauses.extend(comment.map(|c| format!(" COMMENT {c}")));
-                format!(
-                    "REGISTER VERSION {version} OF {name} FROM {from}{}",
-                    shuffled(clauses, seed)
-                )
-            })
+            .prop_map(
+                |(version, name, from, format, comment, reason, seed, changes)| {
+                    let mut clauses = vec![reason];
+                    clauses.extend(format.map(|f| format!(" FORMAT {f}")));
+                    clauses.extend(comment.map(|c| format!(" COMMENT {c}")));
+                    let changes: Vec<String> = changes
+                        .into_iter()
+                        .map(|(kind, a, b, t)| match kind {
+                            0 => format!("RENAME COLUMN {a} TO {b}"),
+                            1 => format!("DROP COLUMN {a}"),
+                            _ => format!("ALTER COLUMN {a} TYPE {t}"),
+                        })
+                        .collect();
+                    if !changes.is_empty() {
+                        clauses.push(format!(" WITH MIGRATION ({})", changes.join(", ")));
+                    }
+                    format!(
+                        "REGISTER VERSION {version} OF {name} FROM {from}{}",
+                        shuffled(clauses, seed)
+                    )
+                },
+            )
             .boxed(),
         // CREATE VERSION ... AS <query>
         (
@@ -690,6 +714,10 @@ fn valid() -> impl Strategy<Value = String> {
                 };
                 format!("ALTER DATASET {name} SET RETENTION {retention}{reason}")
             })
+            .boxed(),
+        // ALTER DATASET ... FINISH MIGRATION
+        (name(), reason())
+            .prop_map(|(name, reason)| format!("ALTER DATASET {name} FINISH MIGRATION{reason}"))
             .boxed(),
         // PROMOTE a TO 'v', b TO 'w' (not IN STAGES)
         (lit(), lit(), prop::option::of(percent()), reason())
@@ -1035,6 +1063,9 @@ fn form(s: &Statement) -> &'static str {
     match s {
         Statement::DataFusion(_) => "DataFusion",
         Statement::CreateDataset(_) => "CREATE DATASET",
+        Statement::RegisterVersion(r) if !r.migration.is_empty() => {
+            "REGISTER VERSION WITH MIGRATION"
+        }
         Statement::RegisterVersion(_) => "REGISTER VERSION",
         Statement::CreateVersion(_) => "CREATE VERSION",
         Statement::ShowDatasets(_) => "SHOW DATASETS",
@@ -1068,6 +1099,7 @@ fn form(s: &Statement) -> &'static str {
         Statement::Rollback(_) => "ROLLBACK",
         Statement::ShowLineage(_) => "SHOW LINEAGE",
         Statement::SetRetention(_) => "ALTER DATASET SET RETENTION",
+        Statement::FinishMigration(_) => "ALTER DATASET FINISH MIGRATION",
         Statement::ShowRollout(_) => "SHOW ROLLOUT",
         Statement::ShowHistory(h) if h.with_checks => "SHOW HISTORY WITH CHECKS",
         Statement::ShowHistory(_) => "SHOW HISTORY",
@@ -1173,6 +1205,8 @@ const FORMS: &[&str] = &[
     "PROMOTE a, b",
     "SHOW LINEAGE",
     "ALTER DATASET SET RETENTION",
+    "ALTER DATASET FINISH MIGRATION",
+    "REGISTER VERSION WITH MIGRATION",
     "SHOW ROLLOUT",
     "SHOW HISTORY",
     "SHOW HISTORY WITH CHECKS",

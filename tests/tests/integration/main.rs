@@ -12,6 +12,7 @@ mod hostile;
 mod layers;
 mod live;
 mod notify;
+mod old_store;
 mod reliability;
 mod resolution;
 mod s3;

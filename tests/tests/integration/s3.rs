@@ -757,6 +757,7 @@ async fn s3_vacuum_compacts_events() {
             rows: Some(1),
             elapsed_ms: 2.0,
             error: None,
+            deprecated: vec![],
         });
         let line = format!("{}\n", serde_json::to_string(&event).unwrap());
         let key = s3.path(&format!("{folder}/{i:013}-s3.jsonl"));

@@ -56,6 +56,9 @@ pub struct ReadEvent {
     pub elapsed_ms: f64,
     /// The error that ended the scan, if one did.
     pub error: Option<String>,
+    /// The deprecated compatibility columns (of an unfinished migration) the scan read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deprecated: Vec<String>,
 }
 
 /// One observation of an outcome metric (`REPORT METRIC`), attributed to the version and arm

@@ -13,6 +13,7 @@ fn read(dataset: &str, version: &str) -> Event {
         rows: Some(3),
         elapsed_ms: 1.5,
         error: None,
+        deprecated: vec![],
     })
 }
 

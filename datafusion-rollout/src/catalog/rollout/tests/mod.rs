@@ -30,6 +30,7 @@ fn version(id: &str) -> Version {
         comment: None,
         status: VersionStatus::Registered,
         inputs: vec![],
+        migration: None,
     }
 }
 
