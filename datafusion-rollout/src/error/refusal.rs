@@ -296,6 +296,19 @@ pub enum Refusal {
         readers: String,
     },
 
+    /// `FINISH MIGRATION` while the contract still names an old column.
+    #[error(
+        "FINISH MIGRATION of {dataset} refused: its contract {contract} would no longer hold once the old names are gone ({problem}); CREATE OR REPLACE CONTRACT {contract} with the new names first; nothing was changed"
+    )]
+    ContractUsesOldNames {
+        /// The dataset.
+        dataset: String,
+        /// The contract's name.
+        contract: String,
+        /// What no longer plans.
+        problem: String,
+    },
+
     /// A second migration while one is unfinished.
     #[error(
         "{dataset} is migrating to the schema of '{version}', not finished yet: ALTER DATASET {dataset} FINISH MIGRATION first (or, if '{version}' was never exposed, DROP VERSION '{version}' OF {dataset} to abandon it); nothing was changed"

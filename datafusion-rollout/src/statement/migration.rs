@@ -18,6 +18,7 @@ use super::Outcome;
 use super::explain_change::KNOWN_CONSUMERS_DAYS;
 use super::parser::{expect_word, parse_name, parse_reason, parse_word};
 use crate::catalog::{Action, MigrationStep};
+use crate::contract::validate_contract;
 use crate::error::{Error, Refusal, Result};
 use crate::guard::Env;
 use crate::sql::{Ident, ReasonClause};
@@ -179,11 +180,44 @@ impl fmt::Display for FinishMigration {
 }
 
 impl FinishMigration {
+    /// The dataset's contract must still plan once the old names are gone: a check that
+    /// names one would fail every later registration and guard.
+    async fn check_contract(&self, env: &Env<'_>) -> Result<()> {
+        let state = env.store.refresh().await?;
+        let ds = state.dataset(&self.dataset)?;
+        let (Some(contract), Some(version)) = (&ds.contract, ds.unfinished_migration()) else {
+            return Ok(());
+        };
+        let mut after = state.as_ref().clone();
+        let finish = Action::FinishMigration {
+            dataset: self.dataset.clone(),
+            version: version.id.clone(),
+        };
+        after
+            .apply(after.sequence + 1, &[finish])
+            .map_err(|e| Error::Internal {
+                message: format!("finishing a migration: {e}"),
+            })?;
+        if let Some(d) = after.datasets.get_mut(&self.dataset) {
+            d.all_columns = d.reader_columns(&[]);
+        }
+        validate_contract(contract, &after, env.session)
+            .await
+            .map_err(|e| {
+                Error::refused(Refusal::ContractUsesOldNames {
+                    dataset: self.dataset.clone(),
+                    contract: contract.name.clone(),
+                    problem: e.to_string(),
+                })
+            })
+    }
+
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         let since = Utc::now() - Duration::days(KNOWN_CONSUMERS_DAYS);
         // Buffered reads count: a consumer who just read through an old name still uses it.
         env.store.events().flush().await?;
         let events = env.store.events().read_since(Some(since)).await?.events;
+        self.check_contract(env).await?;
         let done = env
             .commit(|state| {
                 let ds = state.dataset(&self.dataset)?;
