@@ -134,13 +134,14 @@ impl ReadProbe {
         self
     }
 
-    /// Notes the deprecated columns among those of `schema` a scan projects.
-    fn projected(&self, schema: &SchemaRef, projection: Option<&[usize]>) {
+    /// Notes the deprecated columns among those of `schema` a scan projects or filters on (a
+    /// filter the scan takes whole need not be projected).
+    fn projected(&self, schema: &SchemaRef, projection: Option<&[usize]>, filters: &[Expr]) {
         if self.deprecated.is_empty() {
             return;
         }
         let fields = schema.fields();
-        let names: Vec<&String> = match projection {
+        let mut names: Vec<&String> = match projection {
             Some(p) => p
                 .iter()
                 .filter_map(|i| fields.get(*i))
@@ -148,6 +149,12 @@ impl ReadProbe {
                 .collect(),
             None => fields.iter().map(|f| f.name()).collect(),
         };
+        names.extend(
+            filters
+                .iter()
+                .flat_map(|f| f.column_refs())
+                .map(|c| &c.name),
+        );
         let mut read = self
             .read_deprecated
             .lock()
@@ -261,7 +268,7 @@ impl TableProvider for RecordedTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.probe
-            .projected(&self.inner.schema(), projection.map(Vec::as_slice));
+            .projected(&self.inner.schema(), projection.map(Vec::as_slice), filters);
         let planned = self.inner.scan(state, projection, filters, limit).await;
         self.wrap(planned)
     }
@@ -271,8 +278,11 @@ impl TableProvider for RecordedTable {
         state: &dyn Session,
         args: ScanArgs<'a>,
     ) -> DfResult<ScanResult> {
-        self.probe
-            .projected(&self.inner.schema(), args.projection());
+        self.probe.projected(
+            &self.inner.schema(),
+            args.projection(),
+            args.filters().unwrap_or_default(),
+        );
         let planned = self.inner.scan_with_args(state, args).await;
         let plan = self.wrap(planned.map(|r| r.into_inner()))?;
         Ok(ScanResult::new(plan))

@@ -69,18 +69,12 @@ impl ExplainChange {
         // What the statement would commit, and whether its guards would run.
         let mut estimate = "";
         let (planned, guarded, force) = match self.statement.as_ref() {
-            Statement::Promote(p) if !p.more.is_empty() => {
-                return Err(Error::InvalidValue {
-                    what: "EXPLAIN PROMOTE",
-                    value: p.to_string(),
-                    reason: "EXPLAIN of a PROMOTE of several datasets is not supported yet; EXPLAIN PROMOTE each".into(),
-                });
-            }
             Statement::Promote(p) => {
-                // A rollout that starts draws its salt at commit: this one stands in for it.
-                let salt = match &ds.rollout.candidate {
-                    Some(c) => c.salt.clone(),
-                    None => {
+                // A rollout that starts draws its salt at commit: this one stands in for it
+                // (several datasets share one).
+                let salt = match (&ds.rollout.candidate, p.more.is_empty()) {
+                    (Some(c), true) => c.salt.clone(),
+                    _ => {
                         if p.percent_bp.is_some() || !p.stages.is_empty() {
                             estimate =
                                 " (by an example salt: the rollout draws its own when it starts)";
@@ -88,8 +82,8 @@ impl ExplainChange {
                         "explain".to_string()
                     }
                 };
-                let change = ds.transition(&p.transition(&salt)?, Utc::now())?;
-                (change.map(|c| (c.message(), c.actions())), true, p.force)
+                let commit = p.plan_all(&state, &salt)?;
+                (commit.map(|c| (c.message, c.actions)), true, p.force)
             }
             Statement::Advance(a) => {
                 let change = ds.transition(&Transition::Advance { force: a.force }, Utc::now())?;
@@ -147,32 +141,45 @@ impl ExplainChange {
             .apply(state.sequence + 1, &actions)
             .map_err(Error::internal)?;
 
-        // The guards: the contract over the version exposed, drift against the stable one.
-        let exposed = match self.statement.as_ref() {
-            Statement::Promote(p) => Some(p.version.clone()),
-            Statement::Advance(_) => ds.rollout.candidate.as_ref().map(|c| c.version.clone()),
-            _ => None,
+        // The guards: the contract over each version exposed, drift against the stable one.
+        let exposed: Vec<(&str, String)> = match self.statement.as_ref() {
+            Statement::Promote(p) => p.targets().map(|(d, v)| (d.as_str(), v.clone())).collect(),
+            Statement::Advance(_) => ds
+                .rollout
+                .candidate
+                .iter()
+                .map(|c| (dataset, c.version.clone()))
+                .collect(),
+            _ => vec![],
         };
-        match (&ds.contract, exposed.as_deref().filter(|_| guarded)) {
-            (Some(contract), Some(version)) => {
-                let specs = compile(contract)?;
-                let baseline = ds.rollout.stable.as_deref().filter(|s| *s != version);
-                let against = baseline
-                    .map(|b| format!(", drift against '{b}'"))
-                    .unwrap_or_default();
-                let forced = if force {
-                    "; FORCE: a failure would not refuse it"
-                } else {
-                    "; a FAIL refuses the change"
-                };
-                let names: Vec<String> = specs
-                    .iter()
-                    .map(|s| match &s.column {
-                        Some(c) if !s.check.contains(c.as_str()) => format!("{} on {c}", s.check),
-                        _ => s.check.clone(),
-                    })
-                    .collect();
-                rows.push((
+        if exposed.is_empty() || !guarded {
+            rows.push(("checks", "none: a rollback runs no guards".into()));
+        }
+        for (dataset, version) in exposed.iter().filter(|_| guarded) {
+            let (dataset, version) = (*dataset, version.as_str());
+            let ds = state.dataset(dataset)?;
+            match &ds.contract {
+                Some(contract) => {
+                    let specs = compile(contract)?;
+                    let baseline = ds.rollout.stable.as_deref().filter(|s| *s != version);
+                    let against = baseline
+                        .map(|b| format!(", drift against '{b}'"))
+                        .unwrap_or_default();
+                    let forced = if force {
+                        "; FORCE: a failure would not refuse it"
+                    } else {
+                        "; a FAIL refuses the change"
+                    };
+                    let names: Vec<String> = specs
+                        .iter()
+                        .map(|s| match &s.column {
+                            Some(c) if !s.check.contains(c.as_str()) => {
+                                format!("{} on {c}", s.check)
+                            }
+                            _ => s.check.clone(),
+                        })
+                        .collect();
+                    rows.push((
                     "checks",
                     format!(
                         "{} check(s) of contract {} over {dataset}@{version}{against}{forced}: {}",
@@ -181,13 +188,13 @@ impl ExplainChange {
                         names.join(", ")
                     ),
                 ));
+                }
+                None => rows.push(("checks", format!("none: {dataset} has no contract"))),
             }
-            (None, Some(_)) => rows.push(("checks", format!("none: {dataset} has no contract"))),
-            _ => rows.push(("checks", "none: a rollback runs no guards".into())),
         }
         // The files of the version each dataset the statement names will serve.
         let verified: Vec<(&str, String)> = match self.statement.as_ref() {
-            Statement::Promote(p) => vec![(dataset, p.version.clone())],
+            Statement::Promote(p) => p.targets().map(|(d, v)| (d.as_str(), v.clone())).collect(),
             Statement::Rollback(r) => r
                 .datasets()
                 .filter_map(|d| {

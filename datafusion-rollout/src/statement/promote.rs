@@ -208,6 +208,19 @@ impl Promote {
         }))
     }
 
+    /// The commit of this promotion of every dataset it names (planned in turn, one salt),
+    /// `None` when it changes nothing: what `EXPLAIN PROMOTE` shows.
+    pub(crate) fn plan_all(&self, state: &State, salt: &str) -> Result<Option<Commit>> {
+        let all = super::combined::in_turn(state, self.targets(), |working, (d, v)| {
+            let one = self.one(d, v);
+            one.plan(working, &one.transition(salt)?)
+        })?;
+        Ok(all.map(|mut c| {
+            c.statement = self.to_string();
+            c
+        }))
+    }
+
     /// Every (dataset, version) this promotes, the first one first.
     pub fn targets(&self) -> impl Iterator<Item = (&String, &String)> {
         std::iter::once((&self.dataset, &self.version)).chain(self.more.iter().map(|(d, v)| (d, v)))

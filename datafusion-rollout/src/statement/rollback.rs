@@ -298,18 +298,18 @@ impl Rollback {
             Ok(read) => read.events,
             Err(_) => vec![],
         };
-        // The version everyone will read afterwards must be readable as registered. (A
-        // rollback the state refuses is refused by the commit, which says why.)
-        for dataset in self.datasets() {
-            let transition = Transition::Rollback {
-                to: self.to.clone(),
+        // Every version everyone will read afterwards (of each dataset named, and of each one
+        // a CASCADE rolls back) must be readable as registered: the commit is planned once
+        // here to see them. (A rollback the state refuses is refused by the commit, which says
+        // why.)
+        let planned = self.plan(&state, &mut seen.clone(), &events).ok().flatten();
+        for action in planned.iter().flat_map(|c| &c.actions) {
+            let Action::SetRollout { dataset, rollout } = action else {
+                continue;
             };
-            let target = match state.dataset(dataset)?.transition(&transition, Utc::now()) {
-                Ok(change) => change.and_then(|change| change.rollout.stable),
-                Err(_) => None,
-            };
-            if let Some(target) = target {
-                super::verify::verify_target(env, "ROLLBACK", dataset, &target).await?;
+            let before = state.dataset(dataset)?.rollout.stable.as_ref();
+            if let Some(target) = rollout.stable.as_ref().filter(|t| Some(*t) != before) {
+                super::verify::verify_target(env, "ROLLBACK", dataset, target).await?;
             }
         }
         let outcome = env

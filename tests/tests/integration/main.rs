@@ -10,6 +10,7 @@ mod dashboard;
 mod events;
 mod hostile;
 mod layers;
+mod lifecycle;
 mod live;
 mod notify;
 mod old_store;
