@@ -159,6 +159,23 @@ pub(super) fn gated_kind(statement: &Statement) -> Option<(&str, bool, bool)> {
     }
 }
 
+/// The approval rule `statement` falls under on `state`, if any: for a `PROMOTE` of several
+/// datasets, the most demanding rule among them (the request is filed under the first dataset
+/// named, and an approver needs the statement's privileges on every dataset).
+pub(super) fn policy_of(statement: &Statement, state: &State) -> Option<ApprovalPolicy> {
+    let (_, promote, force) = gated_kind(statement)?;
+    let datasets: Vec<&str> = match statement {
+        Statement::Promote(p) => p.targets().map(|(d, _)| d.as_str()).collect(),
+        Statement::Advance(a) => vec![a.dataset.as_str()],
+        _ => vec![],
+    };
+    datasets
+        .into_iter()
+        .filter_map(|d| state.approvals.policy_for(d, promote, force))
+        .max_by_key(|p| p.required)
+        .cloned()
+}
+
 /// The `REASON` an approver gave (`APPROVE PROMOTE ... REASON '...'`).
 fn reason_of(statement: &Statement) -> Option<String> {
     match statement {
@@ -186,21 +203,10 @@ pub(crate) async fn gate(statement: &Statement, env: &Env<'_>) -> Result<Option<
     if state.access.is_open() {
         return Ok(None);
     }
-    if let Statement::Promote(p) = statement
-        && !p.more.is_empty()
-        && p.targets()
-            .any(|(d, _)| state.approvals.policy_for(d, true, p.force).is_some())
-    {
-        return Err(Error::InvalidValue {
-            what: "PROMOTE",
-            value: p.to_string(),
-            reason: "a PROMOTE of several datasets where one needs approvals is not supported yet; PROMOTE each".into(),
-        });
-    }
-    let Some((dataset, promote, force)) = gated_kind(statement) else {
+    let Some((dataset, _, _)) = gated_kind(statement) else {
         return Ok(None);
     };
-    let Some(policy) = state.approvals.policy_for(dataset, promote, force).cloned() else {
+    let Some(policy) = policy_of(statement, &state) else {
         return Ok(None);
     };
     // The statement must make sense now; it is checked again when it runs.

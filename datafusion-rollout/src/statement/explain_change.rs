@@ -214,9 +214,8 @@ impl ExplainChange {
                 ),
             ));
         }
-        let policy = super::approvals::gated_kind(&self.statement)
-            .filter(|_| !state.access.is_open())
-            .and_then(|(_, promote, force)| state.approvals.policy_for(dataset, promote, force));
+        let policy = super::approvals::policy_of(&self.statement, &state)
+            .filter(|_| !state.access.is_open());
         if let Some(policy) = policy {
             rows.push((
                 "approvals",
