@@ -338,6 +338,10 @@ pub struct Candidate {
     /// `AUTO`: a controller advances the stages and rolls back on failing guards.
     #[serde(default)]
     pub auto: Option<AutoPolicy>,
+    /// The other datasets released with it in stages (`PROMOTE a TO .., b TO .. IN STAGES`):
+    /// same salt, same stages; `ADVANCE` and `ROLLBACK` of any one move all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked: Vec<String>,
 }
 
 /// How a self-running staged rollout (`... EVERY INTERVAL '..' AUTO`) is driven.

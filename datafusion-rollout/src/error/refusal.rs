@@ -309,6 +309,19 @@ pub enum Refusal {
         problem: String,
     },
 
+    /// A change of one dataset of a release of several in stages.
+    #[error(
+        "{dataset} is released in stages together with {other}: ADVANCE {dataset} moves both and ROLLBACK {dataset} rolls both back; {operation} of {dataset} alone would split the release; nothing was changed"
+    )]
+    Linked {
+        /// The dataset named.
+        dataset: String,
+        /// A dataset released with it.
+        other: String,
+        /// The statement refused.
+        operation: String,
+    },
+
     /// A second migration while one is unfinished.
     #[error(
         "{dataset} is migrating to the schema of '{version}', not finished yet: ALTER DATASET {dataset} FINISH MIGRATION first (or, if '{version}' was never exposed, DROP VERSION '{version}' OF {dataset} to abandon it); nothing was changed"

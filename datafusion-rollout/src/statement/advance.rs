@@ -62,24 +62,97 @@ impl fmt::Display for Advance {
 }
 
 impl Advance {
-    /// The commit moving to the next stage, or a refusal saying what is missing.
+    /// The datasets this advances: the one named, and those released in stages with it.
+    pub(crate) fn members(&self, state: &State) -> Result<Vec<String>> {
+        let ds = state.dataset(&self.dataset)?;
+        let mut all = vec![self.dataset.clone()];
+        all.extend(
+            ds.rollout
+                .candidate
+                .iter()
+                .flat_map(|c| c.linked.iter().cloned()),
+        );
+        Ok(all)
+    }
+
+    /// The commit moving every member to its next stage (planned in turn, one commit), or a
+    /// refusal saying what is missing.
     pub(crate) fn plan(&self, state: &State) -> Result<Option<Commit>> {
         let transition = Transition::Advance { force: self.force };
-        let Some(change) = state
-            .dataset(&self.dataset)?
-            .transition(&transition, Utc::now())?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(Commit {
-            operation: "ADVANCE".into(),
-            dataset: Some(self.dataset.clone()),
-            statement: self.to_string(),
-            reason: self.reason.clone(),
-            checks: vec![],
-            actions: change.actions(),
-            message: change.message(),
-            blast_radius: None,
+        let members = self.members(state)?;
+        let all = super::combined::in_turn(state, &members, |working, d| {
+            let Some(change) = working.dataset(d)?.transition(&transition, Utc::now())? else {
+                return Ok(None);
+            };
+            Ok(Some(Commit {
+                operation: "ADVANCE".into(),
+                dataset: Some(self.dataset.clone()),
+                statement: self.to_string(),
+                reason: self.reason.clone(),
+                checks: vec![],
+                actions: change.actions(),
+                message: change.message(),
+                blast_radius: None,
+            }))
+        })?;
+        Ok(all.map(|mut c| {
+            c.statement = self.to_string();
+            c
+        }))
+    }
+
+    /// `ADVANCE` of a release of several datasets: every member's guards run first (any
+    /// failure refuses all, unless FORCE), then one commit moves all to their next stage.
+    async fn execute_linked(&self, env: &Env<'_>, members: &[String]) -> Result<Outcome> {
+        let state = env.store.state();
+        let mut versions = Vec::new();
+        let mut evidence = Vec::new();
+        let mut results = Vec::new();
+        for d in members {
+            let Some(c) = state.dataset(d)?.rollout.candidate.as_ref() else {
+                return Err(Error::refused(Refusal::NotStaged { dataset: d.clone() }));
+            };
+            let report = crate::guard::evaluate(env, &state, d, &c.version).await?;
+            if let Some(report) = report {
+                if report.failed() && !self.force {
+                    return Err(Error::GuardFailed {
+                        operation: "ADVANCE".into(),
+                        dataset: d.clone(),
+                        version: c.version.clone(),
+                        failures: report.failures(),
+                    });
+                }
+                for mut check in report.to_json() {
+                    if let Some(o) = check.as_object_mut() {
+                        o.insert("dataset".into(), serde_json::Value::from(d.as_str()));
+                    }
+                    evidence.push(check);
+                }
+                results.extend(report.results);
+            }
+            versions.push(c.version.clone());
+        }
+        let done = env
+            .commit(|s| {
+                // The guards checked these candidates: advance them, not ones that replaced them.
+                for (d, v) in members.iter().zip(&versions) {
+                    let live = s.dataset(d)?.rollout.candidate.as_ref();
+                    if live.map(|c| &c.version) != Some(v) {
+                        return Err(Error::refused(Refusal::ChangedMeanwhile {
+                            dataset: d.clone(),
+                            operation: "ADVANCE".into(),
+                        }));
+                    }
+                }
+                Ok(self.plan(s)?.map(|mut c| {
+                    c.checks = evidence.clone();
+                    c
+                }))
+            })
+            .await?;
+        let report = (!results.is_empty()).then(|| crate::contract::CheckReport::new(results));
+        Ok(Outcome::of_forced_commit(done, report, self.force, || {
+            "nothing to do".into()
         }))
     }
 
@@ -97,6 +170,10 @@ impl Advance {
             }));
         };
         let version = candidate.version.clone();
+        let members = self.members(&state)?;
+        if members.len() > 1 {
+            return self.execute_linked(env, &members).await;
+        }
         let gate = Gate {
             operation: "ADVANCE",
             dataset: &self.dataset,

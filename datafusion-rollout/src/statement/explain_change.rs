@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use super::Outcome;
 use super::Statement;
 use super::table::Table;
-use crate::catalog::{Action, State, Transition};
+use crate::catalog::{Action, State};
 use crate::contract::compile;
 use crate::error::{Error, Result};
 use crate::guard::Env;
@@ -86,12 +86,14 @@ impl ExplainChange {
                 (commit.map(|c| (c.message, c.actions)), true, p.force)
             }
             Statement::Advance(a) => {
-                let change = ds.transition(&Transition::Advance { force: a.force }, Utc::now())?;
-                (change.map(|c| (c.message(), c.actions())), true, a.force)
+                let commit = a.plan(&state)?;
+                (commit.map(|c| (c.message, c.actions)), true, a.force)
             }
             // The rollback's own plan: CASCADE and several datasets included.
             Statement::Rollback(r) => {
-                let commit = r.plan(&state, &mut BTreeMap::new(), &events)?;
+                let commit = r
+                    .with_linked(&state)?
+                    .plan(&state, &mut BTreeMap::new(), &events)?;
                 (commit.map(|c| (c.message, c.actions)), false, false)
             }
             other => {
@@ -144,11 +146,21 @@ impl ExplainChange {
         // The guards: the contract over each version exposed, drift against the stable one.
         let exposed: Vec<(&str, String)> = match self.statement.as_ref() {
             Statement::Promote(p) => p.targets().map(|(d, v)| (d.as_str(), v.clone())).collect(),
-            Statement::Advance(_) => ds
-                .rollout
-                .candidate
-                .iter()
-                .map(|c| (dataset, c.version.clone()))
+            Statement::Advance(a) => a
+                .members(&state)?
+                .into_iter()
+                .filter_map(|d| {
+                    let v = state
+                        .dataset(&d)
+                        .ok()?
+                        .rollout
+                        .candidate
+                        .as_ref()?
+                        .version
+                        .clone();
+                    let d = state.datasets.get_key_value(&d)?.0.as_str();
+                    Some((d, v))
+                })
                 .collect(),
             _ => vec![],
         };

@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 use super::parser::{expect_word, parse_name, parse_percent, parse_string, parse_word, peek_word};
 use super::{Outcome, stages};
-use crate::catalog::{AutoPolicy, Exposure, State, Transition};
+use crate::catalog::{Action, AutoPolicy, Exposure, State, Transition};
 use crate::error::{Error, Result};
 use crate::guard::{Env, Gate, OnFailure, guarded_commit, version_target};
 use crate::sql::{Ident, Quoted, ReasonClause, format_percent, interval_seconds};
@@ -105,9 +105,9 @@ pub(super) fn parse(p: &mut Parser) -> Result<Promote, ParserError> {
         every.as_deref(),
         auto.is_some(),
     )?;
-    if !more.is_empty() && !stages.is_empty() {
+    if !more.is_empty() && auto.is_some() {
         return Err(ParserError::ParserError(
-            "PROMOTE of several datasets IN STAGES is not supported yet: expose them FOR COHORT or AT n PERCENT together, or stage each".into(),
+            "PROMOTE of several datasets IN STAGES ... AUTO is not supported yet: ADVANCE them (one ADVANCE moves all), or stage each with AUTO".into(),
         ));
     }
     if force && reason.is_none() && !peek_word(p, "REASON") {
@@ -190,6 +190,7 @@ impl Promote {
         for c in &self.cohorts {
             state.cohort(c)?;
         }
+
         let Some(change) = state
             .dataset(&self.dataset)?
             .transition(transition, Utc::now())?
@@ -208,17 +209,62 @@ impl Promote {
         }))
     }
 
+    /// A release of several datasets in stages changes together: every dataset released with
+    /// one this names must be named too.
+    fn check_linked(&self, state: &State) -> Result<()> {
+        for (d, _) in self.targets() {
+            let ds = state.dataset(d)?;
+            for other in ds.rollout.candidate.iter().flat_map(|c| &c.linked) {
+                if !self.targets().any(|(t, _)| t == other) {
+                    return Err(Error::refused(crate::error::Refusal::Linked {
+                        dataset: d.clone(),
+                        other: other.clone(),
+                        operation: "PROMOTE".into(),
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The commit of this promotion of every dataset it names (planned in turn, one salt),
     /// `None` when it changes nothing: what `EXPLAIN PROMOTE` shows.
     pub(crate) fn plan_all(&self, state: &State, salt: &str) -> Result<Option<Commit>> {
+        self.check_linked(state)?;
         let all = super::combined::in_turn(state, self.targets(), |working, (d, v)| {
             let one = self.one(d, v);
             one.plan(working, &one.transition(salt)?)
         })?;
         Ok(all.map(|mut c| {
             c.statement = self.to_string();
+            self.link(&mut c);
             c
         }))
+    }
+
+    /// In stages, each dataset's candidate names the others: they advance and roll back as one.
+    fn link(&self, commit: &mut Commit) {
+        if self.stages.is_empty() || self.more.is_empty() {
+            return;
+        }
+        let all: Vec<&String> = self.targets().map(|(d, _)| d).collect();
+        for action in &mut commit.actions {
+            if let Action::SetRollout { dataset, rollout } = action
+                && let Some(c) = rollout.candidate.as_mut()
+            {
+                c.linked = all
+                    .iter()
+                    .filter(|d| **d != dataset)
+                    .map(|d| d.to_string())
+                    .collect();
+            }
+        }
+        commit.message.push_str(&format!(
+            "; released together: ADVANCE {} moves all {} datasets, ROLLBACK {} rolls all back",
+            Ident(&self.dataset),
+            all.len(),
+            Ident(&self.dataset)
+        ));
     }
 
     /// Every (dataset, version) this promotes, the first one first.
@@ -286,6 +332,7 @@ impl Promote {
                 Ok(all.map(|mut c| {
                     c.statement = self.to_string();
                     c.checks = evidence.clone();
+                    self.link(&mut c);
                     c
                 }))
             })
@@ -299,6 +346,7 @@ impl Promote {
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         // The salt is drawn once per statement, so a retried commit keeps it.
         let salt = format!("{:016x}", uuid::Uuid::new_v4().as_u128() as u64);
+        self.check_linked(&env.store.state())?;
         if !self.more.is_empty() {
             return self.execute_many(env, &salt).await;
         }

@@ -202,6 +202,28 @@ impl Rollback {
         }))
     }
 
+    /// This rollback with the datasets released in stages with those it names added: they roll
+    /// back together. Refused for `ROLLBACK d TO 'v'`, which would split such a release.
+    pub(crate) fn with_linked(&self, state: &State) -> Result<Rollback> {
+        let mut all = self.clone();
+        for d in self.datasets() {
+            let ds = state.dataset(d)?;
+            for other in ds.rollout.candidate.iter().flat_map(|c| &c.linked) {
+                if self.to.is_some() {
+                    return Err(Error::refused(Refusal::Linked {
+                        dataset: d.clone(),
+                        other: other.clone(),
+                        operation: "ROLLBACK ... TO".into(),
+                    }));
+                }
+                if *other != all.dataset && !all.more.contains(other) {
+                    all.more.push(other.clone());
+                }
+            }
+        }
+        Ok(all)
+    }
+
     /// Every dataset this rolls back, the first one first.
     pub fn datasets(&self) -> impl Iterator<Item = &String> {
         std::iter::once(&self.dataset).chain(&self.more)
@@ -280,6 +302,14 @@ impl Rollback {
     }
 
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
+        let linked = self.with_linked(&env.store.state())?;
+        if linked.more.len() > self.more.len() {
+            return Box::pin(linked.execute_as_named(env)).await;
+        }
+        self.execute_as_named(env).await
+    }
+
+    async fn execute_as_named(&self, env: &Env<'_>) -> Result<Outcome> {
         let mut seen = BTreeMap::new();
         // Reads recorded so far (a store whose events cannot be read still rolls back): since
         // the candidates were exposed, when every dataset has one.

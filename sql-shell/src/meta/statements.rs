@@ -67,14 +67,17 @@ const STATEMENTS: &[(&str, &str)] = &[
         "PROMOTE",
         "PROMOTE dataset TO 'v2' [FOR COHORT name | AT n PERCENT] [FORCE] [REASON '...'];\n\
          PROMOTE dataset TO 'v2' IN STAGES (1, 10, 50, 100) [EVERY INTERVAL '1 hour'] [REASON '...'];\n\
-         PROMOTE a TO 'v2', b TO 'v5' [FOR COHORT name | AT n PERCENT];   -- one commit, one salt\n\
+         PROMOTE a TO 'v2', b TO 'v5' [FOR COHORT name | AT n PERCENT | IN STAGES (..)];\n\
+         -- several datasets: one commit, one salt; released IN STAGES, ADVANCE or ROLLBACK\n\
+         -- of any one of them moves all\n\
          -- without FOR/AT/IN STAGES, v2 becomes stable for everyone; guards run first,\n\
          -- FORCE REASON '...' overrides failing guards (recorded in the history)",
     ),
     (
         "ADVANCE",
         "ADVANCE dataset [REASON '...'];\n\
-         -- next stage of a staged rollout, if the guards pass and the soak interval has passed",
+         -- next stage of a staged rollout, if the guards pass and the soak interval has passed\n\
+         -- (of every dataset released with it in stages, in one commit)",
     ),
     (
         "ROLLBACK",

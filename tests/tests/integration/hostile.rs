@@ -719,10 +719,20 @@ fn valid() -> impl Strategy<Value = String> {
         (name(), reason())
             .prop_map(|(name, reason)| format!("ALTER DATASET {name} FINISH MIGRATION{reason}"))
             .boxed(),
-        // PROMOTE a TO 'v', b TO 'w' (not IN STAGES)
-        (lit(), lit(), prop::option::of(percent()), reason())
-            .prop_map(|(v, w, at, reason)| {
-                let at = at.map(|p| format!(" AT {p} PERCENT")).unwrap_or_default();
+        // PROMOTE a TO 'v', b TO 'w' [AT n PERCENT | IN STAGES (...)]
+        (
+            lit(),
+            lit(),
+            prop::option::of(percent()),
+            any::<bool>(),
+            reason(),
+        )
+            .prop_map(|(v, w, at, staged, reason)| {
+                let at = match (at, staged) {
+                    (_, true) => " IN STAGES (10, 50, 100) EVERY INTERVAL '1 hour'".to_string(),
+                    (Some(p), false) => format!(" AT {p} PERCENT"),
+                    (None, false) => String::new(),
+                };
                 format!("PROMOTE orders TO {v}, \"Order Items\" TO {w}{at}{reason}")
             })
             .boxed(),

@@ -197,6 +197,7 @@ impl Machine<'_> {
             soak_seconds: None,
             stage_started_at: None,
             auto: None,
+            linked: vec![],
         });
         if let Some(&first) = e.stages.first() {
             if current.is_some() {
