@@ -48,7 +48,7 @@ pub struct RegisterVersion {
     pub reason: Option<String>,
 }
 
-/// `CREATE VERSION 'v2' OF orders [COMMENT '...'] [REASON '...'] AS <query>`
+/// `CREATE VERSION 'v2' OF orders [COMMENT '...'] [WITH MIGRATION (...)] [REASON '...'] AS <query>`
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateVersion {
     /// The new version's id.
@@ -57,6 +57,8 @@ pub struct CreateVersion {
     pub dataset: String,
     /// A description, shown by `SHOW VERSIONS`.
     pub comment: Option<String>,
+    /// The breaking changes it declares (`WITH MIGRATION (...)`), in order; empty for none.
+    pub migration: Vec<DeclaredChange>,
     /// Why, for the history.
     pub reason: Option<String>,
     /// The query whose rows become the version.
@@ -132,11 +134,14 @@ pub(super) fn parse_create(p: &mut Parser) -> Result<CreateVersion, ParserError>
     let (version, dataset) = parse_version_of(p)?;
     let mut comment = None;
     let mut reason = None;
+    let mut migration = None;
     loop {
         if comment.is_none() && p.parse_keyword(Keyword::COMMENT) {
             comment = Some(parse_string(p, "a comment in quotes after COMMENT")?);
         } else if reason.is_none() && parse_word(p, "REASON") {
             reason = Some(parse_string(p, "a reason in quotes after REASON")?);
+        } else if migration.is_none() && p.parse_keyword(Keyword::WITH) {
+            migration = Some(parse_changes(p)?);
         } else {
             break;
         }
@@ -148,6 +153,7 @@ pub(super) fn parse_create(p: &mut Parser) -> Result<CreateVersion, ParserError>
         version,
         dataset,
         comment,
+        migration: migration.unwrap_or_default(),
         reason,
         query,
     })
@@ -195,7 +201,13 @@ impl fmt::Display for CreateVersion {
         if let Some(c) = &self.comment {
             write!(f, " COMMENT {}", Quoted(c))?;
         }
-        write!(f, "{} AS {}", ReasonClause(&self.reason), self.query)
+        write!(
+            f,
+            "{}{} AS {}",
+            MigrationClause(&self.migration),
+            ReasonClause(&self.reason),
+            self.query
+        )
     }
 }
 
@@ -458,8 +470,24 @@ impl CreateVersion {
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         validate_identifier("dataset name", &self.dataset)?;
         check_new_version(env.store.state().as_ref(), &self.dataset, &self.version)?;
+        let migration = steps_of(env, &self.migration)?;
         let statement = DFStatement::Statement(Box::new(SqlStatement::Query(self.query.clone())));
         let plan = env.session.state().statement_to_plan(statement).await?;
+        if !migration.is_empty() {
+            // Declared changes that do not describe the query's columns are refused before
+            // anything is written (they are checked again, with the written files, at commit).
+            let columns = columns_from_schema(plan.schema().as_arrow());
+            let ds = env.store.state();
+            let binding = ds.dataset(&self.dataset)?.binding_columns();
+            let problems = check_steps(&binding, &columns, &normalize_steps(&migration, &columns));
+            if !problems.is_empty() {
+                return Err(Error::InvalidMigration {
+                    dataset: self.dataset.clone(),
+                    version: self.version.clone(),
+                    problems,
+                });
+            }
+        }
         // Its lineage: the version of each dataset the query reads, as this session resolves it.
         let inputs = resolutions_in(&plan, env.session.state().config_options())?
             .into_iter()
@@ -491,7 +519,7 @@ impl CreateVersion {
             comment: self.comment.clone(),
             reason: self.reason.clone(),
             inputs,
-            migration: vec![],
+            migration,
         };
         commit_version(env, new, scanned).await
     }

@@ -16,7 +16,7 @@ const STATEMENTS: &[(&str, &str)] = &[
     ),
     (
         "CREATE VERSION",
-        "CREATE VERSION 'v2' OF dataset AS SELECT ... [REASON '...'];\n\
+        "CREATE VERSION 'v2' OF dataset [WITH MIGRATION (...)] AS SELECT ... [REASON '...'];\n\
          -- a managed version: the query's result is written as Parquet into the store",
     ),
     ("SHOW DATASETS", "SHOW DATASETS;"),

@@ -632,10 +632,14 @@ fn valid() -> impl Strategy<Value = String> {
             reason(),
             literal(),
             any::<u64>(),
+            prop::option::of((name(), name())),
         )
-            .prop_map(|(version, name, comment, reason, value, seed)| {
+            .prop_map(|(version, name, comment, reason, value, seed, rename)| {
                 let mut clauses = vec![reason];
                 clauses.extend(comment.map(|c| format!(" COMMENT {c}")));
+                clauses.extend(
+                    rename.map(|(a, b)| format!(" WITH MIGRATION (RENAME COLUMN {a} TO {b})")),
+                );
                 format!(
                     "CREATE VERSION {version} OF {name}{} AS SELECT {} AS x",
                     shuffled(clauses, seed),
@@ -1076,6 +1080,7 @@ fn form(s: &Statement) -> &'static str {
         Statement::RegisterVersion(r) if !r.migration.is_empty() => {
             "REGISTER VERSION WITH MIGRATION"
         }
+        Statement::CreateVersion(c) if !c.migration.is_empty() => "CREATE VERSION WITH MIGRATION",
         Statement::RegisterVersion(_) => "REGISTER VERSION",
         Statement::CreateVersion(_) => "CREATE VERSION",
         Statement::ShowDatasets(_) => "SHOW DATASETS",
@@ -1217,6 +1222,7 @@ const FORMS: &[&str] = &[
     "ALTER DATASET SET RETENTION",
     "ALTER DATASET FINISH MIGRATION",
     "REGISTER VERSION WITH MIGRATION",
+    "CREATE VERSION WITH MIGRATION",
     "SHOW ROLLOUT",
     "SHOW HISTORY",
     "SHOW HISTORY WITH CHECKS",
