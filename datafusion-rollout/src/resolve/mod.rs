@@ -24,8 +24,8 @@ pub use config::{
 pub use pinned::{PinnedStoreRegistry, Pins};
 pub(crate) use pinned::{VerifyingStore, describe_change};
 pub(crate) use provider::reading_principal;
-pub use provider::{VersionedTable, mapped_table, resolutions_in, version_table};
-pub use recording::{RecordReadsExec, arm_of, recorded_table};
-pub use resolution::{Reason, Resolution, resolve};
+pub use provider::{VersionedTable, mapped_table, recorded_table, resolutions_in, version_table};
+pub use recording::RecordReadsExec;
+pub use resolution::{Reason, Resolution, arm_of, resolve};
 pub use schema_provider::PIN_SEPARATOR;
 pub(crate) use schema_provider::RolloutSchemaProvider;

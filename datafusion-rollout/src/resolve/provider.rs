@@ -151,6 +151,19 @@ impl VersionedTable {
     }
 }
 
+/// `table` (the resolved version's) recording each scan of it in `store`'s reads ledger: for
+/// engines that resolve in their own provider (a foreign session through FFI) rather than
+/// through [`super::ResolveVersions`], which does this itself.
+pub fn recorded_table(
+    store: &crate::store::Store,
+    resolution: Resolution,
+    consumer: Option<String>,
+    table: Arc<dyn TableProvider>,
+) -> Arc<dyn TableProvider> {
+    let probe = ReadProbe::new(Arc::clone(store.events()), resolution, consumer, true);
+    Arc::new(RecordedTable::new(table, probe))
+}
+
 /// How each dataset scanned by `plan` (before the analyzer rule replaced its scans) resolves
 /// in a session with `options`, in plan order, each once.
 pub fn resolutions_in(plan: &LogicalPlan, options: &ConfigOptions) -> Result<Vec<Resolution>> {

@@ -41,35 +41,9 @@ use datafusion::physical_plan::{
 };
 use futures::Stream;
 
-use super::resolution::{Reason, Resolution};
+use super::resolution::{Resolution, arm_of};
 use crate::error::message_of;
-use crate::store::{Arm, Event, EventLog, ReadEvent};
-
-/// The arm of the rollout a resolution puts its consumer on.
-pub fn arm_of(reason: &Reason) -> Arm {
-    match reason {
-        Reason::Pinned => Arm::Pinned,
-        Reason::CohortMember { .. } | Reason::SessionCohort { .. } | Reason::Bucket { .. } => {
-            Arm::Candidate
-        }
-        Reason::Stable { .. } => Arm::Stable,
-        // Outside the rollout's comparison, like a version named in the query.
-        Reason::KeptForSession => Arm::Pinned,
-    }
-}
-
-/// `table` (the resolved version's) recording each scan of it in `store`'s reads ledger: for
-/// engines that resolve in their own provider (a foreign session through FFI) rather than
-/// through [`super::ResolveVersions`], which does this itself.
-pub fn recorded_table(
-    store: &crate::store::Store,
-    resolution: Resolution,
-    consumer: Option<String>,
-    table: Arc<dyn TableProvider>,
-) -> Arc<dyn TableProvider> {
-    let probe = ReadProbe::new(Arc::clone(store.events()), resolution, consumer, true);
-    Arc::new(RecordedTable::new(table, probe))
-}
+use crate::store::{Event, EventLog, ReadEvent};
 
 /// What one query's scan of a dataset experienced; recorded when the last holder drops it.
 pub(crate) struct ReadProbe {
@@ -401,11 +375,9 @@ impl ExecutionPlan for RecordReadsExec {
         CardinalityEffect::Equal
     }
 
-    /// Lets the projection above go below, into the version's scan when that can take it:
-    /// the input is offered the projection as if it sat directly on it (which is what
-    /// `try_swapping_with_projection` implementations assume). Offering it the projection
-    /// over this node instead made a projecting input (a renamed column's view) wrap this
-    /// node inside itself again and again, and planning never ended.
+    /// Lets the projection above go below, offered to the input as if it sat on it (what
+    /// implementations assume: offered the one over this node, a projecting input wrapped
+    /// this node inside itself again and again, and planning never ended).
     fn try_swapping_with_projection(
         &self,
         projection: &ProjectionExec,

@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::catalog::State;
 use crate::error::{Error, Result};
+use crate::store::Arm;
 
 use super::bucket::bucket_with;
 
@@ -160,5 +161,18 @@ pub fn resolve(
         None => Err(Error::NoStableVersion {
             dataset: dataset.to_string(),
         }),
+    }
+}
+
+/// The arm of the rollout a resolution puts its consumer on.
+pub fn arm_of(reason: &Reason) -> Arm {
+    match reason {
+        Reason::Pinned => Arm::Pinned,
+        Reason::CohortMember { .. } | Reason::SessionCohort { .. } | Reason::Bucket { .. } => {
+            Arm::Candidate
+        }
+        Reason::Stable { .. } => Arm::Stable,
+        // Outside the rollout's comparison, like a version named in the query.
+        Reason::KeptForSession => Arm::Pinned,
     }
 }

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{Duration, Utc};
+use datafusion::catalog::TableProvider;
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::ExprSchemable;
 use datafusion::sql::sqlparser::ast::DataType as SqlType;
@@ -17,10 +19,11 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use super::Outcome;
 use super::explain_change::KNOWN_CONSUMERS_DAYS;
 use super::parser::{expect_word, parse_name, parse_reason, parse_word};
-use crate::catalog::{Action, MigrationStep};
+use crate::catalog::{Action, ColumnDef, MigrationStep};
 use crate::contract::validate_contract;
 use crate::error::{Error, Refusal, Result};
 use crate::guard::Env;
+use crate::resolve::mapped_table;
 use crate::sql::{Ident, ReasonClause};
 use crate::store::{Commit, Event};
 
@@ -299,4 +302,61 @@ impl FinishMigration {
             .await?;
         Ok(Outcome::of_commit(done, None, || "nothing to do".into()))
     }
+}
+
+/// The table the contract of a new version reads, with its columns: its files, plus (when it
+/// declares a migration) the old names its readers keep as compatibility columns.
+pub(super) fn with_compat_columns(
+    env: &Env<'_>,
+    (dataset, version): (&str, &str),
+    migration: &[MigrationStep],
+    columns: &[ColumnDef],
+    table: Arc<dyn TableProvider>,
+) -> Result<(Arc<dyn TableProvider>, Vec<ColumnDef>)> {
+    let state = env.store.state();
+    let ds = state.dataset(dataset)?;
+    let in_progress = ds.compat_columns(&[]);
+    if migration.is_empty() && in_progress.is_empty() {
+        return Ok((table, columns.to_vec()));
+    }
+    let binding = ds.binding_columns();
+    let mut read_as: Vec<(ColumnDef, Option<String>)> = columns
+        .iter()
+        .map(|c| (c.clone(), Some(c.name.clone())))
+        .collect();
+    // The old names of the migration in progress: what the version has under the new name.
+    for compat in in_progress {
+        if read_as.iter().any(|(c, _)| c.name == compat.column.name) {
+            continue;
+        }
+        let source = compat
+            .replaced_by
+            .filter(|to| columns.iter().any(|c| &c.name == to));
+        read_as.push((compat.column, source));
+    }
+    for step in migration {
+        let (old, source) = match step {
+            MigrationStep::Rename { from, to } => (from, Some(to.clone())),
+            MigrationStep::Drop { column } => (column, None),
+            MigrationStep::AlterType { .. } => continue,
+        };
+        let Some(was) = binding.iter().find(|c| &c.name == old) else {
+            continue;
+        };
+        if read_as.iter().any(|(c, _)| &c.name == old) {
+            continue;
+        }
+        let data_type = source
+            .as_ref()
+            .and_then(|s| columns.iter().find(|c| &c.name == s))
+            .map_or_else(|| was.data_type.clone(), |c| c.data_type.clone());
+        let column = ColumnDef {
+            name: old.clone(),
+            data_type,
+            nullable: true,
+        };
+        read_as.push((column, source));
+    }
+    let table = mapped_table(table, &format!("{dataset}@{version}"), &read_as)?;
+    Ok((table, read_as.into_iter().map(|(c, _)| c).collect()))
 }

@@ -14,6 +14,7 @@ mod check;
 mod cohort;
 mod combined;
 mod contract;
+mod create_version;
 mod dataset;
 mod drop_version;
 mod explain_change;
@@ -55,6 +56,7 @@ pub use assert::Assert;
 pub use check::{Check, CheckTarget};
 pub use cohort::{AlterCohort, CohortChange, CreateCohort, ShowCohorts};
 pub use contract::{CreateContract, ShowContract};
+pub use create_version::CreateVersion;
 pub use dataset::{CreateDataset, ShowDatasets};
 pub use drop_version::DropVersion;
 pub use explain_change::{ExplainChange, KNOWN_CONSUMERS_DAYS};
@@ -77,7 +79,7 @@ pub use split::{StatementText, complete_statements, is_complete, split_statement
 pub use tokens::{CreateToken, DEFAULT_TOKEN_LIFETIME, DropToken, ShowPrincipals};
 pub use vacuum::Vacuum;
 pub use verify::VerifyVersion;
-pub use version::{CreateVersion, RegisterVersion, ShowVersions};
+pub use version::{RegisterVersion, ShowVersions};
 
 /// One parsed statement.
 // Statements are parsed one at a time and never stored in bulk; boxing them buys nothing.

@@ -172,7 +172,9 @@ fn parse_ours(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
             })
         }
         (Some("ADVANCE"), _) => Statement::Advance(advance::parse(p)?),
-        (Some("CREATE"), Some("VERSION")) => Statement::CreateVersion(version::parse_create(p)?),
+        (Some("CREATE"), Some("VERSION")) => {
+            Statement::CreateVersion(create_version::parse_create(p)?)
+        }
         (Some("REGISTER"), _) => Statement::RegisterVersion(version::parse_register(p)?),
         (Some("SHOW"), Some("DATASETS")) => {
             p.next_token();

@@ -1,18 +1,18 @@
-//! `REGISTER VERSION`, `CREATE VERSION ... AS SELECT` and `SHOW VERSIONS OF`.
+//! `REGISTER VERSION`, the commit path every new version takes (also `CREATE VERSION ... AS
+//! SELECT`'s, see `create_version.rs`), and `SHOW VERSIONS OF`.
 
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::Utc;
-use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{Query, Statement as SqlStatement};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use super::Outcome;
-use super::migration::{DeclaredChange, MigrationClause, parse_changes, steps_of};
-use super::parser::{alias_pinned_tables_query, expect_word, parse_name, parse_string, parse_word};
+use super::migration::{
+    DeclaredChange, MigrationClause, parse_changes, steps_of, with_compat_columns,
+};
+use super::parser::{expect_word, parse_name, parse_string, parse_word};
 use super::scan::{Scanned, scan_location};
 use super::table::Table;
 use crate::catalog::{
@@ -22,11 +22,9 @@ use crate::catalog::{
 };
 use crate::contract::Target;
 use crate::error::{Error, Refusal, Result};
-use crate::guard::{Env, Gate, OnFailure, Verdict, guarded_commit, new_transaction_id};
-use crate::resolve::{mapped_table, resolutions_in};
+use crate::guard::{Env, Gate, OnFailure, Verdict, guarded_commit};
 use crate::sql::{Ident, Quoted, ReasonClause};
 use crate::store::{Commit, resolve_location};
-use datafusion::catalog::TableProvider;
 
 /// `REGISTER VERSION 'v1' OF orders FROM 'path/' [FORMAT PARQUET|CSV|JSON] [COMMENT '...']
 /// [WITH MIGRATION (RENAME COLUMN a TO b, DROP COLUMN c, ALTER COLUMN d TYPE t)] [REASON '...']`
@@ -46,23 +44,6 @@ pub struct RegisterVersion {
     pub migration: Vec<DeclaredChange>,
     /// Why, for the history.
     pub reason: Option<String>,
-}
-
-/// `CREATE VERSION 'v2' OF orders [COMMENT '...'] [WITH MIGRATION (...)] [REASON '...'] AS <query>`
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreateVersion {
-    /// The new version's id.
-    pub version: String,
-    /// The dataset.
-    pub dataset: String,
-    /// A description, shown by `SHOW VERSIONS`.
-    pub comment: Option<String>,
-    /// The breaking changes it declares (`WITH MIGRATION (...)`), in order; empty for none.
-    pub migration: Vec<DeclaredChange>,
-    /// Why, for the history.
-    pub reason: Option<String>,
-    /// The query whose rows become the version.
-    pub query: Box<Query>,
 }
 
 /// `SHOW VERSIONS OF orders`
@@ -87,7 +68,7 @@ fn parse_format(p: &mut Parser) -> Result<FileFormat, ParserError> {
 }
 
 /// `'v' OF dataset`
-fn parse_version_of(p: &mut Parser) -> Result<(String, String), ParserError> {
+pub(super) fn parse_version_of(p: &mut Parser) -> Result<(String, String), ParserError> {
     let version = parse_string(p, "a version id in quotes, like 'v2'")?;
     p.expect_keyword(Keyword::OF)?;
     let dataset = parse_name(p, "a dataset name after OF")?;
@@ -128,37 +109,6 @@ pub(super) fn parse_register(p: &mut Parser) -> Result<RegisterVersion, ParserEr
     })
 }
 
-pub(super) fn parse_create(p: &mut Parser) -> Result<CreateVersion, ParserError> {
-    p.expect_keyword(Keyword::CREATE)?;
-    p.expect_keyword(Keyword::VERSION)?;
-    let (version, dataset) = parse_version_of(p)?;
-    let mut comment = None;
-    let mut reason = None;
-    let mut migration = None;
-    loop {
-        if comment.is_none() && p.parse_keyword(Keyword::COMMENT) {
-            comment = Some(parse_string(p, "a comment in quotes after COMMENT")?);
-        } else if reason.is_none() && parse_word(p, "REASON") {
-            reason = Some(parse_string(p, "a reason in quotes after REASON")?);
-        } else if migration.is_none() && p.parse_keyword(Keyword::WITH) {
-            migration = Some(parse_changes(p)?);
-        } else {
-            break;
-        }
-    }
-    p.expect_keyword(Keyword::AS)?;
-    let mut query = p.parse_query()?;
-    alias_pinned_tables_query(&mut query);
-    Ok(CreateVersion {
-        version,
-        dataset,
-        comment,
-        migration: migration.unwrap_or_default(),
-        reason,
-        query,
-    })
-}
-
 pub(super) fn parse_show(p: &mut Parser) -> Result<ShowVersions, ParserError> {
     p.expect_keyword(Keyword::SHOW)?;
     expect_word(p, "VERSIONS")?;
@@ -190,27 +140,6 @@ impl fmt::Display for RegisterVersion {
     }
 }
 
-impl fmt::Display for CreateVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "CREATE VERSION {} OF {}",
-            Quoted(&self.version),
-            Ident(&self.dataset)
-        )?;
-        if let Some(c) = &self.comment {
-            write!(f, " COMMENT {}", Quoted(c))?;
-        }
-        write!(
-            f,
-            "{}{} AS {}",
-            MigrationClause(&self.migration),
-            ReasonClause(&self.reason),
-            self.query
-        )
-    }
-}
-
 impl fmt::Display for ShowVersions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SHOW VERSIONS OF {}", Ident(&self.dataset))
@@ -218,7 +147,7 @@ impl fmt::Display for ShowVersions {
 }
 
 /// The checks a new version must pass against a state: valid names, dataset known, id free.
-fn check_new_version(state: &State, dataset: &str, version: &str) -> Result<()> {
+pub(super) fn check_new_version(state: &State, dataset: &str, version: &str) -> Result<()> {
     validate_version_id(version)?;
     let ds = state.dataset(dataset)?;
     if ds.version(version).is_some() {
@@ -231,27 +160,27 @@ fn check_new_version(state: &State, dataset: &str, version: &str) -> Result<()> 
 }
 
 /// Where a new version comes from, and how it is recorded.
-struct NewVersion<'a> {
-    operation: &'static str,
-    statement: String,
-    dataset: &'a str,
-    version: &'a str,
-    location: String,
-    format: FileFormat,
-    managed: bool,
-    comment: Option<String>,
-    reason: Option<String>,
+pub(super) struct NewVersion<'a> {
+    pub(super) operation: &'static str,
+    pub(super) statement: String,
+    pub(super) dataset: &'a str,
+    pub(super) version: &'a str,
+    pub(super) location: String,
+    pub(super) format: FileFormat,
+    pub(super) managed: bool,
+    pub(super) comment: Option<String>,
+    pub(super) reason: Option<String>,
     /// The versions its query read (`CREATE VERSION ... AS`).
-    inputs: Vec<VersionRef>,
+    pub(super) inputs: Vec<VersionRef>,
     /// The breaking changes it declares (`WITH MIGRATION`).
-    migration: Vec<MigrationStep>,
+    pub(super) migration: Vec<MigrationStep>,
 }
 
 /// Commits a scanned version through the guarded path: the dataset's contract runs over its
 /// files (read through a temporary table) with drift against the stable version; a failure
 /// does not refuse the registration but records the version as `rejected`, with the checks as
 /// the entry's evidence. Name and schema are re-checked against the latest state.
-async fn commit_version(
+pub(super) async fn commit_version(
     env: &Env<'_>,
     mut new: NewVersion<'_>,
     scanned: Scanned,
@@ -260,7 +189,13 @@ async fn commit_version(
     new.migration = normalize_steps(&new.migration, &columns);
     let pending = format!("__rollout_pending_{}", uuid::Uuid::new_v4().simple());
     // Its contract reads it as its readers will: with the old names of a declared migration.
-    let (table, read_as) = with_compat_columns(env, &new, &columns, &scanned)?;
+    let (table, read_as) = with_compat_columns(
+        env,
+        (new.dataset, new.version),
+        &new.migration,
+        &columns,
+        Arc::clone(&scanned.table) as _,
+    )?;
     env.session.register_table(pending.as_str(), table)?;
     let gate = Gate {
         operation: new.operation,
@@ -283,63 +218,6 @@ async fn commit_version(
     Ok(Outcome::of_commit(done.outcome, done.report, || {
         "nothing to do".into()
     }))
-}
-
-/// The table the contract of a new version reads, with its columns: its files, plus (when it
-/// declares a migration) the old names its readers keep as compatibility columns.
-fn with_compat_columns(
-    env: &Env<'_>,
-    new: &NewVersion<'_>,
-    columns: &[ColumnDef],
-    scanned: &Scanned,
-) -> Result<(Arc<dyn TableProvider>, Vec<ColumnDef>)> {
-    let table = Arc::clone(&scanned.table) as Arc<dyn TableProvider>;
-    let state = env.store.state();
-    let ds = state.dataset(new.dataset)?;
-    let in_progress = ds.compat_columns(&[]);
-    if new.migration.is_empty() && in_progress.is_empty() {
-        return Ok((table, columns.to_vec()));
-    }
-    let binding = ds.binding_columns();
-    let mut read_as: Vec<(ColumnDef, Option<String>)> = columns
-        .iter()
-        .map(|c| (c.clone(), Some(c.name.clone())))
-        .collect();
-    // The old names of the migration in progress: what the version has under the new name.
-    for compat in in_progress {
-        if read_as.iter().any(|(c, _)| c.name == compat.column.name) {
-            continue;
-        }
-        let source = compat
-            .replaced_by
-            .filter(|to| columns.iter().any(|c| &c.name == to));
-        read_as.push((compat.column, source));
-    }
-    for step in &new.migration {
-        let (old, source) = match step {
-            MigrationStep::Rename { from, to } => (from, Some(to.clone())),
-            MigrationStep::Drop { column } => (column, None),
-            MigrationStep::AlterType { .. } => continue,
-        };
-        let Some(was) = binding.iter().find(|c| &c.name == old) else {
-            continue;
-        };
-        if read_as.iter().any(|(c, _)| &c.name == old) {
-            continue;
-        }
-        let data_type = source
-            .as_ref()
-            .and_then(|s| columns.iter().find(|c| &c.name == s))
-            .map_or_else(|| was.data_type.clone(), |c| c.data_type.clone());
-        let column = ColumnDef {
-            name: old.clone(),
-            data_type,
-            nullable: true,
-        };
-        read_as.push((column, source));
-    }
-    let table = mapped_table(table, &format!("{}@{}", new.dataset, new.version), &read_as)?;
-    Ok((table, read_as.into_iter().map(|(c, _)| c).collect()))
 }
 
 fn plan_version(
@@ -461,65 +339,6 @@ impl RegisterVersion {
             reason: self.reason.clone(),
             inputs: vec![],
             migration: steps_of(env, &self.migration)?,
-        };
-        commit_version(env, new, scanned).await
-    }
-}
-
-impl CreateVersion {
-    pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
-        validate_identifier("dataset name", &self.dataset)?;
-        check_new_version(env.store.state().as_ref(), &self.dataset, &self.version)?;
-        let migration = steps_of(env, &self.migration)?;
-        let statement = DFStatement::Statement(Box::new(SqlStatement::Query(self.query.clone())));
-        let plan = env.session.state().statement_to_plan(statement).await?;
-        if !migration.is_empty() {
-            // Declared changes that do not describe the query's columns are refused before
-            // anything is written (they are checked again, with the written files, at commit).
-            let columns = columns_from_schema(plan.schema().as_arrow());
-            let ds = env.store.state();
-            let binding = ds.dataset(&self.dataset)?.binding_columns();
-            let problems = check_steps(&binding, &columns, &normalize_steps(&migration, &columns));
-            if !problems.is_empty() {
-                return Err(Error::InvalidMigration {
-                    dataset: self.dataset.clone(),
-                    version: self.version.clone(),
-                    problems,
-                });
-            }
-        }
-        // Its lineage: the version of each dataset the query reads, as this session resolves it.
-        let inputs = resolutions_in(&plan, env.session.state().config_options())?
-            .into_iter()
-            .map(|r| VersionRef {
-                dataset: r.dataset,
-                version: r.version,
-            })
-            .collect();
-        let df = env.session.execute_logical_plan(plan).await?;
-        // A folder of its own per attempt: a crashed or refused attempt leaves only
-        // unreferenced files (VACUUM's business), never files inside a version.
-        let folder = env.store.url_of(&format!(
-            "data/{}/{}/{}/",
-            self.dataset,
-            self.version,
-            new_transaction_id()
-        ))?;
-        df.write_parquet(folder.as_str(), DataFrameWriteOptions::new(), None)
-            .await?;
-        let scanned = scan_location(env, &folder, FileFormat::Parquet).await?;
-        let new = NewVersion {
-            operation: "CREATE VERSION",
-            statement: self.to_string(),
-            dataset: &self.dataset,
-            version: &self.version,
-            location: folder.to_string(),
-            format: FileFormat::Parquet,
-            managed: true,
-            comment: self.comment.clone(),
-            reason: self.reason.clone(),
-            inputs,
-            migration,
         };
         commit_version(env, new, scanned).await
     }
