@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::migration::fold;
+use super::migration::{Shaping, fold};
 use super::model::{Dataset, Version, VersionStatus};
 use super::schema::ColumnDef;
 
@@ -30,15 +30,15 @@ impl Dataset {
     /// versions, their declared migrations applied. A column only an unexposed, rejected or
     /// rolled-back version had binds nothing.
     pub fn binding_columns(&self) -> Vec<ColumnDef> {
+        // As if something were exposed: then only exposed versions count.
+        let exposed = Shaping {
+            any_exposed: true,
+            also: &[],
+        };
         fold(
             &self.versions,
-            |v| v.status.is_exposed(),
-            |v| {
-                self.migrates(v, &[])
-                    && (v.status.is_exposed()
-                        || v.status == VersionStatus::RolledBack
-                        || v.migration.as_ref().is_some_and(|m| m.finished))
-            },
+            |v| exposed.includes(v),
+            |v| exposed.migrates(v),
         )
         .columns
     }
@@ -48,7 +48,7 @@ impl Dataset {
     pub fn protected_role(&self, version: &str) -> Option<&'static str> {
         let rollout = &self.rollout;
         let migrating = self.unfinished_migration().filter(|v| v.id == version);
-        if migrating.is_some_and(|v| self.migrates(v, &[])) {
+        if migrating.is_some_and(|v| self.shaping(&[]).migrates(v)) {
             return Some("the version whose migration is in progress (FINISH MIGRATION first)");
         }
         if rollout.stable.as_deref() == Some(version) {

@@ -283,21 +283,21 @@ impl Dataset {
 
     /// The reader schema's fold, with `also` as in [`Dataset::reader_columns`].
     pub(super) fn fold_for(&self, also: &[&str]) -> Folded {
+        let shaping = self.shaping(also);
         fold(
             &self.versions,
-            |v| self.is_included(v, also),
-            |v| self.migrates(v, also),
+            |v| shaping.includes(v),
+            |v| shaping.migrates(v),
         )
     }
 
-    /// Whether `v`'s declared migration shapes what readers see: once its version has been
-    /// exposed it does for good (a rollback of the version's data does not take the new names
-    /// away from consumers who moved to them), and so does a finished one; before, only for a
-    /// read that names the version (or before anything is exposed).
-    pub(super) fn migrates(&self, v: &Version, also: &[&str]) -> bool {
-        v.migration.as_ref().is_some_and(|m| {
-            m.finished || v.status == VersionStatus::RolledBack || self.is_included(v, also)
-        })
+    /// Which versions shape what readers see, with `also` as in [`Dataset::reader_columns`]
+    /// (whether anything is exposed is looked up once: every query plans through this).
+    pub(super) fn shaping<'a>(&self, also: &'a [&'a str]) -> Shaping<'a> {
+        Shaping {
+            any_exposed: self.versions.iter().any(|v| v.status.is_exposed()),
+            also,
+        }
     }
 
     /// The column of `version`'s files that reader column `name` reads, or `None` when the
@@ -308,10 +308,11 @@ impl Dataset {
             return Some(name.to_string());
         }
         let position = self.versions.iter().position(|v| v.id == version.id)?;
+        let shaping = self.shaping(also);
         let migrations = |range: &[Version]| -> Vec<MigrationStep> {
             range
                 .iter()
-                .filter(|v| self.migrates(v, also))
+                .filter(|v| shaping.migrates(v))
                 .filter_map(|v| v.migration.as_ref())
                 .flat_map(|m| m.steps.iter().cloned())
                 .collect()
@@ -332,7 +333,7 @@ impl Dataset {
         let mut newer = name.to_string();
         for v in self.versions[..=position]
             .iter()
-            .filter(|v| self.migrates(v, also) || v.id == version.id)
+            .filter(|v| shaping.migrates(v) || v.id == version.id)
         {
             let Some(m) = v.migration.as_ref().filter(|m| !m.finished) else {
                 continue;
@@ -347,12 +348,31 @@ impl Dataset {
         }
         has(&newer).then_some(newer)
     }
+}
 
-    /// Whether `v`'s columns shape what readers see: it is exposed or in `also`, or nothing is
-    /// exposed yet.
-    pub(super) fn is_included(&self, v: &Version, also: &[&str]) -> bool {
-        let exposed = self.versions.iter().any(|v| v.status.is_exposed());
-        !exposed || v.status.is_exposed() || also.contains(&v.id.as_str())
+/// Which versions shape what readers see (see [`Dataset::shaping`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shaping<'a> {
+    /// Whether any version is exposed; before, every version counts.
+    pub(super) any_exposed: bool,
+    /// The versions a pinned read or a drift names.
+    pub(super) also: &'a [&'a str],
+}
+
+impl Shaping<'_> {
+    /// Whether `v`'s columns count: it is exposed or named, or nothing is exposed yet.
+    pub(super) fn includes(&self, v: &Version) -> bool {
+        !self.any_exposed || v.status.is_exposed() || self.also.contains(&v.id.as_str())
+    }
+
+    /// Whether `v`'s declared migration counts: once its version has been exposed it does for
+    /// good (a rollback of the version's data does not take the new names away from consumers
+    /// who moved to them), and so does a finished one; before, only for a read that names the
+    /// version (or before anything is exposed).
+    pub(super) fn migrates(&self, v: &Version) -> bool {
+        v.migration.as_ref().is_some_and(|m| {
+            m.finished || v.status == VersionStatus::RolledBack || self.includes(v)
+        })
     }
 }
 

@@ -37,7 +37,7 @@ pub use model::{
 };
 pub use names::{validate_identifier, validate_version_id};
 pub use notification::{Notification, NotifyOn, redact_url};
-pub(crate) use rollout::{Exposure, Transition};
+pub(crate) use rollout::{Change, Exposure, Transition};
 pub use schema::{
     ColumnDef, check_compatible, columns_from_schema, merge_schema, schema_from_columns,
 };

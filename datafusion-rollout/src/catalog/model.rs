@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::schema::ColumnDef;
-use crate::sql::format_percent;
+use crate::sql::{Ident, format_percent};
 
 /// A named dataset: its versions in registration order, the union schema and its rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,8 +219,9 @@ pub enum MigrationStep {
         /// The column dropped.
         column: String,
     },
-    /// `ALTER COLUMN column TYPE t`: the version's column has type `data_type` (arrow's
-    /// textual form); older versions' values are cast to it.
+    /// `ALTER COLUMN column TYPE t`: the version's column has type `data_type`, in the log
+    /// arrow's textual form (in a statement as written, SQL); older versions' values are cast
+    /// to it.
     AlterType {
         /// The column.
         column: String,
@@ -232,10 +233,12 @@ pub enum MigrationStep {
 impl fmt::Display for MigrationStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MigrationStep::Rename { from, to } => write!(f, "RENAME COLUMN {from} TO {to}"),
-            MigrationStep::Drop { column } => write!(f, "DROP COLUMN {column}"),
+            MigrationStep::Rename { from, to } => {
+                write!(f, "RENAME COLUMN {} TO {}", Ident(from), Ident(to))
+            }
+            MigrationStep::Drop { column } => write!(f, "DROP COLUMN {}", Ident(column)),
             MigrationStep::AlterType { column, data_type } => {
-                write!(f, "ALTER COLUMN {column} TYPE {data_type}")
+                write!(f, "ALTER COLUMN {} TYPE {data_type}", Ident(column))
             }
         }
     }

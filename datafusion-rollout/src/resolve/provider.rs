@@ -132,14 +132,18 @@ impl VersionedTable {
         if !cfg.record_reads {
             return Ok(table);
         }
-        let deprecated = self
-            .store
-            .state()
-            .dataset(&self.dataset)?
-            .compat_columns(self.pinned.as_deref().as_slice())
-            .into_iter()
-            .map(|c| c.column.name)
-            .collect();
+        // The old names of a migration in progress, which the ledger notes per read (none,
+        // and no fold, for a dataset without one).
+        let state = self.store.state();
+        let ds = state.dataset(&self.dataset)?;
+        let deprecated = match ds.unfinished_migration() {
+            Some(_) => ds
+                .compat_columns(self.pinned.as_deref().as_slice())
+                .into_iter()
+                .map(|c| c.column.name)
+                .collect(),
+            None => vec![],
+        };
         let probe = ReadProbe::new(
             Arc::clone(self.store.events()),
             resolution,
@@ -246,10 +250,19 @@ pub fn version_table(
     let state = store.state();
     let v = state.readable_version(dataset, version)?;
     let ds = state.dataset(dataset)?;
+    // Without declared migrations a reader column reads the file column of its name.
+    let migrated = ds.versions.iter().any(|v| v.migration.is_some());
     let columns: Vec<(ColumnDef, Option<String>)> = columns_from_schema(&schema)
         .into_iter()
         .map(|c| {
-            let source = ds.column_source(v, &c.name, &[version]);
+            let source = if migrated {
+                ds.column_source(v, &c.name, &[version])
+            } else {
+                v.schema
+                    .iter()
+                    .any(|o| o.name == c.name)
+                    .then(|| c.name.clone())
+            };
             (c, source)
         })
         .collect();

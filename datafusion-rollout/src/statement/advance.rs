@@ -80,25 +80,18 @@ impl Advance {
     pub(crate) fn plan(&self, state: &State) -> Result<Option<Commit>> {
         let transition = Transition::Advance { force: self.force };
         let members = self.members(state)?;
-        let all = super::combined::in_turn(state, &members, |working, d| {
+        super::combined::in_turn(state, &members, |working, d| {
             let Some(change) = working.dataset(d)?.transition(&transition, Utc::now())? else {
                 return Ok(None);
             };
-            Ok(Some(Commit {
-                operation: "ADVANCE".into(),
-                dataset: Some(self.dataset.clone()),
-                statement: self.to_string(),
-                reason: self.reason.clone(),
-                checks: vec![],
-                actions: change.actions(),
-                message: change.message(),
-                blast_radius: None,
-            }))
-        })?;
-        Ok(all.map(|mut c| {
-            c.statement = self.to_string();
-            c
-        }))
+            Ok(Some(super::combined::change_commit(
+                "ADVANCE",
+                &self.dataset,
+                self,
+                self.reason.clone(),
+                &change,
+            )))
+        })
     }
 
     /// `ADVANCE` of a release of several datasets: every member's guards run first (any

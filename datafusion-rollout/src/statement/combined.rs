@@ -1,6 +1,7 @@
-//! One commit out of several planned in turn: `PROMOTE a TO .., b TO ..`, `ROLLBACK a, b`.
+//! One commit out of several planned in turn: `PROMOTE a TO .., b TO ..`, `ROLLBACK a, b`,
+//! `ADVANCE` of a release of several datasets; and the commit of one rollout change.
 
-use crate::catalog::State;
+use crate::catalog::{Change, State};
 use crate::error::{Error, Result};
 use crate::store::Commit;
 
@@ -31,4 +32,24 @@ pub(super) fn in_turn<T>(
         }
     }
     Ok(all)
+}
+
+/// The commit recording `change` of `dataset`'s rollout, made by `statement`.
+pub(super) fn change_commit(
+    operation: &str,
+    dataset: &str,
+    statement: &impl std::fmt::Display,
+    reason: Option<String>,
+    change: &Change,
+) -> Commit {
+    Commit {
+        operation: operation.into(),
+        dataset: Some(dataset.to_string()),
+        statement: statement.to_string(),
+        reason,
+        checks: vec![],
+        actions: change.actions(),
+        message: change.message(),
+        blast_radius: None,
+    }
 }

@@ -10,12 +10,13 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use super::Outcome;
-use super::migration::{DeclaredChange, MigrationClause, parse_changes, steps_of};
+use super::migration::{MigrationClause, parse_changes, steps_of};
 use super::parser::{alias_pinned_tables_query, parse_string, parse_word};
 use super::scan::scan_location;
 use super::version::{NewVersion, check_new_version, commit_version, parse_version_of};
 use crate::catalog::{
-    FileFormat, VersionRef, check_steps, columns_from_schema, normalize_steps, validate_identifier,
+    FileFormat, MigrationStep, VersionRef, check_steps, columns_from_schema, normalize_steps,
+    validate_identifier,
 };
 use crate::error::{Error, Result};
 use crate::guard::{Env, new_transaction_id};
@@ -32,7 +33,7 @@ pub struct CreateVersion {
     /// A description, shown by `SHOW VERSIONS`.
     pub comment: Option<String>,
     /// The breaking changes it declares (`WITH MIGRATION (...)`), in order; empty for none.
-    pub migration: Vec<DeclaredChange>,
+    pub migration: Vec<MigrationStep>,
     /// Why, for the history.
     pub reason: Option<String>,
     /// The query whose rows become the version.

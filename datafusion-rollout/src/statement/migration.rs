@@ -11,7 +11,6 @@ use chrono::{Duration, Utc};
 use datafusion::catalog::TableProvider;
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::ExprSchemable;
-use datafusion::sql::sqlparser::ast::DataType as SqlType;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -27,32 +26,9 @@ use crate::resolve::mapped_table;
 use crate::sql::{Ident, ReasonClause};
 use crate::store::{Commit, Event};
 
-/// One change of `WITH MIGRATION (...)`, as written (the type as SQL).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeclaredChange {
-    /// `RENAME COLUMN from TO to`
-    Rename {
-        /// The old name.
-        from: String,
-        /// The new name.
-        to: String,
-    },
-    /// `DROP COLUMN column`
-    Drop {
-        /// The column.
-        column: String,
-    },
-    /// `ALTER COLUMN column TYPE t`
-    AlterType {
-        /// The column.
-        column: String,
-        /// Its new type, as SQL.
-        data_type: SqlType,
-    },
-}
-
-/// `WITH MIGRATION (change, ...)`, after `WITH` was consumed.
-pub(super) fn parse_changes(p: &mut Parser) -> Result<Vec<DeclaredChange>, ParserError> {
+/// `WITH MIGRATION (change, ...)`, after `WITH` was consumed. An `ALTER COLUMN`'s type is kept
+/// as SQL (`VARCHAR`) until [`steps_of`] maps it as DataFusion does.
+pub(super) fn parse_changes(p: &mut Parser) -> Result<Vec<MigrationStep>, ParserError> {
     expect_word(p, "MIGRATION")?;
     p.expect_token(&Token::LParen)?;
     let mut changes = Vec::new();
@@ -62,10 +38,10 @@ pub(super) fn parse_changes(p: &mut Parser) -> Result<Vec<DeclaredChange>, Parse
             let from = parse_name(p, "a column name after RENAME COLUMN")?;
             p.expect_keyword(Keyword::TO)?;
             let to = parse_name(p, "the new column name after TO")?;
-            DeclaredChange::Rename { from, to }
+            MigrationStep::Rename { from, to }
         } else if p.parse_keyword(Keyword::DROP) {
             expect_word(p, "COLUMN")?;
-            DeclaredChange::Drop {
+            MigrationStep::Drop {
                 column: parse_name(p, "a column name after DROP COLUMN")?,
             }
         } else if p.parse_keyword(Keyword::ALTER) {
@@ -74,9 +50,9 @@ pub(super) fn parse_changes(p: &mut Parser) -> Result<Vec<DeclaredChange>, Parse
             // `TYPE t`, or the standard's `SET DATA TYPE t`.
             let _ = p.parse_keywords(&[Keyword::SET, Keyword::DATA]);
             expect_word(p, "TYPE")?;
-            DeclaredChange::AlterType {
+            MigrationStep::AlterType {
                 column,
-                data_type: p.parse_data_type()?,
+                data_type: p.parse_data_type()?.to_string(),
             }
         } else {
             return p.expected(
@@ -93,22 +69,8 @@ pub(super) fn parse_changes(p: &mut Parser) -> Result<Vec<DeclaredChange>, Parse
     Ok(changes)
 }
 
-impl fmt::Display for DeclaredChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeclaredChange::Rename { from, to } => {
-                write!(f, "RENAME COLUMN {} TO {}", Ident(from), Ident(to))
-            }
-            DeclaredChange::Drop { column } => write!(f, "DROP COLUMN {}", Ident(column)),
-            DeclaredChange::AlterType { column, data_type } => {
-                write!(f, "ALTER COLUMN {} TYPE {data_type}", Ident(column))
-            }
-        }
-    }
-}
-
 /// ` WITH MIGRATION (...)`, or nothing when no change is declared.
-pub(super) struct MigrationClause<'a>(pub(super) &'a [DeclaredChange]);
+pub(super) struct MigrationClause<'a>(pub(super) &'a [MigrationStep]);
 
 impl fmt::Display for MigrationClause<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -121,30 +83,22 @@ impl fmt::Display for MigrationClause<'_> {
 }
 
 /// The declared changes as the log records them: each SQL type as DataFusion maps it to arrow.
-pub(super) fn steps_of(env: &Env<'_>, changes: &[DeclaredChange]) -> Result<Vec<MigrationStep>> {
+pub(super) fn steps_of(env: &Env<'_>, changes: &[MigrationStep]) -> Result<Vec<MigrationStep>> {
     changes
         .iter()
-        .map(|change| {
-            Ok(match change {
-                DeclaredChange::Rename { from, to } => MigrationStep::Rename {
-                    from: from.clone(),
-                    to: to.clone(),
-                },
-                DeclaredChange::Drop { column } => MigrationStep::Drop {
+        .map(|change| match change {
+            MigrationStep::AlterType { column, data_type } => {
+                let empty = DFSchema::empty();
+                let expr = env
+                    .session
+                    .state()
+                    .create_logical_expr(&format!("CAST(NULL AS {data_type})"), &empty)?;
+                Ok(MigrationStep::AlterType {
                     column: column.clone(),
-                },
-                DeclaredChange::AlterType { column, data_type } => {
-                    let empty = DFSchema::empty();
-                    let expr = env
-                        .session
-                        .state()
-                        .create_logical_expr(&format!("CAST(NULL AS {data_type})"), &empty)?;
-                    MigrationStep::AlterType {
-                        column: column.clone(),
-                        data_type: expr.get_type(&empty)?.to_string(),
-                    }
-                }
-            })
+                    data_type: expr.get_type(&empty)?.to_string(),
+                })
+            }
+            other => Ok(other.clone()),
         })
         .collect()
 }

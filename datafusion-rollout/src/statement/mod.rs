@@ -63,7 +63,7 @@ pub use explain_change::{ExplainChange, KNOWN_CONSUMERS_DAYS};
 pub use exposure::ShowExposure;
 pub use grants::{ChangeGrants, Granted, ShowGrants};
 pub use lineage::ShowLineage;
-pub use migration::{DeclaredChange, FinishMigration};
+pub use migration::FinishMigration;
 pub use notification::{CreateNotification, DropNotification, ShowNotifications};
 pub use outcome::Outcome;
 pub use parser::{parse_sql, parse_sql_with_dialect, parse_statement};

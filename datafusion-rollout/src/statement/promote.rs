@@ -197,16 +197,13 @@ impl Promote {
         else {
             return Ok(None);
         };
-        Ok(Some(Commit {
-            operation: "PROMOTE".into(),
-            dataset: Some(self.dataset.clone()),
-            statement: self.to_string(),
-            reason: self.reason.clone(),
-            checks: vec![],
-            actions: change.actions(),
-            message: change.message(),
-            blast_radius: None,
-        }))
+        Ok(Some(super::combined::change_commit(
+            "PROMOTE",
+            &self.dataset,
+            self,
+            self.reason.clone(),
+            &change,
+        )))
     }
 
     /// A release of several datasets in stages changes together: every dataset released with

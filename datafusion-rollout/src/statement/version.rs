@@ -9,9 +9,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use super::Outcome;
-use super::migration::{
-    DeclaredChange, MigrationClause, parse_changes, steps_of, with_compat_columns,
-};
+use super::migration::{MigrationClause, parse_changes, steps_of, with_compat_columns};
 use super::parser::{expect_word, parse_name, parse_string, parse_word};
 use super::scan::{Scanned, scan_location};
 use super::table::Table;
@@ -41,7 +39,7 @@ pub struct RegisterVersion {
     /// A description, shown by `SHOW VERSIONS`.
     pub comment: Option<String>,
     /// The breaking changes it declares (`WITH MIGRATION (...)`), in order; empty for none.
-    pub migration: Vec<DeclaredChange>,
+    pub migration: Vec<MigrationStep>,
     /// Why, for the history.
     pub reason: Option<String>,
 }
