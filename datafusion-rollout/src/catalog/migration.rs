@@ -1,15 +1,13 @@
-//! Declared migrations (`REGISTER VERSION ... WITH MIGRATION (...)`): how a version's renames,
-//! drops and type changes reshape the dataset's reader schema, which compatibility columns
-//! readers see until `FINISH MIGRATION`, and which file column each reader column reads in a
-//! given version.
+//! Declared migrations (`... WITH MIGRATION (...)`): how renames, drops and type changes
+//! reshape the reader schema, which compatibility columns readers keep until `FINISH
+//! MIGRATION`, and which file column each reader column reads in a given version.
 //!
-//! The reader schema is folded over the included versions in registration order: before a
-//! version with a migration is merged, its steps are applied to the columns so far (a renamed
-//! column keeps its place under its new name, a dropped one leaves, an altered one takes its
-//! new type). While that migration is unfinished, the old names come back at the end as
-//! deprecated compatibility columns: a renamed one reads the new column, a dropped one reads
-//! NULL in the versions that no longer have it. A version registered before the migration
-//! reads its own columns under every name: `total` reads its `amount`.
+//! The schema is folded over the versions in registration order: before a version with a
+//! migration is merged, its steps are applied to the columns so far (a renamed column keeps
+//! its place, a dropped one leaves, an altered one takes its new type). While it is
+//! unfinished the old names follow as deprecated columns: a renamed one reads the new column,
+//! a dropped one NULL where it is gone. An older version reads its own columns under every
+//! name (`total` reads its `amount`).
 
 use datafusion::arrow::compute::can_cast_types;
 use datafusion::arrow::datatypes::DataType;
