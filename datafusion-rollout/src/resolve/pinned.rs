@@ -2,8 +2,9 @@
 //! registration fails the query, naming the file, instead of returning other data.
 //!
 //! [`PinnedStoreRegistry`] wraps every object store DataFusion asks for in a [`VerifyingStore`],
-//! which compares the metadata of each read of a pinned file (DataFusion reads metadata before
-//! the data of every pinned file, on every query) against what the version recorded.
+//! which checks each read of a pinned file against what the version recorded, without a
+//! request of its own: a query through an alias makes the requests a direct read of the same
+//! files would, whatever the number of files.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,9 +16,11 @@ use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::object_store::path::Path;
 use datafusion::object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result as OsResult,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload,
+    OBJECT_STORE_COALESCE_DEFAULT, ObjectMeta, ObjectStore, ObjectStoreExt, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult, Result as OsResult, coalesce_ranges,
 };
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use url::Url;
 
@@ -144,10 +147,17 @@ impl ObjectStoreRegistry for PinnedStoreRegistry {
 }
 
 /// Wraps a store so that reads of pinned files are checked against their pins.
+///
+/// A query through an alias makes no request of its own for this: the listing of a pinned file
+/// (DataFusion's `HEAD` per file of a `ListingTable`) is answered from the pin, and each read
+/// is checked as it happens. A remote read carries the recorded e-tag as `If-Match`, so the
+/// object store itself refuses a replaced object; a local one compares the size and
+/// modification time of the file it opens. Either way the query fails naming the file.
 #[derive(Debug)]
 pub(crate) struct VerifyingStore {
     inner: Arc<dyn ObjectStore>,
     base: String,
+    local: bool,
     pins: Arc<Pins>,
 }
 
@@ -156,28 +166,21 @@ impl VerifyingStore {
         Self {
             inner,
             base: base_of(url),
+            local: url.scheme() == "file",
             pins,
         }
     }
 
-    fn check(
-        &self,
-        location: &Path,
-        found: Result<&ObjectMeta, &datafusion::object_store::Error>,
-    ) -> OsResult<()> {
+    /// The pin of `location`, if a version pins it (with the map it lives in).
+    fn pin_of(&self, location: &Path) -> Option<PinRef> {
         let pins = self.pins.current();
-        let Some(pin) = pins.get(&format!("{}/{}", self.base, location)) else {
-            return Ok(());
-        };
-        let problem = match found {
-            Err(datafusion::object_store::Error::NotFound { .. }) => "is missing".to_string(),
-            Err(_) => return Ok(()),
-            Ok(meta) => match describe_change(&pin.file, meta, &self.base) {
-                Some(problem) => problem,
-                None => return Ok(()),
-            },
-        };
-        Err(datafusion::object_store::Error::Generic {
+        let key = format!("{}/{}", self.base, location);
+        pins.contains_key(&key).then_some(PinRef { pins, key })
+    }
+
+    /// A read of a pinned file that failed or found it changed, as the query's error.
+    fn changed(pin: &Pin, problem: String) -> datafusion::object_store::Error {
+        datafusion::object_store::Error::Generic {
             store: "rollout",
             source: Box::new(Error::PinnedFileChanged {
                 dataset: pin.dataset.clone(),
@@ -185,8 +188,77 @@ impl VerifyingStore {
                 path: pin.file.url.clone(),
                 problem,
             }),
-        })
+        }
     }
+
+    /// `found` (the metadata a read returned, or its error) checked against `pin`.
+    fn check(
+        &self,
+        pin: &Pin,
+        found: Result<&ObjectMeta, &datafusion::object_store::Error>,
+    ) -> OsResult<()> {
+        let problem = match found {
+            Err(datafusion::object_store::Error::NotFound { .. }) => "is missing".to_string(),
+            Err(datafusion::object_store::Error::Precondition { .. }) => format!(
+                "was replaced (registered with e-tag {:?}, the object store now holds another)",
+                pin.file.e_tag.as_deref().unwrap_or("")
+            ),
+            Err(_) => return Ok(()),
+            Ok(meta) => match describe_change(&pin.file, meta, &self.base) {
+                Some(problem) => problem,
+                None => return Ok(()),
+            },
+        };
+        Err(Self::changed(pin, problem))
+    }
+
+    /// A remote read of `pin` is conditional on its recorded e-tag.
+    fn condition(&self, pin: &Pin, options: &mut GetOptions) {
+        if !self.local && options.if_match.is_none() {
+            options.if_match.clone_from(&pin.file.e_tag);
+        }
+    }
+}
+
+/// A pin, held with the map it lives in (the map is replaced when the state changes).
+struct PinRef {
+    pins: Arc<HashMap<String, Pin>>,
+    key: String,
+}
+
+impl std::ops::Deref for PinRef {
+    type Target = Pin;
+
+    fn deref(&self) -> &Pin {
+        &self.pins[&self.key]
+    }
+}
+
+/// The object a pin describes, as a `HEAD` would: what DataFusion lists a pinned file as.
+fn listed(pin: &Pin, location: &Path) -> GetResult {
+    GetResult {
+        payload: GetResultPayload::Stream(futures::stream::empty().boxed()),
+        meta: ObjectMeta {
+            location: location.clone(),
+            last_modified: pin.file.last_modified,
+            size: pin.file.size,
+            e_tag: pin.file.e_tag.clone(),
+            version: None,
+        },
+        range: 0..pin.file.size,
+        attributes: Default::default(),
+    }
+}
+
+/// Whether `options` ask for nothing but the metadata.
+fn plain_head(options: &GetOptions) -> bool {
+    options.head
+        && options.range.is_none()
+        && options.if_match.is_none()
+        && options.if_none_match.is_none()
+        && options.if_modified_since.is_none()
+        && options.if_unmodified_since.is_none()
+        && options.version.is_none()
 }
 
 /// How `meta` differs from the pin, if it does. Local files are compared by size and
@@ -242,14 +314,21 @@ impl ObjectStore for VerifyingStore {
         self.inner.put_multipart_opts(location, opts).await
     }
 
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> OsResult<GetResult> {
+    async fn get_opts(&self, location: &Path, mut options: GetOptions) -> OsResult<GetResult> {
+        let Some(pin) = self.pin_of(location) else {
+            return self.inner.get_opts(location, options).await;
+        };
+        if plain_head(&options) {
+            return Ok(listed(&pin, location));
+        }
+        self.condition(&pin, &mut options);
         match self.inner.get_opts(location, options).await {
             Ok(result) => {
-                self.check(location, Ok(&result.meta))?;
+                self.check(&pin, Ok(&result.meta))?;
                 Ok(result)
             }
             Err(e) => {
-                self.check(location, Err(&e))?;
+                self.check(&pin, Err(&e))?;
                 Err(e)
             }
         }
@@ -260,7 +339,22 @@ impl ObjectStore for VerifyingStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> OsResult<Vec<bytes::Bytes>> {
-        self.inner.get_ranges(location, ranges).await
+        let Some(pin) = self.pin_of(location) else {
+            return self.inner.get_ranges(location, ranges).await;
+        };
+        if self.local {
+            // One `stat` beside the read (local files have no conditional reads).
+            let found = self.inner.head(location).await;
+            self.check(&pin, found.as_ref())?;
+            return self.inner.get_ranges(location, ranges).await;
+        }
+        // As the object store's own `get_ranges`, each coalesced range one conditional GET.
+        coalesce_ranges(
+            ranges,
+            |range| self.get_range(location, range),
+            OBJECT_STORE_COALESCE_DEFAULT,
+        )
+        .await
     }
 
     fn delete_stream(

@@ -18,9 +18,11 @@ use datafusion_rollout::store::{
     resolve_location,
 };
 use datafusion_rollout::{RolloutContext, RolloutOptions, Store, StoreOptions};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::common::*;
+
+mod reads;
 
 const CHILD: &str = "ROLLOUT_TEST_S3_CHILD";
 const CHILD_STORE: &str = "ROLLOUT_TEST_S3_CHILD_STORE";
@@ -85,18 +87,37 @@ impl S3 {
 
     /// Writes orders as Parquet locally and uploads them under `data/<name>/`.
     async fn upload_orders(&self, name: &str, shift: f64, with_channel: bool) -> String {
+        self.upload_orders_in(name, 1000, 2, shift, with_channel)
+            .await
+    }
+
+    /// [`Self::upload_orders`] with `rows` rows in `files` files (uploaded 16 at a time).
+    async fn upload_orders_in(
+        &self,
+        name: &str,
+        rows: u64,
+        files: u64,
+        shift: f64,
+        with_channel: bool,
+    ) -> String {
         let dir = tempfile::tempdir().unwrap();
-        write_orders(dir.path(), 1000, 2, shift, with_channel).await;
+        write_orders(dir.path(), rows, files, shift, with_channel).await;
         let store = self.bucket_store();
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let uploads = std::fs::read_dir(dir.path()).unwrap().map(|entry| {
             let entry = entry.unwrap();
             let bytes = std::fs::read(entry.path()).unwrap();
             let key = self.path(&format!(
                 "data/{name}/{}",
                 entry.file_name().to_string_lossy()
             ));
-            store.put(&key, PutPayload::from(bytes)).await.unwrap();
-        }
+            let store = Arc::clone(&store);
+            async move { store.put(&key, PutPayload::from(bytes)).await.map(|_| ()) }
+        });
+        futures::stream::iter(uploads)
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await
+            .unwrap();
         self.url(&format!("data/{name}/"))
     }
 

@@ -147,12 +147,17 @@ async fn a_tampered_pinned_file_fails_the_query_naming_the_file() {
         .len();
     assert_eq!(rc.store().file_statistics().len(), v2_files);
 
-    // Same size, new content: detected by the modification time, also by a count(*) that
-    // the cached statistics could answer.
+    // Same size, new content: detected by the modification time when the query reads the
+    // file. Verification rides on the reads (no request of its own), so a count(*) that the
+    // statistics recorded from the verified footers answer reads nothing: it gives the
+    // version's count as registered, never other data.
     std::thread::sleep(std::time::Duration::from_millis(20));
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes).unwrap();
-    let err = try_run(&rc, "SELECT count(*) FROM orders")
+    assert_eq!(scalar(&rc, "SELECT count(*) FROM orders").await, "1000");
+    // A process without those statistics reads the footer, and fails.
+    let fresh = RolloutContext::open(&fx.store()).await.unwrap();
+    let err = try_run(&fresh, "SELECT count(*) FROM orders")
         .await
         .unwrap_err()
         .to_string();
