@@ -299,11 +299,17 @@ impl RolloutContext {
 
     /// Parses `sql` with the session's dialect.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        let state = self.ctx.state();
-        let options = &state.config_options().sql_parser;
-        let dialect = dialect_from_str(options.dialect)
-            .ok_or_else(|| Error::Config(format!("unsupported SQL dialect {}", options.dialect)))?;
-        parse_sql_with_dialect(sql, dialect.as_ref(), options.recursion_limit.get())
+        // Read under the lock rather than cloning the session's state (its function
+        // registries and all) for two settings.
+        let (dialect, recursion_limit) = {
+            let state = self.ctx.state_ref();
+            let state = state.read();
+            let options = &state.config_options().sql_parser;
+            (options.dialect, options.recursion_limit.get())
+        };
+        let dialect = dialect_from_str(dialect)
+            .ok_or_else(|| Error::Config(format!("unsupported SQL dialect {dialect}")))?;
+        parse_sql_with_dialect(sql, dialect.as_ref(), recursion_limit)
     }
 
     /// Runs every statement in `sql` (ours and DataFusion's) in order and returns the result
@@ -330,7 +336,11 @@ impl RolloutContext {
     /// Runs one parsed statement, if the session's actor holds the privileges it needs.
     pub async fn execute(&self, statement: &Statement) -> Result<Outcome> {
         // Every statement sees what other writers committed before it started.
-        let state = self.store.refresh().await?;
+        let state = if statement.is_mutating() {
+            self.store.refresh().await?
+        } else {
+            self.store.refresh_to_read().await?
+        };
         let actor = self.actor();
         let needs = statement.needs(&actor, &state);
         state.access.check_all(&actor, &needs)?;

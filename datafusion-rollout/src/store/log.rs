@@ -164,6 +164,19 @@ impl Store {
     /// is still missing is a gap (entries are only ever written after their predecessor, so
     /// this can only come from files removed by hand).
     pub async fn refresh(&self) -> Result<Arc<State>> {
+        self.refresh_probing(true).await
+    }
+
+    /// [`Self::refresh`] for a statement that changes nothing (a query, a SHOW): the first name
+    /// not found ends the log, without the end-of-log probes, so it costs one request when
+    /// nothing is new. What it returns is what [`Self::refresh`] would (the entries before a
+    /// gap); only the detection of a gap by name probes is left to opening and committing,
+    /// which then make the store read-only. A gap inside entries read at once is still caught.
+    pub async fn refresh_to_read(&self) -> Result<Arc<State>> {
+        self.refresh_probing(false).await
+    }
+
+    async fn refresh_probing(&self, probe_gaps: bool) -> Result<Arc<State>> {
         let current = self.state();
         let mut state: Option<State> = None;
         let mut problem = None;
@@ -179,7 +192,7 @@ impl Store {
                 let path = self.log_path(&entry_name(seq));
                 let entry = match read {
                     Ok(Some(entry)) => entry,
-                    Ok(None) => match self.end_or_gap(seq, &missing[i + 1..]).await {
+                    Ok(None) => match self.end_or_gap(seq, &missing[i + 1..], probe_gaps).await {
                         Ok(None) => break 'fold,
                         Ok(Some(entry)) => entry,
                         Err(reason) => {
@@ -225,9 +238,11 @@ impl Store {
         &self,
         seq: u64,
         window_after: &[bool],
+        probe: bool,
     ) -> std::result::Result<Option<LogEntry>, String> {
         let later = match window_after.iter().position(|missing| !missing) {
             Some(i) => Some(self.log_path(&entry_name(seq + 1 + i as u64))),
+            None if !probe => None,
             None => {
                 let known = window_after.len() as u64;
                 let probes = (seq + 1 + known..=seq + GAP_PROBES).map(|later| async move {
