@@ -70,6 +70,19 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         warmup: usize,
     },
+    /// Plans (SQL to physical plan, nothing executed) TPC-H Q1 or Q6 `reps` times on one
+    /// side: for profiling what planning through the alias adds (under callgrind, one process
+    /// per side).
+    Plan {
+        #[arg(value_enum)]
+        bench: queries::Bench,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        side: Side,
+        #[arg(long, default_value_t = 100)]
+        reps: usize,
+    },
     /// TPC-H Q1 or Q6 through the alias and directly, in one process, alternating query by
     /// query, planning and execution timed apart; fails if the physical plans differ.
     Paired {
@@ -171,6 +184,12 @@ async fn main() -> anyhow::Result<()> {
             reps,
             warmup,
         } => queries::run(bench, &dir, side, reps, warmup).await?,
+        Command::Plan {
+            bench,
+            dir,
+            side,
+            reps,
+        } => paired::plan_only(bench, &dir, side, reps).await?,
         Command::Paired {
             bench,
             dir,

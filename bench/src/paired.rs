@@ -88,6 +88,34 @@ fn without_recording(plan: &str) -> String {
     out.join("\n")
 }
 
+/// Plans `bench` `reps` times on `side` (after one untimed plan); the median time.
+pub async fn plan_only(bench: Bench, dir: &Path, side: Side, reps: usize) -> anyhow::Result<Value> {
+    let sql = tpch_sql(bench)?;
+    if reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    let ctx = Ctx::open(side, dir).await?;
+    plan(ctx.frame(sql).await?).await?;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        plan(ctx.frame(sql).await?).await?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(
+        json!({ "bench": format!("{bench:?}").to_lowercase(), "reps": reps, "median": times[reps / 2] }),
+    )
+}
+
+fn tpch_sql(bench: Bench) -> anyhow::Result<&'static str> {
+    match bench {
+        Bench::Q1 => Ok(Q1),
+        Bench::Q6 => Ok(Q6),
+        other => bail!("{other:?} is not a TPC-H query: paired runs take q1 or q6"),
+    }
+}
+
 pub async fn run(
     bench: Bench,
     dir: &Path,
@@ -95,11 +123,7 @@ pub async fn run(
     warmup: usize,
     versus: Versus,
 ) -> anyhow::Result<Value> {
-    let sql = match bench {
-        Bench::Q1 => Q1,
-        Bench::Q6 => Q6,
-        other => bail!("{other:?} is not a TPC-H query: paired runs take q1 or q6"),
-    };
+    let sql = tpch_sql(bench)?;
     if reps == 0 {
         bail!("--reps must be at least 1");
     }

@@ -40,8 +40,11 @@ struct Pin {
 #[derive(Debug)]
 pub struct Pins {
     store: Arc<Store>,
-    cache: Mutex<(u64, Arc<HashMap<String, Pin>>)>,
+    cache: Mutex<(u64, Arc<PinMap>)>,
 }
+
+/// Pins by store (`scheme://host`), then by path in it: looked up per read with no allocation.
+type PinMap = HashMap<String, HashMap<String, Arc<Pin>>>;
 
 impl Pins {
     /// The pins of `store`, for a [`PinnedStoreRegistry`].
@@ -52,7 +55,7 @@ impl Pins {
         })
     }
 
-    fn current(&self) -> Arc<HashMap<String, Pin>> {
+    fn current(&self) -> Arc<PinMap> {
         let state = self.store.state();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.0 != state.sequence {
@@ -62,20 +65,20 @@ impl Pins {
     }
 }
 
-fn build_pins(state: &State) -> HashMap<String, Pin> {
-    let mut pins = HashMap::new();
+fn build_pins(state: &State) -> PinMap {
+    let mut pins = PinMap::new();
     for ds in state.datasets.values() {
         for v in &ds.versions {
             for f in &v.files {
-                if let Some(key) = pin_key_of_url(&f.url) {
-                    pins.insert(
-                        key,
-                        Pin {
-                            file: f.clone(),
-                            dataset: ds.name.clone(),
-                            version: v.id.clone(),
-                        },
-                    );
+                if let Some((base, path)) = pin_key_of_url(&f.url) {
+                    let pin = Pin {
+                        file: f.clone(),
+                        dataset: ds.name.clone(),
+                        version: v.id.clone(),
+                    };
+                    pins.entry(base)
+                        .or_default()
+                        .insert(path.to_string(), Arc::new(pin));
                 }
             }
         }
@@ -83,11 +86,11 @@ fn build_pins(state: &State) -> HashMap<String, Pin> {
     pins
 }
 
-/// `scheme://host/path` with the path as object_store normalises it.
-fn pin_key_of_url(url: &str) -> Option<String> {
+/// `scheme://host` and the path as object_store normalises it.
+fn pin_key_of_url(url: &str) -> Option<(String, Path)> {
     let url = Url::parse(url).ok()?;
     let path = Path::from_url_path(url.path()).ok()?;
-    Some(format!("{}/{}", base_of(&url), path))
+    Some((base_of(&url), path))
 }
 
 fn base_of(url: &Url) -> String {
@@ -171,11 +174,10 @@ impl VerifyingStore {
         }
     }
 
-    /// The pin of `location`, if a version pins it (with the map it lives in).
-    fn pin_of(&self, location: &Path) -> Option<PinRef> {
+    /// The pin of `location`, if a version pins it.
+    fn pin_of(&self, location: &Path) -> Option<Arc<Pin>> {
         let pins = self.pins.current();
-        let key = format!("{}/{}", self.base, location);
-        pins.contains_key(&key).then_some(PinRef { pins, key })
+        pins.get(&self.base)?.get(location.as_ref()).cloned()
     }
 
     /// A read of a pinned file that failed or found it changed, as the query's error.
@@ -217,20 +219,6 @@ impl VerifyingStore {
         if !self.local && options.if_match.is_none() {
             options.if_match.clone_from(&pin.file.e_tag);
         }
-    }
-}
-
-/// A pin, held with the map it lives in (the map is replaced when the state changes).
-struct PinRef {
-    pins: Arc<HashMap<String, Pin>>,
-    key: String,
-}
-
-impl std::ops::Deref for PinRef {
-    type Target = Pin;
-
-    fn deref(&self) -> &Pin {
-        &self.pins[&self.key]
     }
 }
 

@@ -14,9 +14,7 @@ use datafusion::datasource::file_format::FileFormat as DfFileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{
@@ -326,11 +324,7 @@ fn listing_table(
     };
     // Files are pinned one by one, so any extension is fine.
     let listing_options = ListingOptions::new(format).with_file_extension("");
-    let urls = v
-        .files
-        .iter()
-        .map(|f| ListingTableUrl::parse(&f.url))
-        .collect::<DfResult<Vec<_>>>()?;
+    let urls = store.listing_urls(v.files.iter().map(|f| f.url.as_str()))?;
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(listing_options)
         .with_schema(schema);

@@ -22,9 +22,11 @@ mod location;
 mod log;
 mod vacuum;
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::cache::cache_manager::{
     DEFAULT_FILE_STATISTICS_MEMORY_LIMIT, FileStatisticsCache,
 };
@@ -85,6 +87,9 @@ pub struct Store {
     /// query builds its own): entries are checked against the file's size and modification
     /// time, and against the schema they were read with, before being used.
     file_statistics: Arc<FileStatisticsCache>,
+    /// The pinned files' URLs as DataFusion parsed them for a `ListingTable`, by URL: parsing
+    /// 40 of them cost more than the rest of resolving a query.
+    listing_urls: RwLock<HashMap<String, ListingTableUrl>>,
     /// This process's events for the store: buffered, flushed on a timer.
     events: Arc<EventLog>,
 }
@@ -111,6 +116,7 @@ impl Store {
                 DefaultCache::new(DEFAULT_FILE_STATISTICS_MEMORY_LIMIT)
                     .with_name("rollout pinned file statistics"),
             ),
+            listing_urls: RwLock::default(),
             events,
         };
         store
@@ -144,6 +150,29 @@ impl Store {
     /// The statistics cache of pinned files (see the field).
     pub fn file_statistics(&self) -> Arc<FileStatisticsCache> {
         Arc::clone(&self.file_statistics)
+    }
+
+    /// `urls` (pinned files) parsed for a `ListingTable`, each parsed once per process.
+    pub fn listing_urls<'a>(
+        &self,
+        urls: impl Iterator<Item = &'a str> + Clone,
+    ) -> datafusion::error::Result<Vec<ListingTableUrl>> {
+        {
+            let known = self.listing_urls.read().unwrap_or_else(|p| p.into_inner());
+            let found: Option<Vec<ListingTableUrl>> =
+                urls.clone().map(|u| known.get(u).cloned()).collect();
+            if let Some(found) = found {
+                return Ok(found);
+            }
+        }
+        let parsed = urls
+            .map(|u| Ok((u, ListingTableUrl::parse(u)?)))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let mut known = self.listing_urls.write().unwrap_or_else(|p| p.into_inner());
+        for (u, url) in &parsed {
+            known.insert((*u).to_string(), url.clone());
+        }
+        Ok(parsed.into_iter().map(|(_, url)| url).collect())
     }
 
     /// The state as of the last refresh or commit.
