@@ -73,6 +73,9 @@ impl Default for StoreOptions {
     }
 }
 
+/// How many parsed pinned-file URLs a store keeps (a few hundred bytes each).
+const MAX_LISTING_URLS: usize = 100_000;
+
 /// An opened store: where it is, and the state its log describes.
 #[derive(Debug)]
 pub struct Store {
@@ -169,6 +172,11 @@ impl Store {
             .map(|u| Ok((u, ListingTableUrl::parse(u)?)))
             .collect::<datafusion::error::Result<Vec<_>>>()?;
         let mut known = self.listing_urls.write().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a server reading many versions of very large datasets starts over rather
+        // than keep every URL it ever read (the ones still read come back at the next query).
+        if known.len() + parsed.len() > MAX_LISTING_URLS {
+            known.clear();
+        }
         for (u, url) in &parsed {
             known.insert((*u).to_string(), url.clone());
         }

@@ -287,3 +287,30 @@ async fn requests_to_open_and_commit_do_not_grow_with_the_history() {
     assert_eq!(open_long.list, 0, "open lists the log: {open_long:?}");
     assert_eq!(commit_long.list, 2, "commit lists the log: {commit_long:?}");
 }
+
+/// The store parses each pinned URL once; what it hands back is what DataFusion parses,
+/// whether it comes from the cache or not (a mix of both included).
+#[tokio::test]
+async fn pinned_urls_parse_as_datafusion_parses_them() {
+    use datafusion::datasource::listing::ListingTableUrl;
+    use datafusion_rollout::{Store, StoreOptions};
+
+    let name = format!("memory://urls-{}", std::process::id());
+    let store = Store::open(&name, StoreOptions::default()).await.unwrap();
+    let urls = [
+        "file:///data/orders/v1/part-0.parquet",
+        "s3://bucket/lake/orders/part%20one.parquet",
+        "file:///data/orders/v1/part-1.parquet",
+    ];
+    let expected: Vec<String> = urls
+        .iter()
+        .map(|u| ListingTableUrl::parse(u).unwrap().to_string())
+        .collect();
+    let shown = |got: Vec<ListingTableUrl>| got.iter().map(|u| u.to_string()).collect::<Vec<_>>();
+    let first = store.listing_urls(urls[..1].iter().copied()).unwrap();
+    assert_eq!(shown(first), expected[..1]);
+    for _ in 0..2 {
+        let all = store.listing_urls(urls.iter().copied()).unwrap();
+        assert_eq!(shown(all), expected);
+    }
+}
