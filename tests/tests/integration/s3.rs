@@ -121,6 +121,24 @@ impl S3 {
         self.url(&format!("data/{name}/"))
     }
 
+    /// Rewrites the object at `url` with one byte flipped: same size, other bytes, so only the
+    /// e-tag tells (an identical upload keeps its e-tag).
+    async fn replace_keeping_size(&self, url: &str) {
+        let key = Path::from_url_path(resolve_location(url, false).unwrap().path()).unwrap();
+        let store = self.bucket_store();
+        let mut bytes = store
+            .get(&key)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        store.put(&key, PutPayload::from(bytes)).await.unwrap();
+    }
+
     async fn open(&self, store: &str, actor: &str) -> RolloutContext {
         open_as(store, actor).await
     }
@@ -238,23 +256,7 @@ async fn s3_store_end_to_end() {
     let state = again.store().state();
     let pinned = &state.datasets["orders"].versions[0].files[0];
     assert!(pinned.e_tag.is_some(), "S3 pins carry the e-tag");
-    let key = Path::from_url_path(resolve_location(&pinned.url, false).unwrap().path()).unwrap();
-    let original = s3
-        .bucket_store()
-        .get(&key)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    // Same size, other bytes: only the e-tag tells (an identical upload keeps its e-tag).
-    let mut changed = original.to_vec();
-    let middle = changed.len() / 2;
-    changed[middle] ^= 0xff;
-    s3.bucket_store()
-        .put(&key, PutPayload::from(changed))
-        .await
-        .unwrap();
+    s3.replace_keeping_size(&pinned.url).await;
     let err = match try_run(&again, "SELECT * FROM orders VERSION AS OF 'v1'").await {
         Ok(_) => panic!("a replaced pinned file was read"),
         Err(e) => e.to_string(),

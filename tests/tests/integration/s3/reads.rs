@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use datafusion::object_store::path::Path;
-use datafusion::object_store::{ObjectStoreExt, PutPayload};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_rollout::store::{
     CountingStore, Requests, deregister_object_store, register_object_store, resolve_location,
@@ -129,22 +127,7 @@ async fn s3_alias_reads_make_the_requests_of_direct_reads() {
         .iter()
         .find(|f| f.url.ends_with("/part-500.parquet"))
         .unwrap();
-    let key = Path::from_url_path(resolve_location(&pinned.url, false).unwrap().path()).unwrap();
-    let original = s3
-        .bucket_store()
-        .get(&key)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let mut changed = original.to_vec();
-    let middle = changed.len() / 2;
-    changed[middle] ^= 0xff;
-    s3.bucket_store()
-        .put(&key, PutPayload::from(changed))
-        .await
-        .unwrap();
+    s3.replace_keeping_size(&pinned.url).await;
     let before = counting.requests();
     let query = "SELECT sum(amount) FROM orders WHERE order_id = 5005";
     let failed = match rc.session().sql(query).await {
