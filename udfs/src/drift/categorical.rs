@@ -91,17 +91,24 @@ impl CategoricalGroups {
         if n2 == 0 {
             return Err(empty_side_error(self.name, true));
         }
-        let p: Vec<f64> = ca.iter().map(|c| c / n1 as f64).collect();
-        let q: Vec<f64> = cb.iter().map(|c| c / n2 as f64).collect();
-        Ok(match self.metric {
-            Metric::Psi => stats::psi(p, q, self.binning),
-            Metric::Js => stats::js_distance(&p, &q),
-            Metric::Hellinger => stats::hellinger(&p, &q),
-            Metric::Chi2Statistic => stats::chisquare(&ca, &cb).0,
-            Metric::Chi2Pvalue => stats::chisquare(&ca, &cb).1,
-            other => return internal_err!("{other:?} is not defined for categorical input"),
-        })
+        categorical_value(self.metric, self.binning, &ca, &cb)
     }
+}
+
+/// A categorical statistic from the counts of each category on both sides, categories in
+/// ascending byte order (each side non-empty).
+pub fn categorical_value(metric: Metric, binning: Binning, ca: &[f64], cb: &[f64]) -> Result<f64> {
+    let (n1, n2) = (ca.iter().sum::<f64>(), cb.iter().sum::<f64>());
+    let p: Vec<f64> = ca.iter().map(|c| c / n1).collect();
+    let q: Vec<f64> = cb.iter().map(|c| c / n2).collect();
+    Ok(match metric {
+        Metric::Psi => stats::psi(p, q, binning),
+        Metric::Js => stats::js_distance(&p, &q),
+        Metric::Hellinger => stats::hellinger(&p, &q),
+        Metric::Chi2Statistic => stats::chisquare(ca, cb).0,
+        Metric::Chi2Pvalue => stats::chisquare(ca, cb).1,
+        other => return internal_err!("{other:?} is not defined for categorical input"),
+    })
 }
 
 impl Resize for CategoricalGroups {

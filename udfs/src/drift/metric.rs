@@ -4,22 +4,49 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields};
 
 /// Which statistic a drift aggregate returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Metric {
+pub enum Metric {
+    /// `ks_statistic`
     KsStatistic,
+    /// `ks_pvalue`
     KsPvalue,
+    /// `wasserstein_distance`
     Wasserstein,
+    /// `wasserstein_normed`
     WassersteinNormed,
+    /// `psi`
     Psi,
+    /// `js_distance`
     Js,
+    /// `hellinger`
     Hellinger,
+    /// `chi2_statistic`
     Chi2Statistic,
+    /// `chi2_pvalue`
     Chi2Pvalue,
+    /// `drift_summary`
     Summary,
 }
 
 impl Metric {
+    /// The metric of a drift aggregate, by its SQL name (`psi`, `ks_statistic`, ...).
+    pub fn from_function_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "ks_statistic" => Metric::KsStatistic,
+            "ks_pvalue" => Metric::KsPvalue,
+            "wasserstein_distance" => Metric::Wasserstein,
+            "wasserstein_normed" => Metric::WassersteinNormed,
+            "psi" => Metric::Psi,
+            "js_distance" => Metric::Js,
+            "hellinger" => Metric::Hellinger,
+            "chi2_statistic" => Metric::Chi2Statistic,
+            "chi2_pvalue" => Metric::Chi2Pvalue,
+            "drift_summary" => Metric::Summary,
+            _ => return None,
+        })
+    }
+
     /// Accepts string / categorical input.
-    pub(crate) fn categorical(self) -> bool {
+    pub fn categorical(self) -> bool {
         matches!(
             self,
             Metric::Psi
@@ -42,7 +69,7 @@ impl Metric {
     }
 
     /// Takes the optional binning-convention argument.
-    pub(crate) fn binned(self) -> bool {
+    pub fn binned(self) -> bool {
         matches!(
             self,
             Metric::Psi | Metric::Js | Metric::Hellinger | Metric::Summary

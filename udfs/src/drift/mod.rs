@@ -28,6 +28,50 @@ pub(crate) mod metric;
 pub(crate) mod numeric;
 pub(crate) mod special;
 pub(crate) mod stats;
+pub(crate) mod sweep;
+
+/// The statistics of the drift aggregates computed from sorted runs instead of from rows: what
+/// a stored version profile (each side's distinct values in ascending order with their counts)
+/// is compared with. Equal bit for bit to the aggregates over the same values.
+pub mod profile {
+    use datafusion::arrow::datatypes::DataType;
+
+    pub use super::categorical::categorical_value;
+    pub use super::metric::Metric;
+    pub use super::stats::Binning;
+    pub use super::sweep::{NumericDrift, NumericValues, SideSummary, SummaryBuilder};
+
+    /// How the drift aggregates treat a value of type `t`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Input {
+        /// Compared as DOUBLE.
+        Numeric {
+            /// An integer type: Sturges bins are at least 1 wide.
+            integer: bool,
+        },
+        /// Compared as text categories (strings, booleans).
+        Categorical,
+    }
+
+    /// The input kind of `t` for `metric`, or `None` when the metric does not take it.
+    pub fn input(metric: Metric, t: &DataType) -> Option<Input> {
+        use crate::common::{is_categorical, is_integer, is_numeric};
+        if is_numeric(t) {
+            Some(Input::Numeric {
+                integer: is_integer(t),
+            })
+        } else if metric.categorical() && is_categorical(t) {
+            Some(Input::Categorical)
+        } else {
+            None
+        }
+    }
+
+    /// The error of a side with no usable value, as the aggregates word it.
+    pub fn empty_side_error(function: &str, candidate: bool) -> datafusion::error::DataFusionError {
+        super::accum::empty_side_error(function, candidate)
+    }
+}
 
 use crate::common::{DRIFT_SECTION, doc};
 use crate::macros::make_udaf;

@@ -17,6 +17,7 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use super::accum::{Out, empty_side_error, flags, input_flags, list_field};
 use super::metric::Metric;
 use super::stats::{self, Binning};
+use super::sweep;
 use crate::common::{Resize, for_each_row};
 
 fn list_f64(groups: &[Vec<f64>]) -> ArrayRef {
@@ -89,65 +90,25 @@ impl NumericGroups {
             return Err(empty_side_error(self.name, true));
         }
         sort_both(&mut s.base, &mut s.cand);
-        let (a, b) = (&s.base[..], &s.cand[..]);
-        let value = match self.metric {
-            Metric::KsStatistic => {
-                let (d, _) = stats::ks_and_wasserstein(a, b);
-                stats::ks_from_d(d, a.len(), b.len()).0
-            }
-            Metric::KsPvalue => {
-                let (d, _) = stats::ks_and_wasserstein(a, b);
-                stats::ks_from_d(d, a.len(), b.len()).1
-            }
-            Metric::Wasserstein => stats::ks_and_wasserstein(a, b).1,
-            Metric::WassersteinNormed => {
-                let w = stats::ks_and_wasserstein(a, b).1;
-                stats::wasserstein_normed(w, a)
-            }
-            Metric::Psi => {
-                let (p, q) = stats::numeric_bins(a, b, self.integer, self.binning);
-                stats::psi(p, q, self.binning)
-            }
-            Metric::Js => {
-                let (p, q) = stats::numeric_bins(a, b, self.integer, self.binning);
-                stats::js_distance(&p, &q)
-            }
-            Metric::Hellinger => {
-                let (p, q) = stats::numeric_bins(a, b, self.integer, self.binning);
-                stats::hellinger(&p, &q)
-            }
-            Metric::Chi2Statistic | Metric::Chi2Pvalue => {
-                let (ca, cb) = stats::value_counts(a, b);
-                let (s, p) = stats::chisquare(&ca, &cb);
-                if self.metric == Metric::Chi2Statistic {
-                    s
-                } else {
-                    p
-                }
-            }
-            Metric::Summary => {
-                let (d, w) = stats::ks_and_wasserstein(a, b);
-                let (d, p) = stats::ks_from_d(d, a.len(), b.len());
-                let (pb, qb) = stats::numeric_bins(a, b, self.integer, self.binning);
-                let vals = [
-                    d,
-                    p,
-                    w,
-                    stats::wasserstein_normed(w, a),
-                    stats::psi(pb.clone(), qb.clone(), self.binning),
-                    stats::js_distance(&pb, &qb),
-                    stats::hellinger(&pb, &qb),
-                ];
-                if let Out::Summary(v, n) = out {
-                    v.push(vals);
-                    n.push([a.len() as u64, b.len() as u64]);
-                }
-                return Ok(());
-            }
-        };
+        let v = sweep::numeric_sorted(self.metric, self.binning, self.integer, &s.base, &s.cand);
         match out {
-            Out::Float(v) => v.push(Some(value)),
-            Out::Summary(..) => return internal_err!("summary output for a scalar metric"),
+            Out::Summary(vals, ns) => {
+                let f = |x: Option<f64>| x.unwrap_or(f64::NAN);
+                vals.push([
+                    f(v.ks_statistic),
+                    f(v.ks_pvalue),
+                    f(v.wasserstein),
+                    f(v.wasserstein_normed),
+                    f(v.psi),
+                    f(v.js_distance),
+                    f(v.hellinger),
+                ]);
+                ns.push([v.n_baseline, v.n_candidate]);
+            }
+            Out::Float(out) => match v.get(self.metric) {
+                Some(x) => out.push(Some(x)),
+                None => return internal_err!("{}: {:?} was not computed", self.name, self.metric),
+            },
         }
         Ok(())
     }

@@ -6,26 +6,43 @@ use super::special::chi2_sf;
 
 /// Compensated (Neumaier) sum: partition-independent because the inputs are always visited in
 /// sorted order, and within ~1 ulp of numpy's pairwise sum.
-fn neumaier(values: impl Iterator<Item = f64>) -> f64 {
-    let (mut s, mut c) = (0.0f64, 0.0f64);
-    for v in values {
-        let t = s + v;
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Neumaier {
+    s: f64,
+    c: f64,
+}
+
+impl Neumaier {
+    #[inline]
+    pub(crate) fn add(&mut self, v: f64) {
+        let t = self.s + v;
         if !t.is_finite() {
-            s = t;
-            c = 0.0;
-            continue;
+            self.s = t;
+            self.c = 0.0;
+            return;
         }
-        if s.abs() >= v.abs() {
-            c += (s - t) + v;
+        if self.s.abs() >= v.abs() {
+            self.c += (self.s - t) + v;
         } else {
-            c += (v - t) + s;
+            self.c += (v - t) + self.s;
         }
-        s = t;
+        self.s = t;
     }
-    if !s.is_finite() {
-        return s;
+
+    pub(crate) fn value(&self) -> f64 {
+        if !self.s.is_finite() {
+            return self.s;
+        }
+        self.s + self.c
     }
-    s + c
+}
+
+fn neumaier(values: impl Iterator<Item = f64>) -> f64 {
+    let mut n = Neumaier::default();
+    for v in values {
+        n.add(v);
+    }
+    n.value()
 }
 
 /// Sorts finite values ascending (LSD radix sort on order-preserving keys for large inputs,
@@ -73,84 +90,15 @@ pub(crate) fn sort_f64(v: &mut [f64]) {
     }
 }
 
-/// Population standard deviation (numpy `np.std`, ddof = 0, two-pass).
-pub(crate) fn std_pop(x: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let mean = neumaier(x.iter().copied()) / n;
-    let ss = neumaier(x.iter().map(|v| (v - mean) * (v - mean)));
-    (ss / n).sqrt()
-}
-
-/// One merged sweep over the pooled distinct values: KS statistic (scipy's raw `d`) and
-/// Wasserstein-1 (`scipy.stats.wasserstein_distance`: Σ |U(x_i) − V(x_i)| (x_{i+1} − x_i)).
-pub(crate) fn ks_and_wasserstein(a: &[f64], b: &[f64]) -> (f64, f64) {
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j) = (0usize, 0usize);
-    let (mut max_s, mut min_s) = (f64::NEG_INFINITY, f64::INFINITY);
-    let (mut w, mut wc) = (0.0f64, 0.0f64);
-    let next = |i: usize, j: usize| match (a.get(i), b.get(j)) {
-        (Some(&x), Some(&y)) => Some(x.min(y)),
-        (Some(&x), None) => Some(x),
-        (None, Some(&y)) => Some(y),
-        (None, None) => None,
-    };
-    let mut cur = next(0, 0);
-    while let Some(v) = cur {
-        while i < a.len() && a[i] <= v {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= v {
-            j += 1;
-        }
-        let diff = i as f64 / n1 - j as f64 / n2;
-        max_s = max_s.max(diff);
-        min_s = min_s.min(diff);
-        cur = next(i, j);
-        if let Some(nv) = cur {
-            let term = diff.abs() * (nv - v);
-            let t = w + term;
-            wc += (w - t) + term;
-            w = t;
-        }
-    }
-    let min_s = (-min_s).clamp(0.0, 1.0);
-    let d = if min_s > max_s { min_s } else { max_s };
-    (d, w + wc)
-}
-
 /// `scipy.stats.ks_2samp(a, b)` → (statistic, p-value); see [`kolmogorov`].
-pub(crate) fn ks_from_d(d: f64, n1: usize, n2: usize) -> (f64, f64) {
-    kolmogorov::ks_pvalue_from(d, n1 as u64, n2 as u64)
+pub(crate) fn ks_from_d(d: f64, n1: u64, n2: u64) -> (f64, f64) {
+    kolmogorov::ks_pvalue_from(d, n1, n2)
 }
 
-/// Evidently's `wasserstein_distance_norm`: W1 / max(np.std(baseline), 0.001).
-pub(crate) fn wasserstein_normed(w: f64, base: &[f64]) -> f64 {
-    w / std_pop(base).max(0.001)
-}
-
-/// Number of distinct values of a sorted slice.
-fn n_unique(x: &[f64]) -> usize {
-    if x.is_empty() {
-        0
-    } else {
-        1 + x.windows(2).filter(|w| w[0] != w[1]).count()
-    }
-}
-
-/// Histogram counts with numpy semantics: bin i is `[e_i, e_{i+1})`, the last bin is closed,
-/// values outside `[e_0, e_last]` are not counted (`np.histogram(x, edges)`).
-fn histogram(sorted: &[f64], edges: &[f64]) -> Vec<f64> {
-    let k = edges.len() - 1;
-    let mut cum = Vec::with_capacity(edges.len());
-    for (i, &e) in edges.iter().enumerate() {
-        let c = if i == k {
-            sorted.partition_point(|&v| v <= e)
-        } else {
-            sorted.partition_point(|&v| v < e)
-        };
-        cum.push(c);
-    }
-    cum.windows(2).map(|w| (w[1] - w[0]) as f64).collect()
+/// Evidently's `wasserstein_distance_norm`: W1 / max(np.std(baseline), 0.001), given the
+/// baseline's population standard deviation (ddof = 0, two-pass).
+pub(crate) fn wasserstein_normed(w: f64, std: f64) -> f64 {
+    w / std.max(0.001)
 }
 
 /// `np.linspace(start, stop, num)`.
@@ -173,11 +121,9 @@ fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
     y
 }
 
-/// `np.histogram_bin_edges(pooled, bins="sturges")`, `integer` = numpy integer dtype.
-pub(crate) fn sturges_edges(a: &[f64], b: &[f64], integer: bool) -> Vec<f64> {
-    let lo = a[0].min(b[0]);
-    let hi = a[a.len() - 1].max(b[b.len() - 1]);
-    let n = (a.len() + b.len()) as f64;
+/// `np.histogram_bin_edges(pooled, bins="sturges")` of a pooled sample of `n` values between
+/// `lo` and `hi`; `integer` = numpy integer dtype.
+pub(crate) fn sturges_edges(lo: f64, hi: f64, n: f64, integer: bool) -> Vec<f64> {
     let (mut first, mut last) = (lo, hi);
     if first == last {
         first -= 0.5;
@@ -197,7 +143,7 @@ pub(crate) fn sturges_edges(a: &[f64], b: &[f64], integer: bool) -> Vec<f64> {
 
 /// Binning conventions for PSI / JS / Hellinger over numeric input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Binning {
+pub enum Binning {
     /// Evidently `get_binned_data`: if the baseline has more than 20 distinct values,
     /// Sturges edges over the pooled sample (numpy rules); else one bin per distinct value.
     Evidently,
@@ -207,7 +153,8 @@ pub(crate) enum Binning {
 }
 
 impl Binning {
-    pub(crate) fn parse(s: Option<&str>) -> Option<Self> {
+    /// `None` (the default) or a convention's name; `None` back for an unknown name.
+    pub fn parse(s: Option<&str>) -> Option<Self> {
         match s.map(|s| s.to_ascii_lowercase()) {
             None => Some(Binning::Evidently),
             Some(s) if s == "evidently" || s == "sturges" => Some(Binning::Evidently),
@@ -215,98 +162,6 @@ impl Binning {
             _ => None,
         }
     }
-}
-
-/// numpy `quantile(x, q, method='linear')` on a sorted slice, same float operations.
-fn quantile_linear(sorted: &[f64], q: f64) -> f64 {
-    let n = sorted.len() as f64;
-    // numpy: virtual = n*q + (alpha + q*(1-alpha-beta)) - 1 with alpha = beta = 1
-    const ALPHA: f64 = 1.0;
-    const BETA: f64 = 1.0;
-    let virtual_index = n * q + (ALPHA + q * (1.0 - ALPHA - BETA)) - 1.0;
-    let prev = virtual_index.floor();
-    let gamma = virtual_index - prev;
-    let last = sorted.len() - 1;
-    let pi = (prev.max(0.0) as usize).min(last);
-    let ni = ((prev + 1.0).max(0.0) as usize).min(last);
-    let (a, b) = (sorted[pi], sorted[ni]);
-    let diff = b - a;
-    if gamma >= 0.5 {
-        b - diff * (1.0 - gamma)
-    } else {
-        a + diff * gamma
-    }
-}
-
-/// Bin proportions `(baseline, candidate)` for numeric samples under a convention
-/// (proportions = counts / side size, no smoothing).
-pub(crate) fn numeric_bins(
-    a: &[f64],
-    b: &[f64],
-    integer: bool,
-    binning: Binning,
-) -> (Vec<f64>, Vec<f64>) {
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
-    match binning {
-        Binning::Evidently => {
-            if n_unique(a) > 20 {
-                let edges = sturges_edges(a, b, integer);
-                let ca = histogram(a, &edges);
-                let cb = histogram(b, &edges);
-                (
-                    ca.into_iter().map(|c| c / n1).collect(),
-                    cb.into_iter().map(|c| c / n2).collect(),
-                )
-            } else {
-                let (ca, cb) = value_counts(a, b);
-                (
-                    ca.into_iter().map(|c| c / n1).collect(),
-                    cb.into_iter().map(|c| c / n2).collect(),
-                )
-            }
-        }
-        Binning::Deciles => {
-            let mut edges: Vec<f64> = (1..10)
-                .map(|k| quantile_linear(a, k as f64 / 10.0))
-                .collect();
-            edges.dedup();
-            let count = |x: &[f64]| {
-                let mut cum = vec![0usize];
-                for &e in &edges {
-                    cum.push(x.partition_point(|&v| v < e));
-                }
-                cum.push(x.len());
-                cum.windows(2)
-                    .map(|w| (w[1] - w[0]) as f64 / x.len() as f64)
-                    .collect::<Vec<f64>>()
-            };
-            (count(a), count(b))
-        }
-    }
-}
-
-/// Counts per distinct value of the union of two sorted samples (one category per value).
-pub(crate) fn value_counts(a: &[f64], b: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let (mut i, mut j) = (0, 0);
-    let (mut ca, mut cb) = (Vec::new(), Vec::new());
-    while i < a.len() || j < b.len() {
-        let v = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) => x.min(y),
-            (Some(&x), None) => x,
-            (None, Some(&y)) => y,
-            (None, None) => break,
-        };
-        let (si, sj) = (i, j);
-        while i < a.len() && a[i] == v {
-            i += 1;
-        }
-        while j < b.len() && b[j] == v {
-            j += 1;
-        }
-        ca.push((i - si) as f64);
-        cb.push((j - sj) as f64);
-    }
-    (ca, cb)
 }
 
 /// Evidently's zero fill: zeros become `min(nonzero)/1e6` if that minimum is ≤ 1e-4,
@@ -397,7 +252,12 @@ pub(crate) fn chisquare(base_counts: &[f64], cand_counts: &[f64]) -> (f64, f64) 
             d * d / e
         }
     }));
-    let k = base_counts.len() as f64;
+    chisquare_from(stat, base_counts.len() as f64)
+}
+
+/// The chi-square statistic over `k` categories and its p-value (dof k − 1; an infinite
+/// statistic has p = 0).
+pub(crate) fn chisquare_from(stat: f64, k: f64) -> (f64, f64) {
     let p = if stat.is_infinite() {
         0.0
     } else {
@@ -450,11 +310,13 @@ mod tests {
 
     #[test]
     fn anchors_numeric() {
+        use super::super::metric::Metric;
+        use super::super::sweep::numeric_sorted;
         let r: Vec<f64> = (1..=10).map(f64::from).collect();
         let c: Vec<f64> = (3..=12).map(f64::from).collect();
-        let (d, w) = ks_and_wasserstein(&r, &c);
-        assert!(close(d, 0.2, 1e-12));
-        assert!(close(w, 2.0, 1e-12));
-        assert!(close(wasserstein_normed(w, &r), 0.696_310_623_8, 1e-9));
+        let v = numeric_sorted(Metric::Summary, Binning::Evidently, false, &r, &c);
+        assert!(close(v.ks_statistic.unwrap(), 0.2, 1e-12));
+        assert!(close(v.wasserstein.unwrap(), 2.0, 1e-12));
+        assert!(close(v.wasserstein_normed.unwrap(), 0.696_310_623_8, 1e-9));
     }
 }
