@@ -2,18 +2,21 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{ArrayRef, Float64Builder, RecordBatch, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::ScalarValue;
-use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::functions::expr_fn::{get_field, named_struct};
-use datafusion::functions_nested::expr_fn::make_array;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit, when};
+use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::SessionContext;
+use datafusion_rollout_udfs::drift::profile::{Binning, Metric};
 
-use super::IS_CANDIDATE;
+use super::profile::{self, Stat, VersionKey};
 use crate::catalog::{State, schema_from_columns};
-use crate::resolve::VersionedTable;
 use crate::store::Store;
 
 /// Thresholds of the verdict (Evidently's defaults for large samples): numeric columns drift
@@ -26,7 +29,8 @@ pub const PSI_MODERATE: f64 = 0.1;
 
 /// The `drift` table function: one row per column both versions have, with the statistics
 /// that fit its type (numeric: KS statistic and p-value, normed Wasserstein, PSI, JS distance;
-/// string and boolean: PSI, JS distance, chi² p-value) and a verdict. One scan of each version.
+/// string and boolean: PSI, JS distance, chi² p-value) and a verdict. Computed from the
+/// versions' stored profiles: a version is scanned once for its profile, on first use.
 #[derive(Debug)]
 pub(crate) struct DriftFunction {
     store: Arc<Store>,
@@ -52,6 +56,7 @@ fn string_arg(expr: &Expr, what: &str) -> Result<String> {
     }
 }
 
+#[derive(Debug)]
 pub(super) enum Kind {
     Numeric,
     Categorical,
@@ -106,116 +111,160 @@ impl TableFunctionImpl for DriftFunction {
         let dataset = string_arg(dataset, "dataset")?;
         let baseline = string_arg(baseline, "baseline version")?;
         let candidate = string_arg(candidate, "candidate version")?;
-        let columns = shared_columns(&self.store.state(), &dataset, &baseline, &candidate)
+        let state = self.store.state();
+        let columns = shared_columns(&state, &dataset, &baseline, &candidate)
             .map_err(DataFusionError::from)?;
         if columns.is_empty() {
             return Err(DataFusionError::Plan(format!(
                 "drift: '{baseline}' and '{candidate}' of {dataset} share no numeric, string or boolean column"
             )));
         }
-        let side = |version: &str, flag: bool| -> Result<LogicalPlanBuilder> {
-            let table = VersionedTable::try_new(Arc::clone(&self.store), &dataset, Some(version))
-                .map_err(DataFusionError::from)?;
-            // Each side in the type both share (a pinned read of a version not yet exposed may
-            // see a widened column wider than the other side does).
-            let mut exprs: Vec<Expr> = columns
-                .iter()
-                .map(|(n, t, _)| {
-                    datafusion::logical_expr::cast(col(format!("\"{n}\"")), t.clone())
-                        .alias(n.as_str())
-                })
-                .collect();
-            exprs.push(lit(flag).alias(IS_CANDIDATE));
-            LogicalPlanBuilder::scan(
-                format!("{dataset}@{version}"),
-                provider_as_source(Arc::new(table)),
-                None,
-            )?
-            .project(exprs)
+        let key = |v: &str| VersionKey::of(&state, &dataset, v).map_err(DataFusionError::from);
+        let session = args
+            .session()
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .ok_or_else(|| DataFusionError::Internal("drift: not a DataFusion session".into()))?;
+        let schema = drift_schema();
+        let stream = DriftStream {
+            ctx: SessionContext::new_with_state(session.clone()),
+            store: Arc::clone(&self.store),
+            sides: Arc::new((key(&baseline)?, key(&candidate)?)),
+            columns: Arc::new(columns),
+            schema: Arc::clone(&schema),
         };
-        let flag = col(IS_CANDIDATE);
-        let null = || lit(ScalarValue::Float64(None));
-        let as_f64 = |e: Expr| datafusion::logical_expr::cast(e, DataType::Float64);
-        let mut aggregates = Vec::new();
-        let mut rows = Vec::new();
-        for (i, (name, data_type, kind)) in columns.iter().enumerate() {
-            let value = col(format!("\"{name}\""));
-            let stat = |udaf: Arc<datafusion::logical_expr::AggregateUDF>,
-                        label: &str|
-             -> (Expr, String) {
-                let alias = format!("c{i}_{label}");
-                (
-                    udaf.call(vec![value.clone(), flag.clone()])
-                        .alias(alias.clone()),
-                    alias,
-                )
-            };
-            use datafusion_rollout_udfs::drift as d;
-            let mut fields: Vec<(&str, Expr)> = Vec::new();
-            let mut add =
-                |label: &'static str, udaf: Option<Arc<datafusion::logical_expr::AggregateUDF>>| {
-                    match udaf {
-                        Some(u) => {
-                            let (e, alias) = stat(u, label);
-                            aggregates.push(e);
-                            fields.push((label, as_f64(col(alias))));
-                        }
-                        None => fields.push((label, null())),
-                    }
-                };
-            let numeric = matches!(kind, Kind::Numeric);
-            add("ks_statistic", numeric.then(d::ks_statistic_udaf));
-            add("ks_pvalue", numeric.then(d::ks_pvalue_udaf));
-            add(
-                "wasserstein_normed",
-                numeric.then(d::wasserstein_normed_udaf),
-            );
-            add("psi", Some(d::psi_udaf()));
-            add("js_distance", Some(d::js_distance_udaf()));
-            add("chi2_pvalue", (!numeric).then(d::chi2_pvalue_udaf));
-            let mut args = vec![
-                lit("column"),
-                lit(name.as_str()),
-                lit("type"),
-                lit(data_type.to_string()),
-            ];
-            for (label, e) in fields {
-                args.push(lit(label));
-                args.push(e);
-            }
-            rows.push(named_struct(args));
+        Ok(Arc::new(StreamingTable::try_new(
+            schema,
+            vec![Arc::new(stream)],
+        )?))
+    }
+}
+
+fn drift_schema() -> SchemaRef {
+    let f = |n: &str| Field::new(n, DataType::Float64, true);
+    Arc::new(Schema::new(vec![
+        Field::new("column", DataType::Utf8, false),
+        Field::new("type", DataType::Utf8, false),
+        f("ks_statistic"),
+        f("ks_pvalue"),
+        f("wasserstein_normed"),
+        f("psi"),
+        f("js_distance"),
+        f("chi2_pvalue"),
+        Field::new("verdict", DataType::Utf8, false),
+    ]))
+}
+
+/// The rows of `drift()`, computed when the query runs: each column's statistics from the two
+/// versions' stored profiles (computed and stored on first use).
+struct DriftStream {
+    ctx: SessionContext,
+    store: Arc<Store>,
+    sides: Arc<(VersionKey, VersionKey)>,
+    columns: Arc<Vec<(String, DataType, Kind)>>,
+    schema: SchemaRef,
+}
+
+impl std::fmt::Debug for DriftStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriftStream")
+            .field("sides", &self.sides)
+            .field("columns", &self.columns.len())
+            .finish()
+    }
+}
+
+/// The verdict of one column (Evidently's thresholds, see the constants).
+fn verdict(ks: Option<f64>, w_normed: Option<f64>, psi: Option<f64>, js: Option<f64>) -> &'static str {
+    let at_least = |x: Option<f64>, t: f64| x.is_some_and(|x| x >= t);
+    if at_least(w_normed, WASSERSTEIN_NORMED_DRIFT)
+        || (ks.is_none() && at_least(js, JS_DISTANCE_DRIFT))
+        || at_least(psi, PSI_DRIFT)
+    {
+        "drift"
+    } else if at_least(psi, PSI_MODERATE) {
+        "moderate"
+    } else {
+        "stable"
+    }
+}
+
+async fn drift_rows(
+    ctx: SessionContext,
+    store: Arc<Store>,
+    sides: Arc<(VersionKey, VersionKey)>,
+    columns: Arc<Vec<(String, DataType, Kind)>>,
+    schema: SchemaRef,
+) -> crate::error::Result<RecordBatch> {
+    let mut names = StringBuilder::new();
+    let mut types = StringBuilder::new();
+    let mut stats: [Float64Builder; 6] = Default::default();
+    let mut verdicts = StringBuilder::new();
+    for (name, data_type, kind) in columns.iter() {
+        let numeric = matches!(kind, Kind::Numeric);
+        let stat = Stat {
+            function: "drift",
+            metric: if numeric { Metric::Summary } else { Metric::Psi },
+            binning: Binning::Evidently,
+        };
+        let value = profile::drift(
+            &ctx,
+            &store,
+            (&sides.0, &sides.1),
+            name,
+            data_type,
+            stat,
+        )
+        .await?;
+        let get = |m: Metric| value.get(m, Binning::Evidently);
+        let row = if numeric {
+            [
+                get(Metric::KsStatistic),
+                get(Metric::KsPvalue),
+                get(Metric::WassersteinNormed),
+                get(Metric::Psi),
+                get(Metric::Js),
+                None,
+            ]
+        } else {
+            [
+                None,
+                None,
+                None,
+                get(Metric::Psi),
+                get(Metric::Js),
+                get(Metric::Chi2Pvalue),
+            ]
+        };
+        names.append_value(name);
+        types.append_value(data_type.to_string());
+        for (b, v) in stats.iter_mut().zip(row) {
+            b.append_option(v);
         }
-        let plan = side(&baseline, false)?
-            .union(side(&candidate, true)?.build()?)?
-            .aggregate(Vec::<Expr>::new(), aggregates)?
-            .project(vec![make_array(rows).alias("r")])?
-            .unnest_column("r")?;
-        let r = col("r");
-        let field = |n: &str| get_field(r.clone(), n).alias(n);
-        let psi = get_field(r.clone(), "psi");
-        let drifted = get_field(r.clone(), "wasserstein_normed")
-            .gt_eq(lit(WASSERSTEIN_NORMED_DRIFT))
-            .or(get_field(r.clone(), "js_distance")
-                .gt_eq(lit(JS_DISTANCE_DRIFT))
-                .and(get_field(r.clone(), "ks_statistic").is_null()))
-            .or(psi.clone().gt_eq(lit(PSI_DRIFT)));
-        let verdict = when(drifted, lit("drift"))
-            .when(psi.gt_eq(lit(PSI_MODERATE)), lit("moderate"))
-            .otherwise(lit("stable"))?
-            .alias("verdict");
-        let plan = plan
-            .project(vec![
-                field("column"),
-                field("type"),
-                field("ks_statistic"),
-                field("ks_pvalue"),
-                field("wasserstein_normed"),
-                field("psi"),
-                field("js_distance"),
-                field("chi2_pvalue"),
-                verdict,
-            ])?
-            .build()?;
-        Ok(Arc::new(ViewTable::new(plan, None)))
+        verdicts.append_value(verdict(row[0], row[2], row[3], row[4]));
+    }
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(names.finish()), Arc::new(types.finish())];
+    cols.extend(stats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    cols.push(Arc::new(verdicts.finish()));
+    Ok(RecordBatch::try_new(schema, cols)?)
+}
+
+impl PartitionStream for DriftStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let rows = drift_rows(
+            self.ctx.clone(),
+            Arc::clone(&self.store),
+            Arc::clone(&self.sides),
+            Arc::clone(&self.columns),
+            Arc::clone(&self.schema),
+        );
+        Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            futures::stream::once(async move { rows.await.map_err(DataFusionError::from) }),
+        ))
     }
 }

@@ -12,6 +12,7 @@ mod drift_fn;
 mod functions;
 mod histogram;
 mod odcs;
+mod profile;
 mod result;
 mod run;
 

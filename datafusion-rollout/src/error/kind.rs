@@ -133,6 +133,7 @@ impl Error {
             Error::AssertionFailed { .. } | Error::GuardFailed { .. } => K::DataCheck,
             Error::ConcurrentModification { .. } => K::Conflict,
             Error::CorruptLogEntry { .. }
+            | Error::Profile { .. }
             | Error::ReadOnly { .. }
             | Error::PinnedFileChanged { .. } => K::Corrupt,
             Error::ObjectStore(_) => K::Io,

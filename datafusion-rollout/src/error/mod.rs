@@ -367,6 +367,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A stored version profile that cannot be written or read, or does not hold what it says.
+    #[error("profile {path}: {reason}")]
+    Profile {
+        /// The profile's path in the store.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The store was opened read-only because of a corrupt log entry.
     #[error(
         "the store is read-only: {reason}; it was opened up to the last good entry and cannot be changed until the log is repaired"

@@ -30,6 +30,10 @@ fn samples() -> Vec<Error> {
             path: "p".into(),
             reason: "r".into(),
         },
+        Error::Profile {
+            path: "p".into(),
+            reason: "r".into(),
+        },
         Error::ObjectStore(Arc::new(datafusion::object_store::Error::NotFound {
             path: "x".into(),
             source: "gone".into(),

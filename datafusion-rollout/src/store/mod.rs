@@ -207,7 +207,8 @@ impl Store {
         })
     }
 
-    fn path_of(&self, relative: &str) -> Path {
+    /// The object-store path of `relative` inside the store.
+    pub(crate) fn path_of(&self, relative: &str) -> Path {
         let relative = Path::from(relative);
         let mut parts: Vec<_> = self.root.parts().collect();
         parts.extend(relative.parts());
