@@ -175,7 +175,12 @@ impl std::fmt::Debug for DriftStream {
 }
 
 /// The verdict of one column (Evidently's thresholds, see the constants).
-fn verdict(ks: Option<f64>, w_normed: Option<f64>, psi: Option<f64>, js: Option<f64>) -> &'static str {
+fn verdict(
+    ks: Option<f64>,
+    w_normed: Option<f64>,
+    psi: Option<f64>,
+    js: Option<f64>,
+) -> &'static str {
     let at_least = |x: Option<f64>, t: f64| x.is_some_and(|x| x >= t);
     if at_least(w_normed, WASSERSTEIN_NORMED_DRIFT)
         || (ks.is_none() && at_least(js, JS_DISTANCE_DRIFT))
@@ -204,18 +209,15 @@ async fn drift_rows(
         let numeric = matches!(kind, Kind::Numeric);
         let stat = Stat {
             function: "drift",
-            metric: if numeric { Metric::Summary } else { Metric::Psi },
+            metric: if numeric {
+                Metric::Summary
+            } else {
+                Metric::Psi
+            },
             binning: Binning::Evidently,
         };
-        let value = profile::drift(
-            &ctx,
-            &store,
-            (&sides.0, &sides.1),
-            name,
-            data_type,
-            stat,
-        )
-        .await?;
+        let value =
+            profile::drift(&ctx, &store, (&sides.0, &sides.1), name, data_type, stat).await?;
         let get = |m: Metric| value.get(m, Binning::Evidently);
         let row = if numeric {
             [

@@ -21,7 +21,10 @@ pub(crate) use drift_fn::DriftFunction;
 pub use functions::{Functions, functions, register_functions};
 pub use histogram::{Bins, ColumnHistogram, MAX_BINS, histograms};
 pub(crate) use odcs::{Imported, import_odcs};
+pub(crate) use profile::VersionKey;
 pub use result::{
     CheckCounts, CheckReport, CheckResult, CheckStatus, results_batch, summarize_failures,
 };
-pub(crate) use run::{Target, contract_queries, pinned_table, run_contract, validate_contract};
+pub(crate) use run::{
+    Target, contract_queries, pinned_table, profiled_metrics, run_contract, validate_contract,
+};

@@ -24,12 +24,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, RecordBatch, UInt64Array, UInt64Builder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
-use bytes::Bytes;
 use datafusion::object_store::buffered::BufWriter;
 use datafusion::object_store::path::Path;
 use datafusion::object_store::{ObjectStore, ObjectStoreExt};
@@ -39,16 +39,15 @@ use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBat
 use datafusion::parquet::arrow::async_writer::AsyncArrowWriter;
 use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader};
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use datafusion::prelude::SessionContext;
 use datafusion_rollout_udfs::drift::profile::{
     Binning, Input, Metric, NumericDrift, NumericValues, SideSummary, SummaryBuilder,
     categorical_value, empty_side_error,
 };
+use futures::FutureExt;
 use futures::StreamExt;
+use futures::future::BoxFuture;
 
-use super::run::pinned_table;
 use crate::catalog::State;
 use crate::error::{Error, Result};
 use crate::sql::ident;
@@ -60,6 +59,11 @@ pub const PROFILE_DIR: &str = "_rollout_profiles";
 const FORMAT: &str = "1";
 /// Runs per written batch and per read batch.
 const BATCH: usize = 64 * 1024;
+
+/// `"orders@v2"`: the pinned table of a version in the session's default schema.
+pub(crate) fn pinned_table(dataset: &str, version: &str) -> String {
+    format!("\"{dataset}{}{version}\"", crate::resolve::PIN_SEPARATOR)
+}
 
 /// A registered version as profiles know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,7 +234,8 @@ async fn compute(
                 let counts = cast(batch.column(1), &DataType::UInt64)?;
                 let counts = counts.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
                 n += counts.values().iter().sum::<u64>();
-                let b = RecordBatch::try_new(Arc::clone(&schema), vec![v, Arc::new(counts.clone())])?;
+                let b =
+                    RecordBatch::try_new(Arc::clone(&schema), vec![v, Arc::new(counts.clone())])?;
                 out.write(&b).await.map_err(|e| profile_error(&path, e))?;
             }
         }
@@ -398,9 +403,12 @@ async fn reader(
         path: path.clone(),
         size,
     };
-    let builder = ParquetRecordBatchStreamBuilder::new(r)
-        .await
-        .map_err(|e| profile_error(path, format!("cannot be read ({e})")))?;
+    let builder = ParquetRecordBatchStreamBuilder::new(r).await.map_err(|e| {
+        profile_error(
+            path,
+            format!("cannot be read ({e}); delete it and it is computed again"),
+        )
+    })?;
     let kv: HashMap<String, String> = builder
         .metadata()
         .file_metadata()

@@ -8,16 +8,24 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, Visit, VisitMut,
+    Visitor, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion_rollout_udfs::drift::profile::{Binning, Metric};
+
 use super::compile::{CheckKind, CheckSpec, IS_CANDIDATE, compile};
+pub(crate) use super::profile::pinned_table;
+use super::profile::{self, Stat, VersionKey};
 use super::result::{CheckResult, CheckStatus};
 use crate::catalog::Contract;
 use crate::catalog::{ColumnDef, State, schema_from_columns};
 use crate::error::{Error, Result};
-
-/// `"orders@v2"`: the pinned table of a version in the session's default schema.
-pub(crate) fn pinned_table(dataset: &str, version: &str) -> String {
-    format!("\"{dataset}{}{version}\"", crate::resolve::PIN_SEPARATOR)
-}
+use crate::store::Store;
 
 /// What a contract runs over: a version's label, a SQL table reference reading it, and the
 /// columns that reference has.
@@ -26,18 +34,23 @@ pub(crate) struct Target {
     pub version: String,
     pub table: String,
     pub columns: Vec<ColumnDef>,
+    /// A registered version: drift against it can read its stored profiles.
+    pub profile: Option<VersionKey>,
 }
 
-/// The queries a contract runs (metrics over the candidate; drift over baseline ∪ candidate).
+/// The queries a contract runs (metrics over the candidate; drift over baseline ∪ candidate,
+/// except the drift metrics in `profiled`, which the versions' profiles answer).
 pub(crate) fn contract_queries(
     specs: &[CheckSpec],
     candidate: &Target,
     baseline: Option<&Target>,
+    profiled: &[ProfiledMetric],
 ) -> (Option<String>, Option<String>) {
     let select = |drift: bool| -> Vec<String> {
         specs
             .iter()
             .enumerate()
+            .filter(|(i, _)| !profiled.iter().any(|p| p.index == *i))
             .filter_map(|(i, s)| match (&s.kind, drift) {
                 (CheckKind::Metric { sql }, false) | (CheckKind::Drift { sql }, true) => {
                     Some(format!("{sql} AS m{i}"))
@@ -68,6 +81,275 @@ pub(crate) fn contract_queries(
         _ => None,
     };
     (metric_sql, drift_sql)
+}
+
+/// One drift call of a metric that profiles answer: `psi(amount, __rollout_is_candidate)`.
+#[derive(Debug, Clone)]
+pub(crate) struct DriftCall {
+    function: String,
+    metric: Metric,
+    column: String,
+    data_type: DataType,
+}
+
+/// A drift metric whose every drift call reads a plain column both versions have, so that the
+/// versions' stored profiles answer it without a scan.
+#[derive(Debug, Clone)]
+pub(crate) struct ProfiledMetric {
+    pub index: usize,
+    expr: SqlExpr,
+    calls: Vec<DriftCall>,
+}
+
+impl ProfiledMetric {
+    /// Its drift calls as the user reads them: `psi(amount)`.
+    pub fn calls(&self) -> impl Iterator<Item = String> + '_ {
+        self.calls
+            .iter()
+            .map(|c| format!("{}({})", c.function, crate::sql::ident(&c.column)))
+    }
+}
+
+/// Finds the drift calls of `expr` (and whether anything else in it reads rows).
+struct FindCalls<'a> {
+    columns: &'a [(String, DataType)],
+    calls: Vec<DriftCall>,
+    /// Something that needs the rows: a column outside a drift call, a call profiles do not
+    /// answer, an aggregate.
+    needs_rows: bool,
+    aggregates: &'a dyn Fn(&str) -> bool,
+    /// How many drift calls the visit is inside (their arguments are the call's own).
+    inside: usize,
+}
+
+fn is_drift_call(expr: &SqlExpr) -> bool {
+    matches!(expr, SqlExpr::Function(f)
+        if Metric::from_function_name(&f.name.to_string().to_lowercase()).is_some())
+}
+
+fn plain_column(arg: &FunctionArg) -> Option<String> {
+    match arg {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Identifier(i))) => {
+            Some(i.value.clone())
+        }
+        _ => None,
+    }
+}
+
+impl Visitor for FindCalls<'_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &SqlExpr) -> ControlFlow<()> {
+        match expr {
+            SqlExpr::Function(f) => {
+                let name = f.name.to_string().to_lowercase();
+                if let Some(metric) = Metric::from_function_name(&name) {
+                    let args = match &f.args {
+                        FunctionArguments::List(l) => &l.args[..],
+                        _ => &[],
+                    };
+                    let call = match args {
+                        [value, flag]
+                            if plain_column(flag).as_deref() == Some(IS_CANDIDATE)
+                                && metric != Metric::Summary =>
+                        {
+                            plain_column(value).and_then(|c| {
+                                self.columns
+                                    .iter()
+                                    .find(|(n, _)| *n == c)
+                                    .map(|(n, t)| DriftCall {
+                                        function: name.clone(),
+                                        metric,
+                                        column: n.clone(),
+                                        data_type: t.clone(),
+                                    })
+                            })
+                        }
+                        _ => None,
+                    };
+                    match call {
+                        Some(c) if self.inside == 0 => self.calls.push(c),
+                        _ => self.needs_rows = true,
+                    }
+                    self.inside += 1;
+                    return ControlFlow::Continue(());
+                }
+                if (self.aggregates)(&name) {
+                    self.needs_rows = true;
+                }
+            }
+            SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) if self.inside == 0 => {
+                self.needs_rows = true
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &SqlExpr) -> ControlFlow<()> {
+        if is_drift_call(expr) {
+            self.inside = self.inside.saturating_sub(1);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The drift metrics of `specs` that the versions' profiles answer: both sides are registered
+/// versions, and each drift call reads a plain column of a type the aggregate takes.
+pub(crate) fn profiled_metrics(
+    ctx: &SessionContext,
+    specs: &[CheckSpec],
+    candidate: &Target,
+    baseline: Option<&Target>,
+) -> Vec<ProfiledMetric> {
+    let Some(b) = baseline else {
+        return Vec::new();
+    };
+    if b.profile.is_none() || candidate.profile.is_none() {
+        return Vec::new();
+    }
+    // Both sides read each column as the candidate declares it; a column whose type differs
+    // between the versions stays in the scan (its union coerces the two types).
+    let columns: Vec<(String, DataType)> = match schema_from_columns(&candidate.columns) {
+        Ok(schema) => schema
+            .fields()
+            .iter()
+            .filter(|f| {
+                b.columns
+                    .iter()
+                    .any(|c| c.name == *f.name() && candidate.columns.iter().any(|d| d == c))
+            })
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect(),
+        Err(_) => return Vec::new(),
+    };
+    let state = ctx.state();
+    let aggregates = |name: &str| state.aggregate_functions().contains_key(name);
+    specs
+        .iter()
+        .enumerate()
+        .filter_map(|(index, s)| {
+            let CheckKind::Drift { sql } = &s.kind else {
+                return None;
+            };
+            let expr = Parser::new(&GenericDialect {})
+                .try_with_sql(sql)
+                .and_then(|mut p| p.parse_expr())
+                .ok()?;
+            let mut find = FindCalls {
+                columns: &columns,
+                calls: Vec::new(),
+                needs_rows: false,
+                aggregates: &aggregates,
+                inside: 0,
+            };
+            let _ = expr.visit(&mut find);
+            let answerable = !find.needs_rows
+                && !find.calls.is_empty()
+                && find.calls.iter().all(|c| {
+                    datafusion_rollout_udfs::drift::profile::input(c.metric, &c.data_type).is_some()
+                });
+            answerable.then_some(ProfiledMetric {
+                index,
+                expr,
+                calls: find.calls,
+            })
+        })
+        .collect()
+}
+
+/// Replaces each drift call, in visiting order, by its value.
+struct Substitute<'a> {
+    values: std::slice::Iter<'a, Option<f64>>,
+}
+
+fn literal(v: Option<f64>) -> SqlExpr {
+    let text = match v {
+        Some(x) if x.is_finite() => return SqlExpr::value(Value::Number(format!("{x:?}"), false)),
+        Some(x) if x.is_nan() => "CAST('NaN' AS DOUBLE)".to_string(),
+        Some(x) if x > 0.0 => "CAST('inf' AS DOUBLE)".to_string(),
+        Some(_) => "CAST('-inf' AS DOUBLE)".to_string(),
+        None => "CAST(NULL AS DOUBLE)".to_string(),
+    };
+    Parser::new(&GenericDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_expr())
+        .unwrap_or_else(|_| SqlExpr::value(Value::Null))
+}
+
+impl VisitorMut for Substitute<'_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut SqlExpr) -> ControlFlow<()> {
+        if is_drift_call(expr) {
+            *expr = literal(self.values.next().copied().flatten());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The values of the profiled drift metrics, by check index: each call from the versions'
+/// profiles (computed and stored on first use), then the metric's expression over them.
+async fn run_profiled(
+    ctx: &SessionContext,
+    store: &Store,
+    profiled: &[ProfiledMetric],
+    candidate: &Target,
+    baseline: &Target,
+) -> Vec<(usize, std::result::Result<ScalarValue, String>)> {
+    let (Some(b), Some(c)) = (&baseline.profile, &candidate.profile) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut exprs = Vec::new();
+    for p in profiled {
+        let mut values = Vec::with_capacity(p.calls.len());
+        let mut failed = None;
+        for call in &p.calls {
+            let stat = Stat {
+                function: &call.function,
+                metric: call.metric,
+                binning: Binning::Evidently,
+            };
+            match profile::drift(ctx, store, (b, c), &call.column, &call.data_type, stat).await {
+                Ok(v) => values.push(v.get(call.metric, Binning::Evidently)),
+                Err(e) => {
+                    failed = Some(e.user_message());
+                    break;
+                }
+            }
+        }
+        if let Some(message) = failed {
+            out.push((p.index, Err(message)));
+            continue;
+        }
+        let mut expr = p.expr.clone();
+        let _ = VisitMut::visit(
+            &mut expr,
+            &mut Substitute {
+                values: values.iter(),
+            },
+        );
+        exprs.push((p.index, format!("{expr} AS m{}", p.index)));
+    }
+    if !exprs.is_empty() {
+        let sql = format!(
+            "SELECT {}",
+            exprs
+                .iter()
+                .map(|(_, e)| e.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        match run_row(ctx, &sql).await {
+            Ok(row) => out.extend(row.into_iter().map(|(i, v)| (i, Ok(v)))),
+            Err(e) => {
+                let message = e.user_message();
+                out.extend(exprs.iter().map(|(i, _)| (*i, Err(message.clone()))));
+            }
+        }
+    }
+    out
 }
 
 /// One row of values, by check index.
@@ -189,15 +471,24 @@ fn same_type(a: &str, b: &DataType) -> bool {
 /// Runs `contract` over `candidate`, with drift against `baseline`.
 pub(crate) async fn run_contract(
     ctx: &SessionContext,
+    store: &Store,
     contract: &Contract,
     candidate: &Target,
     baseline: Option<&Target>,
 ) -> Result<Vec<CheckResult>> {
     let baseline = baseline.filter(|b| b.version != candidate.version);
     let specs = compile(contract)?;
-    let (metric_sql, drift_sql) = contract_queries(&specs, candidate, baseline);
+    let profiled = profiled_metrics(ctx, &specs, candidate, baseline);
+    let (metric_sql, drift_sql) = contract_queries(&specs, candidate, baseline, &profiled);
     let version = candidate.version.as_str();
     let mut values: Vec<Option<std::result::Result<ScalarValue, String>>> = vec![None; specs.len()];
+    if let Some(b) = baseline {
+        for (i, v) in run_profiled(ctx, store, &profiled, candidate, b).await {
+            if let Some(slot) = values.get_mut(i) {
+                *slot = Some(v);
+            }
+        }
+    }
     for sql in [metric_sql, drift_sql].into_iter().flatten() {
         match run_row(ctx, &sql).await {
             Ok(row) => {

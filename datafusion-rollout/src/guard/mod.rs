@@ -7,7 +7,7 @@ mod env;
 pub use env::{Env, new_transaction_id};
 
 use crate::catalog::State;
-use crate::contract::{CheckReport, Target, pinned_table, run_contract};
+use crate::contract::{CheckReport, Target, VersionKey, pinned_table, run_contract};
 use crate::error::{Error, Refusal, Result};
 use crate::store::{Commit, CommitOutcome};
 
@@ -22,6 +22,7 @@ pub fn version_target(state: &State, dataset: &str, version: &str) -> Result<Tar
         version: version.to_string(),
         table: pinned_table(dataset, version),
         columns: ds.reader_columns(&[version]),
+        profile: Some(VersionKey::of(state, dataset, version)?),
     })
 }
 
@@ -52,7 +53,14 @@ async fn run(
         Some(b) => Some(version_target(state, dataset, b)?),
         None => None,
     };
-    let results = run_contract(env.session, contract, candidate, baseline.as_ref()).await?;
+    let results = run_contract(
+        env.session,
+        env.store,
+        contract,
+        candidate,
+        baseline.as_ref(),
+    )
+    .await?;
     Ok(Some(CheckReport::new(results)))
 }
 

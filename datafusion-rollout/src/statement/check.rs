@@ -10,7 +10,9 @@ use super::parser::{parse_name, parse_string, parse_word};
 use super::rollback::Rollback;
 use super::table::Table;
 use crate::catalog::State;
-use crate::contract::{CheckReport, CheckResult, CheckStatus, compile, contract_queries};
+use crate::contract::{
+    CheckReport, CheckResult, CheckStatus, compile, contract_queries, profiled_metrics,
+};
 use crate::error::{Error, Result};
 use crate::guard::{
     self, Env, GUARD_ACTOR, Gate, OnFailure, Verdict, guarded_commit, version_target,
@@ -170,7 +172,8 @@ impl Check {
             Some(s) if s != version => Some(version_target(state, dataset, s)?),
             _ => None,
         };
-        let (metrics, drift) = contract_queries(&specs, &candidate, baseline.as_ref());
+        let profiled = profiled_metrics(env.session, &specs, &candidate, baseline.as_ref());
+        let (metrics, drift) = contract_queries(&specs, &candidate, baseline.as_ref(), &profiled);
         let mut kinds = Vec::new();
         let mut texts = Vec::new();
         kinds.push("checks".to_string());
@@ -186,6 +189,15 @@ impl Check {
         if let Some(d) = drift {
             kinds.push("drift_scan".into());
             texts.push(d);
+        }
+        if !profiled.is_empty() {
+            kinds.push("drift_profiles".into());
+            let calls: Vec<String> = profiled.iter().flat_map(|p| p.calls()).collect();
+            texts.push(format!(
+                "{} from the stored profiles of {dataset}@{} and {dataset}@{version} (a version's profile of a column is computed once, by one scan, on first use)",
+                calls.join(", "),
+                baseline.as_ref().map_or("", |b| b.version.as_str())
+            ));
         }
         let batch = Table::new()
             .text("plan_type", kinds)

@@ -202,6 +202,7 @@ pub(super) async fn commit_version(
             version: new.version.to_string(),
             table: Ident(&pending).to_string(),
             columns: read_as,
+            profile: None,
         },
         on_failure: OnFailure::Record,
         force: false,

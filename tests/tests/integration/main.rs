@@ -14,6 +14,7 @@ mod lifecycle;
 mod live;
 mod notify;
 mod old_store;
+mod profiles;
 mod reliability;
 mod resolution;
 mod s3;

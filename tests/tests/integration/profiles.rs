@@ -1,0 +1,247 @@
+//! Version profiles: drift() and guards read each version's stored profile (its sorted values
+//! with their counts) instead of rescanning it; equal bit for bit to the aggregates; beyond
+//! the memory limit through DataFusion's spilling sort; a corrupt profile is an error naming it.
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Float64Type;
+use datafusion_rollout::RolloutContext;
+
+use crate::common::*;
+
+/// Numeric columns with duplicates, NULLs, NaN, ±inf and -0.0; an integer column with few
+/// distinct values (one bin per value); a text and a boolean column.
+fn version_sql(v: &str, rows: u64, shift: u64) -> String {
+    format!(
+        "CREATE VERSION '{v}' OF d AS SELECT \
+           CASE WHEN value % 97 = 0 THEN NULL \
+                WHEN value % 89 = 0 THEN CAST('NaN' AS DOUBLE) \
+                WHEN value % 83 = 0 THEN CAST('inf' AS DOUBLE) \
+                WHEN value % 79 = 0 THEN CAST('-0.0' AS DOUBLE) \
+                ELSE sin(CAST(value * {shift} AS DOUBLE)) * 1000 + CAST(value % 7 AS DOUBLE) END AS x, \
+           CAST((value * {shift}) % 13 AS BIGINT) AS k, \
+           CASE WHEN value % 5 = 0 THEN 'b{shift}' ELSE concat('c', CAST(value % 4 AS VARCHAR)) END AS s, \
+           value % 3 = 0 AS flag \
+         FROM generate_series(1, {rows})"
+    )
+}
+
+async fn two_versions(rc: &RolloutContext, rows: u64) {
+    run(rc, "CREATE DATASET d").await;
+    run(rc, &version_sql("v1", rows, 1)).await;
+    run(rc, &version_sql("v2", rows, 3)).await;
+}
+
+/// Every f64 of the first row, as bits.
+async fn row_bits(rc: &RolloutContext, sql: &str) -> Vec<Option<u64>> {
+    let batches = rc.sql(sql).await.unwrap().collect().await.unwrap();
+    let batch = batches.iter().find(|b| b.num_rows() > 0).expect("a row");
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            let c = datafusion::arrow::compute::cast(
+                c,
+                &datafusion::arrow::datatypes::DataType::Float64,
+            )
+            .unwrap();
+            let c = c.as_primitive::<Float64Type>();
+            (!c.is_null(0)).then(|| c.value(0).to_bits())
+        })
+        .collect()
+}
+
+fn pooled(column: &str) -> String {
+    format!(
+        "(SELECT {column} AS x, false AS f FROM \"d@v1\" UNION ALL SELECT {column}, true FROM \"d@v2\")"
+    )
+}
+
+#[tokio::test]
+async fn drift_from_profiles_equals_the_aggregates_bit_for_bit() {
+    let fx = Fixture::new().await;
+    let rc = fx.open(None).await;
+    two_versions(&rc, 20_000).await;
+    for column in ["x", "k"] {
+        let from_profiles = row_bits(
+            &rc,
+            &format!(
+                "SELECT ks_statistic, ks_pvalue, wasserstein_normed, psi, js_distance FROM drift('d', 'v1', 'v2') WHERE \"column\" = '{column}'"
+            ),
+        )
+        .await;
+        let from_rows = row_bits(
+            &rc,
+            &format!(
+                "SELECT ks_statistic(x, f), ks_pvalue(x, f), wasserstein_normed(x, f), psi(x, f), js_distance(x, f) FROM {}",
+                pooled(column)
+            ),
+        )
+        .await;
+        assert_eq!(from_profiles, from_rows, "column {column}");
+        assert!(from_profiles.iter().all(Option::is_some), "column {column}");
+    }
+    for column in ["s", "flag"] {
+        let from_profiles = row_bits(
+            &rc,
+            &format!(
+                "SELECT psi, js_distance, chi2_pvalue FROM drift('d', 'v1', 'v2') WHERE \"column\" = '{column}'"
+            ),
+        )
+        .await;
+        let from_rows = row_bits(
+            &rc,
+            &format!(
+                "SELECT psi(x, f), js_distance(x, f), chi2_pvalue(x, f) FROM {}",
+                pooled(column)
+            ),
+        )
+        .await;
+        assert_eq!(from_profiles, from_rows, "column {column}");
+    }
+    // A second call reads the stored profiles and gives the same answer.
+    let again = row_bits(
+        &rc,
+        "SELECT ks_statistic, ks_pvalue, wasserstein_normed, psi, js_distance FROM drift('d', 'v1', 'v2') WHERE \"column\" = 'x'",
+    )
+    .await;
+    let first = row_bits(
+        &rc,
+        &format!(
+            "SELECT ks_statistic(x, f), ks_pvalue(x, f), wasserstein_normed(x, f), psi(x, f), js_distance(x, f) FROM {}",
+            pooled("x")
+        ),
+    )
+    .await;
+    assert_eq!(again, first);
+}
+
+fn profile_files(fx: &Fixture) -> Vec<std::path::PathBuf> {
+    walk(&fx.path("store"))
+        .into_iter()
+        .filter(|p| {
+            p.to_string_lossy().contains("_rollout_profiles")
+                && p.extension().is_some_and(|e| e == "parquet")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn guards_and_drift_do_not_rescan_a_profiled_version() {
+    let fx = Fixture::new().await;
+    let rc = fx.open(None).await;
+    two_versions(&rc, 5_000).await;
+    run(&rc, "PROMOTE d TO 'v1'").await;
+    run(
+        &rc,
+        "CREATE CONTRACT c FOR d (EXPECT drift_wasserstein_normed(x) < 100, EXPECT drift_psi(s) + drift_ks(k) < 100)",
+    )
+    .await;
+    let plan = run(&rc, "EXPLAIN CHECK d VERSION 'v2'").await;
+    assert!(plan.contains("drift_profiles"), "{plan}");
+    assert!(!plan.contains("drift_scan"), "{plan}");
+    let first = run(&rc, "CHECK d VERSION 'v2'").await;
+    assert!(first.contains("| pass "), "{first}");
+    // One profile per version and column the checks read: x, s, k for v1 and v2.
+    assert_eq!(profile_files(&fx).len(), 6, "{:?}", profile_files(&fx));
+    let drift = run(
+        &rc,
+        "SELECT \"column\", verdict FROM drift('d', 'v1', 'v2')",
+    )
+    .await;
+    assert_eq!(profile_files(&fx).len(), 8, "{drift}");
+
+    // Without the versions' data files, the guards and drift() still answer from the profiles:
+    // nothing rescans them.
+    for f in walk(&fx.path("store")) {
+        if f.to_string_lossy().contains("/data/d/") {
+            std::fs::remove_file(&f).unwrap();
+        }
+    }
+    let second = run(&rc, "CHECK d VERSION 'v2'").await;
+    let values = |t: &str| {
+        t.lines()
+            .filter(|l| l.contains("drift_"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(values(&first), values(&second));
+    assert_eq!(
+        run(
+            &rc,
+            "SELECT \"column\", verdict FROM drift('d', 'v1', 'v2')"
+        )
+        .await,
+        drift
+    );
+    // Exposing a version still checks its files: the profiles never stand in for them.
+    let refused = try_run(&rc, "PROMOTE d TO 'v2'")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("is missing"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_corrupt_profile_is_an_error_naming_it_and_is_computed_again_once_deleted() {
+    let fx = Fixture::new().await;
+    let rc = fx.open(None).await;
+    two_versions(&rc, 2_000).await;
+    let q = "SELECT ks_statistic, psi FROM drift('d', 'v1', 'v2') WHERE \"column\" = 'x'";
+    let before = row_bits(&rc, q).await;
+    for f in profile_files(&fx) {
+        std::fs::write(&f, b"not parquet").unwrap();
+    }
+    let err = try_run(&rc, q).await.unwrap_err().to_string();
+    assert!(err.contains("_rollout_profiles/d/v1-"), "{err}");
+    assert!(err.contains("delete it and it is computed again"), "{err}");
+    for f in profile_files(&fx) {
+        std::fs::remove_file(&f).unwrap();
+    }
+    assert_eq!(row_bits(&rc, q).await, before);
+}
+
+#[tokio::test]
+async fn drift_beyond_the_memory_limit_spills_and_equals_the_in_memory_result() {
+    let fx = Fixture::new().await;
+    let rc = fx.open(None).await;
+    run(&rc, "CREATE DATASET big").await;
+    // 2 × 1.5 M doubles (12 MB per side as values; the in-memory aggregates hold both sides).
+    for (v, m) in [("v1", 7919), ("v2", 7907)] {
+        run(
+            &rc,
+            &format!(
+                "CREATE VERSION '{v}' OF big AS SELECT CAST((value * {m}) % 1000003 AS DOUBLE) / 7 AS x FROM generate_series(1, 1500000)"
+            ),
+        )
+        .await;
+    }
+    let q = "SELECT ks_statistic, ks_pvalue, wasserstein_normed, psi, js_distance FROM drift('big', 'v1', 'v2')";
+    let in_memory = row_bits(
+        &rc,
+        "SELECT ks_statistic(x, f), ks_pvalue(x, f), wasserstein_normed(x, f), psi(x, f), js_distance(x, f) FROM \
+         (SELECT x, false AS f FROM \"big@v1\" UNION ALL SELECT x, true FROM \"big@v2\")",
+    )
+    .await;
+
+    let limited = fx.open(None).await;
+    run(&limited, "SET datafusion.runtime.memory_limit = '16M'").await;
+    run(
+        &limited,
+        "SET datafusion.execution.sort_spill_reservation_bytes = 1048576",
+    )
+    .await;
+    let refused = try_run(
+        &limited,
+        "SELECT wasserstein_normed(x, f) FROM (SELECT x, false AS f FROM \"big@v1\" UNION ALL SELECT x, true FROM \"big@v2\")",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.to_lowercase().contains("resources exhausted"),
+        "{refused}"
+    );
+    assert!(profile_files(&fx).is_empty());
+    assert_eq!(row_bits(&limited, q).await, in_memory);
+    assert_eq!(profile_files(&fx).len(), 2);
+}
