@@ -8,6 +8,7 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
@@ -16,7 +17,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion_rollout_udfs::drift::profile::{Binning, Metric};
+use datafusion_rollout_udfs::drift::profile::{Binning, Input, Metric};
 
 use super::compile::{CheckKind, CheckSpec, IS_CANDIDATE, compile};
 pub(crate) use super::profile::pinned_table;
@@ -302,22 +303,43 @@ async fn run_profiled(
     };
     let mut out = Vec::new();
     let mut exprs = Vec::new();
+    // One merge per column serves every statistic of it but chi² (drift_summary's set).
+    let mut merged: HashMap<(String, bool), profile::DriftValue> = HashMap::new();
     for p in profiled {
         let mut values = Vec::with_capacity(p.calls.len());
         let mut failed = None;
         for call in &p.calls {
-            let stat = Stat {
-                function: &call.function,
-                metric: call.metric,
-                binning: Binning::Evidently,
-            };
-            match profile::drift(ctx, store, (b, c), &call.column, &call.data_type, stat).await {
-                Ok(v) => values.push(v.get(call.metric, Binning::Evidently)),
-                Err(e) => {
-                    failed = Some(e.user_message());
-                    break;
+            let chi2 = matches!(call.metric, Metric::Chi2Statistic | Metric::Chi2Pvalue);
+            let key = (call.column.clone(), chi2);
+            if !merged.contains_key(&key) {
+                let stat = Stat {
+                    function: &call.function,
+                    // Categorical values keep their counts, which give every statistic.
+                    metric: match datafusion_rollout_udfs::drift::profile::input(
+                        call.metric,
+                        &call.data_type,
+                    ) {
+                        Some(Input::Numeric { .. }) if !chi2 => Metric::Summary,
+                        _ => call.metric,
+                    },
+                    binning: Binning::Evidently,
+                };
+                match profile::drift(ctx, store, (b, c), &call.column, &call.data_type, stat).await
+                {
+                    Ok(v) => {
+                        merged.insert(key.clone(), v);
+                    }
+                    Err(e) => {
+                        failed = Some(e.user_message());
+                        break;
+                    }
                 }
             }
+            values.push(
+                merged
+                    .get(&key)
+                    .and_then(|v| v.get(call.metric, Binning::Evidently)),
+            );
         }
         if let Some(message) = failed {
             out.push((p.index, Err(message)));

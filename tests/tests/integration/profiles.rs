@@ -133,7 +133,8 @@ async fn guards_and_drift_do_not_rescan_a_profiled_version() {
     run(&rc, "PROMOTE d TO 'v1'").await;
     run(
         &rc,
-        "CREATE CONTRACT c FOR d (EXPECT drift_wasserstein_normed(x) < 100, EXPECT drift_psi(s) + drift_ks(k) < 100)",
+        "CREATE CONTRACT c FOR d (EXPECT drift_wasserstein_normed(x) < 100, EXPECT drift_psi(x) < 100, \
+         EXPECT drift_psi(s) + drift_ks(k) < 100, EXPECT drift_chi2_pvalue(s) >= 0)",
     )
     .await;
     let plan = run(&rc, "EXPLAIN CHECK d VERSION 'v2'").await;
