@@ -14,6 +14,7 @@
 //! rollout-bench latency --data bench/data/sf1/lineitem --rounds 50
 //! rollout-bench history --entries 10,1000,10000 --rounds 30
 //! rollout-bench dashboard --entries 1000 --rounds 20                # pages of a long history
+//! rollout-bench spill-drift --dir bench/data/spill --rows 30000000 --side aggregates  # or profiles --memory-limit 4G
 //! rollout-bench serve-load --dir bench/data/sf0.01 --clients 32 --seconds 60   # --features flight-peer
 //! ```
 
@@ -22,6 +23,7 @@ mod measure;
 mod paired;
 mod queries;
 mod serve_load;
+mod spill;
 mod tpch;
 
 use std::path::PathBuf;
@@ -143,6 +145,20 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
+    /// Exact drift of two versions of `rows` doubles each (generated once under `dir`), from
+    /// their profiles under a memory limit (DataFusion's spilling sort) or with the in-memory
+    /// drift aggregates: time, peak RSS and the values' bits, one side per process.
+    SpillDrift {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        rows: u64,
+        /// DataFusion's memory limit (`4G`, `512M`); none by default.
+        #[arg(long)]
+        memory_limit: Option<String>,
+        #[arg(long, value_enum)]
+        side: spill::DriftSide,
+    },
     /// Times each of `sql` (through the store the data was generated into: our functions,
     /// the alias `lineitem`), alternating statement by statement, `reps` times after one
     /// warm-up each; prints every time and the medians.
@@ -207,6 +223,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Latency { data, rounds } => measure::latency(&data, rounds).await?,
         Command::History { entries, rounds } => measure::history(&entries, rounds).await?,
         Command::Dashboard { entries, rounds } => dashboard::dashboard(entries, rounds).await?,
+        Command::SpillDrift {
+            dir,
+            rows,
+            memory_limit,
+            side,
+        } => spill::spill_drift(&dir, rows, memory_limit.as_deref(), side).await?,
         Command::Sql { dir, reps, sql } => queries::alternate_sql(&dir, &sql, reps).await?,
         Command::ServeLoad {
             dir,

@@ -37,8 +37,10 @@ use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
 use datafusion::parquet::arrow::async_writer::AsyncArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader};
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 use datafusion_rollout_udfs::drift::profile::{
     Binning, Input, Metric, NumericDrift, NumericValues, SideSummary, SummaryBuilder,
@@ -204,7 +206,11 @@ async fn compute(
     let mut rows = ctx.sql(&sql).await?.execute_stream().await?;
     let schema = profile_schema(kind);
     let writer = BufWriter::new(Arc::clone(store.object_store()), path.clone());
-    let mut out = AsyncArrowWriter::try_new(writer, Arc::clone(&schema), None)
+    // Sorted values and counts that are mostly 1 compress well; zstd's fastest level.
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut out = AsyncArrowWriter::try_new(writer, Arc::clone(&schema), Some(props))
         .map_err(|e| profile_error(&path, e))?;
     let mut summary = SummaryBuilder::default();
     let mut n = 0u64;
