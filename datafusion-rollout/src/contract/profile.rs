@@ -50,7 +50,7 @@ use futures::FutureExt;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use crate::catalog::State;
+use crate::catalog::{PinnedFile, State};
 use crate::error::{Error, Result};
 use crate::sql::ident;
 use crate::store::Store;
@@ -67,34 +67,53 @@ pub(crate) fn pinned_table(dataset: &str, version: &str) -> String {
     format!("\"{dataset}{}{version}\"", crate::resolve::PIN_SEPARATOR)
 }
 
-/// A registered version as profiles know it.
+/// A version as profiles know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct VersionKey {
     pub dataset: String,
     pub version: String,
     fingerprint: String,
+    /// The SQL table a profile of it is computed from.
+    table: String,
+}
+
+/// Hashes the pinned files of a version (URL, size, e-tag, modification time).
+fn fingerprint(files: &[PinnedFile]) -> String {
+    let mut h = blake3::Hasher::new();
+    for f in files {
+        h.update(f.url.as_bytes());
+        h.update(&[0]);
+        h.update(&f.size.to_le_bytes());
+        h.update(f.e_tag.as_deref().unwrap_or("").as_bytes());
+        h.update(&[0]);
+        h.update(f.last_modified.to_rfc3339().as_bytes());
+        h.update(&[0]);
+    }
+    h.finalize().to_hex()[..16].to_string()
 }
 
 impl VersionKey {
-    /// The key of a registered version of `dataset`.
+    /// The key of a registered version of `dataset`, profiled through its pinned table.
     pub fn of(state: &State, dataset: &str, version: &str) -> Result<Self> {
         let v = state.version(dataset, version)?;
-        let mut h = blake3::Hasher::new();
-        for f in &v.files {
-            h.update(f.url.as_bytes());
-            h.update(&[0]);
-            h.update(&f.size.to_le_bytes());
-            h.update(f.e_tag.as_deref().unwrap_or("").as_bytes());
-            h.update(&[0]);
-            h.update(f.last_modified.to_rfc3339().as_bytes());
-            h.update(&[0]);
-        }
-        let fingerprint = h.finalize().to_hex()[..16].to_string();
         Ok(Self {
             dataset: dataset.to_string(),
             version: version.to_string(),
-            fingerprint,
+            fingerprint: fingerprint(&v.files),
+            table: pinned_table(dataset, version),
         })
+    }
+
+    /// The key a version being registered over `files` will have, profiled through `table`
+    /// (the statement's temporary table over those files): its profiles are found again once
+    /// it is registered.
+    pub fn registering(dataset: &str, version: &str, files: &[PinnedFile], table: String) -> Self {
+        Self {
+            dataset: dataset.to_string(),
+            version: version.to_string(),
+            fingerprint: fingerprint(files),
+            table,
+        }
     }
 
     fn describe(&self) -> String {
@@ -193,7 +212,7 @@ async fn compute(
     kind: Kind,
 ) -> Result<Stored> {
     let c = ident(column);
-    let table = pinned_table(&key.dataset, &key.version);
+    let table = &key.table;
     let sql = match kind {
         Kind::Numeric => {
             format!("SELECT CAST({c} AS DOUBLE) AS v FROM {table} WHERE {c} IS NOT NULL ORDER BY v")

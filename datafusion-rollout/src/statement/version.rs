@@ -18,7 +18,7 @@ use crate::catalog::{
     VersionStatus, apply_steps, check_compatible, check_steps, columns_from_schema, merge_schema,
     normalize_steps, validate_identifier, validate_version_id,
 };
-use crate::contract::Target;
+use crate::contract::{Target, VersionKey};
 use crate::error::{Error, Refusal, Result};
 use crate::guard::{Env, Gate, OnFailure, Verdict, guarded_commit};
 use crate::sql::{Ident, Quoted, ReasonClause};
@@ -202,7 +202,17 @@ pub(super) async fn commit_version(
             version: new.version.to_string(),
             table: Ident(&pending).to_string(),
             columns: read_as,
-            profile: None,
+            // Drift against stable reads the new version's profile, computed here from the
+            // temporary table and kept for its later guards (a version that declares a
+            // migration is profiled later, through its pinned table, as its readers see it).
+            profile: new.migration.is_empty().then(|| {
+                VersionKey::registering(
+                    new.dataset,
+                    new.version,
+                    &scanned.files,
+                    Ident(&pending).to_string(),
+                )
+            }),
         },
         on_failure: OnFailure::Record,
         force: false,

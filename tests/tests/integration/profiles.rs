@@ -246,3 +246,39 @@ async fn drift_beyond_the_memory_limit_spills_and_equals_the_in_memory_result() 
     assert_eq!(row_bits(&limited, q).await, in_memory);
     assert_eq!(profile_files(&fx).len(), 2);
 }
+
+#[tokio::test]
+async fn registration_profiles_the_new_version_for_its_later_guards() {
+    let fx = Fixture::new().await;
+    let rc = fx.open(None).await;
+    two_versions(&rc, 3_000).await;
+    run(&rc, "PROMOTE d TO 'v1'").await;
+    run(
+        &rc,
+        "CREATE CONTRACT c FOR d (EXPECT drift_ks(x) < 1, EXPECT drift_psi(s) < 100)",
+    )
+    .await;
+    assert!(profile_files(&fx).is_empty());
+    // Registering v3 checks its drift against v1 from both profiles: v1's and v3's (computed
+    // from the files being registered).
+    run(&rc, &version_sql("v3", 3_000, 5)).await;
+    let after_registration = profile_files(&fx);
+    assert_eq!(after_registration.len(), 4, "{after_registration:?}");
+    let from_registration = run(&rc, "SHOW HISTORY OF d WITH CHECKS").await;
+    // Later guards find v3's profiles: nothing new is computed.
+    let check = run(&rc, "CHECK d VERSION 'v3'").await;
+    run(&rc, "PROMOTE d TO 'v3'").await;
+    assert_eq!(profile_files(&fx), after_registration);
+    // The value the registration recorded is the one CHECK computes now.
+    let ks = |t: &str| {
+        t.lines()
+            .find(|l| l.contains("drift_ks(x)"))
+            .and_then(|l| l.split('|').find(|c| c.trim().starts_with("0.")))
+            .map(|c| c.trim().to_string())
+    };
+    let checked = ks(&check).expect("a drift_ks(x) row");
+    assert!(
+        from_registration.contains(&checked),
+        "{checked} not in {from_registration}"
+    );
+}
