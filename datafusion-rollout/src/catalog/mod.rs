@@ -34,6 +34,7 @@ pub use migration::{CompatColumn, apply_steps, check_steps, normalize_steps};
 pub use model::{
     AutoPolicy, BucketHash, Candidate, Cohort, Dataset, FULL_EXPOSURE_BP, FileFormat, Migration,
     MigrationStep, PinnedFile, Retention, Rollout, Version, VersionRef, VersionStatus,
+    files_fingerprint,
 };
 pub use names::{validate_identifier, validate_version_id};
 pub use notification::{Notification, NotifyOn, redact_url};

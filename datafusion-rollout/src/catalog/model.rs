@@ -263,6 +263,28 @@ impl Version {
     pub(crate) fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
+
+    /// A short hash of its pinned files (see [`files_fingerprint`]).
+    pub fn fingerprint(&self) -> String {
+        files_fingerprint(&self.files)
+    }
+}
+
+/// A short hash of pinned files (URL, size, e-tag, modification time): what a version's stored
+/// profiles are filed under, so that a version dropped and registered again over other files
+/// never meets the old ones.
+pub fn files_fingerprint(files: &[PinnedFile]) -> String {
+    let mut h = blake3::Hasher::new();
+    for f in files {
+        h.update(f.url.as_bytes());
+        h.update(&[0]);
+        h.update(&f.size.to_le_bytes());
+        h.update(f.e_tag.as_deref().unwrap_or("").as_bytes());
+        h.update(&[0]);
+        h.update(f.last_modified.to_rfc3339().as_bytes());
+        h.update(&[0]);
+    }
+    h.finalize().to_hex()[..16].to_string()
 }
 
 /// A named set of consumers.

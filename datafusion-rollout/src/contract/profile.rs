@@ -50,13 +50,11 @@ use futures::FutureExt;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use crate::catalog::{PinnedFile, State};
+use crate::catalog::{PinnedFile, State, files_fingerprint};
 use crate::error::{Error, Result};
 use crate::sql::ident;
-use crate::store::Store;
+use crate::store::{PROFILE_DIR, Store};
 
-/// The folder of the store that holds profiles.
-pub const PROFILE_DIR: &str = "_rollout_profiles";
 /// Version of the file layout below (in each file's metadata).
 const FORMAT: &str = "1";
 /// Runs per written batch and per read batch.
@@ -77,21 +75,6 @@ pub(crate) struct VersionKey {
     table: String,
 }
 
-/// Hashes the pinned files of a version (URL, size, e-tag, modification time).
-fn fingerprint(files: &[PinnedFile]) -> String {
-    let mut h = blake3::Hasher::new();
-    for f in files {
-        h.update(f.url.as_bytes());
-        h.update(&[0]);
-        h.update(&f.size.to_le_bytes());
-        h.update(f.e_tag.as_deref().unwrap_or("").as_bytes());
-        h.update(&[0]);
-        h.update(f.last_modified.to_rfc3339().as_bytes());
-        h.update(&[0]);
-    }
-    h.finalize().to_hex()[..16].to_string()
-}
-
 impl VersionKey {
     /// The key of a registered version of `dataset`, profiled through its pinned table.
     pub fn of(state: &State, dataset: &str, version: &str) -> Result<Self> {
@@ -99,7 +82,7 @@ impl VersionKey {
         Ok(Self {
             dataset: dataset.to_string(),
             version: version.to_string(),
-            fingerprint: fingerprint(&v.files),
+            fingerprint: v.fingerprint(),
             table: pinned_table(dataset, version),
         })
     }
@@ -111,7 +94,7 @@ impl VersionKey {
         Self {
             dataset: dataset.to_string(),
             version: version.to_string(),
-            fingerprint: fingerprint(files),
+            fingerprint: files_fingerprint(files),
             table,
         }
     }

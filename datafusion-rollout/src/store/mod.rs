@@ -49,8 +49,8 @@ pub use location::{
     deregister_object_store, object_store_for, register_object_store, resolve_location,
 };
 pub use log::{LOG_DIR, LogEntry};
-pub use vacuum::DATA_DIR;
 pub(crate) use vacuum::Orphan;
+pub use vacuum::{DATA_DIR, PROFILE_DIR};
 
 /// Options for opening a store.
 #[derive(Debug, Clone)]

@@ -26,6 +26,8 @@ use crate::error::{Error, Result};
 
 /// Folder of managed data inside a store.
 pub const DATA_DIR: &str = "data";
+/// The folder of version profiles: `<dataset>/<version>-<fingerprint>/<column>.<kind>.parquet`.
+pub const PROFILE_DIR: &str = "_rollout_profiles";
 
 /// A file under the store that no version references.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,11 +58,20 @@ impl Store {
             return Err(Error::ReadOnly { reason });
         }
         let referenced = self.referenced(&state);
-        let prefix = self.path_of(DATA_DIR);
-        let listed: Vec<_> = self.object_store.list(Some(&prefix)).try_collect().await?;
+        let mut listed: Vec<_> = self
+            .object_store
+            .list(Some(&self.path_of(DATA_DIR)))
+            .try_collect()
+            .await?;
+        let profiles: Vec<_> = self
+            .object_store
+            .list(Some(&self.path_of(PROFILE_DIR)))
+            .try_collect()
+            .await?;
+        listed.extend(profiles);
         let mut orphans: Vec<Orphan> = listed
             .into_iter()
-            .filter(|m| m.last_modified < cutoff && !referenced.contains(m.location.as_ref()))
+            .filter(|m| m.last_modified < cutoff && !is_referenced(&referenced, &m.location))
             .map(|m| Orphan {
                 url: self.object_url(&m.location),
                 size: m.size,
@@ -90,7 +101,7 @@ impl Store {
         for orphan in orphans {
             match &orphan.where_ {
                 Where::Object(path) => {
-                    if referenced.contains(path.as_ref()) {
+                    if is_referenced(&referenced, path) {
                         continue;
                     }
                     match self.object_store.delete(path).await {
@@ -113,16 +124,26 @@ impl Store {
         }
         if let Some(root) = self.local_root() {
             remove_empty_folders(&root.join(DATA_DIR));
+            remove_empty_folders(&root.join(PROFILE_DIR));
         }
         Ok(removed)
     }
 
     /// Object-store paths (as text) of every pinned file inside this store of every version
     /// but a dropped managed one (a dropped version registered from files keeps them: files
-    /// the store did not write are never deleted).
+    /// the store did not write are never deleted), and the profile folder of every version
+    /// not dropped.
     fn referenced(&self, state: &State) -> HashSet<String> {
         let mut out = HashSet::new();
-        for ds in state.datasets.values() {
+        for (name, ds) in &state.datasets {
+            for v in ds
+                .versions
+                .iter()
+                .filter(|v| v.status != VersionStatus::Dropped)
+            {
+                let folder = format!("{PROFILE_DIR}/{name}/{}-{}", v.id, v.fingerprint());
+                out.insert(self.path_of(&folder).to_string());
+            }
             let kept = ds
                 .versions
                 .iter()
@@ -159,6 +180,15 @@ impl Store {
             .then(|| self.url.to_file_path().ok())
             .flatten()
     }
+}
+
+/// Whether `path` is a referenced file, or a file of a referenced profile folder.
+fn is_referenced(referenced: &HashSet<String>, path: &Path) -> bool {
+    let path = path.as_ref();
+    referenced.contains(path)
+        || path
+            .rsplit_once('/')
+            .is_some_and(|(folder, _)| referenced.contains(folder))
 }
 
 /// `object_store`'s local staging files (`name#<digits>`) under `data/` and the log folder.

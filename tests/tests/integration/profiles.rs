@@ -282,3 +282,30 @@ async fn registration_profiles_the_new_version_for_its_later_guards() {
         "{checked} not in {from_registration}"
     );
 }
+
+#[tokio::test]
+async fn vacuum_removes_the_profiles_of_dropped_versions_only() {
+    let fx = Fixture::new().await;
+    let rc = fx.open(None).await;
+    two_versions(&rc, 1_000).await;
+    run(&rc, &version_sql("v3", 1_000, 5)).await;
+    run(&rc, "PROMOTE d TO 'v1'").await;
+    run(&rc, "SELECT * FROM drift('d', 'v1', 'v2')").await;
+    run(&rc, "SELECT * FROM drift('d', 'v1', 'v3')").await;
+    let of = |v: &str| {
+        profile_files(&fx)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(&format!("/d/{v}-")))
+            .count()
+    };
+    assert_eq!((of("v1"), of("v2"), of("v3")), (4, 4, 4));
+    run(&rc, "DROP VERSION 'v2' OF d").await;
+    let dry = run(&rc, "VACUUM DRY RUN RETAIN '0 seconds'").await;
+    assert!(dry.contains("_rollout_profiles/d/v2-"), "{dry}");
+    assert_eq!(of("v2"), 4);
+    run(&rc, "VACUUM RETAIN '0 seconds'").await;
+    assert_eq!((of("v1"), of("v2"), of("v3")), (4, 0, 4));
+    // What is left still answers.
+    run(&rc, "SELECT * FROM drift('d', 'v1', 'v3')").await;
+    assert_eq!(profile_files(&fx).len(), 8);
+}
