@@ -1,26 +1,31 @@
 //! `distinct_count(x)` (exact) and `duplicate_count(k1, k2, ...)`.
 //!
-//! Keys are encoded with Arrow's row format (one byte string per key tuple), so any
-//! combination of column types works. State per group: the set of distinct encoded keys
-//! (`List<Binary>`) and the number of rows with all keys non-NULL (`UInt64`).
-//! Memory: the distinct keys (their encoded bytes plus ~48 bytes of hash-set overhead each) —
-//! exact, therefore O(distinct keys); reported to DataFusion's memory pool through `size()`.
+//! One numeric key is hashed as its 64-bit pattern and two as one 128-bit value; any other
+//! key (three or more columns, text, dates, ...) is interned by DataFusion's group-values
+//! machinery (`new_group_values`, what its `GROUP BY` uses), keyed by (group, key columns), so
+//! no key costs an allocation of its own. Partial state per group: the distinct keys in Arrow's
+//! row format (`List<Binary>`) and the number of rows with all keys non-NULL (`UInt64`).
+//! Memory: O(distinct keys), exact, reported to DataFusion's memory pool through `size()`.
 
 use std::collections::HashSet;
 
 use ahash::RandomState;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Int64Array, ListBuilder, UInt64Array,
 };
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, UInt64Type};
+use datafusion::arrow::compute::{cast, filter, not};
+use datafusion::arrow::datatypes::{
+    DataType, Field, FieldRef, Float64Type, Int64Type, Schema, SchemaRef, UInt64Type,
+};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use crate::common::{Resize, for_each_row, is_integer, signature, state_field};
 use crate::udaf::UdafCore;
@@ -108,7 +113,13 @@ impl UdafCore for DistinctUdaf {
             sets: match args.expr_fields.len() {
                 1 if primitive => Sets::Prim(Vec::new()),
                 2 if primitive => Sets::Pair(Vec::new()),
-                _ => Sets::Rows(Vec::new()),
+                _ => Sets::Interned(Interned::new(
+                    &args
+                        .expr_fields
+                        .iter()
+                        .map(|f| f.data_type().clone())
+                        .collect::<Vec<_>>(),
+                )?),
             },
             rows: Vec::new(),
             bytes: 0,
@@ -247,11 +258,119 @@ fn keys_as_state<K: Key>(
     }
 }
 
+/// Keys that are not one or two numbers (three or more columns, text, dates, ...): interned by
+/// DataFusion's group-values machinery, the one its `GROUP BY` and `count(DISTINCT)` use, keyed
+/// by (this aggregate's group, key columns): the keys live in its column buffers, with no
+/// allocation per key.
+struct Interned {
+    schema: SchemaRef,
+    /// (`GroupValues` is `Send` but not `Sync`; only ever used through `&mut`.)
+    values: Mutex<Box<dyn GroupValues>>,
+    /// Distinct keys per group.
+    distinct: Vec<u64>,
+    ids: Vec<usize>,
+}
+
+impl std::fmt::Debug for Interned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interned")
+            .field("keys", &self.values.lock().map(|v| v.len()).unwrap_or(0))
+            .field("groups", &self.distinct.len())
+            .finish()
+    }
+}
+
+impl Interned {
+    fn new(key_types: &[DataType]) -> Result<Self> {
+        let mut fields = vec![Field::new("group", DataType::UInt64, false)];
+        fields.extend(
+            key_types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Field::new(format!("k{i}"), t.clone(), true)),
+        );
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        Ok(Self {
+            values: Mutex::new(new_group_values(Arc::clone(&schema), &GroupOrdering::None)?),
+            schema,
+            distinct: Vec::new(),
+            ids: Vec::new(),
+        })
+    }
+
+    /// Adds complete keys (no NULL), each with the group it belongs to.
+    fn add(&mut self, groups: Vec<u64>, keys: &[ArrayRef]) -> Result<()> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let values = self.values.get_mut().unwrap_or_else(|p| p.into_inner());
+        let before = values.len();
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(keys.len() + 1);
+        cols.push(Arc::new(UInt64Array::from(groups)));
+        cols.extend(keys.iter().cloned());
+        values.intern(&cols, &mut self.ids)?;
+        let groups = cols[0].as_primitive::<UInt64Type>().values();
+        let mut counted = vec![false; values.len() - before];
+        for (&id, &g) in self.ids.iter().zip(groups.iter()) {
+            if let Some(seen) = id.checked_sub(before).and_then(|i| counted.get_mut(i))
+                && !*seen
+            {
+                *seen = true;
+                self.distinct[g as usize] += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes every key out: (group, key columns).
+    fn take_all(&mut self) -> Result<(Vec<u64>, Vec<ArrayRef>)> {
+        let values = self.values.get_mut().unwrap_or_else(|p| p.into_inner());
+        if values.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mut cols = values.emit(EmitTo::All)?;
+        *values = new_group_values(Arc::clone(&self.schema), &GroupOrdering::None)?;
+        let groups = cols.remove(0);
+        Ok((groups.as_primitive::<UInt64Type>().values().to_vec(), cols))
+    }
+
+    /// Removes the first `n` groups (or all): their keys as (group, key columns), the groups
+    /// after them renumbered from 0.
+    fn take_groups(&mut self, emit_to: EmitTo) -> Result<(Vec<u64>, Vec<ArrayRef>)> {
+        let (groups, keys) = self.take_all()?;
+        let n = match emit_to {
+            EmitTo::All => {
+                self.distinct.clear();
+                return Ok((groups, keys));
+            }
+            EmitTo::First(n) => n as u64,
+        };
+        self.distinct.drain(..(n as usize).min(self.distinct.len()));
+        let taken = BooleanArray::from_iter(groups.iter().map(|&g| Some(g < n)));
+        let kept = not(&taken)?;
+        let pick = |mask: &BooleanArray| -> Result<Vec<ArrayRef>> {
+            keys.iter()
+                .map(|k| Ok(filter(k, mask)?))
+                .collect::<Result<Vec<_>>>()
+        };
+        let (out_keys, rest_keys) = (pick(&taken)?, pick(&kept)?);
+        let out_groups: Vec<u64> = groups.iter().copied().filter(|&g| g < n).collect();
+        let rest_groups: Vec<u64> = groups.iter().filter(|&&g| g >= n).map(|g| g - n).collect();
+        // Re-interning the rest counts each of its keys once more: undo that.
+        let before: Vec<u64> = std::mem::take(&mut self.distinct);
+        self.distinct = vec![0; before.len()];
+        self.add(rest_groups, &rest_keys)?;
+        debug_assert_eq!(self.distinct, before);
+        self.distinct = before;
+        Ok((out_groups, out_keys))
+    }
+}
+
 #[derive(Debug)]
 enum Sets {
     Prim(Vec<FastSet<u64>>),
     Pair(Vec<FastSet<u128>>),
-    Rows(Vec<FastSet<Box<[u8]>>>),
+    Interned(Interned),
 }
 
 impl Sets {
@@ -259,7 +378,7 @@ impl Sets {
         match self {
             Sets::Prim(v) => v.len(),
             Sets::Pair(v) => v.len(),
-            Sets::Rows(v) => v.len(),
+            Sets::Interned(v) => v.distinct.len(),
         }
     }
 
@@ -268,7 +387,7 @@ impl Sets {
         match self {
             Sets::Prim(v) => v[g].len(),
             Sets::Pair(v) => v[g].len(),
-            Sets::Rows(v) => v[g].len(),
+            Sets::Interned(v) => v.distinct[g] as usize,
         }
     }
 }
@@ -282,19 +401,10 @@ pub(crate) struct DistinctGroups {
     bytes: usize,
 }
 
-const ENTRY_OVERHEAD: usize = size_of::<Box<[u8]>>() + 16;
-
 impl DistinctGroups {
     /// `true` where every key column is non-NULL.
     fn complete(values: &[ArrayRef], row: usize) -> bool {
         values.iter().all(|a| a.is_valid(row))
-    }
-
-    fn add_row_key(bytes: &mut usize, set: &mut FastSet<Box<[u8]>>, key: &[u8]) {
-        if !set.contains(key) {
-            *bytes += key.len() + ENTRY_OVERHEAD;
-            set.insert(key.into());
-        }
     }
 
     fn add_prim<K: Key>(bytes: &mut usize, set: &mut FastSet<K>, key: K) {
@@ -304,14 +414,54 @@ impl DistinctGroups {
         }
     }
 
-    fn counts_only(&mut self, emit_to: EmitTo) -> (Vec<usize>, Vec<u64>) {
+    fn counts_only(&mut self, emit_to: EmitTo) -> Result<(Vec<usize>, Vec<u64>)> {
         let rows = emit_to.take_needed(&mut self.rows);
         let counts = match &mut self.sets {
             Sets::Prim(v) => emit_to.take_needed(v).iter().map(|s| s.len()).collect(),
             Sets::Pair(v) => emit_to.take_needed(v).iter().map(|s| s.len()).collect(),
-            Sets::Rows(v) => emit_to.take_needed(v).iter().map(|s| s.len()).collect(),
+            Sets::Interned(v) => {
+                let counts = match emit_to {
+                    EmitTo::All => v.distinct.clone(),
+                    EmitTo::First(n) => v.distinct[..n.min(v.distinct.len())].to_vec(),
+                };
+                v.take_groups(emit_to)?;
+                counts.into_iter().map(|c| c as usize).collect()
+            }
         };
-        (counts, rows)
+        Ok((counts, rows))
+    }
+
+    /// Interns the complete keys of the rows `keep` selects, each with its group.
+    fn intern_rows(
+        interned: &mut Interned,
+        rows: &mut [u64],
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<()> {
+        let all = opt_filter.is_none() && values.iter().all(|a| a.null_count() == 0);
+        if all {
+            let groups: Vec<u64> = group_indices.iter().map(|&g| g as u64).collect();
+            for &g in group_indices {
+                rows[g] += 1;
+            }
+            return interned.add(groups, values);
+        }
+        let mut groups = Vec::with_capacity(group_indices.len());
+        let mask = BooleanArray::from_iter((0..group_indices.len()).map(|row| {
+            let keep = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+                && Self::complete(values, row);
+            if keep {
+                rows[group_indices[row]] += 1;
+                groups.push(group_indices[row] as u64);
+            }
+            Some(keep)
+        }));
+        let keys = values
+            .iter()
+            .map(|k| Ok(filter(k, &mask)?))
+            .collect::<Result<Vec<_>>>()?;
+        interned.add(groups, &keys)
     }
 }
 
@@ -321,7 +471,7 @@ impl Resize for DistinctGroups {
             match &mut self.sets {
                 Sets::Prim(v) => v.resize_with(n, FastSet::default),
                 Sets::Pair(v) => v.resize_with(n, FastSet::default),
-                Sets::Rows(v) => v.resize_with(n, FastSet::default),
+                Sets::Interned(v) => v.distinct.resize(n, 0),
             }
             self.rows.resize(n, 0);
         }
@@ -359,21 +509,15 @@ impl GroupsAccumulator for DistinctGroups {
                 let keys = pair_keys(values)?;
                 add_keys(&keys, sets, rows, bytes, group_indices, opt_filter);
             }
-            Sets::Rows(sets) => {
-                let encoded = self.converter.convert_columns(values)?;
-                for_each_row(group_indices, opt_filter, |row, g| {
-                    if Self::complete(values, row) {
-                        rows[g] += 1;
-                        Self::add_row_key(bytes, &mut sets[g], encoded.row(row).as_ref());
-                    }
-                });
+            Sets::Interned(interned) => {
+                Self::intern_rows(interned, rows, values, group_indices, opt_filter)?;
             }
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let (counts, rows) = self.counts_only(emit_to);
+        let (counts, rows) = self.counts_only(emit_to)?;
         let dup = self.duplicates;
         Ok(Arc::new(Int64Array::from_iter_values(
             counts.into_iter().zip(rows).map(|(d, r)| {
@@ -392,10 +536,23 @@ impl GroupsAccumulator for DistinctGroups {
         match &mut self.sets {
             Sets::Prim(v) => append_sets(&mut list, emit_to.take_needed(v)),
             Sets::Pair(v) => append_sets(&mut list, emit_to.take_needed(v)),
-            Sets::Rows(v) => {
-                for set in emit_to.take_needed(v) {
-                    for k in set {
-                        list.values().append_value(k);
+            Sets::Interned(v) => {
+                let (groups, keys) = v.take_groups(emit_to)?;
+                // Each group's keys in the row format, grouped by group.
+                let mut order: Vec<usize> = (0..groups.len()).collect();
+                order.sort_unstable_by_key(|&i| groups[i]);
+                let encoded = if keys.is_empty() {
+                    None
+                } else {
+                    Some(self.converter.convert_columns(&keys)?)
+                };
+                let mut at = 0;
+                for g in 0..rows.len() as u64 {
+                    while let Some(&i) = order.get(at).filter(|&&i| groups[i] == g) {
+                        if let Some(e) = &encoded {
+                            list.values().append_value(e.row(i).as_ref());
+                        }
+                        at += 1;
                     }
                     list.append(true);
                 }
@@ -404,7 +561,7 @@ impl GroupsAccumulator for DistinctGroups {
         self.bytes = match &self.sets {
             Sets::Prim(v) => v.iter().map(|s| s.len() * 16).sum(),
             Sets::Pair(v) => v.iter().map(|s| s.len() * 32).sum(),
-            Sets::Rows(v) => v.iter().map(|s| s.len() * (ENTRY_OVERHEAD + 16)).sum(),
+            Sets::Interned(_) => 0,
         };
         Ok(vec![
             Arc::new(list.finish()),
@@ -423,7 +580,12 @@ impl GroupsAccumulator for DistinctGroups {
             return exec_err!("distinct aggregate: expected 2 state columns");
         };
         let keys = keys.as_list::<i32>();
+        let Some(all_keys) = keys.values().as_binary_opt::<i32>() else {
+            return exec_err!("distinct aggregate: corrupt state (keys are not binary)");
+        };
         let rows = rows.as_primitive::<UInt64Type>();
+        // Interned keys are gathered from the whole batch and interned at once.
+        let mut gathered: (Vec<u64>, Vec<&[u8]>) = (Vec::new(), Vec::new());
         for (row, &g) in group_indices.iter().enumerate() {
             if rows.is_valid(row) {
                 self.rows[g] += rows.value(row);
@@ -431,9 +593,8 @@ impl GroupsAccumulator for DistinctGroups {
             if keys.is_null(row) {
                 continue;
             }
-            let list = keys.value(row);
-            let list = list.as_binary::<i32>();
-            for k in list.iter().flatten() {
+            let range = keys.value_offsets()[row] as usize..keys.value_offsets()[row + 1] as usize;
+            for k in range.filter_map(|i| all_keys.is_valid(i).then(|| all_keys.value(i))) {
                 match &mut self.sets {
                     Sets::Prim(sets) => {
                         Self::add_prim(&mut self.bytes, &mut sets[g], u64::from_bytes(k)?);
@@ -441,9 +602,20 @@ impl GroupsAccumulator for DistinctGroups {
                     Sets::Pair(sets) => {
                         Self::add_prim(&mut self.bytes, &mut sets[g], u128::from_bytes(k)?);
                     }
-                    Sets::Rows(sets) => Self::add_row_key(&mut self.bytes, &mut sets[g], k),
+                    Sets::Interned(_) => {
+                        gathered.0.push(g as u64);
+                        gathered.1.push(k);
+                    }
                 }
             }
+        }
+        if let Sets::Interned(interned) = &mut self.sets
+            && !gathered.0.is_empty()
+        {
+            let parser = self.converter.parser();
+            let parsed: Vec<_> = gathered.1.iter().map(|b| parser.parse(b)).collect();
+            let columns = self.converter.convert_rows(parsed)?;
+            interned.add(gathered.0, &columns)?;
         }
         Ok(())
     }
@@ -466,7 +638,7 @@ impl GroupsAccumulator for DistinctGroups {
                 keys_as_state(&keys, keep, &mut list, &mut rows);
             }
             Sets::Pair(_) => keys_as_state(&pair_keys(values)?, keep, &mut list, &mut rows),
-            Sets::Rows(_) => {
+            Sets::Interned(_) => {
                 let encoded = self.converter.convert_columns(values)?;
                 for row in 0..n {
                     let k = keep(row);
@@ -485,6 +657,18 @@ impl GroupsAccumulator for DistinctGroups {
     }
 
     fn size(&self) -> usize {
-        self.bytes + self.sets.len() * 48 + self.rows.capacity() * 8 + self.converter.size()
+        let interned = match &self.sets {
+            Sets::Interned(v) => {
+                v.values.lock().map(|g| g.size()).unwrap_or(0)
+                    + v.distinct.capacity() * 8
+                    + v.ids.capacity() * 8
+            }
+            _ => 0,
+        };
+        self.bytes
+            + interned
+            + self.sets.len() * 48
+            + self.rows.capacity() * 8
+            + self.converter.size()
     }
 }

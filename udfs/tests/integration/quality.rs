@@ -448,6 +448,43 @@ async fn composite_keys_match_sql_at_any_partitioning() {
                 "{keys}: the data must have duplicates to test anything ({got})"
             );
         }
+        // Per group of an outer GROUP BY (interned keys carry their group; partial states of
+        // many groups are merged at eight partitions).
+        for keys in ["o, l, t", "o, s", "s"] {
+            let not_null = keys
+                .split(", ")
+                .map(|k| format!("{k} IS NOT NULL"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let got = format!(
+                "SELECT string_agg(CAST(d AS VARCHAR), ',' ORDER BY g) FROM \
+                 (SELECT l AS g, duplicate_count({keys}) AS d FROM {table} GROUP BY l)"
+            );
+            let want = format!(
+                "SELECT string_agg(CAST(coalesce(w.d, 0) AS VARCHAR), ',' ORDER BY gs.l) FROM \
+                 (SELECT DISTINCT l FROM {table}) gs LEFT JOIN \
+                 (SELECT g, sum(c) - count(*) AS d FROM \
+                   (SELECT l AS g, {keys}, count(*) AS c FROM {table} WHERE {not_null} \
+                    GROUP BY l, {keys}) GROUP BY g) w \
+                 ON gs.l IS NOT DISTINCT FROM w.g"
+            );
+            // Over input sorted on the group, groups are emitted as they end (EmitTo::First).
+            let sorted = got.replace(
+                &format!("FROM {table} GROUP BY l"),
+                &format!("FROM (SELECT * FROM {table} ORDER BY l) GROUP BY l"),
+            );
+            let want = scalar(&ctx, &want).await;
+            assert_eq!(
+                scalar(&ctx, &got).await,
+                want,
+                "grouped duplicate_count({keys}) at {partitions} partition(s)"
+            );
+            assert_eq!(
+                scalar(&ctx, &sorted).await,
+                want,
+                "grouped duplicate_count({keys}) over sorted input at {partitions} partition(s)"
+            );
+        }
         // Floats are keys by their bits, in pairs as alone: -0.0 and 0.0 differ.
         let zeros =
             "SELECT duplicate_count(a, b) FROM (VALUES (0.0, 1), (-0.0, 1), (0.0, 1)) AS z(a, b)";
