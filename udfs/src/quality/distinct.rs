@@ -594,7 +594,10 @@ impl GroupsAccumulator for DistinctGroups {
                 continue;
             }
             let range = keys.value_offsets()[row] as usize..keys.value_offsets()[row + 1] as usize;
-            for k in range.filter_map(|i| all_keys.is_valid(i).then(|| all_keys.value(i))) {
+            for k in range
+                .filter(|&i| all_keys.is_valid(i))
+                .map(|i| all_keys.value(i))
+            {
                 match &mut self.sets {
                     Sets::Prim(sets) => {
                         Self::add_prim(&mut self.bytes, &mut sets[g], u64::from_bytes(k)?);
