@@ -486,7 +486,9 @@ async fn open(
 
 /// One side's runs as they are read, checked as they come.
 struct Cursor {
-    stream: ParquetRecordBatchStream<ProfileReader>,
+    /// Batches decoded ahead by a task of their own, so that both sides decode while the
+    /// merge runs.
+    batches: tokio::sync::mpsc::Receiver<datafusion::parquet::errors::Result<RecordBatch>>,
     path: Path,
     values: Vec<f64>,
     counts: Vec<u64>,
@@ -499,9 +501,17 @@ struct Cursor {
 
 impl Cursor {
     async fn open(store: &Store, stored: &Stored) -> Result<Self> {
-        let (stream, _) = reader(store, &stored.path, stored.size).await?;
+        let (mut stream, _) = reader(store, &stored.path, stored.size).await?;
+        let (tx, batches) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            while let Some(batch) = stream.next().await {
+                if tx.send(batch).await.is_err() {
+                    break;
+                }
+            }
+        });
         Ok(Self {
-            stream,
+            batches,
             path: stored.path.clone(),
             values: Vec::new(),
             counts: Vec::new(),
@@ -516,7 +526,7 @@ impl Cursor {
     /// Makes sure a run is buffered unless the file is exhausted.
     async fn fill(&mut self) -> Result<()> {
         while !self.done && self.at >= self.values.len() {
-            match self.stream.next().await {
+            match self.batches.recv().await {
                 None => {
                     self.done = true;
                     if self.seen != self.expected {

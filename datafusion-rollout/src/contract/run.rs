@@ -504,36 +504,41 @@ pub(crate) async fn run_contract(
     let (metric_sql, drift_sql) = contract_queries(&specs, candidate, baseline, &profiled);
     let version = candidate.version.as_str();
     let mut values: Vec<Option<std::result::Result<ScalarValue, String>>> = vec![None; specs.len()];
-    if let Some(b) = baseline {
-        for (i, v) in run_profiled(ctx, store, &profiled, candidate, b).await {
-            if let Some(slot) = values.get_mut(i) {
-                *slot = Some(v);
+    // The profiled drift and the scans run side by side (the merge of two profiles is one
+    // thread's work; the scan's partitions run on the others).
+    let from_profiles = async {
+        match baseline {
+            Some(b) => run_profiled(ctx, store, &profiled, candidate, b).await,
+            None => Vec::new(),
+        }
+    };
+    let from_scans = async {
+        let mut out = Vec::new();
+        for sql in [metric_sql, drift_sql].into_iter().flatten() {
+            match run_row(ctx, &sql).await {
+                Ok(row) => out.extend(row.into_iter().map(|(i, v)| (i, Ok(v)))),
+                Err(e) => {
+                    let message = e.user_message();
+                    for (i, s) in specs.iter().enumerate() {
+                        let in_this_scan = match &s.kind {
+                            CheckKind::Metric { sql: m } | CheckKind::Drift { sql: m } => {
+                                sql.contains(m.as_str())
+                            }
+                            CheckKind::Type { .. } | CheckKind::Live(_) => false,
+                        };
+                        if in_this_scan {
+                            out.push((i, Err(message.clone())));
+                        }
+                    }
+                }
             }
         }
-    }
-    for sql in [metric_sql, drift_sql].into_iter().flatten() {
-        match run_row(ctx, &sql).await {
-            Ok(row) => {
-                for (i, value) in row {
-                    if let Some(slot) = values.get_mut(i) {
-                        *slot = Some(Ok(value));
-                    }
-                }
-            }
-            Err(e) => {
-                let message = e.user_message();
-                for (i, s) in specs.iter().enumerate() {
-                    let in_this_scan = match &s.kind {
-                        CheckKind::Metric { sql: m } | CheckKind::Drift { sql: m } => {
-                            sql.contains(m.as_str())
-                        }
-                        CheckKind::Type { .. } | CheckKind::Live(_) => false,
-                    };
-                    if in_this_scan {
-                        values[i] = Some(Err(message.clone()));
-                    }
-                }
-            }
+        out
+    };
+    let (profiled_values, scanned_values) = futures::join!(from_profiles, from_scans);
+    for (i, v) in profiled_values.into_iter().chain(scanned_values) {
+        if let Some(slot) = values.get_mut(i) {
+            *slot = Some(v);
         }
     }
     let mut results = Vec::with_capacity(specs.len());
