@@ -158,6 +158,9 @@ enum Command {
         memory_limit: Option<String>,
         #[arg(long, value_enum)]
         side: spill::DriftSide,
+        /// Session settings, `key=value`, repeated (`datafusion.execution.sort_spill_reservation_bytes=...`).
+        #[arg(long = "set")]
+        settings: Vec<String>,
     },
     /// Times each of `sql` (through the store the data was generated into: our functions,
     /// the alias `lineitem`), alternating statement by statement, `reps` times after one
@@ -228,7 +231,8 @@ async fn main() -> anyhow::Result<()> {
             rows,
             memory_limit,
             side,
-        } => spill::spill_drift(&dir, rows, memory_limit.as_deref(), side).await?,
+            settings,
+        } => spill::spill_drift(&dir, rows, memory_limit.as_deref(), side, &settings).await?,
         Command::Sql { dir, reps, sql } => queries::alternate_sql(&dir, &sql, reps).await?,
         Command::ServeLoad {
             dir,

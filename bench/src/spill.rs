@@ -56,6 +56,7 @@ pub async fn spill_drift(
     rows: u64,
     memory_limit: Option<&str>,
     side: DriftSide,
+    settings: &[String],
 ) -> anyhow::Result<Value> {
     std::fs::create_dir_all(dir)?;
     let store = dir.join("store");
@@ -69,11 +70,13 @@ pub async fn spill_drift(
             .collect()
             .await?;
         // A multiplicative hash of the row number modulo a prime below 2^32: values spread
-        // over [0, 1e6) with nearly every one distinct; v2 uses another multiplier.
-        for (v, m) in [("v1", 2_654_435_761u64), ("v2", 2_246_822_519)] {
+        // over [0, 1e6) with nearly every one distinct; v2 uses another multiplier and moves
+        // a seventh of its values up by 10,000 (a drift to find).
+        for (v, m, shift) in [("v1", 2_654_435_761u64, 0), ("v2", 2_246_822_519, 10_000)] {
             rc.sql(&format!(
                 "CREATE VERSION '{v}' OF {dataset} AS SELECT \
-                 CAST((value * {m}) % 4294967291 AS DOUBLE) / 4294.967291 AS x \
+                 CAST((value * {m}) % 4294967291 AS DOUBLE) / 4294.967291 \
+                 + CASE WHEN value % 7 = 0 THEN {shift} ELSE 0 END AS x \
                  FROM generate_series(1, {rows})"
             ))
             .await?
@@ -85,6 +88,15 @@ pub async fn spill_drift(
     let generated_s = started.elapsed().as_secs_f64();
     if let Some(limit) = memory_limit {
         rc.sql(&format!("SET datafusion.runtime.memory_limit = '{limit}'"))
+            .await?
+            .collect()
+            .await?;
+    }
+    for setting in settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            anyhow::bail!("--set takes key=value, got {setting}");
+        };
+        rc.sql(&format!("SET {key} = '{value}'"))
             .await?
             .collect()
             .await?;
@@ -124,6 +136,7 @@ pub async fn spill_drift(
         "rows_per_side": rows,
         "side": format!("{side:?}").to_lowercase(),
         "memory_limit": memory_limit,
+        "settings": settings,
         "generate_s": generated_s,
         "drift_s": first_s,
         "drift_again_s": second_s,

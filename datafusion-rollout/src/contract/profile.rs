@@ -30,6 +30,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
+use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::object_store::buffered::BufWriter;
 use datafusion::object_store::path::Path;
 use datafusion::object_store::{ObjectStore, ObjectStoreExt};
@@ -185,6 +186,24 @@ fn profile_error(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// The session a profile query runs in: the caller's, except under a memory limit L, where
+/// the sort runs as one partition that keeps L / 2 for merging what it spilled. A partition
+/// sorts what it buffered before spilling it, which takes as much again; with several
+/// partitions under DataFusion's greedy pool one may buffer all that the others left and find
+/// no room to sort it. Measured on two versions of 300 M doubles under 4 GB: the default (two
+/// partitions, 10 MB set aside) and two partitions with L / 3 each set aside both failed; one
+/// partition with L / 2 completes. Without a limit the caller's session is used as it is.
+fn profile_session(ctx: &SessionContext) -> SessionContext {
+    let MemoryLimit::Finite(limit) = ctx.runtime_env().memory_pool.memory_limit() else {
+        return ctx.clone();
+    };
+    let mut state = ctx.state();
+    let options = state.config_mut().options_mut();
+    options.execution.target_partitions = 1;
+    options.execution.sort_spill_reservation_bytes = (limit / 2).max(1 << 20);
+    SessionContext::new_with_state(state)
+}
+
 /// Runs the profile query of `column` over the version and writes its runs as they stream out.
 async fn compute(
     ctx: &SessionContext,
@@ -205,7 +224,11 @@ async fn compute(
              GROUP BY 1 ORDER BY 1"
         ),
     };
-    let mut rows = ctx.sql(&sql).await?.execute_stream().await?;
+    let mut rows = profile_session(ctx)
+        .sql(&sql)
+        .await?
+        .execute_stream()
+        .await?;
     let schema = profile_schema(kind);
     let writer = BufWriter::new(Arc::clone(store.object_store()), path.clone());
     // Sorted values and counts that are mostly 1 compress well; zstd's fastest level.
