@@ -13,6 +13,7 @@ mod functions;
 mod histogram;
 mod odcs;
 mod profile;
+mod profile_read;
 mod result;
 mod run;
 

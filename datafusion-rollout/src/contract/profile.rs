@@ -21,45 +21,35 @@
 //! not pinned in the log, and object-store permissions must protect `_rollout_profiles/` as they
 //! protect the log.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Builder, RecordBatch, UInt64Array, UInt64Builder,
-};
+use datafusion::arrow::array::{ArrayRef, AsArray, Float64Builder, RecordBatch, UInt64Builder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use datafusion::execution::memory_pool::MemoryLimit;
+use datafusion::object_store::ObjectStoreExt;
 use datafusion::object_store::buffered::BufWriter;
 use datafusion::object_store::path::Path;
-use datafusion::object_store::{ObjectStore, ObjectStoreExt};
-use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
-use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
-use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
 use datafusion::parquet::arrow::async_writer::AsyncArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::errors::ParquetError;
-use datafusion::parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader};
+use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 use datafusion_rollout_udfs::drift::profile::{
     Binning, Input, Metric, NumericDrift, NumericValues, SideSummary, SummaryBuilder,
     categorical_value, empty_side_error,
 };
-use futures::FutureExt;
 use futures::StreamExt;
-use futures::future::BoxFuture;
 
 use crate::catalog::{PinnedFile, State, files_fingerprint};
 use crate::error::{Error, Result};
 use crate::sql::ident;
 use crate::store::{PROFILE_DIR, Store};
 
+use super::profile_read::{BATCH, Stored, categories, merge_into, profile_error, reader};
+
 /// Version of the file layout below (in each file's metadata).
 const FORMAT: &str = "1";
-/// Runs per written batch and per read batch.
-const BATCH: usize = 64 * 1024;
 
 /// `"orders@v2"`: the pinned table of a version in the session's default schema.
 pub(crate) fn pinned_table(dataset: &str, version: &str) -> String {
@@ -144,16 +134,6 @@ fn relative_path(key: &VersionKey, column: &str, kind: Kind) -> String {
     )
 }
 
-/// A stored profile, checked against what it says it holds.
-#[derive(Debug, Clone)]
-struct Stored {
-    path: Path,
-    size: u64,
-    /// Numeric: the side's summary (`None`: no finite value). Categorical: the value count.
-    summary: Option<SideSummary>,
-    n: u64,
-}
-
 fn bits(x: f64) -> String {
     format!("{:016x}", x.to_bits())
 }
@@ -177,13 +157,6 @@ async fn ensure(
         Err(e) => return Err(profile_error(&path, e)),
     }
     compute(ctx, store, path, key, column, kind).await
-}
-
-fn profile_error(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Profile {
-        path: path.to_string(),
-        reason: e.to_string(),
-    }
 }
 
 /// The session a profile query runs in: the caller's, except under a memory limit L, where
@@ -366,95 +339,6 @@ impl NumericRuns {
     }
 }
 
-/// Parquet's reader over a profile in the object store (its size known from the listing).
-struct ProfileReader {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-    size: u64,
-}
-
-fn parquet_io(e: datafusion::object_store::Error) -> ParquetError {
-    ParquetError::External(Box::new(e))
-}
-
-impl AsyncFileReader for ProfileReader {
-    fn get_bytes(
-        &mut self,
-        range: std::ops::Range<u64>,
-    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
-        async move {
-            self.store
-                .get_range(&self.path, range)
-                .await
-                .map_err(parquet_io)
-        }
-        .boxed()
-    }
-
-    fn get_byte_ranges(
-        &mut self,
-        ranges: Vec<std::ops::Range<u64>>,
-    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
-        async move {
-            self.store
-                .get_ranges(&self.path, &ranges)
-                .await
-                .map_err(parquet_io)
-        }
-        .boxed()
-    }
-
-    fn get_metadata<'a>(
-        &'a mut self,
-        options: Option<&'a ArrowReaderOptions>,
-    ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
-        async move {
-            let size = self.size;
-            let metadata = ParquetMetaDataReader::new()
-                .with_arrow_reader_options(options)
-                .load_and_finish(self, size)
-                .await?;
-            Ok(Arc::new(metadata))
-        }
-        .boxed()
-    }
-}
-
-/// A reader of a stored profile, with its key-value metadata.
-async fn reader(
-    store: &Store,
-    path: &Path,
-    size: u64,
-) -> Result<(
-    ParquetRecordBatchStream<ProfileReader>,
-    HashMap<String, String>,
-)> {
-    let r = ProfileReader {
-        store: Arc::clone(store.object_store()),
-        path: path.clone(),
-        size,
-    };
-    let builder = ParquetRecordBatchStreamBuilder::new(r).await.map_err(|e| {
-        profile_error(
-            path,
-            format!("cannot be read ({e}); delete it and it is computed again"),
-        )
-    })?;
-    let kv: HashMap<String, String> = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .into_iter()
-        .flatten()
-        .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
-        .collect();
-    let stream = builder
-        .with_batch_size(BATCH)
-        .build()
-        .map_err(|e| profile_error(path, e))?;
-    Ok((stream, kv))
-}
-
 /// Opens a stored profile and checks that it is the profile asked for.
 async fn open(
     store: &Store,
@@ -505,139 +389,6 @@ async fn open(
         summary,
         n,
     })
-}
-
-/// One side's runs as they are read, checked as they come.
-struct Cursor {
-    /// Batches decoded ahead by a task of their own, so that both sides decode while the
-    /// merge runs.
-    batches: tokio::sync::mpsc::Receiver<datafusion::parquet::errors::Result<RecordBatch>>,
-    path: Path,
-    values: Vec<f64>,
-    counts: Vec<u64>,
-    at: usize,
-    done: bool,
-    last: f64,
-    seen: u64,
-    expected: u64,
-}
-
-impl Cursor {
-    async fn open(store: &Store, stored: &Stored) -> Result<Self> {
-        let (mut stream, _) = reader(store, &stored.path, stored.size).await?;
-        let (tx, batches) = tokio::sync::mpsc::channel(2);
-        tokio::spawn(async move {
-            while let Some(batch) = stream.next().await {
-                if tx.send(batch).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Self {
-            batches,
-            path: stored.path.clone(),
-            values: Vec::new(),
-            counts: Vec::new(),
-            at: 0,
-            done: false,
-            last: f64::NEG_INFINITY,
-            seen: 0,
-            expected: stored.n,
-        })
-    }
-
-    /// Makes sure a run is buffered unless the file is exhausted.
-    async fn fill(&mut self) -> Result<()> {
-        while !self.done && self.at >= self.values.len() {
-            match self.batches.recv().await {
-                None => {
-                    self.done = true;
-                    if self.seen != self.expected {
-                        return Err(profile_error(
-                            &self.path,
-                            format!(
-                                "holds {} values where its metadata says {}; delete it and it is computed again",
-                                self.seen, self.expected
-                            ),
-                        ));
-                    }
-                }
-                Some(batch) => {
-                    let batch = batch.map_err(|e| profile_error(&self.path, e))?;
-                    let (Some(v), Some(c)) = (
-                        batch.column(0).as_primitive_opt::<Float64Type>(),
-                        batch.column(1).as_any().downcast_ref::<UInt64Array>(),
-                    ) else {
-                        return Err(profile_error(&self.path, "has unexpected column types"));
-                    };
-                    self.values.clear();
-                    self.counts.clear();
-                    self.values.extend_from_slice(v.values());
-                    self.counts.extend_from_slice(c.values());
-                    self.at = 0;
-                    for (&x, &n) in self.values.iter().zip(&self.counts) {
-                        if !(x.is_finite() && x > self.last && n > 0) || v.null_count() > 0 {
-                            return Err(profile_error(
-                                &self.path,
-                                "is not a profile (values must be finite and ascending, counts positive); delete it and it is computed again",
-                            ));
-                        }
-                        self.last = x;
-                        self.seen += n;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn peek(&self) -> Option<f64> {
-        self.values.get(self.at).copied()
-    }
-}
-
-/// Feeds `drift` the merged runs of both sides, every pass it needs.
-async fn merge_into(
-    store: &Store,
-    base: &Stored,
-    cand: &Stored,
-    drift: &mut NumericDrift,
-) -> Result<()> {
-    for pass in 0..drift.passes() {
-        let mut a = Cursor::open(store, base).await?;
-        let mut b = Cursor::open(store, cand).await?;
-        loop {
-            a.fill().await?;
-            b.fill().await?;
-            if a.done && b.done && a.peek().is_none() && b.peek().is_none() {
-                break;
-            }
-            // Merge until one side's buffered runs are used up (it is refilled before the next
-            // comparison, whose value may equal the other side's).
-            loop {
-                let (x, y) = (a.peek(), b.peek());
-                let v = match (x, y) {
-                    (Some(x), Some(y)) => x.min(y),
-                    (Some(x), None) if b.done => x,
-                    (None, Some(y)) if a.done => y,
-                    _ => break,
-                };
-                let mut ca = 0;
-                let mut cb = 0;
-                if x == Some(v) {
-                    ca = a.counts[a.at];
-                    a.at += 1;
-                }
-                if y == Some(v) {
-                    cb = b.counts[b.at];
-                    b.at += 1;
-                }
-                drift.visit(pass, v, ca, cb);
-            }
-        }
-        drift.end_pass(pass);
-    }
-    Ok(())
 }
 
 /// A drift statistic of a column between two registered versions, from their profiles
@@ -709,39 +460,4 @@ pub(crate) async fn drift(
         }
         _ => Err(Error::internal("a numeric profile without its summary")),
     }
-}
-
-/// The category counts of both sides over the union of their categories, in byte order.
-async fn categories(store: &Store, base: &Stored, cand: &Stored) -> Result<(Vec<f64>, Vec<f64>)> {
-    let mut merged: std::collections::BTreeMap<String, [f64; 2]> = Default::default();
-    for (side, stored) in [base, cand].into_iter().enumerate() {
-        let (mut stream, _) = reader(store, &stored.path, stored.size).await?;
-        let mut seen = 0u64;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| profile_error(&stored.path, e))?;
-            let (Some(v), Some(c)) = (
-                batch.column(0).as_string_opt::<i32>(),
-                batch.column(1).as_any().downcast_ref::<UInt64Array>(),
-            ) else {
-                return Err(profile_error(&stored.path, "has unexpected column types"));
-            };
-            for (v, &c) in v.iter().zip(c.values()) {
-                let Some(v) = v else {
-                    return Err(profile_error(&stored.path, "holds a NULL category"));
-                };
-                merged.entry(v.to_string()).or_default()[side] += c as f64;
-                seen += c;
-            }
-        }
-        if seen != stored.n {
-            return Err(profile_error(
-                &stored.path,
-                format!(
-                    "holds {seen} values where its metadata says {}; delete it and it is computed again",
-                    stored.n
-                ),
-            ));
-        }
-    }
-    Ok(merged.values().map(|c| (c[0], c[1])).unzip())
 }
