@@ -189,10 +189,19 @@ impl Cursor {
                 Some(batch) => {
                     let batch = batch.map_err(|e| profile_error(&self.path, e))?;
                     let (Some(v), Some(c)) = (
-                        batch.column(0).as_primitive_opt::<Float64Type>(),
-                        batch.column(1).as_any().downcast_ref::<UInt64Array>(),
+                        batch
+                            .columns()
+                            .first()
+                            .and_then(|c| c.as_primitive_opt::<Float64Type>()),
+                        batch
+                            .columns()
+                            .get(1)
+                            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>()),
                     ) else {
-                        return Err(profile_error(&self.path, "has unexpected column types"));
+                        return Err(profile_error(
+                            &self.path,
+                            "does not have the columns of a profile (value, count); delete it and it is computed again",
+                        ));
                     };
                     self.values.clear();
                     self.counts.clear();
@@ -277,10 +286,19 @@ pub(super) async fn categories(
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| profile_error(&stored.path, e))?;
             let (Some(v), Some(c)) = (
-                batch.column(0).as_string_opt::<i32>(),
-                batch.column(1).as_any().downcast_ref::<UInt64Array>(),
+                batch
+                    .columns()
+                    .first()
+                    .and_then(|c| c.as_string_opt::<i32>()),
+                batch
+                    .columns()
+                    .get(1)
+                    .and_then(|c| c.as_any().downcast_ref::<UInt64Array>()),
             ) else {
-                return Err(profile_error(&stored.path, "has unexpected column types"));
+                return Err(profile_error(
+                    &stored.path,
+                    "does not have the columns of a profile (value, count); delete it and it is computed again",
+                ));
             };
             for (v, &c) in v.iter().zip(c.values()) {
                 let Some(v) = v else {

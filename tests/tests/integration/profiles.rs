@@ -305,3 +305,58 @@ async fn vacuum_removes_the_profiles_of_dropped_versions_only() {
     run(&rc, "SELECT * FROM drift('d', 'v1', 'v3')").await;
     assert_eq!(profile_files(&fx).len(), 8);
 }
+
+#[tokio::test]
+async fn a_profile_with_its_metadata_but_the_wrong_columns_is_an_error_not_a_panic() {
+    use datafusion::arrow::array::RecordBatch;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::file::properties::WriterProperties;
+    use std::sync::Arc;
+
+    let fx = Fixture::new().await;
+    let rc = fx.open(None).await;
+    two_versions(&rc, 2_000).await;
+    let q = "SELECT ks_statistic FROM drift('d', 'v1', 'v2') WHERE \"column\" = 'x'";
+    run(&rc, q).await;
+    for f in profile_files(&fx) {
+        if !f.to_string_lossy().ends_with(".numeric.parquet") {
+            continue;
+        }
+        // Same key-value metadata, only the value column.
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap()).unwrap();
+        let kv = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .cloned();
+        let batches: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "value",
+            datafusion::arrow::datatypes::DataType::Float64,
+            false,
+        )]));
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(kv)
+            .build();
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&f).unwrap(),
+            schema.clone(),
+            Some(props),
+        )
+        .unwrap();
+        for b in batches {
+            w.write(&RecordBatch::try_new(schema.clone(), vec![b.column(0).clone()]).unwrap())
+                .unwrap();
+        }
+        w.close().unwrap();
+    }
+    let err = try_run(&rc, q).await.unwrap_err().to_string();
+    assert!(
+        err.contains("does not have the columns of a profile"),
+        "{err}"
+    );
+    assert!(err.contains("_rollout_profiles/d/"), "{err}");
+}
