@@ -92,7 +92,8 @@ impl Side {
 }
 
 /// Peak and current resident set of this process (Linux), in bytes.
-fn rss() -> (Option<u64>, Option<u64>) {
+/// Peak and current resident set size of this process, in bytes (Linux).
+pub(crate) fn rss() -> (Option<u64>, Option<u64>) {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return (None, None);
     };

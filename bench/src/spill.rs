@@ -40,15 +40,6 @@ async fn exec(rc: &RolloutContext, sql: &str) -> anyhow::Result<Vec<Option<f64>>
         .collect()
 }
 
-fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-}
-
 /// Generates (once) dataset `big_<rows>` with versions v1 and v2 of `rows` pseudo-random
 /// doubles (nearly all distinct), then computes their drift one way and reports it.
 pub async fn spill_drift(
@@ -140,7 +131,7 @@ pub async fn spill_drift(
         "generate_s": generated_s,
         "drift_s": first_s,
         "drift_again_s": second_s,
-        "peak_rss_bytes": peak_rss(),
+        "peak_rss_bytes": crate::serve_load::rss().0,
         "profile_bytes": profile_bytes,
         "stats": STATS,
         "values": values,

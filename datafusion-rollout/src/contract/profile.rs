@@ -154,7 +154,7 @@ async fn ensure(
     match store.object_store().head(&path).await {
         Ok(meta) => return open(store, path, meta.size, key, column, kind).await,
         Err(datafusion::object_store::Error::NotFound { .. }) => {}
-        Err(e) => return Err(profile_error(&path, e)),
+        Err(e) => return Err(e.into()),
     }
     compute(ctx, store, path, key, column, kind).await
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::object_store::path::Path;
 use datafusion::object_store::{ObjectStore, ObjectStoreExt};
@@ -39,6 +39,24 @@ pub(super) fn profile_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Profile {
         path: path.to_string(),
         reason: e.to_string(),
+    }
+}
+
+fn not_a_profile(path: &Path) -> Error {
+    profile_error(
+        path,
+        "does not have the columns of a profile (value, count); delete it and it is computed again",
+    )
+}
+
+/// A profile batch's value column and its counts.
+fn columns<'a>(batch: &'a RecordBatch, path: &Path) -> Result<(&'a ArrayRef, &'a UInt64Array)> {
+    match batch.columns() {
+        [v, c] => match c.as_any().downcast_ref::<UInt64Array>() {
+            Some(c) => Ok((v, c)),
+            None => Err(not_a_profile(path)),
+        },
+        _ => Err(not_a_profile(path)),
     }
 }
 
@@ -188,20 +206,9 @@ impl Cursor {
                 }
                 Some(batch) => {
                     let batch = batch.map_err(|e| profile_error(&self.path, e))?;
-                    let (Some(v), Some(c)) = (
-                        batch
-                            .columns()
-                            .first()
-                            .and_then(|c| c.as_primitive_opt::<Float64Type>()),
-                        batch
-                            .columns()
-                            .get(1)
-                            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>()),
-                    ) else {
-                        return Err(profile_error(
-                            &self.path,
-                            "does not have the columns of a profile (value, count); delete it and it is computed again",
-                        ));
+                    let (v, c) = columns(&batch, &self.path)?;
+                    let Some(v) = v.as_primitive_opt::<Float64Type>() else {
+                        return Err(not_a_profile(&self.path));
                     };
                     self.values.clear();
                     self.counts.clear();
@@ -285,20 +292,9 @@ pub(super) async fn categories(
         let mut seen = 0u64;
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| profile_error(&stored.path, e))?;
-            let (Some(v), Some(c)) = (
-                batch
-                    .columns()
-                    .first()
-                    .and_then(|c| c.as_string_opt::<i32>()),
-                batch
-                    .columns()
-                    .get(1)
-                    .and_then(|c| c.as_any().downcast_ref::<UInt64Array>()),
-            ) else {
-                return Err(profile_error(
-                    &stored.path,
-                    "does not have the columns of a profile (value, count); delete it and it is computed again",
-                ));
+            let (v, c) = columns(&batch, &stored.path)?;
+            let Some(v) = v.as_string_opt::<i32>() else {
+                return Err(not_a_profile(&stored.path));
             };
             for (v, &c) in v.iter().zip(c.values()) {
                 let Some(v) = v else {
