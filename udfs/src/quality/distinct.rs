@@ -7,9 +7,6 @@
 //! row format (`List<Binary>`) and the number of rows with all keys non-NULL (`UInt64`).
 //! Memory: O(distinct keys), exact, reported to DataFusion's memory pool through `size()`.
 
-use std::collections::HashSet;
-
-use ahash::RandomState;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
@@ -27,6 +24,7 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility}
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
+use super::keyset::KeySet;
 use crate::common::{Resize, for_each_row, is_integer, signature, state_field};
 use crate::udaf::UdafCore;
 
@@ -156,8 +154,6 @@ fn primitive_keys(x: &ArrayRef) -> Result<Vec<Option<u64>>> {
     })
 }
 
-type FastSet<T> = HashSet<T, RandomState>;
-
 /// The one key column of a single-key aggregate.
 fn first(values: &[ArrayRef]) -> Result<&ArrayRef> {
     match values.first() {
@@ -181,7 +177,7 @@ fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<u128>>> {
 
 /// A numeric key as hashed (one column's 64 bits, two columns' 128), and as it travels in the
 /// partial state (little-endian bytes).
-trait Key: std::hash::Hash + Eq + Copy {
+trait Key: std::hash::Hash + Ord + Copy {
     type Bytes: AsRef<[u8]>;
     fn to_bytes(self) -> Self::Bytes;
     fn from_bytes(b: &[u8]) -> Result<Self>;
@@ -216,7 +212,7 @@ impl Key for u128 {
 /// Adds each row's key (rows with a NULL key are skipped) to its group's set.
 fn add_keys<K: Key>(
     keys: &[Option<K>],
-    sets: &mut [FastSet<K>],
+    sets: &mut [KeySet<K>],
     rows: &mut [u64],
     bytes: &mut usize,
     group_indices: &[usize],
@@ -231,9 +227,9 @@ fn add_keys<K: Key>(
 }
 
 /// Appends each set as one list of its keys' bytes.
-fn append_sets<K: Key>(list: &mut ListBuilder<BinaryBuilder>, sets: Vec<FastSet<K>>) {
+fn append_sets<K: Key>(list: &mut ListBuilder<BinaryBuilder>, sets: Vec<KeySet<K>>) {
     for set in sets {
-        for k in set {
+        for k in set.keys() {
             list.values().append_value(k.to_bytes());
         }
         list.append(true);
@@ -368,8 +364,8 @@ impl Interned {
 
 #[derive(Debug)]
 enum Sets {
-    Prim(Vec<FastSet<u64>>),
-    Pair(Vec<FastSet<u128>>),
+    Prim(Vec<KeySet<u64>>),
+    Pair(Vec<KeySet<u128>>),
     Interned(Interned),
 }
 
@@ -407,11 +403,21 @@ impl DistinctGroups {
         values.iter().all(|a| a.is_valid(row))
     }
 
-    fn add_prim<K: Key>(bytes: &mut usize, set: &mut FastSet<K>, key: K) {
+    fn add_prim<K: Key>(bytes: &mut usize, set: &mut KeySet<K>, key: K) {
         if set.insert(key) {
-            // The key and the table's slack (about half a slot per key).
+            // The key and the slack of its vector or table (about as much again).
             *bytes += size_of::<K>() * 2;
         }
+    }
+
+    /// Adds one partial state's keys (`bytes` as [`Self::add_prim`]).
+    fn merge_run<K: Key>(bytes: &mut usize, set: &mut KeySet<K>, keys: &[&[u8]]) -> Result<()> {
+        let run = keys
+            .iter()
+            .map(|b| K::from_bytes(b))
+            .collect::<Result<Vec<K>>>()?;
+        *bytes += set.merge(run) * size_of::<K>() * 2;
+        Ok(())
     }
 
     fn counts_only(&mut self, emit_to: EmitTo) -> Result<(Vec<usize>, Vec<u64>)> {
@@ -469,8 +475,8 @@ impl Resize for DistinctGroups {
     fn resize(&mut self, n: usize) {
         if self.sets.len() < n {
             match &mut self.sets {
-                Sets::Prim(v) => v.resize_with(n, FastSet::default),
-                Sets::Pair(v) => v.resize_with(n, FastSet::default),
+                Sets::Prim(v) => v.resize_with(n, KeySet::default),
+                Sets::Pair(v) => v.resize_with(n, KeySet::default),
                 Sets::Interned(v) => v.distinct.resize(n, 0),
             }
             self.rows.resize(n, 0);
@@ -586,6 +592,7 @@ impl GroupsAccumulator for DistinctGroups {
         let rows = rows.as_primitive::<UInt64Type>();
         // Interned keys are gathered from the whole batch and interned at once.
         let mut gathered: (Vec<u64>, Vec<&[u8]>) = (Vec::new(), Vec::new());
+        let mut run: Vec<&[u8]> = Vec::new();
         for (row, &g) in group_indices.iter().enumerate() {
             if rows.is_valid(row) {
                 self.rows[g] += rows.value(row);
@@ -594,21 +601,18 @@ impl GroupsAccumulator for DistinctGroups {
                 continue;
             }
             let range = keys.value_offsets()[row] as usize..keys.value_offsets()[row + 1] as usize;
-            for k in range
-                .filter(|&i| all_keys.is_valid(i))
-                .map(|i| all_keys.value(i))
-            {
-                match &mut self.sets {
-                    Sets::Prim(sets) => {
-                        Self::add_prim(&mut self.bytes, &mut sets[g], u64::from_bytes(k)?);
-                    }
-                    Sets::Pair(sets) => {
-                        Self::add_prim(&mut self.bytes, &mut sets[g], u128::from_bytes(k)?);
-                    }
-                    Sets::Interned(_) => {
-                        gathered.0.push(g as u64);
-                        gathered.1.push(k);
-                    }
+            run.clear();
+            run.extend(
+                range
+                    .filter(|&i| all_keys.is_valid(i))
+                    .map(|i| all_keys.value(i)),
+            );
+            match &mut self.sets {
+                Sets::Prim(sets) => Self::merge_run(&mut self.bytes, &mut sets[g], &run)?,
+                Sets::Pair(sets) => Self::merge_run(&mut self.bytes, &mut sets[g], &run)?,
+                Sets::Interned(_) => {
+                    gathered.0.extend(std::iter::repeat_n(g as u64, run.len()));
+                    gathered.1.extend_from_slice(&run);
                 }
             }
         }
