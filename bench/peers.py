@@ -31,7 +31,7 @@ Q6 = """SELECT sum(l_extendedprice * l_discount) AS revenue FROM lineitem
     WHERE l_shipdate >= DATE '1994-01-01' AND l_shipdate < DATE '1995-01-01'
     AND l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24"""
 
-# The contract's 10 data checks as one SQL query (what a DuckDB user would write), each with
+# The contract's 11 data checks as one SQL query (what a DuckDB user would write), each with
 # its threshold: (name, SQL aggregate, predicate on its value). The type of l_orderkey is a
 # schema check on both sides (DuckDB: DESCRIBE), not timed here.
 CHECKS = [
@@ -47,6 +47,10 @@ CHECKS = [
      "count(*) FILTER (WHERE l_shipmode NOT IN ('AIR', 'FOB', 'MAIL', 'RAIL', 'REG AIR', 'SHIP', 'TRUCK'))",
      lambda v: v == 0),
     ("max_length l_comment", "max(length(l_comment))", lambda v: v <= 44),
+    ("duplicate_count l_orderkey, l_linenumber",
+     "count(*) FILTER (WHERE l_orderkey IS NOT NULL AND l_linenumber IS NOT NULL)"
+     " - count(DISTINCT (l_orderkey, l_linenumber))",
+     lambda v: v == 0),
 ]
 CHECK_SQL = "SELECT " + ",\n  ".join(sql for _, sql, _ in CHECKS) + "\nFROM lineitem"
 

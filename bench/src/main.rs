@@ -48,7 +48,7 @@ pub enum Side {
 #[derive(Subcommand)]
 enum Command {
     /// Generates TPC-H lineitem as Parquet under `<dir>/lineitem/` and a store `<dir>/store`
-    /// with v1 (those files), v2 (a shifted copy made by SQL) and a 10-check contract.
+    /// with v1 (those files), v2 (a shifted copy made by SQL) and an 11-check contract.
     /// Both are kept and reused by later runs.
     Gen {
         #[arg(long)]

@@ -21,7 +21,7 @@ pub enum Bench {
     Q1,
     /// TPC-H Q6 (forecasting revenue change).
     Q6,
-    /// `CHECK lineitem VERSION 'v1'`: the 10-check contract (ours only).
+    /// `CHECK lineitem VERSION 'v1'`: the 11-check contract (ours only).
     Check,
     /// The contract's columns read and dropped (DataFusion only): the floor of any CHECK.
     Scan,
@@ -48,7 +48,7 @@ pub const Q6: &str = "SELECT sum(l_extendedprice * l_discount) AS revenue FROM l
 const CHECK: &str = "CHECK lineitem VERSION 'v1'";
 
 /// The columns the contract reads.
-const SCAN: &str = "SELECT l_orderkey, l_quantity, l_extendedprice, l_discount, l_tax, \
+const SCAN: &str = "SELECT l_orderkey, l_linenumber, l_quantity, l_extendedprice, l_discount, l_tax, \
     l_shipdate, l_shipmode, l_comment FROM lineitem";
 
 const DRIFT: &str = "SELECT drift_summary(p, c) AS s FROM ( \

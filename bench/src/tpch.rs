@@ -26,7 +26,8 @@ pub const CONTRACT: &str = "CREATE CONTRACT lineitem_contract FOR lineitem (
   l_shipdate NOT NULL,
   EXPECT row_count() > 1000,
   EXPECT invalid_count_in(l_shipmode, 'AIR', 'FOB', 'MAIL', 'RAIL', 'REG AIR', 'SHIP', 'TRUCK') = 0,
-  EXPECT max_length(l_comment) <= 44
+  EXPECT max_length(l_comment) <= 44,
+  EXPECT duplicate_count(l_orderkey, l_linenumber) = 0
 )";
 
 /// v2: every 20th order's prices up by 10% (5% of rows), everything else as in v1.
@@ -84,8 +85,16 @@ pub async fn generate(dir: &Path, sf: f64, with_store: bool) -> anyhow::Result<V
     if with_store {
         let t = Instant::now();
         let store = store_dir(dir);
+        // READY holds the contract the store was made with; a store made with an earlier
+        // contract gets this one (the data is unchanged).
         let ready = store.join("READY");
-        if !ready.exists() {
+        let made_with = std::fs::read_to_string(&ready).ok();
+        if made_with.as_deref().is_some_and(|c| c != CONTRACT) {
+            let rc = RolloutContext::open(&path_str(&store)?).await?;
+            rc.sql(&CONTRACT.replacen("CREATE CONTRACT", "CREATE OR REPLACE CONTRACT", 1))
+                .await?;
+            std::fs::write(&ready, CONTRACT)?;
+        } else if made_with.is_none() {
             if store.exists() {
                 std::fs::remove_dir_all(&store)?;
             }
@@ -99,7 +108,7 @@ pub async fn generate(dir: &Path, sf: f64, with_store: bool) -> anyhow::Result<V
             rc.sql("PROMOTE lineitem TO 'v1'").await?;
             rc.sql(V2).await?;
             rc.sql(CONTRACT).await?;
-            File::create(&ready)?;
+            std::fs::write(&ready, CONTRACT)?;
         }
         out["store"] = json!(path_str(&store)?);
         out["v2"] = json!(path_str(&v2_dir(dir)?)?);

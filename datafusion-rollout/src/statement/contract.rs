@@ -254,6 +254,83 @@ fn parse_column_rule(p: &mut Parser) -> Result<ColumnRule, ParserError> {
     Ok(rule)
 }
 
+/// A table-level key: `UNIQUE (a, b)` or `PRIMARY KEY (a, b)`.
+struct TableKey {
+    columns: Vec<String>,
+    primary: bool,
+}
+
+impl TableKey {
+    /// Written into the contract as what it means: `EXPECT duplicate_count(a, b) = 0` (rows
+    /// with a NULL in the key are not compared, as SQL's UNIQUE), and for a primary key
+    /// `NOT NULL` on each of its columns.
+    fn add_to(self, columns: &mut Vec<ColumnRule>, expectations: &mut Vec<Expectation>) {
+        let keys = self
+            .columns
+            .iter()
+            .map(|c| crate::sql::ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        expectations.push(Expectation {
+            metric: format!("duplicate_count({keys})"),
+            expect: Comparison::Eq { value: 0.0 },
+            warn_when: None,
+            interval: false,
+            window_seconds: None,
+        });
+        if !self.primary {
+            return;
+        }
+        for c in self.columns {
+            match columns.iter_mut().find(|r| r.column == c) {
+                Some(rule) => rule.not_null = true,
+                None => columns.push(ColumnRule {
+                    column: c,
+                    data_type: None,
+                    not_null: true,
+                    unique: false,
+                    checks: vec![],
+                }),
+            }
+        }
+    }
+}
+
+/// `UNIQUE (a, ...)` / `PRIMARY KEY (a, ...)` as a contract item; `None` (nothing consumed)
+/// when the item is something else, such as a column that happens to be named `unique`.
+fn parse_table_key(p: &mut Parser) -> Result<Option<TableKey>, ParserError> {
+    let is_word = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k && w.quote_style.is_none());
+    let [first, second] = [p.peek_nth_token(0).token, p.peek_nth_token(1).token];
+    let primary = if is_word(&first, Keyword::UNIQUE) && second == Token::LParen {
+        p.next_token();
+        false
+    } else if is_word(&first, Keyword::PRIMARY) && is_word(&second, Keyword::KEY) {
+        p.next_token();
+        p.next_token();
+        true
+    } else {
+        return Ok(None);
+    };
+    let what = if primary { "PRIMARY KEY" } else { "UNIQUE" };
+    p.expect_token(&Token::LParen)?;
+    let mut columns: Vec<String> = Vec::new();
+    loop {
+        let at = p.peek_token().span.start;
+        let c = parse_name(p, &format!("a column name in {what} (...)"))?;
+        if columns.contains(&c) {
+            return Err(ParserError::ParserError(format!(
+                "{what} names the column {c} twice{at}"
+            )));
+        }
+        columns.push(c);
+        if !p.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    p.expect_token(&Token::RParen)?;
+    Ok(Some(TableKey { columns, primary }))
+}
+
 pub(super) fn parse_create(p: &mut Parser) -> Result<CreateContract, ParserError> {
     p.expect_keyword(Keyword::CREATE)?;
     let or_replace = p.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
@@ -280,6 +357,8 @@ pub(super) fn parse_create(p: &mut Parser) -> Result<CreateContract, ParserError
     loop {
         if parse_word(p, "EXPECT") {
             expectations.push(parse_expectation(p)?);
+        } else if let Some(key) = parse_table_key(p)? {
+            key.add_to(&mut columns, &mut expectations);
         } else {
             columns.push(parse_column_rule(p)?);
         }
