@@ -410,13 +410,22 @@ impl DistinctGroups {
         }
     }
 
-    /// Adds one partial state's keys (`bytes` as [`Self::add_prim`]).
-    fn merge_run<K: Key>(bytes: &mut usize, set: &mut KeySet<K>, keys: &[&[u8]]) -> Result<()> {
-        let run = keys
-            .iter()
-            .map(|b| K::from_bytes(b))
-            .collect::<Result<Vec<K>>>()?;
-        *bytes += set.merge(run) * size_of::<K>() * 2;
+    /// Adds one partial state's keys (`keys` of the state's key values); every key merged
+    /// counts toward `bytes` (runs kept apart hold their duplicates until counted).
+    fn merge_run<K: Key>(
+        bytes: &mut usize,
+        set: &mut KeySet<K>,
+        values: &datafusion::arrow::array::BinaryArray,
+        keys: std::ops::Range<usize>,
+    ) -> Result<()> {
+        let mut run = Vec::with_capacity(keys.len());
+        for i in keys {
+            if values.is_valid(i) {
+                run.push(K::from_bytes(values.value(i))?);
+            }
+        }
+        *bytes += run.len() * size_of::<K>() * 2;
+        set.merge(run);
         Ok(())
     }
 
@@ -592,7 +601,6 @@ impl GroupsAccumulator for DistinctGroups {
         let rows = rows.as_primitive::<UInt64Type>();
         // Interned keys are gathered from the whole batch and interned at once.
         let mut gathered: (Vec<u64>, Vec<&[u8]>) = (Vec::new(), Vec::new());
-        let mut run: Vec<&[u8]> = Vec::new();
         for (row, &g) in group_indices.iter().enumerate() {
             if rows.is_valid(row) {
                 self.rows[g] += rows.value(row);
@@ -601,18 +609,18 @@ impl GroupsAccumulator for DistinctGroups {
                 continue;
             }
             let range = keys.value_offsets()[row] as usize..keys.value_offsets()[row + 1] as usize;
-            run.clear();
-            run.extend(
-                range
-                    .filter(|&i| all_keys.is_valid(i))
-                    .map(|i| all_keys.value(i)),
-            );
             match &mut self.sets {
-                Sets::Prim(sets) => Self::merge_run(&mut self.bytes, &mut sets[g], &run)?,
-                Sets::Pair(sets) => Self::merge_run(&mut self.bytes, &mut sets[g], &run)?,
+                Sets::Prim(sets) => {
+                    Self::merge_run(&mut self.bytes, &mut sets[g], all_keys, range)?
+                }
+                Sets::Pair(sets) => {
+                    Self::merge_run(&mut self.bytes, &mut sets[g], all_keys, range)?
+                }
                 Sets::Interned(_) => {
-                    gathered.0.extend(std::iter::repeat_n(g as u64, run.len()));
-                    gathered.1.extend_from_slice(&run);
+                    for i in range.filter(|&i| all_keys.is_valid(i)) {
+                        gathered.0.push(g as u64);
+                        gathered.1.push(all_keys.value(i));
+                    }
                 }
             }
         }

@@ -5,10 +5,12 @@
 //! another. While the keys arrive in ascending order a group keeps them as an ascending
 //! vector: a key equal to the last is a duplicate, a greater one is new, and nothing is
 //! hashed. The first key out of order turns the vector into a hash set, once, and the group
-//! goes on as a hash set. Partial states of ascending groups arrive as ascending runs, which
-//! join by appending when their ranges do not overlap.
+//! goes on as a hash set. Partial states of ascending groups arrive as ascending runs: one
+//! that starts after the last key is appended, overlapping ones are kept apart and counted by
+//! one merge at the end, without building their union.
 
-use std::collections::HashSet;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 use std::hash::Hash;
 
 use ahash::RandomState;
@@ -19,8 +21,15 @@ pub(crate) type FastSet<T> = HashSet<T, RandomState>;
 pub(crate) enum KeySet<K> {
     /// Every key seen so far, each once, strictly ascending.
     Ascending(Vec<K>),
+    /// Partial states' runs, each strictly ascending, kept apart until counted: runs that
+    /// overlap (partitions that read files in turn) are counted by one merge at the end,
+    /// without building their union.
+    Runs(Vec<Vec<K>>),
     Hashed(FastSet<K>),
 }
+
+/// Beyond this many runs a group is hashed (a merge of more runs costs more per key).
+const MAX_RUNS: usize = 32;
 
 impl<K> Default for KeySet<K> {
     fn default() -> Self {
@@ -29,9 +38,11 @@ impl<K> Default for KeySet<K> {
 }
 
 impl<K: Hash + Ord + Copy> KeySet<K> {
+    /// The number of distinct keys (for runs: one merge over them).
     pub(crate) fn len(&self) -> usize {
         match self {
             KeySet::Ascending(v) => v.len(),
+            KeySet::Runs(runs) => union_len(runs),
             KeySet::Hashed(s) => s.len(),
         }
     }
@@ -48,50 +59,111 @@ impl<K: Hash + Ord + Copy> KeySet<K> {
                     true
                 }
             },
+            KeySet::Runs(_) => self.hashed().insert(key),
             KeySet::Hashed(s) => s.insert(key),
         }
     }
 
-    /// The keys (ascending while the set is).
+    /// The keys, each once (ascending unless hashed).
     pub(crate) fn keys(&self) -> Box<dyn Iterator<Item = K> + '_> {
         match self {
             KeySet::Ascending(v) => Box::new(v.iter().copied()),
+            KeySet::Runs(runs) => Box::new(Union::new(runs)),
             KeySet::Hashed(s) => Box::new(s.iter().copied()),
         }
     }
 
-    /// Adds the keys of a partial state; returns how many were new.
-    pub(crate) fn merge(&mut self, run: Vec<K>) -> usize {
-        let before = self.len();
+    /// Adds the keys of a partial state.
+    pub(crate) fn merge(&mut self, run: Vec<K>) {
+        if run.is_empty() {
+            return;
+        }
         let ascending = run.windows(2).all(|w| w[0] < w[1]);
         match self {
-            KeySet::Ascending(v) if ascending => match (v.first(), v.last(), run.first()) {
-                (_, _, None) => {}
-                (None, _, _) => *v = run,
-                (_, Some(&last), Some(&first)) if first > last => v.extend(run),
-                (Some(&first), _, _) if run.last().is_some_and(|&l| l < first) => {
-                    v.splice(0..0, run);
+            KeySet::Ascending(v) if ascending => {
+                if v.is_empty() {
+                    *v = run;
+                } else if v.last() < run.first() {
+                    v.extend(run);
+                } else {
+                    *self = KeySet::Runs(vec![std::mem::take(v), run]);
                 }
-                // Overlapping runs: a hash set from here on (merging ascending runs in place
-                // could cost a copy of the whole set per state merged).
-                _ => self.hashed().extend(run),
-            },
+            }
+            KeySet::Runs(runs) if ascending && runs.len() < MAX_RUNS => runs.push(run),
             _ => self.hashed().extend(run),
         }
-        self.len() - before
     }
 
-    /// The set as a hash set (converting it once if it was ascending).
+    /// The set as a hash set (converting it once if it was not).
     fn hashed(&mut self) -> &mut FastSet<K> {
-        if let KeySet::Ascending(v) = self {
-            let mut set = FastSet::with_capacity_and_hasher(v.len() * 2, RandomState::new());
-            set.extend(v.iter().copied());
+        if !matches!(self, KeySet::Hashed(_)) {
+            let mut set = FastSet::with_capacity_and_hasher(self.len() * 2, RandomState::new());
+            set.extend(self.keys());
             *self = KeySet::Hashed(set);
         }
         match self {
             KeySet::Hashed(s) => s,
-            KeySet::Ascending(_) => unreachable!("converted above"),
+            _ => unreachable!("converted above"),
         }
+    }
+}
+
+/// The number of distinct keys in the union of strictly ascending runs.
+fn union_len<K: Ord + Copy>(runs: &[Vec<K>]) -> usize {
+    match runs {
+        [] => 0,
+        [a] => a.len(),
+        [a, b] => {
+            // Two runs (two partitions, the common case): one pass, nothing built.
+            let (mut i, mut j, mut n) = (0, 0, 0);
+            while i < a.len() && j < b.len() {
+                let (x, y) = (a[i], b[j]);
+                i += usize::from(x <= y);
+                j += usize::from(y <= x);
+                n += 1;
+            }
+            n + (a.len() - i) + (b.len() - j)
+        }
+        _ => Union::new(runs).count(),
+    }
+}
+
+/// The ascending union of strictly ascending runs, each key once (a k-way merge).
+struct Union<'a, K> {
+    runs: &'a [Vec<K>],
+    heap: BinaryHeap<Reverse<(K, usize, usize)>>,
+    last: Option<K>,
+}
+
+impl<'a, K: Ord + Copy> Union<'a, K> {
+    fn new(runs: &'a [Vec<K>]) -> Self {
+        let heap = runs
+            .iter()
+            .enumerate()
+            .filter_map(|(r, run)| run.first().map(|&k| Reverse((k, r, 0))))
+            .collect();
+        Union {
+            runs,
+            heap,
+            last: None,
+        }
+    }
+}
+
+impl<K: Ord + Copy> Iterator for Union<'_, K> {
+    type Item = K;
+
+    fn next(&mut self) -> Option<K> {
+        while let Some(Reverse((k, r, i))) = self.heap.pop() {
+            if let Some(&next) = self.runs[r].get(i + 1) {
+                self.heap.push(Reverse((next, r, i + 1)));
+            }
+            if self.last != Some(k) {
+                self.last = Some(k);
+                return Some(k);
+            }
+        }
+        None
     }
 }
 
@@ -124,16 +196,30 @@ mod tests {
     #[test]
     fn runs_join_in_either_order_and_overlaps_are_counted_once() {
         let mut s = KeySet::default();
-        assert_eq!(s.merge(vec![10, 11, 12]), 3);
-        assert_eq!(s.merge(vec![13, 20]), 2);
-        assert_eq!(s.merge(vec![1, 2]), 2);
-        assert_eq!(s.merge(vec![]), 0);
-        assert!(matches!(s, KeySet::Ascending(_)));
-        assert_eq!(s.keys().collect::<Vec<_>>(), [1, 2, 10, 11, 12, 13, 20]);
-        // Overlapping, and not ascending: both counted exactly.
-        assert_eq!(s.merge(vec![12, 14]), 1);
-        assert_eq!(s.merge(vec![30, 2, 31]), 2);
-        assert_eq!(sorted(&s), [1, 2, 10, 11, 12, 13, 14, 20, 30, 31]);
+        s.merge(vec![10, 11, 12]);
+        s.merge(vec![13, 20]);
+        s.merge(vec![]);
+        assert!(matches!(s, KeySet::Ascending(_)), "appended");
+        assert_eq!(s.len(), 5);
+        s.merge(vec![1, 2]);
+        assert!(matches!(s, KeySet::Runs(_)), "kept apart");
+        assert_eq!(s.len(), 7);
+        s.merge(vec![0, 12, 14, 21]);
+        assert_eq!(s.len(), 10);
+        assert_eq!(
+            s.keys().collect::<Vec<_>>(),
+            [0, 1, 2, 10, 11, 12, 13, 14, 20, 21]
+        );
+        // Two overlapping runs take the counting pass, more the k-way merge; both exact.
+        let mut two = KeySet::default();
+        two.merge(vec![1, 3, 5, 7]);
+        two.merge(vec![2, 3, 4, 7, 9]);
+        assert_eq!(two.len(), 7);
+        // A key inserted into runs, or a run out of order, makes a hash set.
+        assert!(!s.insert(11));
+        assert!(matches!(s, KeySet::Hashed(_)));
+        s.merge(vec![30, 2, 31]);
+        assert_eq!(sorted(&s), [0, 1, 2, 10, 11, 12, 13, 14, 20, 21, 30, 31]);
         let mut t = KeySet::default();
         t.merge(vec![5, 3]);
         assert!(
@@ -141,5 +227,12 @@ mod tests {
             "a run out of order is hashed"
         );
         assert_eq!(sorted(&t), [3, 5]);
+        // Past MAX_RUNS overlapping runs a group is hashed, still exact.
+        let mut many = KeySet::default();
+        for r in 0..(MAX_RUNS as u64 + 5) {
+            many.merge((r..r + 10).collect());
+        }
+        assert!(matches!(many, KeySet::Hashed(_)));
+        assert_eq!(many.len(), MAX_RUNS + 14);
     }
 }
