@@ -410,8 +410,8 @@ impl DistinctGroups {
         }
     }
 
-    /// Adds one partial state's keys (`keys` of the state's key values); every key merged
-    /// counts toward `bytes` (runs kept apart hold their duplicates until counted).
+    /// Adds one partial state's keys (positions `keys` of the state's key values); every key
+    /// merged counts toward `bytes` (runs kept apart hold their duplicates until counted).
     fn merge_run<K: Key>(
         bytes: &mut usize,
         set: &mut KeySet<K>,
@@ -574,8 +574,8 @@ impl GroupsAccumulator for DistinctGroups {
             }
         }
         self.bytes = match &self.sets {
-            Sets::Prim(v) => v.iter().map(|s| s.len() * 16).sum(),
-            Sets::Pair(v) => v.iter().map(|s| s.len() * 32).sum(),
+            Sets::Prim(v) => v.iter().map(|s| s.held() * 16).sum(),
+            Sets::Pair(v) => v.iter().map(|s| s.held() * 32).sum(),
             Sets::Interned(_) => 0,
         };
         Ok(vec![

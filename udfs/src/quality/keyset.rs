@@ -15,7 +15,7 @@ use std::hash::Hash;
 
 use ahash::RandomState;
 
-pub(crate) type FastSet<T> = HashSet<T, RandomState>;
+type FastSet<T> = HashSet<T, RandomState>;
 
 #[derive(Debug)]
 pub(crate) enum KeySet<K> {
@@ -44,6 +44,14 @@ impl<K: Hash + Ord + Copy> KeySet<K> {
             KeySet::Ascending(v) => v.len(),
             KeySet::Runs(runs) => union_len(runs),
             KeySet::Hashed(s) => s.len(),
+        }
+    }
+
+    /// The keys held, duplicates between runs included: what the set's memory holds.
+    pub(crate) fn held(&self) -> usize {
+        match self {
+            KeySet::Runs(runs) => runs.iter().map(Vec::len).sum(),
+            _ => self.len(),
         }
     }
 
@@ -97,7 +105,7 @@ impl<K: Hash + Ord + Copy> KeySet<K> {
     /// The set as a hash set (converting it once if it was not).
     fn hashed(&mut self) -> &mut FastSet<K> {
         if !matches!(self, KeySet::Hashed(_)) {
-            let mut set = FastSet::with_capacity_and_hasher(self.len() * 2, RandomState::new());
+            let mut set = FastSet::with_capacity_and_hasher(self.held() * 2, RandomState::new());
             set.extend(self.keys());
             *self = KeySet::Hashed(set);
         }

@@ -388,6 +388,14 @@ async fn invalid_in_short_and_long_lists() {
     }
 }
 
+/// `a IS NOT NULL AND b IS NOT NULL` for the keys `"a, b"`.
+fn all_not_null(keys: &str) -> String {
+    keys.split(", ")
+        .map(|k| format!("{k} IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 /// `duplicate_count` over composite keys equals the same count written in plain SQL (rows
 /// with every key non-NULL minus their distinct tuples), for pairs of integers, of an integer
 /// and a float (the 128-bit path), and three keys or a text key (the row-format path), at one
@@ -424,11 +432,7 @@ async fn composite_keys_match_sql_at_any_partitioning() {
         }
         let table = if partitions == 8 { "k8" } else { "k" };
         for keys in ["o, l", "l, o", "o, f", "f, t", "o, l, t", "o, s"] {
-            let not_null = keys
-                .split(", ")
-                .map(|k| format!("{k} IS NOT NULL"))
-                .collect::<Vec<_>>()
-                .join(" AND ");
+            let not_null = all_not_null(keys);
             let got = scalar(
                 &ctx,
                 &format!("SELECT duplicate_count({keys}) FROM {table}"),
@@ -451,11 +455,7 @@ async fn composite_keys_match_sql_at_any_partitioning() {
         // Per group of an outer GROUP BY (interned keys carry their group; partial states of
         // many groups are merged at eight partitions).
         for keys in ["o, l, t", "o, s", "s"] {
-            let not_null = keys
-                .split(", ")
-                .map(|k| format!("{k} IS NOT NULL"))
-                .collect::<Vec<_>>()
-                .join(" AND ");
+            let not_null = all_not_null(keys);
             let got = format!(
                 "SELECT string_agg(CAST(d AS VARCHAR), ',' ORDER BY g) FROM \
                  (SELECT l AS g, duplicate_count({keys}) AS d FROM {table} GROUP BY l)"
@@ -544,11 +544,7 @@ async fn keys_in_key_order_match_sql() {
             let table = MemTable::try_new(Arc::clone(&schema), parts.clone()).unwrap();
             ctx.register_table("t", Arc::new(table)).unwrap();
             for keys in ["o, l", "o", "l, o"] {
-                let not_null = keys
-                    .split(", ")
-                    .map(|k| format!("{k} IS NOT NULL"))
-                    .collect::<Vec<_>>()
-                    .join(" AND ");
+                let not_null = all_not_null(keys);
                 for (f, want) in [
                     (
                         "duplicate_count",
