@@ -14,6 +14,10 @@ WHEELS="${WHEELS:-target/ci-wheels}"
 # test_serve.py runs the real `rollout serve` binary against ADBC.
 cargo build -q -p rollout-shell
 export ROLLOUT_BIN="$PWD/target/debug/rollout"
+# test_cluster.py starts a Ballista cluster of our scheduler and executor.
+cargo build -q -p rollout-cluster
+export ROLLOUT_SCHEDULER_BIN="$PWD/target/debug/rollout-scheduler"
+export ROLLOUT_EXECUTOR_BIN="$PWD/target/debug/rollout-executor"
 rm -rf "$WHEELS"
 "$PY_VENV/bin/maturin" build -q -m python/Cargo.toml -o "$WHEELS"
 "$PY_VENV/bin/pip" install -q --force-reinstall --no-deps "$WHEELS"/datafusion_rollout-*.whl

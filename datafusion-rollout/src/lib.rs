@@ -52,7 +52,7 @@ pub use controller::{Controller, Decision, Round};
 pub use error::{Error, Result};
 pub use error::{ErrorKind, Refusal};
 pub use resolve::{Consistency, Resolution, RolloutConfig, bucket};
-pub use session::{RolloutContext, RolloutOptions};
+pub use session::{RolloutContext, RolloutOptions, StateHook};
 pub use sql::parse_interval;
 pub use statement::{
     Outcome, Secret, Statement, StatementText, complete_statements, is_complete, parse_sql,

@@ -81,6 +81,7 @@ def connect(
     user: Optional[str] = None,
     password: Optional[str] = None,
     token: Optional[str] = None,
+    cluster: Optional[str] = None,
 ) -> Session:
     """Opens (or creates) the rollout store at ``store`` and returns a session on it.
 
@@ -99,12 +100,26 @@ def connect(
     ``ROLLOUT_PASSWORD`` and ``ROLLOUT_TOKEN`` environment variables. The session then reads as
     that user and every change is recorded as theirs; a wrong login raises
     ``AuthenticationError``, a missing privilege ``PermissionDeniedError``.
+
+    ``cluster`` (``df://host:port``, default ``ROLLOUT_CLUSTER``) runs queries on an Apache
+    DataFusion Ballista cluster of ``rollout-scheduler`` and ``rollout-executor`` processes on
+    the same store; datasets still resolve here, for this session's consumer.
     """
     user = user if user is not None else os.environ.get("ROLLOUT_USER")
     password = password if password is not None else os.environ.get("ROLLOUT_PASSWORD")
     token = token if token is not None else os.environ.get("ROLLOUT_TOKEN")
+    cluster = cluster if cluster is not None else os.environ.get("ROLLOUT_CLUSTER")
     return _connect(
-        os.fspath(store), consumer, cohort, actor, record_reads, consistency, user, password, token
+        os.fspath(store),
+        consumer,
+        cohort,
+        actor,
+        record_reads,
+        consistency,
+        user,
+        password,
+        token,
+        cluster,
     )
 
 

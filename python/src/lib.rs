@@ -451,7 +451,7 @@ fn timestamp_of(value: &Bound<'_, PyAny>) -> PyResult<chrono::DateTime<chrono::U
 
 /// Opens (or creates) the store at `store` (a path, `file://`, `memory://name`, `s3://...`).
 #[pyfunction]
-#[pyo3(signature = (store, consumer = None, cohort = None, actor = None, record_reads = true, consistency = "statement", user = None, password = None, token = None))]
+#[pyo3(signature = (store, consumer = None, cohort = None, actor = None, record_reads = true, consistency = "statement", user = None, password = None, token = None, cluster = None))]
 #[allow(clippy::too_many_arguments)]
 fn connect(
     py: Python<'_>,
@@ -464,6 +464,7 @@ fn connect(
     user: Option<String>,
     password: Option<String>,
     token: Option<String>,
+    cluster: Option<String>,
 ) -> PyResult<Session> {
     let consistency = match consistency {
         "statement" => Consistency::Statement,
@@ -474,9 +475,17 @@ fn connect(
             )));
         }
     };
+    let state_hook = match cluster {
+        Some(cluster) => Some(
+            rollout_cluster::cluster_hook(&cluster)
+                .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("cluster: {e}")))?,
+        ),
+        None => None,
+    };
     let options = RolloutOptions {
         consumer,
         cohort,
+        state_hook,
         actor,
         record_reads,
         consistency,

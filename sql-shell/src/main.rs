@@ -77,6 +77,17 @@ struct Args {
     #[arg(long, env = "ROLLOUT_SERVER", value_name = "URL")]
     server: Option<String>,
 
+    /// Run queries on an Apache DataFusion Ballista cluster (df://host:port, its scheduler)
+    /// started with `rollout-scheduler` and `rollout-executor` on the same store. Aliases
+    /// still resolve here, per consumer.
+    #[arg(
+        long,
+        env = "ROLLOUT_CLUSTER",
+        value_name = "URL",
+        conflicts_with = "server"
+    )]
+    cluster: Option<String>,
+
     /// A PEM CA certificate to trust for a grpc+tls:// server (besides the system's roots).
     #[arg(long, env = "ROLLOUT_TLS_CA", value_name = "FILE", requires = "server")]
     tls_ca: Option<PathBuf>,
@@ -264,6 +275,13 @@ async fn open_store(args: &Args) -> Result<RolloutContext, Failure> {
             Consistency::Statement
         } else {
             Consistency::Session
+        },
+        state_hook: match &args.cluster {
+            Some(cluster) => Some(
+                rollout_cluster::cluster_hook(cluster)
+                    .map_err(|e| Failure::error(format!("--cluster: {e}")))?,
+            ),
+            None => None,
         },
         ..RolloutOptions::default()
     };

@@ -41,6 +41,8 @@ struct Pin {
 pub struct Pins {
     store: Arc<Store>,
     cache: Mutex<(u64, Arc<PinMap>)>,
+    /// Read the log again when a read finds no pin (see [`Pins::refreshing`]).
+    refresh_on_miss: bool,
 }
 
 /// Pins by store (`scheme://host`), then by path in it: looked up per read with no allocation.
@@ -52,6 +54,20 @@ impl Pins {
         Arc::new(Pins {
             store,
             cache: Mutex::new((u64::MAX, Arc::new(HashMap::new()))),
+            refresh_on_miss: false,
+        })
+    }
+
+    /// The pins of `store` for a process that runs no statements of its own and so never
+    /// refreshes the store (a cluster's scheduler or executor): a read of a file that no
+    /// pin describes first reads the log's new entries, one request when there are none.
+    /// The version a query reads was registered before the query was planned, so it is
+    /// known once the log is read after the read began, and its files are verified.
+    pub fn refreshing(store: Arc<Store>) -> Arc<Pins> {
+        Arc::new(Pins {
+            store,
+            cache: Mutex::new((u64::MAX, Arc::new(HashMap::new()))),
+            refresh_on_miss: true,
         })
     }
 
@@ -175,9 +191,27 @@ impl VerifyingStore {
     }
 
     /// The pin of `location`, if a version pins it.
-    fn pin_of(&self, location: &Path) -> Option<Arc<Pin>> {
-        let pins = self.pins.current();
+    fn pin_in(&self, pins: &PinMap, location: &Path) -> Option<Arc<Pin>> {
         pins.get(&self.base)?.get(location.as_ref()).cloned()
+    }
+
+    /// The pin of `location`, if a version pins it, reading the log's new entries first when
+    /// the pins are [refreshing](Pins::refreshing) and none is known yet.
+    async fn pin_of(&self, location: &Path) -> OsResult<Option<Arc<Pin>>> {
+        if let Some(pin) = self.pin_in(&self.pins.current(), location) {
+            return Ok(Some(pin));
+        }
+        if !self.pins.refresh_on_miss {
+            return Ok(None);
+        }
+        // A store that cannot be read cannot say the file is unpinned: the read fails.
+        self.pins.store.refresh_to_read().await.map_err(|e| {
+            datafusion::object_store::Error::Generic {
+                store: "rollout",
+                source: Box::new(e),
+            }
+        })?;
+        Ok(self.pin_in(&self.pins.current(), location))
     }
 
     /// A read of a pinned file that failed or found it changed, as the query's error.
@@ -303,7 +337,7 @@ impl ObjectStore for VerifyingStore {
     }
 
     async fn get_opts(&self, location: &Path, mut options: GetOptions) -> OsResult<GetResult> {
-        let Some(pin) = self.pin_of(location) else {
+        let Some(pin) = self.pin_of(location).await? else {
             return self.inner.get_opts(location, options).await;
         };
         if plain_head(&options) {
@@ -327,7 +361,7 @@ impl ObjectStore for VerifyingStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> OsResult<Vec<bytes::Bytes>> {
-        let Some(pin) = self.pin_of(location) else {
+        let Some(pin) = self.pin_of(location).await? else {
             return self.inner.get_ranges(location, ranges).await;
         };
         if self.local {

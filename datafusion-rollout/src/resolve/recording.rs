@@ -55,10 +55,12 @@ pub(crate) struct ReadProbe {
     planned_at: chrono::DateTime<Utc>,
     planned: Instant,
     /// The scan was planned (or failed to be): the query ran, whether or not its files were read.
-    scanned: AtomicBool,
+    pub(super) scanned: AtomicBool,
     /// A stream was opened.
     executed: AtomicBool,
     rows: AtomicU64,
+    /// The scan ran elsewhere (on a cluster): its rows were not seen here.
+    pub(super) remote: AtomicBool,
     ended: Mutex<Option<Instant>>,
     error: Mutex<Option<String>>,
     /// The deprecated compatibility columns the table has, and those the scan read.
@@ -92,6 +94,7 @@ impl ReadProbe {
             scanned: AtomicBool::new(false),
             executed: AtomicBool::new(false),
             rows: AtomicU64::new(0),
+            remote: AtomicBool::new(false),
             ended: Mutex::new(None),
             error: Mutex::new(None),
             deprecated: vec![],
@@ -110,7 +113,12 @@ impl ReadProbe {
 
     /// Notes the deprecated columns among those of `schema` a scan projects or filters on (a
     /// filter the scan takes whole need not be projected).
-    fn projected(&self, schema: &SchemaRef, projection: Option<&[usize]>, filters: &[Expr]) {
+    pub(super) fn projected(
+        &self,
+        schema: &SchemaRef,
+        projection: Option<&[usize]>,
+        filters: &[Expr],
+    ) {
         if self.deprecated.is_empty() {
             return;
         }
@@ -140,7 +148,7 @@ impl ReadProbe {
         }
     }
 
-    fn fail(&self, error: &DataFusionError) {
+    pub(super) fn fail(&self, error: &DataFusionError) {
         let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             *slot = Some(message_of(error));
@@ -165,7 +173,8 @@ impl Drop for ReadProbe {
             .unwrap_or(None)
             .unwrap_or_else(Instant::now);
         let error = self.error.get_mut().map(|e| e.take()).unwrap_or(None);
-        let executed = self.executed.load(Ordering::Relaxed);
+        let executed =
+            self.executed.load(Ordering::Relaxed) && !self.remote.load(Ordering::Relaxed);
         self.log.record(Event::Read(ReadEvent {
             time: self.planned_at,
             dataset: self.resolution.dataset.clone(),
@@ -188,8 +197,8 @@ impl Drop for ReadProbe {
 /// The resolved version's table, recording each query's scan of it.
 #[derive(Debug)]
 pub(crate) struct RecordedTable {
-    inner: Arc<dyn TableProvider>,
-    probe: Arc<ReadProbe>,
+    pub(super) inner: Arc<dyn TableProvider>,
+    pub(super) probe: Arc<ReadProbe>,
 }
 
 impl RecordedTable {
@@ -202,7 +211,7 @@ impl RecordedTable {
         match planned {
             Ok(plan) => Ok(Arc::new(RecordReadsExec::new(
                 plan,
-                Arc::clone(&self.probe),
+                Arc::new([Arc::clone(&self.probe)]),
             ))),
             Err(e) => {
                 // Planning reads the files' metadata: a missing or changed file fails here.
@@ -263,36 +272,53 @@ impl TableProvider for RecordedTable {
     }
 }
 
-/// Pass-through over a version's scan that counts its rows and catches its error.
+/// Pass-through over a version's scan that counts its rows and catches its error; over a
+/// plan that runs elsewhere ([`detach_reads`]), it records the error and the time of every
+/// read the plan makes, but no rows.
 #[derive(Debug, Clone)]
 pub struct RecordReadsExec {
     input: Arc<dyn ExecutionPlan>,
-    probe: Arc<ReadProbe>,
+    /// One probe over a local scan; every read of a plan that runs elsewhere.
+    probes: Arc<[Arc<ReadProbe>]>,
 }
 
 impl RecordReadsExec {
-    fn new(input: Arc<dyn ExecutionPlan>, probe: Arc<ReadProbe>) -> Self {
-        Self { input, probe }
+    pub(super) fn new(input: Arc<dyn ExecutionPlan>, probes: Arc<[Arc<ReadProbe>]>) -> Self {
+        Self { input, probes }
     }
 
     fn with_input(&self, input: Arc<dyn ExecutionPlan>) -> Self {
         Self {
             input,
-            probe: Arc::clone(&self.probe),
+            probes: Arc::clone(&self.probes),
+        }
+    }
+
+    fn fail(&self, error: &DataFusionError) {
+        for probe in self.probes.iter() {
+            probe.fail(error);
         }
     }
 }
 
 impl DisplayAs for RecordReadsExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = &self.probe.resolution;
-        write!(
-            f,
-            "RecordReadsExec: dataset={} version={} arm={}",
-            r.dataset,
-            r.version,
-            arm_of(&r.reason)
-        )
+        write!(f, "RecordReadsExec:")?;
+        for (i, probe) in self.probes.iter().enumerate() {
+            let r = &probe.resolution;
+            let sep = if i == 0 { " " } else { "; " };
+            write!(
+                f,
+                "{sep}dataset={} version={} arm={}",
+                r.dataset,
+                r.version,
+                arm_of(&r.reason)
+            )?;
+        }
+        if self.probes.iter().any(|p| p.remote.load(Ordering::Relaxed)) {
+            write!(f, " (read elsewhere)")?;
+        }
+        Ok(())
     }
 }
 
@@ -339,14 +365,16 @@ impl ExecutionPlan for RecordReadsExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        self.probe.executed.store(true, Ordering::Relaxed);
+        for probe in self.probes.iter() {
+            probe.executed.store(true, Ordering::Relaxed);
+        }
         match self.input.execute(partition, context) {
             Ok(inner) => Ok(Box::pin(RecordingStream {
                 inner,
-                probe: Arc::clone(&self.probe),
+                probes: Arc::clone(&self.probes),
             })),
             Err(e) => {
-                self.probe.fail(&e);
+                self.fail(&e);
                 Err(e)
             }
         }
@@ -415,7 +443,7 @@ impl ExecutionPlan for RecordReadsExec {
 /// A scan's stream, counting rows and keeping the first error.
 struct RecordingStream {
     inner: SendableRecordBatchStream,
-    probe: Arc<ReadProbe>,
+    probes: Arc<[Arc<ReadProbe>]>,
 }
 
 impl Stream for RecordingStream {
@@ -425,12 +453,14 @@ impl Stream for RecordingStream {
         let polled = self.inner.as_mut().poll_next(cx);
         match &polled {
             Poll::Ready(Some(Ok(batch))) => {
-                self.probe
-                    .rows
-                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                for probe in self.probes.iter() {
+                    probe
+                        .rows
+                        .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                }
             }
-            Poll::Ready(Some(Err(e))) => self.probe.fail(e),
-            Poll::Ready(None) => self.probe.stream_ended(),
+            Poll::Ready(Some(Err(e))) => self.probes.iter().for_each(|p| p.fail(e)),
+            Poll::Ready(None) => self.probes.iter().for_each(|p| p.stream_ended()),
             Poll::Pending => {}
         }
         polled
@@ -445,6 +475,6 @@ impl RecordBatchStream for RecordingStream {
 
 impl Drop for RecordingStream {
     fn drop(&mut self) {
-        self.probe.stream_ended();
+        self.probes.iter().for_each(|p| p.stream_ended());
     }
 }

@@ -14,8 +14,8 @@ use url::Url;
 mod options;
 mod statements;
 
-pub use options::RolloutOptions;
 use options::{Identity, authenticate};
+pub use options::{RolloutOptions, StateHook};
 
 use crate::catalog::{Need, Privilege};
 use crate::error::{Error, Result};
@@ -142,6 +142,10 @@ impl RolloutContext {
             .with_runtime_env(runtime)
             .with_analyzer_rule(resolve_versions_rule())
             .build();
+        let state = match &options.state_hook {
+            Some(hook) => hook.apply(state)?,
+            None => state,
+        };
         let ctx = SessionContext::new_with_state(state);
         register_functions(&ctx, &store)?;
         wrap_default_schema(&ctx, &store)?;

@@ -1,5 +1,9 @@
 //! How a session is opened: its options, the user they log in as, and who it acts as.
 
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::execution::SessionState;
 use datafusion::prelude::SessionConfig;
 
 use crate::error::{Error, Result};
@@ -39,6 +43,46 @@ pub struct RolloutOptions {
     /// `SET` (`CREATE EXTERNAL TABLE`, `COPY ... TO`, `SET datafusion.*`), which would act on
     /// the server's machine, need ADMIN on all datasets.
     pub server_side: bool,
+    /// Changes the session's DataFusion state before the session is made from it: how
+    /// plans run elsewhere (`rollout-cluster` sends them to a Ballista cluster). The
+    /// library's functions are registered after it, so a hook may replace the state's own.
+    pub state_hook: Option<StateHook>,
+}
+
+/// A change to a session's DataFusion state (see [`RolloutOptions::state_hook`]): the rollout
+/// analyzer rule and object stores are in the state it is given.
+#[derive(Clone)]
+pub struct StateHook {
+    name: String,
+    hook: Arc<dyn Fn(SessionState) -> datafusion::error::Result<SessionState> + Send + Sync>,
+}
+
+impl StateHook {
+    /// A hook called `name` (shown by `Debug`, e.g. the cluster it plans for).
+    pub fn new(
+        name: impl Into<String>,
+        hook: impl Fn(SessionState) -> datafusion::error::Result<SessionState> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            hook: Arc::new(hook),
+        }
+    }
+
+    /// What the hook is for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(super) fn apply(&self, state: SessionState) -> Result<SessionState> {
+        Ok((self.hook)(state)?)
+    }
+}
+
+impl fmt::Debug for StateHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StateHook").field(&self.name).finish()
+    }
 }
 
 impl Default for RolloutOptions {
@@ -55,6 +99,7 @@ impl Default for RolloutOptions {
             password: None,
             token: None,
             server_side: false,
+            state_hook: None,
         }
     }
 }
