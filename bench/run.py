@@ -33,6 +33,8 @@ ROOT = os.path.dirname(HERE)
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BENCH = os.path.join(TARGET, "release", "rollout-bench")
 SHELL = os.path.join(TARGET, "release", "rollout")
+SCHEDULER = os.path.join(TARGET, "release", "rollout-scheduler")
+EXECUTOR = os.path.join(TARGET, "release", "rollout-executor")
 PY = sys.executable
 PEERS = os.path.join(HERE, "peers.py")
 
@@ -233,6 +235,9 @@ def main():
     ap.add_argument("--latency-rounds", type=positive, default=50)
     ap.add_argument("--no-sf10-latency", action="store_true",
                     help="skip generating SF10 lineitem for the PROMOTE/ROLLBACK-vs-data-size rows")
+    ap.add_argument("--cluster", action="store_true",
+                    help="only the Ballista rows: a scheduler and two executors on this machine "
+                         "against one local process, Q1/Q6 and a small query")
     ap.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
     args = ap.parse_args()
     sf_name = f"sf{args.sf:g}"
@@ -243,6 +248,8 @@ def main():
     log(f"== data: TPC-H SF{args.sf:g} under {data}")
     gen, _, wall = child([BENCH, "gen", "--dir", data, "--sf", str(args.sf)])
     log(f"  {gen} ({wall:.1f}s)")
+    if args.cluster:
+        return cluster_rows(args, data, gen, table, started)
     files = os.path.join(gen["lineitem"], "*.parquet")
     v2_files = os.path.join(gen["v2"], "*.parquet")
 
@@ -415,6 +422,90 @@ def main():
         f"TPC-H scale factor {args.sf:g} (lineitem: {len(os.listdir(gen['lineitem'])) - 1} Parquet files), "
         f"{args.rounds} rounds × {args.reps} repetitions per side, medians; Q1 and Q6 against "
         f"DataFusion: {args.pair_procs} × {args.pair_reps} pairs in one process at a time. "
+        f"Run on {stamp} at commit {commit()}; machine: {machine()}. "
+        f"Whole run: {(time.time() - started) / 60:.1f} min.",
+        "",
+        md,
+        end,
+    ])
+    write(args.output, block, begin, end)
+    log(f"wrote {args.output}")
+    return 0
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_cluster(store, work):
+    """rollout-scheduler and two rollout-executors on loopback (one core each: this machine's
+    two), ready when the scheduler's /readyz says both registered."""
+    import urllib.request
+    port = free_port()
+    logs = open(os.path.join(work, "cluster.log"), "w")
+    procs = [subprocess.Popen([SCHEDULER, "--store", store, "--bind-host", "127.0.0.1", "-p", str(port),
+                               "--min-ready-executors", "2"], stdout=logs, stderr=subprocess.STDOUT)]
+    for i in range(2):
+        wd = os.path.join(work, f"executor-{i}")
+        os.makedirs(wd, exist_ok=True)
+        procs.append(subprocess.Popen(
+            [EXECUTOR, "--store", store, "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1",
+             "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port), "-c", "1",
+             "-p", str(free_port()), "--bind-grpc-port", str(free_port()),
+             "--bind-health-port", str(free_port()), "--work-dir", wd],
+            stdout=logs, stderr=subprocess.STDOUT))
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return procs, f"df://127.0.0.1:{port}"
+        except OSError:
+            pass
+        if time.time() > deadline:
+            for p in procs:
+                p.kill()
+            raise SystemExit(f"the cluster did not start; see {work}/cluster.log")
+        time.sleep(0.2)
+
+
+def cluster_rows(args, data, gen, table, started):
+    """`--cluster`: Q1, Q6 and a one-order query on the cluster vs one local process, both
+    through the alias on the same store, alternating processes."""
+    work = tempfile.mkdtemp(prefix="rollout-bench-cluster-")
+    procs, url = start_cluster(gen["store"], work)
+    try:
+        for q, what in (("q1", "TPC-H Q1"), ("q6", "TPC-H Q6"), ("point", "one order's lines")):
+            log(f"== {what}: on the cluster vs local, alternating processes")
+            base = [BENCH, "query", q, "--dir", data, "--side", "ours", "--reps", str(args.reps)]
+            r = alternate(args.rounds, {"cluster": base + ["--cluster", url], "local": base})
+            same = r["cluster"].rows == r["local"].rows
+            note = "same result" if same else "RESULTS DIFFER"
+            if q == "point":
+                extra = r["cluster"].median - r["local"].median
+                note += f"; per-query cost of the scheduler {secs(extra)}"
+            table.timed(f"{what} via the alias on a Ballista cluster (scheduler + 2 executors × 1 core) "
+                        f"vs one local process", r["cluster"].median, r["local"].median, "local",
+                        note=f" ({note})")
+            if not same:
+                raise SystemExit(f"{what}: the cluster's result differs from the local one")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    md = table.markdown()
+    print(md)
+    stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    begin = f"<!-- bench:begin cluster sf{args.sf:g} (written by bench/run.sh --cluster --sf {args.sf:g}) -->"
+    end = f"<!-- bench:end cluster sf{args.sf:g} -->"
+    block = "\n".join([
+        begin,
+        f"Ballista 55 on one 2-core machine (context, not a target: the cluster's processes share "
+        f"the cores the local run has to itself). TPC-H scale factor {args.sf:g}, "
+        f"{args.rounds} rounds × {args.reps} repetitions per side, medians. "
         f"Run on {stamp} at commit {commit()}; machine: {machine()}. "
         f"Whole run: {(time.time() - started) / 60:.1f} min.",
         "",

@@ -2,6 +2,7 @@
 # One command for every benchmark (see bench/README.md):
 #
 #   bench/run.sh [--sf 1|10] [--rounds N] [--reps N] [--no-sf10-latency]
+#   bench/run.sh --cluster [--sf 1|10]      # only the Ballista rows (cluster vs local)
 #
 # Makes bench/.venv with the peers (duckdb, scipy, numpy, pyarrow), builds the release
 # binaries (rollout-bench, rollout), generates or reuses TPC-H data under bench/data/, runs
@@ -17,4 +18,5 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import duckdb, scipy,
 fi
 
 cargo build --release -q -p rollout-bench -p rollout-shell
+case " $* " in *" --cluster "*) cargo build --release -q -p rollout-cluster ;; esac
 exec "$venv/bin/python" bench/run.py "$@"

@@ -7,6 +7,7 @@
 //! ```sh
 //! rollout-bench gen --dir bench/data/sf1 --sf 1            # TPC-H lineitem + store (cached)
 //! rollout-bench query q1 --dir bench/data/sf1 --side ours  # or --side datafusion
+//! rollout-bench query q1 --dir bench/data/sf1 --side ours --cluster df://localhost:50050
 //! rollout-bench paired q6 --dir bench/data/sf1 --reps 30    # both sides in one process
 //! rollout-bench paired q6 --dir bench/data/sf1 --versus unrecorded   # the reads ledger's cost
 //! rollout-bench controller --rollouts 100 --rounds 20
@@ -71,6 +72,10 @@ enum Command {
         reps: usize,
         #[arg(long, default_value_t = 1)]
         warmup: usize,
+        /// Run `--side ours` on a Ballista cluster (df://host:port) of `rollout-scheduler` and
+        /// `rollout-executor` on the same store.
+        #[arg(long, value_name = "URL")]
+        cluster: Option<String>,
     },
     /// Plans (SQL to physical plan, nothing executed) TPC-H Q1 or Q6 `reps` times on one
     /// side: for profiling what planning through the alias adds (under callgrind, one process
@@ -202,7 +207,8 @@ async fn main() -> anyhow::Result<()> {
             side,
             reps,
             warmup,
-        } => queries::run(bench, &dir, side, reps, warmup).await?,
+            cluster,
+        } => queries::run(bench, &dir, side, reps, warmup, cluster.as_deref()).await?,
         Command::Plan {
             bench,
             dir,

@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
-use datafusion_rollout::RolloutContext;
+use datafusion_rollout::{RolloutContext, RolloutOptions};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -27,6 +27,9 @@ pub enum Bench {
     Scan,
     /// drift_summary (KS, Wasserstein, PSI, ...) of l_extendedprice, v1 vs v2 (ours only).
     Drift,
+    /// The lines of one order: a small query whose time is mostly per-query overhead
+    /// (planning, and on a cluster the scheduler's job).
+    Point,
 }
 
 /// TPC-H Q1 with the usual substitution (DELTA = 90 days), the date folded to a literal so
@@ -47,6 +50,10 @@ pub const Q6: &str = "SELECT sum(l_extendedprice * l_discount) AS revenue FROM l
 
 const CHECK: &str = "CHECK lineitem VERSION 'v1'";
 
+/// One order's lines (row groups pruned by their statistics).
+const POINT: &str = "SELECT l_linenumber, l_quantity FROM lineitem WHERE l_orderkey = 7 \
+    ORDER BY l_linenumber";
+
 /// The columns the contract reads.
 const SCAN: &str = "SELECT l_orderkey, l_linenumber, l_quantity, l_extendedprice, l_discount, l_tax, \
     l_shipdate, l_shipmode, l_comment FROM lineitem";
@@ -65,6 +72,15 @@ impl Ctx {
     /// Opens `side` on the data `rollout-bench gen` made under `dir`; refuses a folder without
     /// it rather than creating an empty store there.
     pub(crate) async fn open(side: Side, dir: &Path) -> anyhow::Result<Ctx> {
+        Self::open_on(side, dir, None).await
+    }
+
+    /// [`Self::open`], our side planning for the Ballista cluster at `cluster` when given.
+    pub(crate) async fn open_on(
+        side: Side,
+        dir: &Path,
+        cluster: Option<&str>,
+    ) -> anyhow::Result<Ctx> {
         let ready = store_dir(dir).join("READY");
         if !lineitem_dir(dir).join("_SUCCESS").exists() || !ready.exists() {
             bail!(
@@ -74,7 +90,14 @@ impl Ctx {
             );
         }
         Ok(match side {
-            Side::Ours => Ctx::Ours(RolloutContext::open(&path_str(&store_dir(dir))?).await?),
+            Side::Ours => {
+                let options = RolloutOptions {
+                    state_hook: cluster.map(rollout_cluster::cluster_hook).transpose()?,
+                    ..RolloutOptions::default()
+                };
+                Ctx::Ours(RolloutContext::open_with(&path_str(&store_dir(dir))?, options).await?)
+            }
+            Side::Datafusion if cluster.is_some() => bail!("--cluster is for --side ours"),
             Side::Datafusion => {
                 let ctx = SessionContext::new();
                 ctx.register_parquet(
@@ -121,13 +144,15 @@ pub async fn run(
     side: Side,
     reps: usize,
     warmup: usize,
+    cluster: Option<&str>,
 ) -> anyhow::Result<Value> {
     let t = Instant::now();
-    let ctx = Ctx::open(side, dir).await?;
+    let ctx = Ctx::open_on(side, dir, cluster).await?;
     let open_seconds = t.elapsed().as_secs_f64();
     let (sql, stream) = match (bench, side) {
         (Bench::Q1, _) => (Q1, false),
         (Bench::Q6, _) => (Q6, false),
+        (Bench::Point, _) => (POINT, false),
         (Bench::Check, Side::Ours) => (CHECK, false),
         (Bench::Scan, Side::Datafusion) => (SCAN, true),
         (Bench::Drift, Side::Ours) => (DRIFT, false),
@@ -146,6 +171,7 @@ pub async fn run(
     Ok(json!({
         "bench": format!("{bench:?}").to_lowercase(),
         "side": format!("{side:?}").to_lowercase(),
+        "cluster": cluster,
         "open_seconds": open_seconds,
         "times": times,
         "rows": rows_of(&batches)?,

@@ -10,6 +10,7 @@ use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::prelude::SessionConfig;
 use datafusion_rollout::contract::functions;
 use datafusion_rollout::resolve::{PinnedStoreRegistry, Pins};
+use datafusion_rollout::store::resolve_location;
 use datafusion_rollout::{Store, StoreOptions};
 
 /// A scheduler's or executor's view of a rollout store: the object stores its plans read
@@ -24,8 +25,21 @@ pub struct Node {
 impl Node {
     /// The node of the store at `location` (a folder, `file://` or `s3://` URL; an S3 store's
     /// credentials come from this process's environment, as for the shell).
+    /// A location without a store (a mistyped path, an empty bucket prefix) is refused: the
+    /// processes of a cluster read a store, they never start one.
     pub async fn open(location: &str) -> datafusion_rollout::Result<Node> {
+        let missing = |reason: &str| datafusion_rollout::Error::InvalidLocation {
+            location: location.to_string(),
+            reason: format!("{reason}; give the store the shell uses (rollout --store)"),
+        };
+        let url = resolve_location(location, false)?;
+        if url.scheme() == "file" && url.to_file_path().is_ok_and(|p| !p.is_dir()) {
+            return Err(missing("there is no folder there"));
+        }
         let store = Store::open(location, StoreOptions::default()).await?;
+        if store.state().sequence == 0 {
+            return Err(missing("no rollout store is there (its log is empty)"));
+        }
         let registry = Arc::new(PinnedStoreRegistry::new(Pins::refreshing(Arc::clone(
             &store,
         ))));

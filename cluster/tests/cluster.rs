@@ -467,3 +467,37 @@ async fn a_cluster_reads_a_store_on_s3() {
     let text = err.to_string();
     assert!(text.contains(&file), "{text}");
 }
+
+/// A scheduler or executor pointed at a place without a store says so and stops, rather than
+/// starting a cluster that verifies nothing.
+#[test]
+fn processes_refuse_a_location_without_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let missing = dir.path().join("missing");
+    for bin in [
+        env!("CARGO_BIN_EXE_rollout-scheduler"),
+        env!("CARGO_BIN_EXE_rollout-executor"),
+    ] {
+        for (place, why) in [
+            (&missing, "there is no folder there"),
+            (&empty, "no rollout store is there"),
+        ] {
+            let out = Command::new(bin)
+                .args(["--store", place.to_str().unwrap(), "-p", "0"])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success(),
+                "{bin} started on {}",
+                place.display()
+            );
+            assert!(
+                err.contains(place.to_str().unwrap()) && err.contains(why),
+                "{bin}: {err}"
+            );
+        }
+    }
+}
