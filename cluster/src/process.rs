@@ -1,7 +1,19 @@
-//! What the `rollout-scheduler` and `rollout-executor` binaries share: their logs.
+//! What the `rollout-scheduler` and `rollout-executor` binaries share: their runtime and logs.
 
 use ballista_core::config::LogRotationPolicy;
 use tracing_subscriber::EnvFilter;
+
+/// Runs a process's main future on a multi-threaded runtime with the deep stacks Ballista's
+/// own binaries use (plans are walked recursively).
+pub fn block_on<F: std::future::Future<Output = ballista_core::error::Result<()>>>(
+    main: F,
+) -> ballista_core::error::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(32 * 1024 * 1024)
+        .build()?
+        .block_on(main)
+}
 
 /// Logs to stdout, or to files in `dir` rotated by `rotation` and named from `prefix`, at
 /// `RUST_LOG` or else `level` (Ballista's own flags for its binaries).

@@ -20,7 +20,7 @@ use ballista_executor::health::spawn_health_server;
 use clap::Parser;
 use datafusion::prelude::SessionConfig;
 use rollout_cluster::Node;
-use rollout_cluster::process::init_logging;
+use rollout_cluster::process::{block_on, init_logging};
 
 #[derive(Parser)]
 #[command(
@@ -37,11 +37,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(32 * 1024 * 1024)
-        .build()?;
-    runtime.block_on(run(Args::parse()))
+    block_on(run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<()> {

@@ -19,7 +19,7 @@ use ballista_scheduler::scheduler_process::start_server;
 use clap::Parser;
 use datafusion::prelude::SessionConfig;
 use rollout_cluster::Node;
-use rollout_cluster::process::init_logging;
+use rollout_cluster::process::{block_on, init_logging};
 
 #[derive(Parser)]
 #[command(
@@ -36,11 +36,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(32 * 1024 * 1024)
-        .build()?;
-    runtime.block_on(run(Args::parse()))
+    block_on(run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<()> {
