@@ -6,15 +6,20 @@ use async_trait::async_trait;
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use ballista_core::planner::BallistaQueryPlanner;
 use datafusion::catalog::Session;
+use datafusion::common::DFSchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::execution::context::QueryPlanner;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::dml::CopyTo;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{
+    Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::LogicalPlanNode;
 use datafusion_rollout::StateHook;
@@ -63,12 +68,14 @@ pub fn cluster_hook(cluster: &str) -> Result<StateHook> {
 fn plan_on_cluster(state: SessionState, url: &str, name: &str) -> Result<SessionState> {
     let config: SessionConfig = state.config().clone().upgrade_for_ballista();
     let planner = ClusterPlanner {
-        cluster: BallistaQueryPlanner::<LogicalPlanNode>::new(
-            url.to_string(),
-            config.ballista_config(),
-        ),
+        cluster: Arc::new(Cluster {
+            planner: BallistaQueryPlanner::<LogicalPlanNode>::new(
+                url.to_string(),
+                config.ballista_config(),
+            ),
+            name: name.to_string(),
+        }),
         local: DefaultPhysicalPlanner::default(),
-        name: name.to_string(),
     };
     let config = config.with_ballista_query_planner(Arc::new(planner));
     let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
@@ -80,10 +87,8 @@ fn plan_on_cluster(state: SessionState, url: &str, name: &str) -> Result<Session
 /// Plans a query for the cluster when it can run there ([`runs_on_cluster`]), with the reads
 /// of datasets recorded on the client around it; otherwise here, as DataFusion would.
 pub struct ClusterPlanner {
-    cluster: BallistaQueryPlanner<LogicalPlanNode>,
+    cluster: Arc<Cluster>,
     local: DefaultPhysicalPlanner,
-    /// The cluster as the user named it, for errors.
-    name: String,
 }
 
 impl std::fmt::Debug for ClusterPlanner {
@@ -91,6 +96,25 @@ impl std::fmt::Debug for ClusterPlanner {
         f.debug_struct("ClusterPlanner")
             .field("cluster", &self.cluster)
             .finish()
+    }
+}
+
+/// Plans for one cluster.
+#[derive(Debug)]
+struct Cluster {
+    planner: BallistaQueryPlanner<LogicalPlanNode>,
+    /// The cluster as the user named it, for errors.
+    name: String,
+}
+
+impl Cluster {
+    async fn plan(
+        &self,
+        plan: &LogicalPlan,
+        state: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let exec = self.planner.create_physical_plan(plan, state).await?;
+        Ok(Arc::new(OnCluster::new(exec, &self.name)))
     }
 }
 
@@ -102,15 +126,101 @@ impl QueryPlanner for ClusterPlanner {
         state: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let (detached, reads) = detach_reads(plan.clone())?;
-        if !runs_on_cluster(&detached)? {
-            return self.local.create_physical_plan(plan, state).await;
-        }
-        match self.cluster.create_physical_plan(&detached, state).await {
-            Ok(exec) => Ok(reads.wrap(Arc::new(OnCluster::new(exec, &self.name)))),
+        let planned = match &detached {
+            LogicalPlan::Copy(copy) if runs_on_cluster(&copy.input)? => {
+                self.write_here(copy, state).await
+            }
+            _ if runs_on_cluster(&detached)? => self.cluster.plan(&detached, state).await,
+            _ => return self.local.create_physical_plan(plan, state).await,
+        };
+        match planned {
+            Ok(exec) => Ok(reads.wrap(exec)),
             Err(e) => {
                 reads.fail(&e);
                 Err(e)
             }
+        }
+    }
+}
+
+impl ClusterPlanner {
+    /// A write (`COPY`, and `CREATE VERSION ... AS SELECT`, which writes through it) whose
+    /// query runs on the cluster and whose files are written here: the query becomes a leaf
+    /// ([`ClusterQuery`]) that the local planner hands back to the cluster.
+    async fn write_here(
+        &self,
+        copy: &CopyTo,
+        state: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let query = ClusterQuery {
+            plan: copy.input.as_ref().clone(),
+        };
+        let write = LogicalPlan::Copy(CopyTo {
+            input: Arc::new(LogicalPlan::Extension(Extension {
+                node: Arc::new(query),
+            })),
+            ..copy.clone()
+        });
+        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
+            ClusterQueries(Arc::clone(&self.cluster)),
+        )]);
+        planner.create_physical_plan(&write, state).await
+    }
+}
+
+/// A query planned on the cluster inside a plan that runs here (see
+/// [`ClusterPlanner::write_here`]). It has no inputs, so the local planner does not plan
+/// the query too.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd)]
+struct ClusterQuery {
+    plan: LogicalPlan,
+}
+
+impl UserDefinedLogicalNodeCore for ClusterQuery {
+    fn name(&self) -> &str {
+        "ClusterQuery"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![]
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        self.plan.schema()
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+
+    fn fmt_for_explain(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "ClusterQuery")
+    }
+
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, _inputs: Vec<LogicalPlan>) -> Result<Self> {
+        Ok(ClusterQuery {
+            plan: self.plan.clone(),
+        })
+    }
+}
+
+/// Plans [`ClusterQuery`] leaves on the cluster.
+struct ClusterQueries(Arc<Cluster>);
+
+#[async_trait]
+impl ExtensionPlanner for ClusterQueries {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        _physical_inputs: &[Arc<dyn ExecutionPlan>],
+        state: &dyn Session,
+        _planning: &PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        match node.as_any().downcast_ref::<ClusterQuery>() {
+            Some(query) => Ok(Some(self.0.plan(&query.plan, state).await?)),
+            None => Ok(None),
         }
     }
 }

@@ -339,6 +339,37 @@ async fn a_cluster_answers_as_local_datafusion_does() {
     let drift = "SELECT * FROM drift('lineitem', 'v1', 'v2')";
     assert_eq!(table(&bob, drift).await, table(&local_bob, drift).await);
 
+    // A version made by a query: the query (and the contract's checks at registration) run
+    // on the cluster, the files are written here; the version holds what the query returned.
+    let air = "SELECT * FROM lineitem WHERE l_shipmode = 'AIR'";
+    let copy = format!(
+        "COPY ({air}) TO '{}' STORED AS PARQUET",
+        dir.path().join("air.parquet").display()
+    );
+    assert!(
+        distributed(&bob, &copy).await,
+        "a write's query is not planned for the cluster"
+    );
+    let jobs = cluster.jobs().await;
+    table(
+        &bob,
+        &format!("CREATE VERSION 'air' OF lineitem AS {air} ORDER BY l_orderkey, l_linenumber"),
+    )
+    .await;
+    assert!(
+        cluster.jobs().await > jobs + 1,
+        "CREATE VERSION ... AS SELECT: its query and checks did not run on the cluster"
+    );
+    let summary = "SELECT count(*), sum(l_quantity), min(l_shipmode), max(l_shipmode) FROM";
+    assert_eq!(
+        table(
+            &local_bob,
+            &format!("{summary} lineitem VERSION AS OF 'air'")
+        )
+        .await,
+        table(&local_bob, &format!("{summary} ({air})")).await,
+    );
+
     // Reads are recorded on the client, with the version each consumer read.
     alice.close().await.unwrap();
     bob.close().await.unwrap();
