@@ -91,6 +91,14 @@ impl Shell {
         }
     }
 
+    /// The server, when the shell runs statements on one.
+    pub fn remote(&self) -> Option<&Remote> {
+        match &self.backend {
+            Backend::Local(_) => None,
+            Backend::Remote(remote) => Some(remote),
+        }
+    }
+
     /// The store's URL, or the server's.
     pub fn location(&self) -> String {
         match &self.backend {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::logical_expr::Documentation;
 
@@ -25,6 +25,9 @@ pub async fn list(shell: &mut Shell) -> Result<(), Failure> {
 
 /// `\d name`: a dataset's columns, versions and rollout; a table's columns.
 pub async fn describe(shell: &mut Shell, name: &str) -> Result<(), Failure> {
+    if shell.remote().is_some() {
+        return describe_remote(shell, name).await;
+    }
     let state = shell.context()?.store().state();
     if let Some(dataset) = state.datasets.get(name) {
         let comment = dataset
@@ -55,6 +58,14 @@ pub async fn describe(shell: &mut Shell, name: &str) -> Result<(), Failure> {
             .await?;
         return Ok(());
     }
+    let columns = table_columns(shell, name).await?;
+    shell.write_text(&format!("Table {name}"))?;
+    shell.print(&columns)?;
+    Ok(())
+}
+
+/// The columns of the table (or dataset) `name` as the session's catalog has them.
+async fn table_columns(shell: &Shell, name: &str) -> Result<StatementOutput, Failure> {
     let sql = format!(
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
          WHERE table_name = '{}' AND table_schema <> 'information_schema' \
@@ -67,8 +78,34 @@ pub async fn describe(shell: &mut Shell, name: &str) -> Result<(), Failure> {
             "no dataset or table named '{name}'; \\d lists them"
         )));
     }
-    shell.write_text(&format!("Table {name}"))?;
+    Ok(columns)
+}
+
+/// `\d name` on a server: what its SQL tells the user who logged in (the columns a dataset's
+/// readers see, its versions and rollout; a table's columns).
+async fn describe_remote(shell: &mut Shell, name: &str) -> Result<(), Failure> {
+    let columns = table_columns(shell, name).await?;
+    let datasets = shell.execute("SHOW DATASETS", 1).await?;
+    let is_dataset = datasets.batches.iter().any(|b| {
+        b.column_by_name("dataset")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .is_some_and(|names| names.iter().any(|n| n == Some(name)))
+    });
+    if !is_dataset {
+        shell.write_text(&format!("Table {name}"))?;
+        return Ok(shell.print(&columns)?);
+    }
+    shell.write_text(&format!("Dataset {name}"))?;
     shell.print(&columns)?;
+    for (title, statement) in [
+        ("Versions", "SHOW VERSIONS OF"),
+        ("Rollout", "SHOW ROLLOUT"),
+    ] {
+        shell.write_text(title)?;
+        shell
+            .run_one(&format!("{statement} {}", quote_ident(name)), 1)
+            .await?;
+    }
     Ok(())
 }
 

@@ -15,5 +15,6 @@ mod statements;
 mod table;
 
 pub use command::MetaCommand;
+pub use describe::quote_ident;
 pub use run::{Next, run};
 pub use table::{COMMANDS, parse_maxrows};

@@ -6,10 +6,18 @@
 
 use std::collections::BTreeMap;
 
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
 use datafusion_rollout::RolloutContext;
 use rustyline::completion::Pair;
 
 use crate::meta::COMMANDS;
+use crate::meta::quote_ident;
+use crate::remote::Remote;
+
+/// Datasets whose versions completion asks a server for, before each prompt.
+const MAX_REMOTE_DATASETS: usize = 64;
 
 /// Keywords of our statements.
 pub const ROLLOUT_KEYWORDS: &[&str] = &[
@@ -208,6 +216,47 @@ impl Names {
         names
     }
 
+    /// The same names from a server, by SQL as the user who logged in: what that user may
+    /// see. A query the server refuses leaves its names out.
+    pub async fn gather_remote(remote: &Remote) -> Names {
+        let strings = |sql: String, columns: &'static [&'static str]| async move {
+            remote_strings(remote, &sql, columns)
+                .await
+                .unwrap_or_default()
+        };
+        let mut names = Names::default();
+        for row in strings("SHOW DATASETS".into(), &["dataset"]).await {
+            names.datasets.extend(row);
+        }
+        for row in strings("SHOW COHORTS".into(), &["name"]).await {
+            names.cohorts.extend(row);
+        }
+        // A session's datasets are a handful; a store of thousands offers the first ones.
+        for dataset in names.datasets.iter().take(MAX_REMOTE_DATASETS) {
+            let sql = format!("SHOW VERSIONS OF {}", quote_ident(dataset));
+            let versions = strings(sql, &["version"]).await.into_iter().flatten();
+            names.versions.insert(dataset.clone(), versions.collect());
+        }
+        let columns = "SELECT table_name, column_name FROM information_schema.columns \
+            WHERE table_schema <> 'information_schema'";
+        for row in strings(columns.into(), &["table_name", "column_name"]).await {
+            let [table, column] = <[String; 2]>::try_from(row).unwrap_or_default();
+            if !names.datasets.contains(&table) {
+                names.tables.push(table);
+            }
+            names.columns.push(column);
+        }
+        let functions = "SELECT DISTINCT routine_name FROM information_schema.routines";
+        for row in strings(functions.into(), &["routine_name"]).await {
+            names.functions.extend(row);
+        }
+        for list in [&mut names.columns, &mut names.functions, &mut names.tables] {
+            list.sort();
+            list.dedup();
+        }
+        names
+    }
+
     /// The start of the word at `pos` and what may replace it.
     pub fn complete(&self, line: &str, pos: usize) -> (usize, Vec<Pair>) {
         let before = line.get(..pos).unwrap_or(line);
@@ -287,6 +336,36 @@ impl Names {
             .iter()
             .find(|d| d.as_str() == word || d.eq_ignore_ascii_case(word))
     }
+}
+
+/// The values of `columns` in each row of `sql`'s result on the server, as text (NULLs
+/// empty).
+async fn remote_strings(remote: &Remote, sql: &str, columns: &[&str]) -> Option<Vec<Vec<String>>> {
+    let (_, batches, _) = remote.execute(sql).await.ok()?;
+    let mut rows = Vec::new();
+    for batch in batches {
+        let mut texts = Vec::with_capacity(columns.len());
+        for name in columns {
+            let column = batch.column_by_name(name)?;
+            let text = cast(column, &DataType::Utf8).ok()?;
+            texts.push(text.as_string::<i32>().clone());
+        }
+        for row in 0..batch.num_rows() {
+            rows.push(
+                texts
+                    .iter()
+                    .map(|t| {
+                        if t.is_valid(row) {
+                            t.value(row).to_string()
+                        } else {
+                            String::new()
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Some(rows)
 }
 
 /// Words before the cursor's word, for context (`VERSION AS OF`, `FOR COHORT`, ...).

@@ -60,9 +60,10 @@ pub async fn run(shell: &mut Shell) -> Result<(), Failure> {
     }
 
     loop {
-        let names = match shell.context() {
-            Ok(ctx) => Names::gather(ctx).await,
-            Err(_) => Names::default(),
+        let names = match (shell.context(), shell.remote()) {
+            (Ok(ctx), _) => Names::gather(ctx).await,
+            (_, Some(remote)) => Names::gather_remote(remote).await,
+            _ => Names::default(),
         };
         if let Some(helper) = editor.helper_mut() {
             helper.names = names;

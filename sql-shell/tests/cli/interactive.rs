@@ -12,13 +12,24 @@ use tempfile::TempDir;
 use crate::setup_orders;
 
 /// Everything the terminal showed, kept for the failure message and for `--nocapture`.
-struct Session {
-    pty: PtySession,
+pub struct Session {
+    pub pty: PtySession,
     transcript: String,
 }
 
 impl Session {
-    fn expect(&mut self, needle: &str) {
+    /// `command` in a pseudo-terminal, waiting at most 20 s for each expected text.
+    pub fn spawn(command: Command) -> Session {
+        let options = Options::new()
+            .timeout_ms(Some(20_000))
+            .strip_ansi_escape_codes(true);
+        Session {
+            pty: spawn_with_options(command, options).unwrap(),
+            transcript: String::new(),
+        }
+    }
+
+    pub fn expect(&mut self, needle: &str) {
         match self.pty.exp_string(needle) {
             Ok(before) => {
                 self.transcript.push_str(&before);
@@ -31,7 +42,7 @@ impl Session {
         }
     }
 
-    fn send(&mut self, text: &str) {
+    pub fn send(&mut self, text: &str) {
         self.pty.send(text).unwrap();
         self.pty.flush().unwrap();
     }
@@ -53,13 +64,7 @@ fn completes_cancels_and_exits() {
         .env("USER", "tester")
         .arg("--store")
         .arg(dir.path().join("store"));
-    let options = Options::new()
-        .timeout_ms(Some(20_000))
-        .strip_ansi_escape_codes(true);
-    let mut s = Session {
-        pty: spawn_with_options(command, options).unwrap(),
-        transcript: String::new(),
-    };
+    let mut s = Session::spawn(command);
     let prompt = "store (consumer tester)> ";
     s.expect("Type \\? for help");
     s.expect("NULL shows as '(null)'");

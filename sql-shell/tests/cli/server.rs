@@ -7,6 +7,7 @@ use std::process::{Child, Stdio};
 use assert_cmd::cargo::cargo_bin;
 use tempfile::TempDir;
 
+use crate::interactive::Session;
 use crate::{rollout, run, setup_orders};
 
 /// A `rollout serve` child process; killed when dropped.
@@ -123,6 +124,52 @@ fn the_shell_runs_statements_on_a_server_as_the_user_who_logged_in() {
         .args(["-c", "CHECK orders VERSION 'v2'"]));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 
+    // `\d name` asks the server: the dataset's columns, its versions and the rollout.
+    // `\consumer` changes a local session only.
+    let out =
+        run(remote(dir.path(), &served, "carol", "carol-password").args(["-c", "\\d orders"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for expected in ["Dataset orders", "channel,", "Versions", "v2,", "Rollout"] {
+        assert!(out.stdout.contains(expected), "{expected}: {}", out.stdout);
+    }
+    let out = run(remote(dir.path(), &served, "dave", "dave-password").args(["-c", "\\d nothing"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("no dataset or table named 'nothing'"),
+        "{}",
+        out.stderr
+    );
+    let out =
+        run(remote(dir.path(), &served, "admin", "admin-password").args(["-c", "\\consumer bob"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("needs a local store"), "{}", out.stderr);
+
+    // Interactively, Tab completes from what the server tells this user.
+    let mut command = std::process::Command::new(cargo_bin!("rollout"));
+    command
+        .current_dir(dir.path())
+        .env("TERM", "xterm")
+        .env("HOME", dir.path())
+        .env("ROLLOUT_PASSWORD", "carol-password")
+        .args(["--server", &served.url, "--user", "carol"]);
+    let mut s = Session::spawn(command);
+    let prompt = format!("{}> ", served.url.trim_start_matches("grpc://"));
+    s.expect(&prompt);
+    s.send("SELECT chan\t");
+    s.expect("SELECT channel");
+    s.send(" FROM ord\t");
+    s.expect("FROM orders");
+    s.send(" WHERE channel IS NOT NULL;\r");
+    s.expect("web");
+    s.expect(&prompt);
+    s.send("SELECT count(*) FROM orders VERSION AS OF 'v2\t");
+    s.expect("'v2'");
+    s.send(";\r");
+    s.expect("4");
+    s.expect(&prompt);
+    s.pty.send_control('d').unwrap();
+    s.pty.process_mut().wait().unwrap();
+
     // A change made through the server is the admin's in the history.
     let out = run(remote(dir.path(), &served, "admin", "admin-password")
         .args(["-c", "ROLLBACK orders REASON 'from the shell'"]));
@@ -135,12 +182,6 @@ fn the_shell_runs_statements_on_a_server_as_the_user_who_logged_in() {
         "{}",
         out.stdout
     );
-
-    // Meta commands that read the store need it locally.
-    let out =
-        run(remote(dir.path(), &served, "admin", "admin-password").args(["-c", "\\d orders"]));
-    assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("needs a local store"), "{}", out.stderr);
 
     // No such server.
     let out = run(rollout(dir.path()).args(["--server", "grpc://127.0.0.1:1", "-c", "SELECT 1"]));
