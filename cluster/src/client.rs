@@ -130,6 +130,10 @@ impl QueryPlanner for ClusterPlanner {
             LogicalPlan::Copy(copy) if runs_on_cluster(&copy.input)? => {
                 self.write_here(copy, state).await
             }
+            // Ballista runs the query and reads the job's metrics back from the scheduler.
+            LogicalPlan::Analyze(analyze) if runs_on_cluster(&analyze.input)? => {
+                self.cluster.plan(&detached, state).await
+            }
             _ if runs_on_cluster(&detached)? => self.cluster.plan(&detached, state).await,
             _ => return self.local.create_physical_plan(plan, state).await,
         };

@@ -336,6 +336,16 @@ async fn a_cluster_answers_as_local_datafusion_does() {
         cluster.jobs().await > jobs,
         "CHECK did not run on the cluster"
     );
+    // EXPLAIN ANALYZE runs on the cluster: the stages' metrics, and the version and why.
+    let analyzed = table(&bob, &format!("EXPLAIN ANALYZE {Q6}")).await;
+    for expected in [
+        "Plan with Metrics",
+        "output_rows",
+        "rollout_resolution",
+        "v1",
+    ] {
+        assert!(analyzed.contains(expected), "{expected}: {analyzed}");
+    }
     let drift = "SELECT * FROM drift('lineitem', 'v1', 'v2')";
     assert_eq!(table(&bob, drift).await, table(&local_bob, drift).await);
 
