@@ -453,7 +453,8 @@ def start_cluster(store, work):
         os.makedirs(wd, exist_ok=True)
         procs.append(subprocess.Popen(
             [EXECUTOR, "--store", store, "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1",
-             "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port), "-c", "1",
+             "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port),
+             "--scheduler-connect-timeout-seconds", "30", "-c", "1",
              "-p", str(free_port()), "--bind-grpc-port", str(free_port()),
              "--bind-health-port", str(free_port()), "--work-dir", wd],
             stdout=logs, stderr=subprocess.STDOUT))
@@ -465,10 +466,12 @@ def start_cluster(store, work):
                     return procs, f"df://127.0.0.1:{port}"
         except OSError:
             pass
-        if time.time() > deadline:
+        gone = [p for p in procs if p.poll() is not None]
+        if gone or time.time() > deadline:
             for p in procs:
                 p.kill()
-            raise SystemExit(f"the cluster did not start; see {work}/cluster.log")
+            why = "a process exited" if gone else "not ready within 60 s"
+            raise SystemExit(f"the cluster did not start ({why}); see {work}/cluster.log")
         time.sleep(0.2)
 
 

@@ -17,6 +17,10 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import duckdb, scipy,
   "$venv/bin/pip" install --quiet duckdb scipy numpy pyarrow
 fi
 
-cargo build --release -q -p rollout-bench -p rollout-shell
-case " $* " in *" --cluster "*) cargo build --release -q -p rollout-cluster ;; esac
+# The cluster's processes enable features of arrow (IPC compression) that the client alone does
+# not: one build of all three, or each command would rebuild DataFusion for the other.
+case " $* " in
+  *" --cluster "*) cargo build --release -q -p rollout-bench -p rollout-shell -p rollout-cluster ;;
+  *) cargo build --release -q -p rollout-bench -p rollout-shell ;;
+esac
 exec "$venv/bin/python" bench/run.py "$@"

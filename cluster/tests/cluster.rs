@@ -102,6 +102,8 @@ impl Cluster {
                         "127.0.0.1",
                     ])
                     .args(["--scheduler-port", &port.to_string(), "-c", "2"])
+                    // Started beside the scheduler: wait for it to listen.
+                    .args(["--scheduler-connect-timeout-seconds", "30"])
                     .args(["-p", &free_port().to_string()])
                     .args(["--bind-grpc-port", &free_port().to_string()])
                     .args(["--bind-health-port", &free_port().to_string()])
@@ -140,6 +142,14 @@ impl Cluster {
             }
             if let Ok(Some(status)) = self.scheduler.try_wait() {
                 self.fail(&format!("the scheduler exited: {status}"));
+            }
+            let exited = self
+                .executors
+                .iter_mut()
+                .enumerate()
+                .find_map(|(i, e)| e.try_wait().ok().flatten().map(|s| (i, s)));
+            if let Some((i, status)) = exited {
+                self.fail(&format!("executor {i} exited: {status}"));
             }
             if start.elapsed() > Duration::from_secs(90) {
                 self.fail("the cluster was not ready within 90 s");

@@ -42,7 +42,8 @@ def cluster(store, tmp_path):
     procs.append(
         subprocess.Popen(
             [EXECUTOR, "--store", str(store), "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1",
-             "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port), "-c", "2",
+             "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port),
+             "--scheduler-connect-timeout-seconds", "30", "-c", "2",
              "-p", str(free_port()), "--bind-grpc-port", str(free_port()),
              "--bind-health-port", str(free_port()), "--work-dir", str(tmp_path)],
             stdout=logs,
