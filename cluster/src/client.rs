@@ -23,7 +23,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::LogicalPlanNode;
 use datafusion_rollout::StateHook;
-use datafusion_rollout::resolve::detach_reads;
+use datafusion_rollout::resolve::{RowsReadElsewhere, detach_reads};
 
 use crate::on_cluster::OnCluster;
 use url::Url;
@@ -73,6 +73,7 @@ fn plan_on_cluster(state: SessionState, url: &str, name: &str) -> Result<Session
                 url.to_string(),
                 config.ballista_config(),
             ),
+            url: url.to_string(),
             name: name.to_string(),
         }),
         local: DefaultPhysicalPlanner::default(),
@@ -103,18 +104,23 @@ impl std::fmt::Debug for ClusterPlanner {
 #[derive(Debug)]
 struct Cluster {
     planner: BallistaQueryPlanner<LogicalPlanNode>,
+    /// The scheduler's gRPC URL.
+    url: String,
     /// The cluster as the user named it, for errors.
     name: String,
 }
 
 impl Cluster {
+    /// `plan` as a job on the cluster; the rows its scans read reported to `rows`.
     async fn plan(
         &self,
         plan: &LogicalPlan,
         state: &dyn Session,
+        rows: Option<RowsReadElsewhere>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let exec = self.planner.create_physical_plan(plan, state).await?;
-        Ok(Arc::new(OnCluster::new(exec, &self.name)))
+        let rows = rows.map(|r| (self.url.as_str(), r));
+        Ok(Arc::new(OnCluster::new(exec, &self.name, rows)))
     }
 }
 
@@ -132,9 +138,11 @@ impl QueryPlanner for ClusterPlanner {
             }
             // Ballista runs the query and reads the job's metrics back from the scheduler.
             LogicalPlan::Analyze(analyze) if runs_on_cluster(&analyze.input)? => {
-                self.cluster.plan(&detached, state).await
+                self.cluster.plan(&detached, state, None).await
             }
-            _ if runs_on_cluster(&detached)? => self.cluster.plan(&detached, state).await,
+            _ if runs_on_cluster(&detached)? => {
+                self.cluster.plan(&detached, state, reads.sole_read()).await
+            }
             _ => return self.local.create_physical_plan(plan, state).await,
         };
         match planned {
@@ -223,7 +231,7 @@ impl ExtensionPlanner for ClusterQueries {
         _planning: &PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         match node.as_any().downcast_ref::<ClusterQuery>() {
-            Some(query) => Ok(Some(self.0.plan(&query.plan, state).await?)),
+            Some(query) => Ok(Some(self.0.plan(&query.plan, state, None).await?)),
             None => Ok(None),
         }
     }

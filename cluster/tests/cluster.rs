@@ -403,6 +403,32 @@ async fn a_cluster_answers_as_local_datafusion_does() {
     assert!(reads.contains("| alice    | v2 "), "{reads}");
     assert!(reads.contains("| bob      | v1 "), "{reads}");
 
+    // The rows a read scanned: counted by the cluster's scans (the scheduler's job metrics),
+    // as many as the same query counts here; a query of two datasets' scans is not split.
+    let scan = "SELECT l_shipmode, sum(l_quantity) FROM lineitem WHERE l_quantity < 10 \
+        GROUP BY l_shipmode";
+    for (consumer, cluster) in [("carol", Some(&cluster)), ("dave", None)] {
+        let rc = open(&store, consumer, cluster).await;
+        table(&rc, scan).await;
+        rc.close().await.unwrap();
+    }
+    let rows = table(
+        &admin,
+        "SELECT consumer, rows FROM rollout_reads('lineitem') \
+         WHERE consumer IN ('carol', 'dave') ORDER BY consumer",
+    )
+    .await;
+    let counts: Vec<&str> = rows
+        .lines()
+        .filter(|l| l.contains("carol") || l.contains("dave"))
+        .map(|l| l.split('|').nth(2).unwrap_or_default().trim())
+        .collect();
+    assert_eq!(counts.len(), 2, "{rows}");
+    assert!(
+        counts[0] == counts[1] && counts[0].parse::<u64>().is_ok_and(|n| n > 0),
+        "{rows}"
+    );
+
     // A pinned file changed after registration fails the query on the cluster, naming it:
     // a file of v3, which the cluster's processes learnt of from the log after they started.
     let tampered = late.join("part-1.parquet");

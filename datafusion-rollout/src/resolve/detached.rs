@@ -17,12 +17,36 @@ use super::recording::{ReadProbe, RecordReadsExec, RecordedTable};
 #[derive(Debug, Default)]
 pub struct DetachedReads {
     probes: Vec<Arc<ReadProbe>>,
+    /// The plan also scans tables that are not datasets read through their name.
+    other_scans: bool,
+}
+
+/// Where the engine that ran a plan reports how many rows its scans read, when they all read
+/// one dataset ([`DetachedReads::sole_read`]).
+#[derive(Debug, Clone)]
+pub struct RowsReadElsewhere(Arc<ReadProbe>);
+
+impl RowsReadElsewhere {
+    /// The rows the plan's scans produced, summed over them (a self-join's two scans both
+    /// count, as they do when the plan runs here).
+    pub fn counted(&self, rows: u64) {
+        self.0.counted(rows);
+    }
 }
 
 impl DetachedReads {
     /// Whether the plan read any dataset through its name.
     pub fn is_empty(&self) -> bool {
         self.probes.is_empty()
+    }
+
+    /// When every scan of the plan reads one dataset through its name: where to report the
+    /// rows they read (the scans' rows cannot be told apart otherwise).
+    pub fn sole_read(&self) -> Option<RowsReadElsewhere> {
+        match self.probes.as_slice() {
+            [probe] if !self.other_scans => Some(RowsReadElsewhere(Arc::clone(probe))),
+            _ => None,
+        }
     }
 
     /// `plan` (the physical plan of what [`detach_reads`] returned) recording the reads.
@@ -52,9 +76,11 @@ pub fn detach_reads(plan: LogicalPlan) -> DfResult<(LogicalPlan, DetachedReads)>
                 return Ok(Transformed::no(node));
             };
             let Ok(provider) = source_as_provider(&scan.source) else {
+                reads.other_scans = true;
                 return Ok(Transformed::no(node));
             };
             let Some(recorded) = provider.downcast_ref::<RecordedTable>() else {
+                reads.other_scans = true;
                 return Ok(Transformed::no(node));
             };
             let probe = Arc::clone(&recorded.probe);

@@ -22,7 +22,7 @@ pub use bucket::{BUCKETS, RolloutBucket, bucket, bucket_with, rollout_bucket_udf
 pub use config::{
     Consistency, RolloutConfig, SessionVersions, ensure_rollout_config, set_rollout_setting,
 };
-pub use detached::{DetachedReads, detach_reads};
+pub use detached::{DetachedReads, RowsReadElsewhere, detach_reads};
 pub use pinned::{PinnedStoreRegistry, Pins};
 pub(crate) use pinned::{VerifyingStore, describe_change};
 pub(crate) use provider::reading_principal;

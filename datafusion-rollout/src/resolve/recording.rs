@@ -61,6 +61,8 @@ pub(crate) struct ReadProbe {
     rows: AtomicU64,
     /// The scan ran elsewhere (on a cluster): its rows were not seen here.
     pub(super) remote: AtomicBool,
+    /// The rows of a scan that ran elsewhere, as that engine counted them.
+    pub(super) counted_elsewhere: AtomicBool,
     ended: Mutex<Option<Instant>>,
     error: Mutex<Option<String>>,
     /// The deprecated compatibility columns the table has, and those the scan read.
@@ -95,6 +97,7 @@ impl ReadProbe {
             executed: AtomicBool::new(false),
             rows: AtomicU64::new(0),
             remote: AtomicBool::new(false),
+            counted_elsewhere: AtomicBool::new(false),
             ended: Mutex::new(None),
             error: Mutex::new(None),
             deprecated: vec![],
@@ -155,6 +158,12 @@ impl ReadProbe {
         }
     }
 
+    /// The rows a scan that ran elsewhere read, as that engine counted them.
+    pub(super) fn counted(&self, rows: u64) {
+        self.rows.store(rows, Ordering::Relaxed);
+        self.counted_elsewhere.store(true, Ordering::Relaxed);
+    }
+
     fn stream_ended(&self) {
         let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         *ended = Some(Instant::now());
@@ -173,8 +182,9 @@ impl Drop for ReadProbe {
             .unwrap_or(None)
             .unwrap_or_else(Instant::now);
         let error = self.error.get_mut().map(|e| e.take()).unwrap_or(None);
-        let executed =
-            self.executed.load(Ordering::Relaxed) && !self.remote.load(Ordering::Relaxed);
+        let executed = self.executed.load(Ordering::Relaxed)
+            && (!self.remote.load(Ordering::Relaxed)
+                || self.counted_elsewhere.load(Ordering::Relaxed));
         self.log.record(Event::Read(ReadEvent {
             time: self.planned_at,
             dataset: self.resolution.dataset.clone(),
