@@ -134,7 +134,7 @@ impl QueryPlanner for ClusterPlanner {
         let (detached, reads) = detach_reads(plan.clone())?;
         let planned = match &detached {
             LogicalPlan::Copy(copy) if runs_on_cluster(&copy.input)? => {
-                self.write_here(copy, state).await
+                self.write_here(copy, state, reads.sole_read()).await
             }
             // Ballista runs the query and reads the job's metrics back from the scheduler.
             LogicalPlan::Analyze(analyze) if runs_on_cluster(&analyze.input)? => {
@@ -163,6 +163,7 @@ impl ClusterPlanner {
         &self,
         copy: &CopyTo,
         state: &dyn Session,
+        rows: Option<RowsReadElsewhere>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let query = ClusterQuery {
             plan: copy.input.as_ref().clone(),
@@ -174,7 +175,7 @@ impl ClusterPlanner {
             ..copy.clone()
         });
         let planner = DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
-            ClusterQueries(Arc::clone(&self.cluster)),
+            ClusterQueries(Arc::clone(&self.cluster), rows),
         )]);
         planner.create_physical_plan(&write, state).await
     }
@@ -216,8 +217,8 @@ impl UserDefinedLogicalNodeCore for ClusterQuery {
     }
 }
 
-/// Plans [`ClusterQuery`] leaves on the cluster.
-struct ClusterQueries(Arc<Cluster>);
+/// Plans [`ClusterQuery`] leaves on the cluster, reporting the rows their scans read.
+struct ClusterQueries(Arc<Cluster>, Option<RowsReadElsewhere>);
 
 #[async_trait]
 impl ExtensionPlanner for ClusterQueries {
@@ -231,7 +232,7 @@ impl ExtensionPlanner for ClusterQueries {
         _planning: &PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         match node.as_any().downcast_ref::<ClusterQuery>() {
-            Some(query) => Ok(Some(self.0.plan(&query.plan, state, None).await?)),
+            Some(query) => Ok(Some(self.0.plan(&query.plan, state, self.1.clone()).await?)),
             None => Ok(None),
         }
     }

@@ -371,11 +371,22 @@ async fn a_cluster_answers_as_local_datafusion_does() {
         "a write's query is not planned for the cluster"
     );
     let jobs = cluster.jobs().await;
+    let erin = open(&store, "erin", Some(&cluster)).await;
     table(
-        &bob,
+        &erin,
         &format!("CREATE VERSION 'air' OF lineitem AS {air} ORDER BY l_orderkey, l_linenumber"),
     )
     .await;
+    erin.close().await.unwrap();
+    let read = table(
+        &admin,
+        "SELECT version, rows > 0 AS counted FROM rollout_reads('lineitem') WHERE consumer = 'erin'",
+    )
+    .await;
+    assert!(
+        read.contains("| v1      | true    |"),
+        "the write's read: {read}"
+    );
     assert!(
         cluster.jobs().await > jobs + 1,
         "CREATE VERSION ... AS SELECT: its query and checks did not run on the cluster"
