@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
@@ -63,6 +64,15 @@ pub struct Shell {
     pub continue_on_error: bool,
     pub fail_on_warn: bool,
     sink: Sink,
+    /// On a server: `rollout.consumer` and `rollout.cohort` as it last said (for the prompt).
+    remote_who: Who,
+}
+
+/// Whom reads resolve for: `rollout.consumer` and `rollout.cohort`.
+#[derive(Debug, Default, Clone)]
+pub struct Who {
+    pub consumer: Option<String>,
+    pub cohort: Option<String>,
 }
 
 impl Shell {
@@ -76,7 +86,72 @@ impl Shell {
             continue_on_error: false,
             fail_on_warn: false,
             sink: Sink::Stdout,
+            remote_who: Who::default(),
         }
+    }
+
+    /// Whom reads resolve for in this session (on a server: as it last said).
+    pub fn who(&self) -> Who {
+        match &self.backend {
+            Backend::Local(ctx) => {
+                let settings = ctx.settings();
+                Who {
+                    consumer: settings.consumer,
+                    cohort: settings.cohort,
+                }
+            }
+            Backend::Remote(_) => self.remote_who.clone(),
+        }
+    }
+
+    /// Sets (`Some(value)`), resets (`Some(None)`) or shows (`None`) `rollout.<key>`
+    /// (`consumer` or `cohort`); its value after that. On a server this is its `SET`, `RESET` and
+    /// `SHOW` (which it refuses without `IMPERSONATE`).
+    pub async fn rollout_setting(
+        &mut self,
+        key: &str,
+        change: Option<Option<&str>>,
+    ) -> Result<Option<String>, Failure> {
+        if let Backend::Local(ctx) = &self.backend {
+            match (key, change) {
+                ("consumer", Some(value)) => ctx.set_consumer(value)?,
+                ("cohort", Some(value)) => ctx.set_cohort(value)?,
+                _ => {}
+            }
+            let who = self.who();
+            return Ok(if key == "cohort" {
+                who.cohort
+            } else {
+                who.consumer
+            });
+        }
+        match change {
+            Some(Some(value)) => {
+                let sql = format!("SET rollout.{key} = '{}'", value.replace('\'', "''"));
+                self.execute(&sql, 1).await?;
+            }
+            Some(None) => {
+                self.execute(&format!("RESET rollout.{key}"), 1).await?;
+            }
+            None => {}
+        }
+        let shown = self.execute(&format!("SHOW rollout.{key}"), 1).await?;
+        let value = shown
+            .batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .find_map(|b| b.column_by_name("value"))
+            .and_then(|c| {
+                let text = cast(c, &DataType::Utf8).ok()?;
+                let text = text.as_string::<i32>();
+                text.is_valid(0).then(|| text.value(0).to_string())
+            });
+        if key == "cohort" {
+            self.remote_who.cohort = value.clone();
+        } else {
+            self.remote_who.consumer = value.clone();
+        }
+        Ok(value)
     }
 
     /// The local session; meta commands that read the store need one.

@@ -48,27 +48,19 @@ pub async fn run(shell: &mut Shell, command: MetaCommand) -> Result<Next, Failur
             }
         }
         MetaCommand::Consumer(value) => {
-            match value {
-                SessionValue::Show => {}
-                SessionValue::Set(id) => shell.context()?.set_consumer(Some(&id))?,
-                SessionValue::Clear => shell.context()?.set_consumer(None)?,
-            }
-            let consumer = shell.context()?.settings().consumer;
+            let consumer = shell.rollout_setting("consumer", change(&value)).await?;
             say(
                 shell,
                 &format!("consumer: {}", consumer.as_deref().unwrap_or("(none)")),
             );
         }
         MetaCommand::Cohort(value) => {
-            match value {
-                SessionValue::Show => {}
-                SessionValue::Set(name) => {
-                    known_cohort(shell, &name)?;
-                    shell.context()?.set_cohort(Some(&name))?;
-                }
-                SessionValue::Clear => shell.context()?.set_cohort(None)?,
+            if let SessionValue::Set(name) = &value
+                && shell.remote().is_none()
+            {
+                known_cohort(shell, name)?;
             }
-            let cohort = shell.context()?.settings().cohort;
+            let cohort = shell.rollout_setting("cohort", change(&value)).await?;
             say(
                 shell,
                 &format!("cohort: {}", cohort.as_deref().unwrap_or("(none)")),
@@ -76,6 +68,15 @@ pub async fn run(shell: &mut Shell, command: MetaCommand) -> Result<Next, Failur
         }
     }
     Ok(Next::Continue)
+}
+
+/// What `\consumer` / `\cohort` asks of the setting: set, reset, or nothing (show).
+fn change(value: &SessionValue) -> Option<Option<&str>> {
+    match value {
+        SessionValue::Show => None,
+        SessionValue::Set(v) => Some(Some(v.as_str())),
+        SessionValue::Clear => Some(None),
+    }
 }
 
 /// An error naming the cohorts there are, unless `name` is one of them.

@@ -110,10 +110,7 @@ fn prompt(shell: &Shell) -> String {
         Some((_, rest)) => rest,
         None => trimmed,
     };
-    let settings = shell
-        .context()
-        .map(|ctx| ctx.settings())
-        .unwrap_or_default();
+    let settings = shell.who();
     let mut who = Vec::new();
     if let Some(consumer) = settings.consumer.filter(|c| !c.is_empty()) {
         who.push(format!("consumer {consumer}"));

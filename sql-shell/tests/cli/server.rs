@@ -139,10 +139,35 @@ fn the_shell_runs_statements_on_a_server_as_the_user_who_logged_in() {
         "{}",
         out.stderr
     );
-    let out =
-        run(remote(dir.path(), &served, "admin", "admin-password").args(["-c", "\\consumer bob"]));
-    assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("needs a local store"), "{}", out.stderr);
+    // `\consumer` and `\cohort` are the server's SET rollout.*: IMPERSONATE or a refusal.
+    let out = run(remote(dir.path(), &served, "dave", "dave-password").args([
+        "-c",
+        "\\consumer carol",
+        "-c",
+        count,
+    ]));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("IMPERSONATE"), "{}", out.stderr);
+    let out = run(
+        remote(dir.path(), &served, "admin", "admin-password").args([
+            "-c",
+            "\\consumer carol",
+            "-c",
+            count,
+            "-c",
+            "\\consumer -",
+            "-c",
+            "\\cohort nothing",
+        ]),
+    );
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("consumer: carol\nn\n4\nconsumer: admin"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("nothing"), "{}", out.stderr);
 
     // Interactively, Tab completes from what the server tells this user.
     let mut command = std::process::Command::new(cargo_bin!("rollout"));
