@@ -3,7 +3,7 @@
 //! cancelled with Ctrl-C, and Ctrl-D.
 
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rexpect::reader::Options;
 use rexpect::session::{PtySession, spawn_with_options};
@@ -39,6 +39,28 @@ impl Session {
                 "waiting for {needle:?}: {e}\n--- transcript ---\n{}",
                 self.transcript
             ),
+        }
+    }
+
+    /// Ctrl-D, then the shell's exit status as text (`Exited(pid, 0)`); a shell still running
+    /// after 20 s fails the test instead of hanging it.
+    pub fn end(&mut self) -> String {
+        self.pty.send_control('d').unwrap();
+        let start = Instant::now();
+        loop {
+            match self.pty.process_mut().status() {
+                Some(status) if format!("{status:?}") != "StillAlive" => {
+                    return format!("{status:?}");
+                }
+                _ if start.elapsed() > Duration::from_secs(20) => {
+                    let _ = self.pty.process_mut().exit();
+                    panic!(
+                        "the shell did not end on Ctrl-D\n--- transcript ---\n{}",
+                        self.transcript
+                    );
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
         }
     }
 
@@ -106,12 +128,11 @@ fn completes_cancels_and_exits() {
     s.send("SELECT count(*) AS n FROM orders;\r");
     s.expect("4");
     s.expect("store (consumer carol)> ");
-    s.pty.send_control('d').unwrap();
-    let status = s.pty.process_mut().wait().unwrap();
     // `WaitStatus` is nix's, which rexpect does not re-export: compare its Debug text.
+    let status = s.end();
     assert!(
-        format!("{status:?}").starts_with("Exited(") && format!("{status:?}").ends_with(", 0)"),
-        "{status:?}\n{}",
+        status.starts_with("Exited(") && status.ends_with(", 0)"),
+        "{status}\n{}",
         s.transcript
     );
     let history = dir.path().join(".local/share/rollout/history");

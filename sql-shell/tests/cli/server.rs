@@ -184,16 +184,21 @@ fn the_shell_runs_statements_on_a_server_as_the_user_who_logged_in() {
     s.expect("SELECT channel");
     s.send(" FROM ord\t");
     s.expect("FROM orders");
+    // Each result is waited for by its footer, which nothing typed or redrawn contains (the
+    // prompt holds the port's digits), so the next keys reach the next prompt.
     s.send(" WHERE channel IS NOT NULL;\r");
     s.expect("web");
+    s.expect("2 rows");
     s.expect(&prompt);
-    s.send("SELECT count(*) FROM orders VERSION AS OF 'v2\t");
+    s.send("SELECT count(*) AS n_v2 FROM orders VERSION AS OF 'v2\t");
     s.expect("'v2'");
     s.send(";\r");
-    s.expect("4");
+    s.expect("n_v2");
+    s.expect(" 4 ");
+    s.expect("1 row");
     s.expect(&prompt);
-    s.pty.send_control('d').unwrap();
-    s.pty.process_mut().wait().unwrap();
+    let status = s.end();
+    assert!(status.ends_with(", 0)"), "{status}");
 
     // A change made through the server is the admin's in the history.
     let out = run(remote(dir.path(), &served, "admin", "admin-password")
