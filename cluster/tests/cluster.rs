@@ -454,8 +454,17 @@ async fn a_cluster_answers_as_local_datafusion_does() {
     assert!(text.contains(&tampered.display().to_string()), "{text}");
     assert!(text.contains("changed size"), "{text}");
 
-    // An executor killed while queries run: each query answers right or fails clearly.
+    // An executor killed while queries run, just after it finished a task (its output, which
+    // the next stage reads, dies with it): each query answers right or fails clearly.
     let expected = table(&local_bob, Q1).await;
+    let log = cluster.logs.join("executor-1.log");
+    let finished = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("Finished task")
+            .count()
+    };
+    let before = finished();
     let runs = tokio::spawn(async move {
         let mut outcomes = vec![];
         for _ in 0..6 {
@@ -464,7 +473,10 @@ async fn a_cluster_answers_as_local_datafusion_does() {
         }
         outcomes
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    while finished() == before && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     cluster.executors[1].kill().unwrap();
     cluster.executors[1].wait().unwrap();
     let outcomes = runs.await.unwrap();
