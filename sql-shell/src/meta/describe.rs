@@ -114,13 +114,21 @@ struct Function {
     name: String,
     kind: &'static str,
     ours: bool,
-    doc: Documentation,
+    description: String,
+    syntax: String,
+    /// Names and descriptions of its arguments (not told by a server).
+    arguments: Vec<(String, String)>,
+    example: Option<String>,
 }
 
 /// `\df`: documented functions, ours first; `\df pattern` filters by name (`*` and `?` are
 /// wildcards, otherwise a substring); `\df name` of one function shows its documentation.
+/// Against a server, the server's functions (its `information_schema.routines`).
 pub async fn functions(shell: &mut Shell, pattern: Option<&str>) -> Result<(), Failure> {
-    let all = documented_functions(shell)?;
+    let all = match shell.remote() {
+        Some(_) => served_functions(shell).await?,
+        None => documented_functions(shell)?,
+    };
     if let Some(pattern) = pattern
         && let Some(f) = all.iter().find(|f| f.name.eq_ignore_ascii_case(pattern))
     {
@@ -151,7 +159,7 @@ pub async fn functions(shell: &mut Shell, pattern: Option<&str>) -> Result<(), F
             "description",
             matching
                 .iter()
-                .map(|f| f.doc.description.lines().next().unwrap_or_default())
+                .map(|f| f.description.lines().next().unwrap_or_default())
                 .collect(),
         ),
     ])?;
@@ -159,14 +167,24 @@ pub async fn functions(shell: &mut Shell, pattern: Option<&str>) -> Result<(), F
     Ok(())
 }
 
-fn documented_functions(shell: &Shell) -> Result<Vec<Function>, Failure> {
+/// The names of this build's own functions (a server built from the same release has them).
+fn our_function_names() -> Vec<String> {
     let ours = datafusion_rollout_udfs::all_functions();
-    let our_names: Vec<String> = ours
-        .scalar
+    ours.scalar
         .iter()
         .map(|f| f.name().to_string())
         .chain(ours.aggregate.iter().map(|f| f.name().to_string()))
-        .collect();
+        .collect()
+}
+
+/// Ours first, then by name.
+fn ordered(mut functions: Vec<Function>) -> Vec<Function> {
+    functions.sort_by(|a, b| b.ours.cmp(&a.ours).then_with(|| a.name.cmp(&b.name)));
+    functions
+}
+
+fn documented_functions(shell: &Shell) -> Result<Vec<Function>, Failure> {
+    let our_names = our_function_names();
     let state = shell.context()?.session().state();
     let mut out = Vec::new();
     let mut add = |name: &str, kind, doc: Option<&Documentation>| {
@@ -175,7 +193,10 @@ fn documented_functions(shell: &Shell) -> Result<Vec<Function>, Failure> {
                 name: name.to_string(),
                 kind,
                 ours: our_names.iter().any(|n| n == name),
-                doc: doc.clone(),
+                description: doc.description.clone(),
+                syntax: doc.syntax_example.clone(),
+                arguments: doc.arguments.clone().unwrap_or_default(),
+                example: doc.sql_example.clone(),
             });
         }
     };
@@ -188,27 +209,76 @@ fn documented_functions(shell: &Shell) -> Result<Vec<Function>, Failure> {
     for (name, f) in state.window_functions() {
         add(name, "window", f.documentation());
     }
-    out.sort_by(|a, b| b.ours.cmp(&a.ours).then_with(|| a.name.cmp(&b.name)));
-    Ok(out)
+    Ok(ordered(out))
+}
+
+/// The server's documented functions, as its `information_schema.routines` lists them (one
+/// row per return type there, one function here).
+async fn served_functions(shell: &Shell) -> Result<Vec<Function>, Failure> {
+    let sql = "SELECT DISTINCT routine_name, function_type, description, syntax_example \
+        FROM information_schema.routines \
+        WHERE description IS NOT NULL AND function_type IN ('SCALAR', 'AGGREGATE', 'WINDOW')";
+    let rows = shell.execute(sql, 1).await?;
+    let our_names = our_function_names();
+    let mut out: Vec<Function> = Vec::new();
+    for batch in &rows.batches {
+        let text = |i: usize| -> Result<Vec<Option<String>>, Failure> {
+            let column = datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8)
+                .map_err(|e| Failure::error(format!("the server's function list: {e}")))?;
+            Ok(column
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect())
+        };
+        if batch.num_columns() < 4 {
+            return Err(Failure::error(
+                "the server's function list has fewer columns than asked for",
+            ));
+        }
+        let (names, kinds, descriptions, syntaxes) = (text(0)?, text(1)?, text(2)?, text(3)?);
+        for (((name, kind), description), syntax) in
+            names.into_iter().zip(kinds).zip(descriptions).zip(syntaxes)
+        {
+            let Some(name) = name else { continue };
+            if out.iter().any(|f| f.name == name) {
+                continue;
+            }
+            let kind = match kind.as_deref() {
+                Some("AGGREGATE") => "aggregate",
+                Some("WINDOW") => "window",
+                _ => "scalar",
+            };
+            out.push(Function {
+                ours: our_names.contains(&name),
+                name,
+                kind,
+                description: description.unwrap_or_default(),
+                syntax: syntax.unwrap_or_default(),
+                arguments: vec![],
+                example: None,
+            });
+        }
+    }
+    Ok(ordered(out))
 }
 
 fn full_documentation(f: &Function) -> String {
-    let doc = &f.doc;
     let source = if f.ours { "rollout" } else { "datafusion" };
     let mut text = format!(
         "{} ({} function, {source})\n\n{}\n\nSyntax:\n  {}\n",
         f.name,
         f.kind,
-        doc.description.trim(),
-        doc.syntax_example
+        f.description.trim(),
+        f.syntax
     );
-    if let Some(arguments) = &doc.arguments {
+    if !f.arguments.is_empty() {
         text.push_str("\nArguments:\n");
-        for (name, description) in arguments {
+        for (name, description) in &f.arguments {
             text.push_str(&format!("  {name}: {}\n", description.trim()));
         }
     }
-    if let Some(example) = &doc.sql_example {
+    if let Some(example) = &f.example {
         text.push_str("\nExample:\n");
         for line in example.trim().lines() {
             text.push_str(&format!("  {line}\n"));

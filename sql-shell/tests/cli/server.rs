@@ -139,6 +139,31 @@ fn the_shell_runs_statements_on_a_server_as_the_user_who_logged_in() {
         "{}",
         out.stderr
     );
+    // `\df` lists the server's documented functions, ours first; `\df name` shows one.
+    let out = run(remote(dir.path(), &served, "dave", "dave-password").args(["-c", "\\df drift"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines.len() == 2 && lines[1].starts_with("drift_summary,aggregate,rollout,"),
+        "{}",
+        out.stdout
+    );
+    let out = run(remote(dir.path(), &served, "dave", "dave-password").args(["-c", "\\df abs"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("abs (scalar function, datafusion)") && out.stdout.contains("Syntax:"),
+        "{}",
+        out.stdout
+    );
+    let out =
+        run(remote(dir.path(), &served, "dave", "dave-password")
+            .args(["-c", "\\df nothing_like_it"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("no documented function matches"),
+        "{}",
+        out.stderr
+    );
     // `\consumer` and `\cohort` are the server's SET rollout.*: IMPERSONATE or a refusal.
     let out = run(remote(dir.path(), &served, "dave", "dave-password").args([
         "-c",
