@@ -67,13 +67,18 @@ pub fn path_str(p: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("{} is not UTF-8", abs.display()))
 }
 
-pub async fn generate(dir: &Path, sf: f64, with_store: bool) -> anyhow::Result<Value> {
+pub async fn generate(
+    dir: &Path,
+    sf: f64,
+    parts: Option<u32>,
+    with_store: bool,
+) -> anyhow::Result<Value> {
     let t = Instant::now();
     let files = lineitem_dir(dir);
     let done = files.join("_SUCCESS");
     let generated = !done.exists();
     if generated {
-        write_lineitem(&files, sf)?;
+        write_lineitem(&files, sf, parts)?;
         File::create(&done)?;
     }
     let gen_seconds = t.elapsed().as_secs_f64();
@@ -117,13 +122,18 @@ pub async fn generate(dir: &Path, sf: f64, with_store: bool) -> anyhow::Result<V
     Ok(out)
 }
 
-/// Writes lineitem in `4 × sf` parts (about 1.5M rows each), two writer threads.
-fn write_lineitem(files: &Path, sf: f64) -> anyhow::Result<()> {
+/// Writes lineitem in `parts` parts (by default `4 × sf`, about 1.5M rows each), one writer
+/// thread per core.
+fn write_lineitem(files: &Path, sf: f64, parts: Option<u32>) -> anyhow::Result<()> {
+    let parts = match parts {
+        Some(0) => anyhow::bail!("--parts must be at least 1"),
+        Some(n) => i32::try_from(n).context("--parts is too large")?,
+        None => ((sf * 4.0).ceil() as i32).max(1),
+    };
     if files.exists() {
         std::fs::remove_dir_all(files)?;
     }
     std::fs::create_dir_all(files)?;
-    let parts = ((sf * 4.0).ceil() as i32).max(1);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as i32;
     let props = Arc::new(
         WriterProperties::builder()
