@@ -11,8 +11,9 @@ use std::path::Path;
 
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion_rollout::ErrorKind;
 use datafusion_rollout::contract::CheckCounts;
 use futures::TryStreamExt;
@@ -55,6 +56,32 @@ fn failure(context: &str, e: &FlightError) -> Failure {
 }
 
 impl Remote {
+    /// The rows of `sql`'s answer as text, `columns` (by name) of each, NULL as "": for the
+    /// shell's own questions to the server (completion, `\\df`).
+    pub async fn strings(&self, sql: &str, columns: &[&str]) -> Result<Vec<Vec<String>>, Failure> {
+        let (_, batches, _) = self.execute(sql).await?;
+        let mut rows = Vec::new();
+        for batch in batches {
+            let mut texts = Vec::with_capacity(columns.len());
+            for name in columns {
+                let column = batch.column_by_name(name).ok_or_else(|| {
+                    Failure::error(format!("the server's answer to {sql} has no column {name}"))
+                })?;
+                let text = cast(column, &DataType::Utf8)
+                    .map_err(|e| Failure::error(format!("{name} in the server's answer: {e}")))?;
+                texts.push(text.as_string::<i32>().clone());
+            }
+            for row in 0..batch.num_rows() {
+                let text = |t: &StringArray| match t.is_valid(row) {
+                    true => t.value(row).to_string(),
+                    false => String::new(),
+                };
+                rows.push(texts.iter().map(text).collect());
+            }
+        }
+        Ok(rows)
+    }
+
     /// Connects to `url` (`grpc://host:port`, or `grpc+tls://host:port` trusting the system's
     /// roots or the PEM CA certificate `ca`) and logs in.
     pub async fn connect(url: &str, login: Login, ca: Option<&Path>) -> Result<Remote, Failure> {

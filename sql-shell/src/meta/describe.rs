@@ -8,6 +8,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::logical_expr::Documentation;
 
 use crate::outcome::Failure;
+use crate::remote::Remote;
 use crate::shell::{Shell, StatementOutput};
 
 /// `SHOW TABLES` without the information_schema views, which would bury the user's tables.
@@ -126,7 +127,7 @@ struct Function {
 /// Against a server, the server's functions (its `information_schema.routines`).
 pub async fn functions(shell: &mut Shell, pattern: Option<&str>) -> Result<(), Failure> {
     let all = match shell.remote() {
-        Some(_) => served_functions(shell).await?,
+        Some(remote) => served_functions(remote).await?,
         None => documented_functions(shell)?,
     };
     if let Some(pattern) = pattern
@@ -214,53 +215,38 @@ fn documented_functions(shell: &Shell) -> Result<Vec<Function>, Failure> {
 
 /// The server's documented functions, as its `information_schema.routines` lists them (one
 /// row per return type there, one function here).
-async fn served_functions(shell: &Shell) -> Result<Vec<Function>, Failure> {
+async fn served_functions(remote: &Remote) -> Result<Vec<Function>, Failure> {
     let sql = "SELECT DISTINCT routine_name, function_type, description, syntax_example \
         FROM information_schema.routines \
         WHERE description IS NOT NULL AND function_type IN ('SCALAR', 'AGGREGATE', 'WINDOW')";
-    let rows = shell.execute(sql, 1).await?;
+    let columns = [
+        "routine_name",
+        "function_type",
+        "description",
+        "syntax_example",
+    ];
     let our_names = our_function_names();
-    let mut out: Vec<Function> = Vec::new();
-    for batch in &rows.batches {
-        let text = |i: usize| -> Result<Vec<Option<String>>, Failure> {
-            let column = datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8)
-                .map_err(|e| Failure::error(format!("the server's function list: {e}")))?;
-            Ok(column
-                .as_string::<i32>()
-                .iter()
-                .map(|v| v.map(str::to_string))
-                .collect())
+    let mut by_name = std::collections::BTreeMap::new();
+    for row in remote.strings(sql, &columns).await? {
+        let Ok([name, kind, description, syntax]) = <[String; 4]>::try_from(row) else {
+            continue;
         };
-        if batch.num_columns() < 4 {
-            return Err(Failure::error(
-                "the server's function list has fewer columns than asked for",
-            ));
-        }
-        let (names, kinds, descriptions, syntaxes) = (text(0)?, text(1)?, text(2)?, text(3)?);
-        for (((name, kind), description), syntax) in
-            names.into_iter().zip(kinds).zip(descriptions).zip(syntaxes)
-        {
-            let Some(name) = name else { continue };
-            if out.iter().any(|f| f.name == name) {
-                continue;
-            }
-            let kind = match kind.as_deref() {
-                Some("AGGREGATE") => "aggregate",
-                Some("WINDOW") => "window",
-                _ => "scalar",
-            };
-            out.push(Function {
-                ours: our_names.contains(&name),
-                name,
-                kind,
-                description: description.unwrap_or_default(),
-                syntax: syntax.unwrap_or_default(),
-                arguments: vec![],
-                example: None,
-            });
-        }
+        let kind = match kind.as_str() {
+            "AGGREGATE" => "aggregate",
+            "WINDOW" => "window",
+            _ => "scalar",
+        };
+        by_name.entry(name.clone()).or_insert_with(|| Function {
+            ours: our_names.contains(&name),
+            name,
+            kind,
+            description,
+            syntax,
+            arguments: vec![],
+            example: None,
+        });
     }
-    Ok(ordered(out))
+    Ok(ordered(by_name.into_values().collect()))
 }
 
 fn full_documentation(f: &Function) -> String {

@@ -6,9 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
 use datafusion_rollout::RolloutContext;
 use rustyline::completion::Pair;
 
@@ -220,9 +217,7 @@ impl Names {
     /// see. A query the server refuses leaves its names out.
     pub async fn gather_remote(remote: &Remote) -> Names {
         let strings = |sql: String, columns: &'static [&'static str]| async move {
-            remote_strings(remote, &sql, columns)
-                .await
-                .unwrap_or_default()
+            remote.strings(&sql, columns).await.unwrap_or_default()
         };
         let mut names = Names::default();
         for row in strings("SHOW DATASETS".into(), &["dataset"]).await {
@@ -336,36 +331,6 @@ impl Names {
             .iter()
             .find(|d| d.as_str() == word || d.eq_ignore_ascii_case(word))
     }
-}
-
-/// The values of `columns` in each row of `sql`'s result on the server, as text (NULLs
-/// empty).
-async fn remote_strings(remote: &Remote, sql: &str, columns: &[&str]) -> Option<Vec<Vec<String>>> {
-    let (_, batches, _) = remote.execute(sql).await.ok()?;
-    let mut rows = Vec::new();
-    for batch in batches {
-        let mut texts = Vec::with_capacity(columns.len());
-        for name in columns {
-            let column = batch.column_by_name(name)?;
-            let text = cast(column, &DataType::Utf8).ok()?;
-            texts.push(text.as_string::<i32>().clone());
-        }
-        for row in 0..batch.num_rows() {
-            rows.push(
-                texts
-                    .iter()
-                    .map(|t| {
-                        if t.is_valid(row) {
-                            t.value(row).to_string()
-                        } else {
-                            String::new()
-                        }
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Some(rows)
 }
 
 /// Words before the cursor's word, for context (`VERSION AS OF`, `FOR COHORT`, ...).
