@@ -96,6 +96,23 @@ impl Receiver {
     }
 }
 
+/// The output of `sql` once it holds every one of `lines`: a delivery is recorded after its
+/// receiver answers, so a receiver may hold a document whose record is not written yet.
+async fn recorded(rc: &datafusion_rollout::RolloutContext, sql: &str, lines: &[&str]) -> String {
+    let start = Instant::now();
+    loop {
+        let out = run(rc, sql).await;
+        if lines.iter().all(|l| out.contains(l)) {
+            return out;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{lines:?} expected within 30 s in\n{out}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promote_and_rollback_notify_matching_webhooks_with_their_evidence() {
     let fx = Fixture::new().await;
@@ -132,6 +149,15 @@ async fn promote_and_rollback_notify_matching_webhooks_with_their_evidence() {
     )
     .await;
     run(&rc, "SELECT count(*) FROM orders").await;
+    // A read is recorded when its plan is released, which may be a moment after the last
+    // batch (DataFusion's tasks let go of it on their threads): the blast radius counts the
+    // reads recorded when the ROLLBACK runs.
+    recorded(
+        &rc,
+        "SELECT count(*) AS n FROM rollout_reads('orders')",
+        &["| 1 |"],
+    )
+    .await;
     run(&rc, "ROLLBACK orders REASON 'bad prices'").await;
 
     let got = all.wait_for(2).await;
@@ -154,19 +180,17 @@ async fn promote_and_rollback_notify_matching_webhooks_with_their_evidence() {
         "FOR customers only"
     );
 
-    // Every delivery is recorded.
-    let deliveries = run(
+    // Every delivery is recorded (after the receiver's answer, so wait for the records).
+    recorded(
         &rc,
         "SELECT notification, event, delivered, attempts FROM rollout_deliveries('orders') ORDER BY time, notification",
+        &[
+            "| ops          | PROMOTE  | true      | 1        |",
+            "| ops          | ROLLBACK | true      | 1        |",
+            "| oncall       | ROLLBACK | true      | 1        |",
+        ],
     )
     .await;
-    for line in [
-        "| ops          | PROMOTE  | true      | 1        |",
-        "| ops          | ROLLBACK | true      | 1        |",
-        "| oncall       | ROLLBACK | true      | 1        |",
-    ] {
-        assert!(deliveries.contains(line), "{line} in\n{deliveries}");
-    }
     let shown = run(&rc, "SHOW NOTIFICATIONS").await;
     assert!(
         shown.contains("ROLLBACK") && shown.contains(&all.url),
@@ -259,20 +283,15 @@ async fn a_failing_receiver_is_retried_and_one_that_is_down_never_blocks_the_com
     let got = flaky.wait_for(1).await;
     assert_eq!(got[0]["event"], "PROMOTE");
     assert_eq!(flaky.left(), 0);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let deliveries = run(
+    let deliveries = recorded(
         &rc,
         "SELECT notification, delivered, attempts, status, url FROM rollout_deliveries() ORDER BY notification",
+        &[
+            "| down         | false     | 4        |        |",
+            "| flaky        | true      | 3        | 200    |",
+        ],
     )
     .await;
-    assert!(
-        deliveries.contains("| down         | false     | 4        |        |"),
-        "{deliveries}"
-    );
-    assert!(
-        deliveries.contains("| flaky        | true      | 3        | 200    |"),
-        "{deliveries}"
-    );
     assert!(
         !deliveries.contains("s3cret"),
         "secrets never shown: {deliveries}"

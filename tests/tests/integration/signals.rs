@@ -329,3 +329,55 @@ async fn a_library_session_can_leave_reads_unrecorded() {
     let shown = run(&rc, "SHOW rollout.record_reads").await;
     assert!(shown.contains("| false"), "{shown}");
 }
+
+/// A flush takes events out of the buffer before its object is written: a read in this
+/// process meanwhile must still see each of them, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_while_events_are_flushed_see_each_event_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let fx = Fixture::new().await;
+    let rc = fx.orders(None).await;
+    let log = Arc::clone(rc.store().events());
+    let before = log.read().await.unwrap().events.len();
+    let recorded = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (log, recorded, done) = (Arc::clone(&log), Arc::clone(&recorded), Arc::clone(&done));
+        tokio::spawn(async move {
+            let template = datafusion_rollout::store::ReadEvent {
+                time: chrono::Utc::now(),
+                dataset: "orders".into(),
+                version: "v1".into(),
+                arm: Arm::Stable,
+                consumer: Some("alice".into()),
+                reason: "stable".into(),
+                rows: Some(1),
+                elapsed_ms: 1.0,
+                error: None,
+                deprecated: vec![],
+            };
+            for _ in 0..300 {
+                log.record(Event::Read(template.clone()));
+                recorded.fetch_add(1, Ordering::SeqCst);
+                log.flush().await.unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let mut reads = 0;
+    while !done.load(Ordering::SeqCst) {
+        let at_least = recorded.load(Ordering::SeqCst);
+        let got = log.read().await.unwrap().events.len() - before;
+        let at_most = recorded.load(Ordering::SeqCst);
+        assert!(
+            (at_least..=at_most).contains(&got),
+            "read {got} events while {at_least}..={at_most} were recorded (read {reads})"
+        );
+        reads += 1;
+    }
+    writer.await.unwrap();
+    assert_eq!(log.read().await.unwrap().events.len() - before, 300);
+    assert!(reads > 10, "only {reads} reads ran beside the flushes");
+}

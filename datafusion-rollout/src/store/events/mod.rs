@@ -77,8 +77,10 @@ pub struct EventLog {
     dropped: Mutex<u64>,
     /// Parsed objects by path (objects are immutable).
     parsed: Mutex<HashMap<Path, Parsed>>,
-    /// One flush at a time, so events leave the buffer in order.
-    flushing: tokio::sync::Mutex<()>,
+    /// One flush at a time (written), so events leave the buffer in order; reads hold it
+    /// shared, so that no read sees the store and the buffer while a flush has taken events
+    /// out of the one and not yet written them to the other.
+    flushing: tokio::sync::RwLock<()>,
     wake: Arc<tokio::sync::Notify>,
     observers: Observers,
 }
@@ -106,7 +108,7 @@ impl EventLog {
             buffer: Mutex::new(Vec::new()),
             dropped: Mutex::new(0),
             parsed: Mutex::new(HashMap::new()),
-            flushing: tokio::sync::Mutex::new(()),
+            flushing: tokio::sync::RwLock::new(()),
             wake: Arc::new(tokio::sync::Notify::new()),
             observers: Observers::default(),
         })
@@ -169,7 +171,7 @@ impl EventLog {
     /// Writes the buffered events as one new object; returns how many were written. On failure
     /// the events go back to the buffer, ahead of newer ones.
     pub async fn flush(&self) -> Result<usize> {
-        let _one_at_a_time = self.flushing.lock().await;
+        let _one_at_a_time = self.flushing.write().await;
         let events = std::mem::take(&mut *lock(&self.buffer));
         if events.is_empty() {
             return Ok(0);
@@ -203,6 +205,8 @@ impl EventLog {
     /// [`Self::read`] of the events at or after `since` only. An object holds events from
     /// before its flush, never after, so only the day folders from `since`'s day on are listed.
     pub async fn read_since(&self, since: Option<DateTime<Utc>>) -> Result<EventsRead> {
+        // Flushes wait (they are never on a statement's path): each event is seen once.
+        let _no_flush_meanwhile = self.flushing.read().await;
         let mut days: Vec<(Path, Vec<ObjectMeta>)> = Vec::new();
         match since {
             None => {
