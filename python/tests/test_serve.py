@@ -231,3 +231,54 @@ def test_tls_metrics_and_health_from_python(tmp_path):
             urllib.request.urlopen(f"{base}/healthz", timeout=10)
     finally:
         stop(proc)
+
+
+def test_mutual_tls_from_python(tmp_path):
+    """``--tls-client-ca``: the ADBC driver presents its client certificate (the
+    ``adbc.flight.sql.client_option.mtls_*`` options); without one it is refused."""
+    path = tmp_path / "store"
+    s = dr.connect(path, actor="setup")
+    s.sql(
+        """
+        CREATE DATASET orders;
+        CREATE VERSION 'v1' OF orders AS SELECT value AS id, 1 AS v FROM generate_series(1, 10);
+        PROMOTE orders TO 'v1';
+        CREATE USER admin PASSWORD 'admin-password'
+        """
+    )
+    s.close()
+    proc, listening = start(
+        path,
+        "--tls-cert", os.path.join(TLS, "server.pem"),
+        "--tls-key", os.path.join(TLS, "server.key"),
+        "--tls-client-ca", os.path.join(TLS, "client-ca.pem"),
+    )
+    try:
+        assert listening["client_certificates"] == "required", listening
+        port = listening["flight"].rsplit(":", 1)[1]
+
+        def read(name):
+            with open(os.path.join(TLS, name)) as f:
+                return f.read()
+
+        def connect(client):
+            options = {
+                "username": "admin",
+                "password": "admin-password",
+                DatabaseOptions.TLS_ROOT_CERTS.value: read("ca.pem"),
+            }
+            if client:
+                options[DatabaseOptions.MTLS_CERT_CHAIN.value] = read(f"{client}.pem")
+                options[DatabaseOptions.MTLS_PRIVATE_KEY.value] = read(f"{client}.key")
+            return flightsql.connect(f"grpc+tls://localhost:{port}", db_kwargs=options)
+
+        with connect("client") as conn:
+            assert one(conn, "SELECT sum(v) FROM orders") == 10
+        for refused in (None, "stranger"):
+            with pytest.raises(Exception) as refusal:
+                with connect(refused) as conn:
+                    one(conn, "SELECT sum(v) FROM orders")
+            # The TLS handshake fails: the driver never gets to log in.
+            assert "UNAVAILABLE" in str(refusal.value).upper(), (refused, refusal.value)
+    finally:
+        stop(proc)

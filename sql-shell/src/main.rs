@@ -36,7 +36,7 @@ use datafusion_rollout::{Consistency, ErrorKind, RolloutContext, RolloutOptions,
 
 use crate::outcome::Failure;
 use crate::print::{OutputFormat, PrintOptions};
-use crate::remote::{Login, Remote};
+use crate::remote::{Login, Remote, TlsFiles};
 use crate::runner::{ScriptSource, run_each, run_script};
 use crate::shell::{Backend, Shell};
 
@@ -91,6 +91,25 @@ struct Args {
     /// A PEM CA certificate to trust for a grpc+tls:// server (besides the system's roots).
     #[arg(long, env = "ROLLOUT_TLS_CA", value_name = "FILE", requires = "server")]
     tls_ca: Option<PathBuf>,
+
+    /// A PEM client certificate to present to a grpc+tls:// server that requires one
+    /// (`rollout serve --tls-client-ca`).
+    #[arg(
+        long,
+        env = "ROLLOUT_TLS_CLIENT_CERT",
+        value_name = "FILE",
+        requires_all = ["server", "tls_client_key"]
+    )]
+    tls_client_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-client-cert.
+    #[arg(
+        long,
+        env = "ROLLOUT_TLS_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "tls_client_cert"
+    )]
+    tls_client_key: Option<PathBuf>,
 
     /// Output format of results.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
@@ -333,7 +352,14 @@ async fn connect_to_server(url: &str, args: &Args) -> Result<Remote, Failure> {
         (None, Some(token)) => Login::Token(token.expose().to_string()),
         (None, None) => Login::Anonymous,
     };
-    Remote::connect(url, login, args.tls_ca.as_deref()).await
+    let tls = TlsFiles {
+        ca: args.tls_ca.clone(),
+        client: args
+            .tls_client_cert
+            .clone()
+            .zip(args.tls_client_key.clone()),
+    };
+    Remote::connect(url, login, &tls).await
 }
 
 /// `user`'s password, asked for on the terminal without echo.

@@ -7,7 +7,7 @@
 //! metadata (data that failed its checks exits 1, anything else 2), so a batch job behaves the
 //! same against a server as against a local store.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
@@ -17,9 +17,17 @@ use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion_rollout::ErrorKind;
 use datafusion_rollout::contract::CheckCounts;
 use futures::TryStreamExt;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::outcome::Failure;
+
+/// The PEM files of a TLS connection to a server: a CA to trust besides the system's roots,
+/// and the client's own certificate and key (for a server that requires them).
+#[derive(Debug, Default, Clone)]
+pub struct TlsFiles {
+    pub ca: Option<PathBuf>,
+    pub client: Option<(PathBuf, PathBuf)>,
+}
 
 /// How to log in to the server.
 pub enum Login {
@@ -83,8 +91,9 @@ impl Remote {
     }
 
     /// Connects to `url` (`grpc://host:port`, or `grpc+tls://host:port` trusting the system's
-    /// roots or the PEM CA certificate `ca`) and logs in.
-    pub async fn connect(url: &str, login: Login, ca: Option<&Path>) -> Result<Remote, Failure> {
+    /// roots or `tls`'s CA, presenting `tls`'s client certificate if any) and logs in.
+    pub async fn connect(url: &str, login: Login, tls_files: &TlsFiles) -> Result<Remote, Failure> {
+        let ca = tls_files.ca.as_deref();
         let (endpoint, tls) = if let Some(rest) = url.strip_prefix("grpc+tls://") {
             (format!("https://{rest}"), true)
         } else if let Some(rest) = url.strip_prefix("grpc://") {
@@ -107,12 +116,26 @@ impl Remote {
                 })?;
                 config = config.ca_certificate(Certificate::from_pem(pem));
             }
+            if let Some((cert, key)) = &tls_files.client {
+                let read = |path: &Path, what: &str| {
+                    std::fs::read(path).map_err(|e| {
+                        Failure::error(format!(
+                            "cannot read the TLS client {what} {}: {e}",
+                            path.display()
+                        ))
+                    })
+                };
+                config = config.identity(Identity::from_pem(
+                    read(cert, "certificate")?,
+                    read(key, "key")?,
+                ));
+            }
             channel = channel
                 .tls_config(config)
                 .map_err(|e| Failure::error(format!("--server {url}: TLS: {e}")))?;
-        } else if ca.is_some() {
+        } else if ca.is_some() || tls_files.client.is_some() {
             return Err(Failure::error(
-                "--tls-ca is for a grpc+tls:// server".to_string(),
+                "--tls-ca and --tls-client-cert are for a grpc+tls:// server".to_string(),
             ));
         }
         let channel = channel

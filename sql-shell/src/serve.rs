@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): mutual TLS, every client of both endpoints must present a
+    /// certificate it signed (users still log in; the certificate is not an identity).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Time between controller rounds (0s: no controller in this process).
     #[arg(long, default_value = "60s", value_parser = datafusion_rollout::parse_interval)]
     pub controller_interval: Duration,
@@ -45,7 +49,13 @@ fn cannot(what: String) -> Failure {
 pub async fn run(location: &str, args: &ServeArgs) -> Result<(), Failure> {
     log::set_format(args.log_format);
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(Tls::from_files(cert, key).map_err(cannot)?),
+        (Some(cert), Some(key)) => {
+            let tls = Tls::from_files(cert, key).map_err(cannot)?;
+            match &args.tls_client_ca {
+                Some(ca) => Some(tls.with_client_ca_file(ca).map_err(cannot)?),
+                None => Some(tls),
+            }
+        }
         _ => None,
     };
     let store = Store::open(location, StoreOptions::default()).await?;
@@ -87,6 +97,13 @@ pub async fn run(location: &str, args: &ServeArgs) -> Result<(), Failure> {
         &[
             ("flight", &flight_url),
             ("http", &http_url),
+            (
+                "client_certificates",
+                match &tls {
+                    Some(tls) if tls.requires_client_certificates() => "required",
+                    _ => "none",
+                },
+            ),
             ("store", store.url().as_str()),
         ],
     );

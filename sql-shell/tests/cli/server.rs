@@ -24,6 +24,20 @@ impl Drop for Served {
 }
 
 fn serve(dir: &Path) -> Served {
+    serve_with(dir, &[])
+}
+
+/// The test-only TLS fixtures (`tests/fixtures/tls`, made by its `gen*.sh`).
+fn tls_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/tls")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `rollout serve` with more arguments.
+fn serve_with(dir: &Path, more: &[&str]) -> Served {
     let mut child = std::process::Command::new(cargo_bin!("rollout"))
         .current_dir(dir)
         .env("HOME", dir)
@@ -36,6 +50,7 @@ fn serve(dir: &Path) -> Served {
             "--controller-interval",
             "0s",
         ])
+        .args(more)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -244,4 +259,63 @@ fn the_shell_runs_statements_on_a_server_as_the_user_who_logged_in() {
     assert!(out.stderr.contains("cannot reach"), "{}", out.stderr);
     let out = run(rollout(dir.path()).args(["--server", "http://x", "-c", "SELECT 1"]));
     assert!(out.stderr.contains("expected grpc://"), "{}", out.stderr);
+}
+
+/// `rollout --server grpc+tls://... --tls-client-cert/--tls-client-key` against a server that
+/// requires client certificates (`--tls-client-ca`); without one the shell cannot connect.
+#[test]
+fn the_shell_presents_its_client_certificate_to_a_server_that_requires_one() {
+    let dir = TempDir::new().unwrap();
+    setup_orders(dir.path());
+    let out = run(rollout(dir.path()).args(["-c", "CREATE USER admin PASSWORD 'admin-password'"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let served = serve_with(
+        dir.path(),
+        &[
+            "--tls-cert",
+            &tls_fixture("server.pem"),
+            "--tls-key",
+            &tls_fixture("server.key"),
+            "--tls-client-ca",
+            &tls_fixture("client-ca.pem"),
+        ],
+    );
+    // The server listens on 127.0.0.1; its certificate names localhost.
+    let url = served.url.replace("127.0.0.1", "localhost");
+    assert!(url.starts_with("grpc+tls://"), "{url}");
+    let shell = |client: Option<&str>| {
+        let mut cmd = rollout(dir.path());
+        cmd.args(["--server", &url, "--user", "admin", "--format", "csv"])
+            .args(["--tls-ca", &tls_fixture("ca.pem")])
+            .env("ROLLOUT_PASSWORD", "admin-password");
+        if let Some(name) = client {
+            cmd.args(["--tls-client-cert", &tls_fixture(&format!("{name}.pem"))])
+                .args(["--tls-client-key", &tls_fixture(&format!("{name}.key"))]);
+        }
+        cmd.args(["-c", "SELECT count(*) AS n FROM orders"]);
+        run(&mut cmd)
+    };
+    let out = shell(Some("client"));
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "n\n3\n"),
+        "{}",
+        out.stderr
+    );
+    for refused in [None, Some("stranger")] {
+        let out = shell(refused);
+        assert_eq!(out.code, 2, "{refused:?}: {}", out.stdout);
+        assert!(out.stderr.contains(&url), "{refused:?}: {}", out.stderr);
+    }
+    // A key without its certificate is a usage error.
+    let out = run(rollout(dir.path()).args([
+        "--server",
+        &url,
+        "--tls-client-key",
+        &tls_fixture("client.key"),
+        "-c",
+        "SELECT 1",
+    ]));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("--tls-client-cert"), "{}", out.stderr);
 }

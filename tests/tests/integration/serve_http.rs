@@ -271,6 +271,96 @@ async fn tls_serves_flight_and_http_and_plain_text_gets_nothing() {
     server.stop().await;
 }
 
+/// `--tls-client-ca`: a client without a certificate, or with one another CA signed, is
+/// refused at the handshake on both endpoints; one the CA signed still logs in as a user.
+#[tokio::test]
+async fn mutual_tls_lets_in_only_clients_with_a_certificate_the_ca_signed() {
+    let dir = TempDir::new().unwrap();
+    let store = governed_store(dir.path()).await;
+    let tls = Tls::from_files(&fixture("server.pem"), &fixture("server.key"))
+        .unwrap()
+        .with_client_ca_file(&fixture("client-ca.pem"))
+        .unwrap();
+    assert!(tls.requires_client_certificates());
+    let server = Server::start_with(&store, true, Some(tls)).await;
+    let ca = std::fs::read(fixture("ca.pem")).unwrap();
+    let identity = |name: &str| {
+        let cert = std::fs::read(fixture(&format!("{name}.pem"))).unwrap();
+        let key = std::fs::read(fixture(&format!("{name}.key"))).unwrap();
+        (cert, key)
+    };
+    let flight = |client: Option<(Vec<u8>, Vec<u8>)>| {
+        let mut config = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&ca))
+            .domain_name("localhost");
+        if let Some((cert, key)) = client {
+            config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        let url = format!("https://localhost:{}", server.addr.port());
+        async move {
+            let channel = Channel::from_shared(url)
+                .unwrap()
+                .tls_config(config)
+                .unwrap()
+                .connect()
+                .await?;
+            let mut client = FlightSqlServiceClient::new(channel);
+            client
+                .handshake("bob", "bob-password")
+                .await
+                .map_err(|e| format!("{e}"))
+                .map(|_| client)
+                .map_err(|e| -> Box<dyn std::error::Error> { e.into() })
+        }
+    };
+    let mut bob = flight(Some(identity("client")))
+        .await
+        .expect("a client the CA signed");
+    assert_eq!(value(&mut bob, "SELECT max(v) FROM orders").await, "1");
+    assert!(flight(None).await.is_err(), "no client certificate");
+    assert!(
+        flight(Some(identity("stranger"))).await.is_err(),
+        "a certificate the CA did not sign"
+    );
+
+    let https = |client: Option<(Vec<u8>, Vec<u8>)>| {
+        let mut builder = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
+        if let Some((mut cert, key)) = client {
+            cert.extend_from_slice(&key);
+            builder = builder.identity(reqwest::Identity::from_pem(&cert).unwrap());
+        }
+        builder.build().unwrap()
+    };
+    let health = format!("https://localhost:{}/healthz", server.http.unwrap().port());
+    let (status, _, body) = get(&https(Some(identity("client"))), &health, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(https(None).get(&health).send().await.is_err());
+    assert!(
+        https(Some(identity("stranger")))
+            .get(&health)
+            .send()
+            .await
+            .is_err()
+    );
+    server.stop().await;
+}
+
+#[test]
+fn bad_client_cas_are_refused_naming_the_file() {
+    let tls = || Tls::from_files(&fixture("server.pem"), &fixture("server.key")).unwrap();
+    let missing = tls().with_client_ca_file(&fixture("nope.pem")).unwrap_err();
+    assert!(missing.contains("nope.pem"), "{missing}");
+    let not_a_cert = tls()
+        .with_client_ca_file(&fixture("client.key"))
+        .unwrap_err();
+    assert!(
+        not_a_cert.contains("client.key") && not_a_cert.contains("no CERTIFICATE"),
+        "{not_a_cert}"
+    );
+    assert!(!not_a_cert.contains("BEGIN"), "{not_a_cert}");
+}
+
 #[test]
 fn bad_certificates_and_keys_are_refused_naming_the_file() {
     let missing = Tls::from_files(&fixture("nope.pem"), &fixture("server.key")).unwrap_err();
