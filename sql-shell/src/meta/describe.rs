@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::logical_expr::Documentation;
 
@@ -86,12 +86,14 @@ async fn table_columns(shell: &Shell, name: &str) -> Result<StatementOutput, Fai
 /// readers see, its versions and rollout; a table's columns).
 async fn describe_remote(shell: &mut Shell, name: &str) -> Result<(), Failure> {
     let columns = table_columns(shell, name).await?;
-    let datasets = shell.execute("SHOW DATASETS", 1).await?;
-    let is_dataset = datasets.batches.iter().any(|b| {
-        b.column_by_name("dataset")
-            .and_then(|c| c.as_string_opt::<i32>())
-            .is_some_and(|names| names.iter().any(|n| n == Some(name)))
-    });
+    let is_dataset = match shell.remote() {
+        Some(remote) => remote
+            .strings("SHOW DATASETS", &["dataset"])
+            .await?
+            .iter()
+            .any(|row| row[0] == name),
+        None => false,
+    };
     if !is_dataset {
         shell.write_text(&format!("Table {name}"))?;
         return Ok(shell.print(&columns)?);
