@@ -106,28 +106,19 @@ impl Remote {
         let mut channel = Channel::from_shared(endpoint)
             .map_err(|e| Failure::error(format!("--server {url}: {e}")))?;
         if tls {
+            let read = |path: &Path, what: &str| {
+                std::fs::read(path).map_err(|e| {
+                    Failure::error(format!("cannot read the {what} {}: {e}", path.display()))
+                })
+            };
             let mut config = ClientTlsConfig::new().with_native_roots();
             if let Some(ca) = ca {
-                let pem = std::fs::read(ca).map_err(|e| {
-                    Failure::error(format!(
-                        "cannot read the CA certificate {}: {e}",
-                        ca.display()
-                    ))
-                })?;
-                config = config.ca_certificate(Certificate::from_pem(pem));
+                config = config.ca_certificate(Certificate::from_pem(read(ca, "CA certificate")?));
             }
             if let Some((cert, key)) = &tls_files.client {
-                let read = |path: &Path, what: &str| {
-                    std::fs::read(path).map_err(|e| {
-                        Failure::error(format!(
-                            "cannot read the TLS client {what} {}: {e}",
-                            path.display()
-                        ))
-                    })
-                };
                 config = config.identity(Identity::from_pem(
-                    read(cert, "certificate")?,
-                    read(key, "key")?,
+                    read(cert, "TLS client certificate")?,
+                    read(key, "TLS client key")?,
                 ));
             }
             channel = channel

@@ -305,12 +305,8 @@ async fn mutual_tls_lets_in_only_clients_with_a_certificate_the_ca_signed() {
                 .connect()
                 .await?;
             let mut client = FlightSqlServiceClient::new(channel);
-            client
-                .handshake("bob", "bob-password")
-                .await
-                .map_err(|e| format!("{e}"))
-                .map(|_| client)
-                .map_err(|e| -> Box<dyn std::error::Error> { e.into() })
+            client.handshake("bob", "bob-password").await?;
+            Ok::<_, Box<dyn std::error::Error>>(client)
         }
     };
     let mut bob = flight(Some(identity("client")))
