@@ -95,6 +95,8 @@ pub struct Store {
     listing_urls: RwLock<HashMap<String, ListingTableUrl>>,
     /// This process's events for the store: buffered, flushed on a timer.
     events: Arc<EventLog>,
+    /// Lets concurrent statements share one refresh of the log (see [`log::RefreshGate`]).
+    refreshes: log::RefreshGate,
 }
 
 impl Store {
@@ -121,6 +123,7 @@ impl Store {
             ),
             listing_urls: RwLock::default(),
             events,
+            refreshes: log::RefreshGate::default(),
         };
         store
             .load()

@@ -346,6 +346,42 @@ async fn orders_store(s3: &S3) -> (String, RolloutContext) {
     (store, rc)
 }
 
+/// Refreshes of the log asked for at once share their work: after another process commits,
+/// 24 concurrent refreshes of one process (what 24 statements arriving together ask first)
+/// make 4 GETs, not a read of the new entry each, and each sees the commit. They are polled
+/// on one thread and every request to the gateway waits on the network, so all 24 arrive
+/// while the first refresh is under way. (On a local folder a refresh may finish inside its
+/// first poll, before the next statement arrives, and the count depends on timing.)
+#[tokio::test]
+async fn s3_concurrent_refreshes_share_the_reads_of_the_log() {
+    let Some(s3) = S3::get("s3_concurrent_refreshes_share_the_reads_of_the_log") else {
+        return;
+    };
+    let (store, writer) = orders_store(&s3).await;
+    let prefix = resolve_location(&format!("{store}/"), false).unwrap();
+    let counting = Arc::new(CountingStore::new(s3.bucket_store()));
+    register_object_store(&prefix, counting.clone());
+    let reader = s3.open(&store, "reader").await;
+    run(&writer, "CREATE COHORT canary MEMBERS ('alice')").await;
+    let committed = writer.store().state().sequence;
+    assert!(reader.store().state().sequence < committed);
+
+    let before = counting.requests();
+    let refreshes = (0..24).map(|_| reader.store().refresh_to_read());
+    let states = futures::future::join_all(refreshes).await;
+    let spent = counting.requests() - before;
+    deregister_object_store(&prefix);
+    for state in states {
+        assert_eq!(state.unwrap().sequence, committed);
+    }
+    // The first refresh reads the new entry and finds the end (three GETs: the entry, then
+    // the two names after it at once). The other 23 arrived while it ran, so it may have read
+    // the end before a commit they must see: the next refresh, begun after they arrived,
+    // serves them all (one GET). Each refreshing on its own, they would make 24 to 72.
+    assert_eq!((spent.get, spent.total()), (4, 4), "{spent:?}");
+    println!("s3 24 concurrent refreshes after a commit: {spent:?}");
+}
+
 /// Child process: a writer (see [`s3_many_writers_across_tasks_and_processes_lose_nothing`]).
 #[tokio::test]
 #[ignore = "child process of s3::s3_many_writers_across_tasks_and_processes_lose_nothing and s3::s3_killed_writer_leaves_the_store_openable; run by them"]

@@ -314,3 +314,50 @@ async fn pinned_urls_parse_as_datafusion_parses_them() {
         assert_eq!(shown(all), expected);
     }
 }
+
+/// A statement sees every commit acknowledged before it started, even when it arrives while
+/// another statement's refresh of the log is under way (that refresh may have read the end of
+/// the log before the commit, so joining it would miss the commit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shared_refresh_never_misses_a_commit_acknowledged_before_the_statement() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let fx = Fixture::new().await;
+    let writer = fx.orders(Some("zoe")).await;
+    run(&writer, "CREATE COHORT canary MEMBERS ('alice')").await;
+    let reader = Arc::new(RolloutContext::open(&fx.store()).await.unwrap());
+    let acknowledged = Arc::new(AtomicU64::new(writer.store().state().sequence));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let (reader, acknowledged, done) = (reader.clone(), acknowledged.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut checked = 0u64;
+                // Until the writer is done, and at least 20 times each however slow the
+                // machine: the checks made while commits land are the ones that matter.
+                while !done.load(Ordering::SeqCst) || checked < 20 {
+                    let before = acknowledged.load(Ordering::SeqCst);
+                    let state = reader.store().refresh_to_read().await.unwrap();
+                    assert!(
+                        state.sequence >= before,
+                        "a refresh begun after commit {before} was acknowledged returned {}",
+                        state.sequence
+                    );
+                    checked += 1;
+                }
+            })
+        })
+        .collect();
+    for _ in 0..40 {
+        run(&writer, "PROMOTE orders TO 'v2' FOR COHORT canary").await;
+        acknowledged.store(writer.store().state().sequence, Ordering::SeqCst);
+        run(&writer, "ROLLBACK orders").await;
+        acknowledged.store(writer.store().state().sequence, Ordering::SeqCst);
+    }
+    done.store(true, Ordering::SeqCst);
+    for task in readers {
+        task.await.unwrap();
+    }
+}
