@@ -36,6 +36,8 @@ const PASSWORD: &str = "load-test-password";
 #[derive(Default)]
 struct Tally {
     latencies_ms: Vec<f64>,
+    /// Of the writers' statements (a commit, a refusal or "nothing to do" alike).
+    write_latencies_ms: Vec<f64>,
     read_errors: BTreeMap<String, u64>,
     committed: Vec<u64>,
     refused: u64,
@@ -51,24 +53,25 @@ struct Side {
 }
 
 impl Side {
-    fn reads(&self) -> Vec<f64> {
+    fn sorted(&self, of: impl Fn(&Tally) -> &Vec<f64>) -> Vec<f64> {
         let mut all: Vec<f64> = self
             .tallies
             .iter()
-            .flat_map(|(_, t)| t.latencies_ms.iter().copied())
+            .flat_map(|(_, t)| of(t).iter().copied())
             .collect();
         all.sort_by(f64::total_cmp);
         all
     }
 
     fn summary(&self) -> Value {
-        let reads = self.reads();
-        let pct = |p: f64| {
-            if reads.is_empty() {
+        let reads = self.sorted(|t| &t.latencies_ms);
+        let writes = self.sorted(|t| &t.write_latencies_ms);
+        let pct = |of: &[f64], p: f64| {
+            if of.is_empty() {
                 return f64::NAN;
             }
-            let i = ((reads.len() as f64 - 1.0) * p).round() as usize;
-            reads[i]
+            let i = ((of.len() as f64 - 1.0) * p).round() as usize;
+            of[i]
         };
         let mut errors: BTreeMap<String, u64> = BTreeMap::new();
         for (_, t) in &self.tallies {
@@ -80,8 +83,12 @@ impl Side {
             "side": self.name,
             "reads": reads.len(),
             "reads_per_s": reads.len() as f64 / self.seconds,
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
+            "p50_ms": pct(&reads, 0.50),
+            "p99_ms": pct(&reads, 0.99),
+            "writes": writes.len(),
+            "writes_per_s": writes.len() as f64 / self.seconds,
+            "write_p50_ms": pct(&writes, 0.50),
+            "write_p99_ms": pct(&writes, 0.99),
             "read_errors": errors,
             "commits": self.tallies.iter().map(|(_, t)| t.committed.len()).sum::<usize>(),
             "refused": self.tallies.iter().map(|(_, t)| t.refused).sum::<u64>(),
@@ -193,7 +200,12 @@ async fn writer(mut client: FlightSqlServiceClient<Channel>, until: Instant) -> 
     while Instant::now() < until {
         let sql = statements[i % 2];
         i += 1;
-        match first_value(&mut client, sql).await {
+        let started = Instant::now();
+        let outcome = first_value(&mut client, sql).await;
+        tally
+            .write_latencies_ms
+            .push(started.elapsed().as_secs_f64() * 1000.0);
+        match outcome {
             Ok((what, _)) => match what["sequence"].as_u64() {
                 Some(seq) => tally.committed.push(seq),
                 None => tally.unchanged += 1,
