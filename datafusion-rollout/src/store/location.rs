@@ -134,6 +134,16 @@ fn registered_for(url: &Url) -> Option<Arc<dyn ObjectStore>> {
         .map(|(_, store)| Arc::clone(store))
 }
 
+/// The folder of a `file://` store read through object_store's own `LocalFileSystem` (not a
+/// store registered for it, such as a request counter), for the few reads that go to the file
+/// system directly.
+pub(super) fn local_folder(url: &Url) -> Option<std::path::PathBuf> {
+    if url.scheme() != "file" || registered_for(url).is_some() {
+        return None;
+    }
+    url.to_file_path().ok()
+}
+
 /// The object store serving `url`. `memory://name` stores live for the process, so opening the
 /// same name twice sees the same data (tests use this to simulate a restart).
 ///

@@ -97,6 +97,9 @@ pub struct Store {
     events: Arc<EventLog>,
     /// Lets concurrent statements share one refresh of the log (see [`log::RefreshGate`]).
     refreshes: log::RefreshGate,
+    /// The log's folder when the store is a local folder read through object_store's own
+    /// `LocalFileSystem`: a refresh asks the file system itself whether the next entry exists.
+    local_log: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -110,6 +113,7 @@ impl Store {
             reason: e.to_string(),
         })?;
         let events = EventLog::new(Arc::clone(&object_store), &root);
+        let local_log = location::local_folder(&url).map(|folder| folder.join(log::LOG_DIR));
         let store = Store {
             url,
             object_store,
@@ -124,6 +128,7 @@ impl Store {
             listing_urls: RwLock::default(),
             events,
             refreshes: log::RefreshGate::default(),
+            local_log,
         };
         store
             .load()

@@ -361,3 +361,30 @@ async fn a_shared_refresh_never_misses_a_commit_acknowledged_before_the_statemen
         task.await.unwrap();
     }
 }
+
+/// A store in a folder whose name needs escaping in a URL: another process's commits are seen
+/// by the next statement here (the refresh asks the file system for the next entry by its
+/// path, which must be the file object_store writes), and a store with nothing new reads no
+/// entry that is not there.
+#[tokio::test]
+async fn a_store_in_a_folder_with_an_awkward_name_sees_other_processes_commits() {
+    let fx = Fixture::new().await;
+    let folder = fx.path("team store 100% ü #1");
+    let location = folder.display().to_string();
+    let writer = RolloutContext::open(&location).await.unwrap();
+    let reader = RolloutContext::open(&location).await.unwrap();
+    for n in 1..=3 {
+        run(&writer, &format!("CREATE COHORT c{n} MEMBERS ('alice')")).await;
+        run(&reader, "SELECT 1").await;
+        let state = reader.store().state();
+        assert_eq!(state.sequence, n, "after {n} commits elsewhere");
+        assert!(state.cohorts.contains_key(&format!("c{n}")));
+    }
+    assert_eq!(reader.store().state().sequence, 3);
+    assert!(
+        folder
+            .join("_rollout_log")
+            .join(format!("{:020}.json", 3))
+            .is_file()
+    );
+}
