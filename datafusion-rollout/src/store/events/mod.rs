@@ -230,13 +230,14 @@ impl EventLog {
             }
         }
         let mut out = EventsRead::default();
+        // Only the events asked for are copied out of the parsed objects: a day's reads can
+        // be many (hundreds a second under load) and a rollout's window a small part of them.
+        let wanted = |e: &Event| since.is_none_or(|since| e.time() >= since);
         for (folder, listed) in days {
-            self.read_day(&folder, listed, &mut out).await?;
+            self.read_day(&folder, listed, &wanted, &mut out).await?;
         }
-        out.events.extend(lock(&self.buffer).iter().cloned());
-        if let Some(since) = since {
-            out.events.retain(|e| e.time() >= since);
-        }
+        out.events
+            .extend(lock(&self.buffer).iter().filter(|e| wanted(e)).cloned());
         // Objects are named by flush time, but a buffer holds events from a whole interval.
         out.events.sort_by_key(Event::time);
         Ok(out)
@@ -249,10 +250,11 @@ impl EventLog {
         &self,
         folder: &Path,
         mut listed: Vec<ObjectMeta>,
+        wanted: &(dyn Fn(&Event) -> bool + Sync),
         out: &mut EventsRead,
     ) -> Result<()> {
         for _attempt in 0..3 {
-            if let Some((events, skipped)) = self.try_read_day(&listed).await? {
+            if let Some((events, skipped)) = self.try_read_day(&listed, wanted).await? {
                 out.events.extend(events);
                 out.skipped.extend(skipped);
                 // Forget what this day no longer holds.
@@ -276,6 +278,7 @@ impl EventLog {
     async fn try_read_day(
         &self,
         listed: &[ObjectMeta],
+        wanted: &(dyn Fn(&Event) -> bool + Sync),
     ) -> Result<Option<(Vec<Event>, Vec<Skipped>)>> {
         let listing = compact::DayListing {
             objects: listed.to_vec(),
@@ -286,7 +289,7 @@ impl EventLog {
             match self.parsed(&meta.location, true).await? {
                 None => return Ok(None),
                 Some(Parsed::Compacted { events: e, sources }) => {
-                    events.extend(e.iter().cloned());
+                    events.extend(e.iter().filter(|e| wanted(e)).cloned());
                     held = sources;
                     break;
                 }
@@ -303,7 +306,7 @@ impl EventLog {
             }
             match self.parsed(&meta.location, false).await? {
                 None => return Ok(None),
-                Some(Parsed::Events(e)) => events.extend(e.iter().cloned()),
+                Some(Parsed::Events(e)) => events.extend(e.iter().filter(|e| wanted(e)).cloned()),
                 Some(Parsed::Corrupt(reason)) => skipped.push(Skipped {
                     path: meta.location.to_string(),
                     reason,
