@@ -20,6 +20,7 @@ mod counting;
 mod events;
 mod location;
 mod log;
+mod refresh;
 mod vacuum;
 
 use std::collections::HashMap;
@@ -95,8 +96,8 @@ pub struct Store {
     listing_urls: RwLock<HashMap<String, ListingTableUrl>>,
     /// This process's events for the store: buffered, flushed on a timer.
     events: Arc<EventLog>,
-    /// Lets concurrent statements share one refresh of the log (see [`log::RefreshGate`]).
-    refreshes: log::RefreshGate,
+    /// Lets concurrent statements share one refresh of the log (see [`refresh::RefreshGate`]).
+    refreshes: refresh::RefreshGate,
     /// The log's folder when the store is a local folder read through object_store's own
     /// `LocalFileSystem`: a refresh asks the file system itself whether the next entry exists.
     local_log: Option<std::path::PathBuf>,
@@ -127,7 +128,7 @@ impl Store {
             ),
             listing_urls: RwLock::default(),
             events,
-            refreshes: log::RefreshGate::default(),
+            refreshes: refresh::RefreshGate::default(),
             local_log,
         };
         store
