@@ -381,3 +381,56 @@ async fn reads_while_events_are_flushed_see_each_event_once() {
     assert_eq!(log.read().await.unwrap().events.len() - before, 300);
     assert!(reads > 10, "only {reads} reads ran beside the flushes");
 }
+
+/// Reading events since a time returns exactly those at or after it, whether they were
+/// flushed to the store or are still in this process's buffer.
+#[tokio::test]
+async fn events_read_since_a_time_are_those_from_then_on_flushed_or_buffered() {
+    use chrono::{Duration, Utc};
+
+    let fx = Fixture::new().await;
+    let rc = fx.orders(None).await;
+    let log = rc.store().events();
+    let now = Utc::now();
+    let read_at = |minutes_ago: i64, consumer: &str| {
+        Event::Read(datafusion_rollout::store::ReadEvent {
+            time: now - Duration::minutes(minutes_ago),
+            dataset: "orders".into(),
+            version: "v1".into(),
+            arm: Arm::Stable,
+            consumer: Some(consumer.into()),
+            reason: "stable".into(),
+            rows: Some(1),
+            elapsed_ms: 1.0,
+            error: None,
+            deprecated: vec![],
+        })
+    };
+    // Two before the window and one at its start flushed; one before and one inside buffered.
+    for (ago, who) in [(30, "early1"), (20, "early2"), (10, "edge")] {
+        log.record(read_at(ago, who));
+    }
+    log.flush().await.unwrap();
+    for (ago, who) in [(15, "early3"), (5, "late")] {
+        log.record(read_at(ago, who));
+    }
+    let consumers = |read: datafusion_rollout::store::EventsRead| -> Vec<String> {
+        read.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Read(r) => r.consumer.clone(),
+                _ => None,
+            })
+            .collect()
+    };
+    let since = log
+        .read_since(Some(now - Duration::minutes(10)))
+        .await
+        .unwrap();
+    assert_eq!(consumers(since), ["edge", "late"]);
+    let all: Vec<String> = consumers(log.read_since(None).await.unwrap())
+        .into_iter()
+        .filter(|c| c.starts_with("early") || c == "edge" || c == "late")
+        .collect();
+    assert_eq!(all, ["early1", "early2", "early3", "edge", "late"]);
+}

@@ -232,12 +232,15 @@ impl EventLog {
         let mut out = EventsRead::default();
         // Only the events asked for are copied out of the parsed objects: a day's reads can
         // be many (hundreds a second under load) and a rollout's window a small part of them.
-        let wanted = |e: &Event| since.is_none_or(|since| e.time() >= since);
         for (folder, listed) in days {
-            self.read_day(&folder, listed, &wanted, &mut out).await?;
+            self.read_day(&folder, listed, since, &mut out).await?;
         }
-        out.events
-            .extend(lock(&self.buffer).iter().filter(|e| wanted(e)).cloned());
+        out.events.extend(
+            lock(&self.buffer)
+                .iter()
+                .filter(|e| at_or_after(e, since))
+                .cloned(),
+        );
         // Objects are named by flush time, but a buffer holds events from a whole interval.
         out.events.sort_by_key(Event::time);
         Ok(out)
@@ -250,11 +253,11 @@ impl EventLog {
         &self,
         folder: &Path,
         mut listed: Vec<ObjectMeta>,
-        wanted: &(dyn Fn(&Event) -> bool + Sync),
+        since: Option<DateTime<Utc>>,
         out: &mut EventsRead,
     ) -> Result<()> {
         for _attempt in 0..3 {
-            if let Some((events, skipped)) = self.try_read_day(&listed, wanted).await? {
+            if let Some((events, skipped)) = self.try_read_day(&listed, since).await? {
                 out.events.extend(events);
                 out.skipped.extend(skipped);
                 // Forget what this day no longer holds.
@@ -278,7 +281,7 @@ impl EventLog {
     async fn try_read_day(
         &self,
         listed: &[ObjectMeta],
-        wanted: &(dyn Fn(&Event) -> bool + Sync),
+        since: Option<DateTime<Utc>>,
     ) -> Result<Option<(Vec<Event>, Vec<Skipped>)>> {
         let listing = compact::DayListing {
             objects: listed.to_vec(),
@@ -289,7 +292,7 @@ impl EventLog {
             match self.parsed(&meta.location, true).await? {
                 None => return Ok(None),
                 Some(Parsed::Compacted { events: e, sources }) => {
-                    events.extend(e.iter().filter(|e| wanted(e)).cloned());
+                    events.extend(e.iter().filter(|e| at_or_after(e, since)).cloned());
                     held = sources;
                     break;
                 }
@@ -306,7 +309,9 @@ impl EventLog {
             }
             match self.parsed(&meta.location, false).await? {
                 None => return Ok(None),
-                Some(Parsed::Events(e)) => events.extend(e.iter().filter(|e| wanted(e)).cloned()),
+                Some(Parsed::Events(e)) => {
+                    events.extend(e.iter().filter(|e| at_or_after(e, since)).cloned())
+                }
                 Some(Parsed::Corrupt(reason)) => skipped.push(Skipped {
                     path: meta.location.to_string(),
                     reason,
@@ -339,6 +344,11 @@ impl EventLog {
         let listed: Vec<ObjectMeta> = self.object_store.list(Some(prefix)).try_collect().await?;
         Ok(listed)
     }
+}
+
+/// Whether `event` is at or after `since` (every event when there is no `since`).
+fn at_or_after(event: &Event, since: Option<DateTime<Utc>>) -> bool {
+    since.is_none_or(|since| event.time() >= since)
 }
 
 impl Drop for EventLog {
