@@ -238,6 +238,14 @@ def main():
     ap.add_argument("--cluster", action="store_true",
                     help="only the Ballista rows: a scheduler and two executors on this machine "
                          "against one local process, Q1/Q6 and a small query")
+    ap.add_argument("--plan-files", type=int, default=40,
+                    help="also measure planning with lineitem in this many files (0 skips; "
+                         "data generated once under bench/data/sf<N>x<files>)")
+    ap.add_argument("--spill-rows", type=int, default=30_000_000,
+                    help="exact drift of two versions of this many doubles from profiles under "
+                         "--spill-limit, compared bit for bit with the in-memory aggregates on at "
+                         "most 30M of them (0 skips; 300000000 for issue 21's row: ~10 GB of disk)")
+    ap.add_argument("--spill-limit", default="4G")
     ap.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
     args = ap.parse_args()
     sf_name = f"sf{args.sf:g}"
@@ -337,6 +345,39 @@ def main():
                 r["scan"].median, "scan")
     rss_rows.append(("CHECK (11 checks)", r["ours"].rss, [("DuckDB", r["duckdb"].rss), ("scan", r["scan"].rss)]))
 
+    log("== composite-key uniqueness: duplicate_count of two columns vs DataFusion's count(DISTINCT)")
+    res, _, _ = child([BENCH, "sql", "--dir", data, "--reps", str(args.reps),
+                       "SELECT duplicate_count(l_orderkey, l_linenumber) FROM lineitem",
+                       "SELECT count(*) - count(DISTINCT l_orderkey * 8 + l_linenumber) FROM lineitem"])
+    mine, theirs = res
+    same = mine["answer"].split("\n")[3:4] == theirs["answer"].split("\n")[3:4]
+    table.timed("`duplicate_count(l_orderkey, l_linenumber)` vs DataFusion's "
+                "`count(*) - count(DISTINCT l_orderkey * 8 + l_linenumber)` (one process, alternating)",
+                mine["median_s"], theirs["median_s"], "DataFusion", 1.0,
+                "" if same else " (ANSWERS DIFFER)")
+
+    log("== guarded PROMOTE with a drift contract vs CHECK of the candidate without drift")
+    res, _, _ = child([BENCH, "guard", "--dir", data, "--reps", str(max(args.reps, 5))])
+    table.timed("guarded PROMOTE (the 11 checks + 5 drift expectations against stable, profiles stored) "
+                "vs CHECK of the candidate's own columns (one process, alternating)",
+                res["promote_median_s"], res["check_median_s"], "CHECK", 1.2,
+                f" (the first PROMOTE, computing the profiles: {secs(res['first_promote_s'])})")
+
+    if args.plan_files:
+        log(f"== planning through the alias with lineitem SF{args.sf:g} in {args.plan_files} files")
+        many = os.path.join(HERE, "data", f"{sf_name}x{args.plan_files}")
+        child([BENCH, "gen", "--dir", many, "--sf", str(args.sf), "--parts", str(args.plan_files)])
+        plans = {"ours": [], "datafusion": []}
+        for proc in range(args.pair_procs):
+            res, _, _ = child([BENCH, "paired", "q6", "--dir", many, "--reps", str(args.pair_reps)])
+            for side in plans:
+                plans[side] += res[side]["plan"]
+        extra = statistics.median(plans["ours"]) - statistics.median(plans["datafusion"])
+        table.add(f"TPC-H Q6 planning overhead through the alias at {args.plan_files} pinned files "
+                  f"({len(plans['ours'])} pairs)", secs(statistics.median(plans["ours"])),
+                  f"{secs(statistics.median(plans['datafusion']))} (DataFusion)", f"+{secs(extra)}",
+                  "≤ +300 µs", "met" if extra <= 0.0003 else "**missed**")
+
     log("== exact drift of l_extendedprice, v1 vs v2")
     r = alternate(args.rounds, {
         "ours": ours("drift"),
@@ -352,6 +393,28 @@ def main():
               f"{worst:.1e}", "0 (scipy)", "—", "≤ 1e-9", "met" if worst <= 1e-9 else "**missed**")
     log(f"  ours {mine}\n  scipy {theirs}")
     rss_rows.append(("drift", r["ours"].rss, [("scipy", r["scipy"].rss)]))
+
+    if args.spill_rows:
+        spill = os.path.join(HERE, "data", "spill")
+        subset = min(args.spill_rows, 30_000_000)
+        log(f"== exact drift from profiles under a {args.spill_limit} memory limit: "
+            f"2 × {subset:,} doubles both ways" + (f", then 2 × {args.spill_rows:,}" if args.spill_rows > subset else ""))
+        agg, agg_rss, _ = child([BENCH, "spill-drift", "--dir", spill, "--rows", str(subset), "--side", "aggregates"])
+        prof, prof_rss, _ = child([BENCH, "spill-drift", "--dir", spill, "--rows", str(subset), "--side", "profiles",
+                                   "--memory-limit", args.spill_limit])
+        equal = agg["bits"] == prof["bits"]
+        table.add(f"exact drift (KS, W1 normed, PSI, JS) of 2 × {subset:,} doubles: from profiles under "
+                  f"{args.spill_limit} vs the in-memory aggregates: values bit for bit",
+                  "equal" if equal else "DIFFER", "in-memory aggregates", "—", "equal",
+                  "met" if equal else "**missed**")
+        table.timed(f"exact drift of 2 × {subset:,} doubles: from profiles (first, sorts included) "
+                    f"vs in memory; peak RSS {mib(prof_rss)} vs {mib(agg_rss)}",
+                    prof["drift_s"], agg["drift_s"], "in memory")
+        if args.spill_rows > subset:
+            big, big_rss, _ = child([BENCH, "spill-drift", "--dir", spill, "--rows", str(args.spill_rows),
+                                     "--side", "profiles", "--memory-limit", args.spill_limit])
+            table.add(f"exact drift of 2 × {args.spill_rows:,} doubles under a {args.spill_limit} memory limit",
+                      f"{secs(big['drift_s'])}, peak RSS {mib(big_rss)}", "—", "—", "completes", "met")
 
     log("== PROMOTE / ROLLBACK latency against data size")
     sizes = [(f"SF{args.sf:g}", gen["lineitem"])]

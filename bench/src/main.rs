@@ -16,10 +16,12 @@
 //! rollout-bench history --entries 10,1000,10000 --rounds 30
 //! rollout-bench dashboard --entries 1000 --rounds 20                # pages of a long history
 //! rollout-bench spill-drift --dir bench/data/spill --rows 30000000 --side aggregates  # or profiles --memory-limit 4G
+//! rollout-bench guard --dir bench/data/sf1 --reps 5        # guarded PROMOTE vs CHECK of the candidate
 //! rollout-bench serve-load --dir bench/data/sf0.01 --clients 32 --seconds 60   # --features flight-peer
 //! ```
 
 mod dashboard;
+mod guard;
 mod measure;
 mod paired;
 mod queries;
@@ -182,6 +184,15 @@ enum Command {
         #[arg(required = true)]
         sql: Vec<String>,
     },
+    /// A guarded PROMOTE (the benchmark contract plus five drift expectations, against stable
+    /// v1) vs `CHECK` of the same candidate without drift, alternating, `reps` rounds; the
+    /// versions' profiles are computed by the first, untimed PROMOTE.
+    Guard {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
     /// `rollout serve` under `clients` concurrent Flight SQL clients for `seconds` (the first
     /// `writers` PROMOTE/ROLLBACK, the rest read), every commit checked against the log; then
     /// the same readers on datafusion-flight-sql-server (with `--features flight-peer`).
@@ -248,6 +259,7 @@ async fn main() -> anyhow::Result<()> {
             side,
             settings,
         } => spill::spill_drift(&dir, rows, memory_limit.as_deref(), side, &settings).await?,
+        Command::Guard { dir, reps } => guard::guard(&dir, reps).await?,
         Command::Sql { dir, reps, sql } => queries::alternate_sql(&dir, &sql, reps).await?,
         Command::ServeLoad {
             dir,
