@@ -87,6 +87,13 @@ pub async fn guard(dir: &Path, reps: usize) -> anyhow::Result<Value> {
     const PROMOTE: &str = "PROMOTE lineitem_guarded TO 'v2' AT 10 PERCENT";
     const ROLLBACK: &str = "ROLLBACK lineitem_guarded REASON 'benchmark round'";
     const CHECK: &str = "CHECK lineitem VERSION 'v2'";
+    // The first PROMOTE computes both versions' profiles: those of an earlier run are removed.
+    let profiles = store_dir(dir)
+        .join("_rollout_profiles")
+        .join("lineitem_guarded");
+    if profiles.exists() {
+        std::fs::remove_dir_all(&profiles)?;
+    }
     let t = Instant::now();
     let checks = run(rc, PROMOTE).await?;
     let first_s = t.elapsed().as_secs_f64();
