@@ -9,7 +9,7 @@ use datafusion_rollout::RolloutContext;
 use serde_json::{Value, json};
 
 use crate::Side;
-use crate::queries::{Ctx, rows_of};
+use crate::queries::{Ctx, median, rows_of};
 use crate::tpch::{CONTRACT, lineitem_dir, path_str, store_dir, v2_dir};
 
 /// The drift expectations added to the benchmark contract for `lineitem_guarded`: the five of
@@ -135,10 +135,4 @@ async fn run(rc: &RolloutContext, sql: &str) -> anyhow::Result<Vec<Vec<String>>>
         .await
         .with_context(|| format!("`{sql}`"))?;
     rows_of(&batches)
-}
-
-fn median(times: &[f64]) -> f64 {
-    let mut t = times.to_vec();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
 }

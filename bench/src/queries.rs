@@ -215,11 +215,6 @@ pub async fn alternate_sql(dir: &Path, sql: &[String], reps: usize) -> anyhow::R
             }
         }
     }
-    let median = |t: &Vec<f64>| {
-        let mut t = t.clone();
-        t.sort_by(f64::total_cmp);
-        t[t.len() / 2]
-    };
     Ok(json!(
         sql.iter()
             .zip(&times)
@@ -227,4 +222,11 @@ pub async fn alternate_sql(dir: &Path, sql: &[String], reps: usize) -> anyhow::R
             .map(|((q, t), a)| json!({"sql": q, "median_s": median(t), "times": t, "answer": a}))
             .collect::<Vec<_>>()
     ))
+}
+
+/// The median of `times` (the upper one of an even count); `times` must not be empty.
+pub(crate) fn median(times: &[f64]) -> f64 {
+    let mut t = times.to_vec();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
 }
