@@ -3,21 +3,27 @@
 //! One numeric key is hashed as its 64-bit pattern and two as one 128-bit value; any other
 //! key (three or more columns, text, dates, ...) is interned by DataFusion's group-values
 //! machinery (`new_group_values`, what its `GROUP BY` uses), keyed by (group, key columns), so
-//! no key costs an allocation of its own. Partial state per group: the distinct keys in Arrow's
-//! row format (`List<Binary>`) and the number of rows with all keys non-NULL (`UInt64`).
+//! no key costs an allocation of its own. Partial state per group (`List<LargeBinary>`, and the
+//! number of rows with all keys non-NULL as `UInt64`): numeric keys as a few packed runs of
+//! fixed-width little-endian keys, each run one value, handed over without a copy (a partial
+//! state of an ascending group is its vector); other keys one value per key in Arrow's row
+//! format.
 //! Memory: O(distinct keys), exact, reported to DataFusion's memory pool through `size()`.
 
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Int64Array, ListBuilder, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, LargeBinaryArray, LargeBinaryBuilder,
+    ListArray, ListBuilder, UInt64Array,
 };
+use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::{cast, filter, not};
+use datafusion::arrow::datatypes::{ArrowNativeType, ToByteSlice};
 use datafusion::arrow::datatypes::{
     DataType, Field, FieldRef, Float64Type, Int64Type, Schema, SchemaRef, UInt64Type,
 };
 use datafusion::arrow::row::{RowConverter, SortField};
-use datafusion::common::{ScalarValue, exec_err, plan_err};
+use datafusion::common::{DataFusionError, ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
@@ -89,7 +95,7 @@ impl UdafCore for DistinctUdaf {
             state_field(
                 args.name,
                 "keys",
-                DataType::List(Arc::new(Field::new_list_field(DataType::Binary, true))),
+                DataType::List(Arc::new(Field::new_list_field(DataType::LargeBinary, true))),
                 true,
             ),
             state_field(args.name, "rows", DataType::UInt64, true),
@@ -154,6 +160,35 @@ fn primitive_keys(x: &ArrayRef) -> Result<Vec<Option<u64>>> {
     })
 }
 
+/// Key bits of a numeric column without NULLs, as [`primitive_keys`] gives them.
+fn key_bits(x: &ArrayRef) -> Result<Vec<u64>> {
+    Ok(match x.data_type() {
+        DataType::UInt64 => x.as_primitive::<UInt64Type>().values().to_vec(),
+        DataType::Int64 => x
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .map(|&v| v as u64)
+            .collect(),
+        DataType::Float32 | DataType::Float64 => {
+            let f = cast(x, &DataType::Float64)?;
+            f.as_primitive::<Float64Type>()
+                .values()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        }
+        _ => {
+            let i = cast(x, &DataType::Int64)?;
+            i.as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .map(|&v| v as u64)
+                .collect()
+        }
+    })
+}
+
 /// The one key column of a single-key aggregate.
 fn first(values: &[ArrayRef]) -> Result<&ArrayRef> {
     match values.first() {
@@ -162,50 +197,49 @@ fn first(values: &[ArrayRef]) -> Result<&ArrayRef> {
     }
 }
 
-/// Two numeric key columns as one value: the first column's bits above the second's; `None`
-/// where either is NULL.
-fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<u128>>> {
+/// Two numeric key columns as one value: the first column's bits above the second's (as an
+/// `i128`, Arrow's native 128-bit type, so that a run ships without a copy); `None` where
+/// either is NULL.
+fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<i128>>> {
     let [a, b] = values else {
         return exec_err!("distinct aggregate: expected two key columns");
     };
     let (a, b) = (primitive_keys(a)?, primitive_keys(b)?);
     Ok(a.into_iter()
         .zip(b)
-        .map(|(a, b)| Some((u128::from(a?) << 64) | u128::from(b?)))
+        .map(|(a, b)| Some(((u128::from(a?) << 64) | u128::from(b?)) as i128))
         .collect())
 }
 
 /// A numeric key as hashed (one column's 64 bits, two columns' 128), and as it travels in the
-/// partial state (little-endian bytes).
-trait Key: std::hash::Hash + Ord + Copy {
-    type Bytes: AsRef<[u8]>;
-    fn to_bytes(self) -> Self::Bytes;
-    fn from_bytes(b: &[u8]) -> Result<Self>;
+/// partial state: runs of little-endian keys, packed.
+trait Key: std::hash::Hash + Ord + Copy + ArrowNativeType {
+    const WIDTH: usize = size_of::<Self>();
+    /// The key with its bytes in little-endian order (itself on little-endian machines).
+    fn to_le(self) -> Self;
+    /// The key whose little-endian bytes are `b` (`WIDTH` of them).
+    fn from_le(b: &[u8]) -> Self;
 }
 
 impl Key for u64 {
-    type Bytes = [u8; 8];
-    fn to_bytes(self) -> [u8; 8] {
-        self.to_le_bytes()
+    fn to_le(self) -> Self {
+        u64::to_le(self)
     }
-    fn from_bytes(b: &[u8]) -> Result<Self> {
-        match <[u8; 8]>::try_from(b) {
-            Ok(b) => Ok(u64::from_le_bytes(b)),
-            Err(_) => exec_err!("distinct aggregate: corrupt 64-bit key in state"),
-        }
+    fn from_le(b: &[u8]) -> Self {
+        let mut a = [0; 8];
+        a.copy_from_slice(b);
+        u64::from_le_bytes(a)
     }
 }
 
-impl Key for u128 {
-    type Bytes = [u8; 16];
-    fn to_bytes(self) -> [u8; 16] {
-        self.to_le_bytes()
+impl Key for i128 {
+    fn to_le(self) -> Self {
+        i128::to_le(self)
     }
-    fn from_bytes(b: &[u8]) -> Result<Self> {
-        match <[u8; 16]>::try_from(b) {
-            Ok(b) => Ok(u128::from_le_bytes(b)),
-            Err(_) => exec_err!("distinct aggregate: corrupt 128-bit key in state"),
-        }
+    fn from_le(b: &[u8]) -> Self {
+        let mut a = [0; 16];
+        a.copy_from_slice(b);
+        i128::from_le_bytes(a)
     }
 }
 
@@ -226,14 +260,47 @@ fn add_keys<K: Key>(
     });
 }
 
-/// Appends each set as one list of its keys' bytes.
-fn append_sets<K: Key>(list: &mut ListBuilder<BinaryBuilder>, sets: Vec<KeySet<K>>) {
+/// The groups' sets as state: a list per group of its runs, each run one value of packed
+/// little-endian keys. One run in all (one group, ascending: the common case) is handed over
+/// in its own buffer, without a copy.
+fn sets_as_state<K: Key>(sets: Vec<KeySet<K>>) -> Result<ArrayRef> {
+    let mut list_offsets = Vec::with_capacity(sets.len() + 1);
+    list_offsets.push(0i32);
+    let mut runs: Vec<ScalarBuffer<K>> = Vec::new();
     for set in sets {
-        for k in set.keys() {
-            list.values().append_value(k.to_bytes());
-        }
-        list.append(true);
+        runs.extend(set.into_runs());
+        list_offsets.push(i32::try_from(runs.len()).map_err(|_| {
+            DataFusionError::Execution("distinct aggregate: too many runs in one state".into())
+        })?);
     }
+    let mut value_offsets = Vec::with_capacity(runs.len() + 1);
+    value_offsets.push(0i64);
+    let mut end = 0i64;
+    for r in &runs {
+        end += (r.len() * K::WIDTH) as i64;
+        value_offsets.push(end);
+    }
+    let packed: Buffer = match runs.as_slice() {
+        [one] if cfg!(target_endian = "little") => one.inner().clone(),
+        _ => {
+            let keys: Vec<K> = runs
+                .iter()
+                .flat_map(|r| r.iter().map(|k| k.to_le()))
+                .collect();
+            Buffer::from_vec(keys)
+        }
+    };
+    let values = LargeBinaryArray::new(
+        OffsetBuffer::new(ScalarBuffer::from(value_offsets)),
+        packed,
+        None,
+    );
+    Ok(Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(DataType::LargeBinary, true)),
+        OffsetBuffer::new(ScalarBuffer::from(list_offsets)),
+        Arc::new(values),
+        None,
+    )))
 }
 
 /// One single-key list per row (empty where `keep` refuses the row or the key is NULL), and
@@ -241,13 +308,13 @@ fn append_sets<K: Key>(list: &mut ListBuilder<BinaryBuilder>, sets: Vec<KeySet<K
 fn keys_as_state<K: Key>(
     keys: &[Option<K>],
     keep: impl Fn(usize) -> bool,
-    list: &mut ListBuilder<BinaryBuilder>,
+    list: &mut ListBuilder<LargeBinaryBuilder>,
     rows: &mut Vec<u64>,
 ) {
     for (row, k) in keys.iter().enumerate() {
         let k = k.filter(|_| keep(row));
         if let Some(k) = k {
-            list.values().append_value(k.to_bytes());
+            list.values().append_value(k.to_le().to_byte_slice());
         }
         list.append(true);
         rows.push(u64::from(k.is_some()));
@@ -365,7 +432,7 @@ impl Interned {
 #[derive(Debug)]
 enum Sets {
     Prim(Vec<KeySet<u64>>),
-    Pair(Vec<KeySet<u128>>),
+    Pair(Vec<KeySet<i128>>),
     Interned(Interned),
 }
 
@@ -410,23 +477,43 @@ impl DistinctGroups {
         }
     }
 
-    /// Adds one partial state's keys (positions `keys` of the state's key values); every key
-    /// merged counts toward `bytes` (runs kept apart hold their duplicates until counted).
-    fn merge_run<K: Key>(
+    /// Adds one partial state's runs of packed keys (positions `runs` of the state's values);
+    /// every key merged counts toward `bytes` (runs kept apart hold their duplicates until
+    /// counted).
+    fn merge_runs<K: Key>(
         bytes: &mut usize,
         set: &mut KeySet<K>,
-        values: &datafusion::arrow::array::BinaryArray,
-        keys: std::ops::Range<usize>,
+        values: &LargeBinaryArray,
+        runs: std::ops::Range<usize>,
     ) -> Result<()> {
-        let mut run = Vec::with_capacity(keys.len());
-        for i in keys {
-            if values.is_valid(i) {
-                run.push(K::from_bytes(values.value(i))?);
+        for i in runs.filter(|&i| values.is_valid(i)) {
+            let packed = values.value(i);
+            if !packed.len().is_multiple_of(K::WIDTH) {
+                return exec_err!(
+                    "distinct aggregate: corrupt state (a run of {} bytes is not a whole number \
+                     of {}-byte keys)",
+                    packed.len(),
+                    K::WIDTH
+                );
             }
+            let run = Self::run_of::<K>(values, i);
+            *bytes += run.len() * size_of::<K>() * 2;
+            set.merge(run);
         }
-        *bytes += run.len() * size_of::<K>() * 2;
-        set.merge(run);
         Ok(())
+    }
+
+    /// Value `i` of a state's runs (checked to be whole keys) as keys: its own bytes when they
+    /// are aligned for the key (as a state made here is), else a copy.
+    fn run_of<K: Key>(values: &LargeBinaryArray, i: usize) -> ScalarBuffer<K> {
+        let offsets = values.value_offsets();
+        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        let bytes = values.values().slice_with_length(start, end - start);
+        if cfg!(target_endian = "little") && bytes.as_ptr().align_offset(align_of::<K>()) == 0 {
+            ScalarBuffer::new(bytes, 0, (end - start) / K::WIDTH)
+        } else {
+            bytes.chunks_exact(K::WIDTH).map(K::from_le).collect()
+        }
     }
 
     fn counts_only(&mut self, emit_to: EmitTo) -> Result<(Vec<usize>, Vec<u64>)> {
@@ -515,7 +602,29 @@ impl GroupsAccumulator for DistinctGroups {
     ) -> Result<()> {
         self.resize(total_num_groups);
         let (rows, bytes) = (&mut self.rows, &mut self.bytes);
+        // One group, every row counted, no NULL key: the keys go in as one stream.
+        let whole = total_num_groups == 1
+            && opt_filter.is_none()
+            && values.iter().all(|a| a.null_count() == 0);
         match &mut self.sets {
+            Sets::Prim(sets) if whole => {
+                let new = sets[0].extend(key_bits(first(values)?)?);
+                rows[0] += group_indices.len() as u64;
+                *bytes += new * size_of::<u64>() * 2;
+            }
+            Sets::Pair(sets) if whole => {
+                let [a, b] = values else {
+                    return exec_err!("distinct aggregate: expected two key columns");
+                };
+                let (a, b) = (key_bits(a)?, key_bits(b)?);
+                let keys = a
+                    .into_iter()
+                    .zip(b)
+                    .map(|(a, b)| ((u128::from(a) << 64) | u128::from(b)) as i128);
+                let new = sets[0].extend(keys);
+                rows[0] += group_indices.len() as u64;
+                *bytes += new * size_of::<i128>() * 2;
+            }
             Sets::Prim(sets) => {
                 let keys = primitive_keys(first(values)?)?;
                 add_keys(&keys, sets, rows, bytes, group_indices, opt_filter);
@@ -547,10 +656,10 @@ impl GroupsAccumulator for DistinctGroups {
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let rows = emit_to.take_needed(&mut self.rows);
-        let mut list = ListBuilder::new(BinaryBuilder::new());
-        match &mut self.sets {
-            Sets::Prim(v) => append_sets(&mut list, emit_to.take_needed(v)),
-            Sets::Pair(v) => append_sets(&mut list, emit_to.take_needed(v)),
+        let mut list = ListBuilder::new(LargeBinaryBuilder::new());
+        let keys = match &mut self.sets {
+            Sets::Prim(v) => sets_as_state(emit_to.take_needed(v))?,
+            Sets::Pair(v) => sets_as_state(emit_to.take_needed(v))?,
             Sets::Interned(v) => {
                 let (groups, keys) = v.take_groups(emit_to)?;
                 // Each group's keys in the row format, grouped by group.
@@ -571,17 +680,15 @@ impl GroupsAccumulator for DistinctGroups {
                     }
                     list.append(true);
                 }
+                Arc::new(list.finish())
             }
-        }
+        };
         self.bytes = match &self.sets {
             Sets::Prim(v) => v.iter().map(|s| s.held() * 16).sum(),
             Sets::Pair(v) => v.iter().map(|s| s.held() * 32).sum(),
             Sets::Interned(_) => 0,
         };
-        Ok(vec![
-            Arc::new(list.finish()),
-            Arc::new(UInt64Array::from(rows)),
-        ])
+        Ok(vec![keys, Arc::new(UInt64Array::from(rows))])
     }
 
     fn merge_batch(
@@ -595,8 +702,8 @@ impl GroupsAccumulator for DistinctGroups {
             return exec_err!("distinct aggregate: expected 2 state columns");
         };
         let keys = keys.as_list::<i32>();
-        let Some(all_keys) = keys.values().as_binary_opt::<i32>() else {
-            return exec_err!("distinct aggregate: corrupt state (keys are not binary)");
+        let Some(all_keys) = keys.values().as_binary_opt::<i64>() else {
+            return exec_err!("distinct aggregate: corrupt state (keys are not large binary)");
         };
         let rows = rows.as_primitive::<UInt64Type>();
         // Interned keys are gathered from the whole batch and interned at once.
@@ -611,10 +718,10 @@ impl GroupsAccumulator for DistinctGroups {
             let range = keys.value_offsets()[row] as usize..keys.value_offsets()[row + 1] as usize;
             match &mut self.sets {
                 Sets::Prim(sets) => {
-                    Self::merge_run(&mut self.bytes, &mut sets[g], all_keys, range)?
+                    Self::merge_runs(&mut self.bytes, &mut sets[g], all_keys, range)?
                 }
                 Sets::Pair(sets) => {
-                    Self::merge_run(&mut self.bytes, &mut sets[g], all_keys, range)?
+                    Self::merge_runs(&mut self.bytes, &mut sets[g], all_keys, range)?
                 }
                 Sets::Interned(_) => {
                     for i in range.filter(|&i| all_keys.is_valid(i)) {
@@ -645,7 +752,7 @@ impl GroupsAccumulator for DistinctGroups {
             opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
                 && Self::complete(values, row)
         };
-        let mut list = ListBuilder::new(BinaryBuilder::new());
+        let mut list = ListBuilder::new(LargeBinaryBuilder::new());
         let mut rows = Vec::with_capacity(n);
         match &self.sets {
             Sets::Prim(_) => {
@@ -685,5 +792,105 @@ impl GroupsAccumulator for DistinctGroups {
             + self.sets.len() * 48
             + self.rows.capacity() * 8
             + self.converter.size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair_groups() -> DistinctGroups {
+        DistinctGroups {
+            duplicates: true,
+            converter: RowConverter::new(vec![
+                SortField::new(DataType::Int64),
+                SortField::new(DataType::Int64),
+            ])
+            .unwrap(),
+            sets: Sets::Pair(Vec::new()),
+            rows: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    fn partial(a: Vec<i64>, b: Vec<i64>, groups: &[usize]) -> Vec<ArrayRef> {
+        let mut acc = pair_groups();
+        let n = groups.iter().max().map_or(0, |g| g + 1);
+        let cols: Vec<ArrayRef> =
+            vec![Arc::new(Int64Array::from(a)), Arc::new(Int64Array::from(b))];
+        acc.update_batch(&cols, groups, None, n).unwrap();
+        acc.state(EmitTo::All).unwrap()
+    }
+
+    #[test]
+    fn packed_runs_travel_between_partials_and_count_exactly() {
+        // Two partitions with disjoint ascending keys, one with overlapping ones, in 2 groups.
+        let p1 = partial(vec![1, 1, 2, 2], vec![1, 2, 1, 1], &[0, 0, 0, 1]);
+        let p2 = partial(vec![3, 3, 1], vec![1, 1, 2], &[0, 0, 1]);
+        let p3 = partial(vec![2, 0], vec![1, 9], &[0, 0]);
+        let keys = p1[0].as_list::<i32>();
+        assert_eq!(keys.value_length(0), 1, "group 0's ascending keys: one run");
+        assert_eq!(keys.values().as_binary::<i64>().value(0).len(), 3 * 16);
+        let mut fin = pair_groups();
+        for (p, groups) in [(&p1, [0, 1]), (&p2, [0, 1]), (&p3, [0, 1])] {
+            let groups = &groups[..p[1].len()];
+            fin.merge_batch(p, groups, 2).unwrap();
+        }
+        // Group 0: rows 1/1 1/2 2/1 3/1 3/1 2/1 0/9 → 7 rows, 5 distinct; group 1: 2/1 1/2.
+        let out = fin.evaluate(EmitTo::All).unwrap();
+        assert_eq!(out.as_primitive::<Int64Type>().values(), &[2, 0]);
+    }
+
+    #[test]
+    fn a_run_not_aligned_for_its_keys_is_copied() {
+        // One byte before the run: its keys are not 16-byte aligned in the buffer.
+        let mut bytes = vec![0u8];
+        for k in [(5i128 << 64) | 1, (5i128 << 64) | 2, (6i128 << 64) | 1] {
+            bytes.extend_from_slice(&k.to_le_bytes());
+        }
+        let values = LargeBinaryArray::new(
+            OffsetBuffer::new(ScalarBuffer::from(vec![1i64, 49])),
+            Buffer::from_vec(bytes),
+            None,
+        );
+        let state: Vec<ArrayRef> = vec![
+            Arc::new(ListArray::new(
+                Arc::new(Field::new_list_field(DataType::LargeBinary, true)),
+                OffsetBuffer::new(ScalarBuffer::from(vec![0i32, 1])),
+                Arc::new(values),
+                None,
+            )),
+            Arc::new(UInt64Array::from(vec![4])),
+        ];
+        let mut acc = pair_groups();
+        acc.merge_batch(&state, &[0], 1).unwrap();
+        let p = partial(vec![6, 7], vec![1, 1], &[0, 0]);
+        acc.merge_batch(&p, &[0], 1).unwrap();
+        // 6 rows, keys 5/1 5/2 6/1 7/1.
+        let out = acc.evaluate(EmitTo::All).unwrap();
+        assert_eq!(out.as_primitive::<Int64Type>().values(), &[2]);
+    }
+
+    #[test]
+    fn a_corrupt_run_is_an_error_not_a_panic() {
+        let mut list = ListBuilder::new(LargeBinaryBuilder::new());
+        list.values().append_value([0u8; 15]);
+        list.append(true);
+        let state: Vec<ArrayRef> = vec![
+            Arc::new(list.finish()),
+            Arc::new(UInt64Array::from(vec![1])),
+        ];
+        let err = pair_groups().merge_batch(&state, &[0], 1).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not a whole number of 16-byte keys"),
+            "{err}"
+        );
+        let binary: Vec<ArrayRef> = vec![
+            Arc::new(ListBuilder::new(datafusion::arrow::array::BinaryBuilder::new()).finish()),
+            Arc::new(UInt64Array::from(Vec::<u64>::new())),
+        ];
+        let err = pair_groups().merge_batch(&binary, &[], 0).unwrap_err();
+        assert!(err.to_string().contains("not large binary"), "{err}");
     }
 }

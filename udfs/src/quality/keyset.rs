@@ -5,40 +5,46 @@
 //! another. While the keys arrive in ascending order a group keeps them as an ascending
 //! vector: a key equal to the last is a duplicate, a greater one is new, and nothing is
 //! hashed. The first key out of order turns the vector into a hash set, once, and the group
-//! goes on as a hash set. Partial states of ascending groups arrive as ascending runs: one
-//! that starts after the last key is appended, overlapping ones are kept apart and counted by
-//! one merge at the end, without building their union.
+//! goes on as a hash set.
+//!
+//! Partial states of ascending groups arrive as ascending runs in Arrow buffers, and are kept
+//! as they came, neither copied nor joined: the state's own buffer when it is aligned for the
+//! key. They are counted at the end: runs whose ranges do not overlap by adding their lengths;
+//! two that do by a galloping merge, which skips a block of one run that falls between two
+//! keys of the other with a binary search (partitions that read the same ordered files in
+//! another order cost a few searches, not a pass over every key); more by a k-way merge.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::hash::Hash;
 
 use ahash::RandomState;
+use datafusion::arrow::buffer::ScalarBuffer;
+use datafusion::arrow::datatypes::ArrowNativeType;
 
 type FastSet<T> = HashSet<T, RandomState>;
 
 #[derive(Debug)]
-pub(crate) enum KeySet<K> {
+pub(crate) enum KeySet<K: ArrowNativeType> {
     /// Every key seen so far, each once, strictly ascending.
     Ascending(Vec<K>),
-    /// Partial states' runs, each strictly ascending, kept apart until counted: runs that
-    /// overlap (partitions that read files in turn) are counted by one merge at the end,
-    /// without building their union.
-    Runs(Vec<Vec<K>>),
+    /// Partial states' runs, each strictly ascending and not empty, kept apart until counted.
+    Runs(Vec<ScalarBuffer<K>>),
     Hashed(FastSet<K>),
 }
 
-/// Beyond this many runs a group is hashed (a merge of more runs costs more per key).
+/// Beyond this many runs a group is joined (disjoint runs) or hashed (a merge of more runs
+/// costs more per key).
 const MAX_RUNS: usize = 32;
 
-impl<K> Default for KeySet<K> {
+impl<K: ArrowNativeType> Default for KeySet<K> {
     fn default() -> Self {
         KeySet::Ascending(Vec::new())
     }
 }
 
-impl<K: Hash + Ord + Copy> KeySet<K> {
-    /// The number of distinct keys (for runs: one merge over them).
+impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
+    /// The number of distinct keys (for runs: a count over them).
     pub(crate) fn len(&self) -> usize {
         match self {
             KeySet::Ascending(v) => v.len(),
@@ -50,7 +56,7 @@ impl<K: Hash + Ord + Copy> KeySet<K> {
     /// The keys held, duplicates between runs included: what the set's memory holds.
     pub(crate) fn held(&self) -> usize {
         match self {
-            KeySet::Runs(runs) => runs.iter().map(Vec::len).sum(),
+            KeySet::Runs(runs) => runs.iter().map(|r| r.len()).sum(),
             _ => self.len(),
         }
     }
@@ -72,6 +78,38 @@ impl<K: Hash + Ord + Copy> KeySet<K> {
         }
     }
 
+    /// Adds every key of `keys`; the number that were not there yet. While the keys ascend
+    /// this is a loop of comparisons and pushes, with no per-key dispatch.
+    pub(crate) fn extend(&mut self, keys: impl IntoIterator<Item = K>) -> usize {
+        let mut keys = keys.into_iter();
+        let mut new = 0;
+        if let KeySet::Ascending(v) = self {
+            let mut last = v.last().copied();
+            for k in keys.by_ref() {
+                match last {
+                    Some(l) if k == l => {}
+                    Some(l) if k < l => {
+                        new += usize::from(self.hashed().insert(k));
+                        break;
+                    }
+                    _ => {
+                        v.push(k);
+                        last = Some(k);
+                        new += 1;
+                    }
+                }
+            }
+        }
+        if let KeySet::Ascending(_) = self {
+            return new;
+        }
+        let set = self.hashed();
+        for k in keys {
+            new += usize::from(set.insert(k));
+        }
+        new
+    }
+
     /// The keys, each once (ascending unless hashed).
     pub(crate) fn keys(&self) -> Box<dyn Iterator<Item = K> + '_> {
         match self {
@@ -81,24 +119,40 @@ impl<K: Hash + Ord + Copy> KeySet<K> {
         }
     }
 
+    /// Takes the keys out as buffers to ship: the ascending vector or the runs as they are
+    /// (nothing copied), a hash set's keys in one buffer; none for an empty set.
+    pub(crate) fn into_runs(self) -> Vec<ScalarBuffer<K>> {
+        match self {
+            KeySet::Ascending(v) if v.is_empty() => Vec::new(),
+            KeySet::Ascending(v) => vec![ScalarBuffer::from(v)],
+            KeySet::Runs(runs) => runs,
+            KeySet::Hashed(s) => vec![s.into_iter().collect()],
+        }
+    }
+
     /// Adds the keys of a partial state.
-    pub(crate) fn merge(&mut self, run: Vec<K>) {
+    pub(crate) fn merge(&mut self, run: ScalarBuffer<K>) {
         if run.is_empty() {
             return;
         }
-        let ascending = run.windows(2).all(|w| w[0] < w[1]);
+        if !run.windows(2).all(|w| w[0] < w[1]) {
+            self.hashed().extend(run.iter().copied());
+            return;
+        }
         match self {
-            KeySet::Ascending(v) if ascending => {
-                if v.is_empty() {
-                    *v = run;
-                } else if v.last() < run.first() {
-                    v.extend(run);
-                } else {
-                    *self = KeySet::Runs(vec![std::mem::take(v), run]);
-                }
+            KeySet::Ascending(v) if v.is_empty() => *self = KeySet::Runs(vec![run]),
+            KeySet::Ascending(v) => {
+                let own = ScalarBuffer::from(std::mem::take(v));
+                *self = KeySet::Runs(vec![own, run]);
             }
-            KeySet::Runs(runs) if ascending && runs.len() < MAX_RUNS => runs.push(run),
-            _ => self.hashed().extend(run),
+            KeySet::Runs(runs) if runs.len() < MAX_RUNS => runs.push(run),
+            KeySet::Runs(runs) if disjoint(runs) => {
+                // Many disjoint runs (many partial states): one, then on.
+                runs.sort_unstable_by_key(|r| r[0]);
+                let joined: Vec<K> = runs.iter().flat_map(|r| r.iter().copied()).collect();
+                *runs = vec![ScalarBuffer::from(joined), run];
+            }
+            _ => self.hashed().extend(run.iter().copied()),
         }
     }
 
@@ -116,35 +170,71 @@ impl<K: Hash + Ord + Copy> KeySet<K> {
     }
 }
 
+/// `true` if no two of these non-empty strictly ascending runs share a key range.
+fn disjoint<K: ArrowNativeType + Ord>(runs: &[ScalarBuffer<K>]) -> bool {
+    let mut ranges: Vec<(K, K)> = runs
+        .iter()
+        .filter_map(|r| Some((*r.first()?, *r.last()?)))
+        .collect();
+    ranges.sort_unstable();
+    ranges.windows(2).all(|w| w[0].1 < w[1].0)
+}
+
 /// The number of distinct keys in the union of strictly ascending runs.
-fn union_len<K: Ord + Copy>(runs: &[Vec<K>]) -> usize {
+fn union_len<K: ArrowNativeType + Ord>(runs: &[ScalarBuffer<K>]) -> usize {
     match runs {
         [] => 0,
         [a] => a.len(),
-        [a, b] => {
-            // Two runs (two partitions, the common case): one pass, nothing built.
-            let (mut i, mut j, mut n) = (0, 0, 0);
-            while i < a.len() && j < b.len() {
-                let (x, y) = (a[i], b[j]);
-                i += usize::from(x <= y);
-                j += usize::from(y <= x);
-                n += 1;
-            }
-            n + (a.len() - i) + (b.len() - j)
-        }
+        _ if disjoint(runs) => runs.iter().map(|r| r.len()).sum(),
+        [a, b] => union_len_2(a, b),
         _ => Union::new(runs).count(),
     }
 }
 
+/// The number of distinct keys in the union of two strictly ascending runs: a merge that
+/// gallops over the keys of one run that come before the next key of the other.
+fn union_len_2<K: Ord + Copy>(a: &[K], b: &[K]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        if x < y {
+            let k = count_below(&a[i..], y);
+            i += k;
+            n += k;
+        } else if y < x {
+            let k = count_below(&b[j..], x);
+            j += k;
+            n += k;
+        } else {
+            i += 1;
+            j += 1;
+            n += 1;
+        }
+    }
+    n + (a.len() - i) + (b.len() - j)
+}
+
+/// How many of the leading keys of ascending `run` are below `bound`, its first one being
+/// below: doubling steps, then a binary search in the last step.
+fn count_below<K: Ord + Copy>(run: &[K], bound: K) -> usize {
+    let mut step = 1;
+    while step < run.len() && run[step] < bound {
+        step *= 2;
+    }
+    let from = step / 2 + 1;
+    let to = step.min(run.len());
+    from + run[from..to].partition_point(|&k| k < bound)
+}
+
 /// The ascending union of strictly ascending runs, each key once (a k-way merge).
-struct Union<'a, K> {
-    runs: &'a [Vec<K>],
+struct Union<'a, K: ArrowNativeType> {
+    runs: &'a [ScalarBuffer<K>],
     heap: BinaryHeap<Reverse<(K, usize, usize)>>,
     last: Option<K>,
 }
 
-impl<'a, K: Ord + Copy> Union<'a, K> {
-    fn new(runs: &'a [Vec<K>]) -> Self {
+impl<'a, K: ArrowNativeType + Ord> Union<'a, K> {
+    fn new(runs: &'a [ScalarBuffer<K>]) -> Self {
         let heap = runs
             .iter()
             .enumerate()
@@ -158,7 +248,7 @@ impl<'a, K: Ord + Copy> Union<'a, K> {
     }
 }
 
-impl<K: Ord + Copy> Iterator for Union<'_, K> {
+impl<K: ArrowNativeType + Ord> Iterator for Union<'_, K> {
     type Item = K;
 
     fn next(&mut self) -> Option<K> {
@@ -186,6 +276,22 @@ mod tests {
     }
 
     #[test]
+    fn extend_counts_new_keys_ascending_then_hashed() {
+        let mut s = KeySet::default();
+        assert_eq!(s.extend([1u64, 1, 2, 5, 5, 7]), 4);
+        assert!(matches!(s, KeySet::Ascending(_)));
+        assert_eq!(s.extend([7, 8, 9]), 2, "the last key again is not new");
+        assert_eq!(s.extend([10, 3, 11, 2, 11, 12]), 4, "10, 3, 11, 12");
+        assert!(matches!(s, KeySet::Hashed(_)));
+        assert_eq!(sorted(&s), [1, 2, 3, 5, 7, 8, 9, 10, 11, 12]);
+        let mut r = KeySet::default();
+        r.merge(vec![1u64, 2].into());
+        r.merge(vec![5u64].into());
+        assert_eq!(r.extend([2, 6]), 1, "runs take keys as a hash set");
+        assert_eq!(r.len(), 4);
+    }
+
+    #[test]
     fn ascending_until_a_key_comes_out_of_order() {
         let mut s = KeySet::default();
         let new: Vec<bool> = [1, 1, 2, 5, 5, 7]
@@ -204,15 +310,17 @@ mod tests {
     #[test]
     fn runs_join_in_either_order_and_overlaps_are_counted_once() {
         let mut s = KeySet::default();
-        s.merge(vec![10, 11, 12]);
-        s.merge(vec![13, 20]);
-        s.merge(vec![]);
-        assert!(matches!(s, KeySet::Ascending(_)), "appended");
-        assert_eq!(s.len(), 5);
-        s.merge(vec![1, 2]);
-        assert!(matches!(s, KeySet::Runs(_)), "kept apart");
+        s.merge(vec![10, 11, 12].into());
+        s.merge(vec![13, 20].into());
+        s.merge(vec![].into());
+        assert!(
+            matches!(&s, KeySet::Runs(r) if r.len() == 2),
+            "kept apart, not copied"
+        );
+        assert_eq!(s.len(), 5, "disjoint runs: their lengths");
+        s.merge(vec![1, 2].into());
         assert_eq!(s.len(), 7);
-        s.merge(vec![0, 12, 14, 21]);
+        s.merge(vec![0, 12, 14, 21].into());
         assert_eq!(s.len(), 10);
         assert_eq!(
             s.keys().collect::<Vec<_>>(),
@@ -220,16 +328,16 @@ mod tests {
         );
         // Two overlapping runs take the counting pass, more the k-way merge; both exact.
         let mut two = KeySet::default();
-        two.merge(vec![1, 3, 5, 7]);
-        two.merge(vec![2, 3, 4, 7, 9]);
+        two.merge(vec![1, 3, 5, 7].into());
+        two.merge(vec![2, 3, 4, 7, 9].into());
         assert_eq!(two.len(), 7);
         // A key inserted into runs, or a run out of order, makes a hash set.
         assert!(!s.insert(11));
         assert!(matches!(s, KeySet::Hashed(_)));
-        s.merge(vec![30, 2, 31]);
+        s.merge(vec![30, 2, 31].into());
         assert_eq!(sorted(&s), [0, 1, 2, 10, 11, 12, 13, 14, 20, 21, 30, 31]);
         let mut t = KeySet::default();
-        t.merge(vec![5, 3]);
+        t.merge(vec![5, 3].into());
         assert!(
             matches!(t, KeySet::Hashed(_)),
             "a run out of order is hashed"
@@ -238,9 +346,69 @@ mod tests {
         // Past MAX_RUNS overlapping runs a group is hashed, still exact.
         let mut many = KeySet::default();
         for r in 0..(MAX_RUNS as u64 + 5) {
-            many.merge((r..r + 10).collect());
+            many.merge((r..r + 10).collect::<Vec<_>>().into());
         }
         assert!(matches!(many, KeySet::Hashed(_)));
         assert_eq!(many.len(), MAX_RUNS + 14);
+        // Past MAX_RUNS disjoint runs (in any order) are joined into one, still exact.
+        let mut apart = KeySet::default();
+        for r in (0..(MAX_RUNS as u64 + 5)).rev() {
+            apart.merge(vec![r * 10, r * 10 + 1].into());
+        }
+        assert!(matches!(&apart, KeySet::Runs(r) if r.len() < MAX_RUNS));
+        assert_eq!(apart.len(), 2 * (MAX_RUNS + 5));
+        let keys: Vec<u64> = apart.keys().collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]) && keys.len() == 2 * (MAX_RUNS + 5));
+        // Shipped as they are: the vector, the runs, a hash set's keys in one buffer.
+        assert!(KeySet::<u64>::default().into_runs().is_empty());
+        let mut one = KeySet::default();
+        one.insert(4u64);
+        one.insert(9);
+        assert_eq!(one.into_runs(), [ScalarBuffer::from(vec![4u64, 9])]);
+        assert_eq!(
+            apart.into_runs().len(),
+            6,
+            "the joined run, the one that joined it, 4 more"
+        );
+    }
+
+    /// Two runs are counted exactly however they interleave: in blocks (the galloping merge
+    /// skips them), key by key, one inside the other, equal; against a hash set of both.
+    #[test]
+    fn two_runs_count_exactly_however_they_interleave() {
+        let blocks = |n: u64, from: u64| -> Vec<u64> {
+            (0..n)
+                .flat_map(|b| (b * 2000 + from)..(b * 2000 + from + 1000))
+                .collect()
+        };
+        let mut cases: Vec<(Vec<u64>, Vec<u64>)> = vec![
+            (blocks(50, 0), blocks(50, 1000)),
+            (blocks(50, 0), blocks(50, 500)),
+            (
+                (0..5000).map(|k| k * 2).collect(),
+                (0..5000).map(|k| k * 2 + 1).collect(),
+            ),
+            ((0..5000).collect(), (1000..2000).collect()),
+            ((0..5000).collect(), (0..5000).collect()),
+            (vec![7], (0..100).collect()),
+            (
+                (0..100).map(|k| k * 3).collect(),
+                (0..100).map(|k| k * 5).collect(),
+            ),
+        ];
+        cases.extend(cases.clone().into_iter().map(|(a, b)| (b, a)));
+        for (a, b) in cases {
+            let want: FastSet<u64> = a.iter().chain(&b).copied().collect();
+            assert_eq!(
+                union_len_2(&a, &b),
+                want.len(),
+                "{:?}…",
+                &a[..a.len().min(4)]
+            );
+            let mut s = KeySet::default();
+            s.merge(a.into());
+            s.merge(b.into());
+            assert_eq!(s.len(), want.len());
+        }
     }
 }
