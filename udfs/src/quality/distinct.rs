@@ -160,16 +160,15 @@ fn primitive_keys(x: &ArrayRef) -> Result<Vec<Option<u64>>> {
     })
 }
 
-/// Key bits of a numeric column without NULLs, as [`primitive_keys`] gives them.
-fn key_bits(x: &ArrayRef) -> Result<Vec<u64>> {
+/// Key bits of a numeric column without NULLs, as [`primitive_keys`] gives them: the
+/// column's own buffer for 64-bit integers (an `i64`'s bits read as a `u64`), else a copy.
+fn key_bits(x: &ArrayRef) -> Result<ScalarBuffer<u64>> {
     Ok(match x.data_type() {
-        DataType::UInt64 => x.as_primitive::<UInt64Type>().values().to_vec(),
-        DataType::Int64 => x
-            .as_primitive::<Int64Type>()
-            .values()
-            .iter()
-            .map(|&v| v as u64)
-            .collect(),
+        DataType::UInt64 => x.as_primitive::<UInt64Type>().values().clone(),
+        DataType::Int64 => {
+            let v = x.as_primitive::<Int64Type>().values();
+            ScalarBuffer::new(v.inner().clone(), 0, v.len())
+        }
         DataType::Float32 | DataType::Float64 => {
             let f = cast(x, &DataType::Float64)?;
             f.as_primitive::<Float64Type>()
@@ -608,7 +607,7 @@ impl GroupsAccumulator for DistinctGroups {
             && values.iter().all(|a| a.null_count() == 0);
         match &mut self.sets {
             Sets::Prim(sets) if whole => {
-                let new = sets[0].extend(key_bits(first(values)?)?);
+                let new = sets[0].extend(key_bits(first(values)?)?.iter().copied());
                 rows[0] += group_indices.len() as u64;
                 *bytes += new * size_of::<u64>() * 2;
             }
@@ -618,9 +617,9 @@ impl GroupsAccumulator for DistinctGroups {
                 };
                 let (a, b) = (key_bits(a)?, key_bits(b)?);
                 let keys = a
-                    .into_iter()
-                    .zip(b)
-                    .map(|(a, b)| ((u128::from(a) << 64) | u128::from(b)) as i128);
+                    .iter()
+                    .zip(b.iter())
+                    .map(|(&a, &b)| ((u128::from(a) << 64) | u128::from(b)) as i128);
                 let new = sets[0].extend(keys);
                 rows[0] += group_indices.len() as u64;
                 *bytes += new * size_of::<i128>() * 2;
@@ -839,6 +838,17 @@ mod tests {
         // Group 0: rows 1/1 1/2 2/1 3/1 3/1 2/1 0/9 → 7 rows, 5 distinct; group 1: 2/1 1/2.
         let out = fin.evaluate(EmitTo::All).unwrap();
         assert_eq!(out.as_primitive::<Int64Type>().values(), &[2, 0]);
+    }
+
+    #[test]
+    fn key_bits_of_a_sliced_column_are_its_rows() {
+        let x: ArrayRef = Arc::new(Int64Array::from(vec![-1, 2, 3, -4]));
+        let bits = key_bits(&x.slice(1, 3)).unwrap();
+        assert_eq!(&bits[..], &[2, 3, (-4i64) as u64]);
+        let f: ArrayRef = Arc::new(datafusion::arrow::array::Float32Array::from(vec![
+            0.0, -0.0,
+        ]));
+        assert_eq!(&key_bits(&f).unwrap()[..], &[0, (-0.0f64).to_bits()]);
     }
 
     #[test]
