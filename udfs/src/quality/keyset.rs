@@ -33,8 +33,8 @@ pub(crate) enum KeySet<K: ArrowNativeType> {
     Hashed(FastSet<K>),
 }
 
-/// Beyond this many runs a group is joined (disjoint runs) or hashed (a merge of more runs
-/// costs more per key).
+/// Beyond this many runs a group is joined into one vector (runs that came in key order) or
+/// hashed (a merge of more runs costs more per key).
 const MAX_RUNS: usize = 32;
 
 impl<K: ArrowNativeType> Default for KeySet<K> {
@@ -141,16 +141,23 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
         }
         match self {
             KeySet::Ascending(v) if v.is_empty() => *self = KeySet::Runs(vec![run]),
+            // A joined set (below) takes the runs that come after it by copying them in.
+            KeySet::Ascending(v) if v.last() < run.first() && v.len() >= run.len() => {
+                v.extend_from_slice(&run)
+            }
             KeySet::Ascending(v) => {
                 let own = ScalarBuffer::from(std::mem::take(v));
                 *self = KeySet::Runs(vec![own, run]);
             }
             KeySet::Runs(runs) if runs.len() < MAX_RUNS => runs.push(run),
-            KeySet::Runs(runs) if disjoint(runs) => {
-                // Many disjoint runs (many partial states): one, then on.
-                runs.sort_unstable_by_key(|r| r[0]);
+            KeySet::Runs(runs)
+                if in_order(runs) && runs.last().and_then(|r| r.last()) < run.first() =>
+            {
+                // Many runs, each after the one before (partial states of a group read in
+                // order): one ascending vector, which takes the next ones as they come.
+                runs.push(run);
                 let joined: Vec<K> = runs.iter().flat_map(|r| r.iter().copied()).collect();
-                *runs = vec![ScalarBuffer::from(joined), run];
+                *self = KeySet::Ascending(joined);
             }
             _ => self.hashed().extend(run.iter().copied()),
         }
@@ -168,6 +175,11 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
             _ => unreachable!("converted above"),
         }
     }
+}
+
+/// `true` if each of these non-empty strictly ascending runs starts after the one before ends.
+fn in_order<K: ArrowNativeType + Ord>(runs: &[ScalarBuffer<K>]) -> bool {
+    runs.windows(2).all(|w| w[0].last() < w[1].first())
 }
 
 /// `true` if no two of these non-empty strictly ascending runs share a key range.
@@ -350,13 +362,20 @@ mod tests {
         }
         assert!(matches!(many, KeySet::Hashed(_)));
         assert_eq!(many.len(), MAX_RUNS + 14);
-        // Past MAX_RUNS disjoint runs (in any order) are joined into one, still exact.
+        // Past MAX_RUNS, runs that came in order are joined into one vector, which takes the
+        // next ones in; runs that came out of order are hashed (no repeated joins). Exact.
         let mut apart = KeySet::default();
-        for r in (0..(MAX_RUNS as u64 + 5)).rev() {
+        for r in 0..(MAX_RUNS as u64 + 5) {
             apart.merge(vec![r * 10, r * 10 + 1].into());
         }
-        assert!(matches!(&apart, KeySet::Runs(r) if r.len() < MAX_RUNS));
+        assert!(matches!(&apart, KeySet::Ascending(v) if v.len() == 2 * (MAX_RUNS + 5)));
         assert_eq!(apart.len(), 2 * (MAX_RUNS + 5));
+        let mut reversed = KeySet::default();
+        for r in (0..(MAX_RUNS as u64 + 5)).rev() {
+            reversed.merge(vec![r * 10, r * 10 + 1].into());
+        }
+        assert!(matches!(reversed, KeySet::Hashed(_)));
+        assert_eq!(reversed.len(), 2 * (MAX_RUNS + 5));
         let keys: Vec<u64> = apart.keys().collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]) && keys.len() == 2 * (MAX_RUNS + 5));
         // Shipped as they are: the vector, the runs, a hash set's keys in one buffer.
@@ -365,11 +384,7 @@ mod tests {
         one.insert(4u64);
         one.insert(9);
         assert_eq!(one.into_runs(), [ScalarBuffer::from(vec![4u64, 9])]);
-        assert_eq!(
-            apart.into_runs().len(),
-            6,
-            "the joined run, the one that joined it, 4 more"
-        );
+        assert_eq!(apart.into_runs().len(), 1, "the joined vector");
     }
 
     /// Two runs are counted exactly however they interleave: in blocks (the galloping merge
