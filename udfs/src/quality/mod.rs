@@ -5,6 +5,7 @@ pub(crate) mod counts;
 pub(crate) mod distinct;
 pub(crate) mod extreme;
 pub(crate) mod freshness;
+mod interned;
 mod keyset;
 pub(crate) mod predicate;
 pub(crate) mod strings;
