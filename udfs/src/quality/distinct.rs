@@ -135,30 +135,9 @@ fn primitive_type(t: &DataType) -> bool {
     is_integer(t) || matches!(t, DataType::Float32 | DataType::Float64)
 }
 
-/// Key bits of a single numeric column (integers as i64/u64 bits, floats as f64 bits with
-/// -0.0 and 0.0 kept apart, like the row format); `None` for NULL.
-fn primitive_keys(x: &ArrayRef) -> Result<Vec<Option<u64>>> {
-    Ok(match x.data_type() {
-        DataType::UInt64 => x.as_primitive::<UInt64Type>().iter().collect(),
-        DataType::Float32 | DataType::Float64 => {
-            let f = cast(x, &DataType::Float64)?;
-            f.as_primitive::<Float64Type>()
-                .iter()
-                .map(|v| v.map(f64::to_bits))
-                .collect()
-        }
-        _ => {
-            let i = cast(x, &DataType::Int64)?;
-            i.as_primitive::<Int64Type>()
-                .iter()
-                .map(|v| v.map(|v| v as u64))
-                .collect()
-        }
-    })
-}
-
-/// Key bits of a numeric column without NULLs, as [`primitive_keys`] gives them: the
-/// column's own buffer for 64-bit integers (an `i64`'s bits read as a `u64`), else a copy.
+/// Key bits of a numeric column, one per row whether NULL or not (integers as i64/u64 bits,
+/// floats as f64 bits with -0.0 and 0.0 kept apart, like the row format): the column's own
+/// buffer for 64-bit integers (an `i64`'s bits read as a `u64`), else a copy.
 fn key_bits(x: &ArrayRef) -> Result<ScalarBuffer<u64>> {
     Ok(match x.data_type() {
         DataType::UInt64 => x.as_primitive::<UInt64Type>().values().clone(),
@@ -185,6 +164,22 @@ fn key_bits(x: &ArrayRef) -> Result<ScalarBuffer<u64>> {
     })
 }
 
+/// [`key_bits`] with `None` for NULL.
+fn primitive_keys(x: &ArrayRef) -> Result<Vec<Option<u64>>> {
+    let bits = key_bits(x)?;
+    Ok(bits
+        .iter()
+        .enumerate()
+        .map(|(row, &b)| x.is_valid(row).then_some(b))
+        .collect())
+}
+
+/// Two columns' key bits as one key: the first's above the second's (an `i128`, Arrow's native
+/// 128-bit type, so that a run ships without a copy).
+fn pair(a: u64, b: u64) -> i128 {
+    ((u128::from(a) << 64) | u128::from(b)) as i128
+}
+
 /// The one key column of a single-key aggregate.
 fn first(values: &[ArrayRef]) -> Result<&ArrayRef> {
     match values.first() {
@@ -193,9 +188,7 @@ fn first(values: &[ArrayRef]) -> Result<&ArrayRef> {
     }
 }
 
-/// Two numeric key columns as one value: the first column's bits above the second's (as an
-/// `i128`, Arrow's native 128-bit type, so that a run ships without a copy); `None` where
-/// either is NULL.
+/// Two numeric key columns as one [`pair`]; `None` where either is NULL.
 fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<i128>>> {
     let [a, b] = values else {
         return exec_err!("distinct aggregate: expected two key columns");
@@ -203,7 +196,7 @@ fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<i128>>> {
     let (a, b) = (primitive_keys(a)?, primitive_keys(b)?);
     Ok(a.into_iter()
         .zip(b)
-        .map(|(a, b)| Some(((u128::from(a?) << 64) | u128::from(b?)) as i128))
+        .map(|(a, b)| Some(pair(a?, b?)))
         .collect())
 }
 
@@ -217,27 +210,23 @@ trait Key: std::hash::Hash + Ord + Copy + ArrowNativeType {
     fn from_le(b: &[u8]) -> Self;
 }
 
-impl Key for u64 {
-    fn to_le(self) -> Self {
-        u64::to_le(self)
-    }
-    fn from_le(b: &[u8]) -> Self {
-        let mut a = [0; 8];
-        a.copy_from_slice(b);
-        u64::from_le_bytes(a)
-    }
+/// `Key` for an integer type of `WIDTH` bytes.
+macro_rules! key_impl {
+    ($t:ty) => {
+        impl Key for $t {
+            fn to_le(self) -> Self {
+                <$t>::to_le(self)
+            }
+            fn from_le(b: &[u8]) -> Self {
+                let mut a = [0; size_of::<$t>()];
+                a.copy_from_slice(b);
+                <$t>::from_le_bytes(a)
+            }
+        }
+    };
 }
-
-impl Key for i128 {
-    fn to_le(self) -> Self {
-        i128::to_le(self)
-    }
-    fn from_le(b: &[u8]) -> Self {
-        let mut a = [0; 16];
-        a.copy_from_slice(b);
-        i128::from_le_bytes(a)
-    }
-}
+key_impl!(u64);
+key_impl!(i128);
 
 /// Adds each row's key (rows with a NULL key are skipped) to its group's set.
 fn add_keys<K: Key>(
@@ -505,10 +494,7 @@ impl GroupsAccumulator for DistinctGroups {
                     return exec_err!("distinct aggregate: expected two key columns");
                 };
                 let (a, b) = (key_bits(a)?, key_bits(b)?);
-                let keys = a
-                    .iter()
-                    .zip(b.iter())
-                    .map(|(&a, &b)| ((u128::from(a) << 64) | u128::from(b)) as i128);
+                let keys = a.iter().zip(b.iter()).map(|(&a, &b)| pair(a, b));
                 let new = sets[0].extend(keys);
                 rows[0] += group_indices.len() as u64;
                 *bytes += new * size_of::<i128>() * 2;
