@@ -255,8 +255,10 @@ pub(crate) fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
                 format!("check ({c})"),
                 Some(rule.column.clone()),
                 CheckKind::Metric {
-                    // SQL's CHECK: a row fails when the condition is false (NULL passes).
-                    sql: format!("count(*) FILTER (WHERE ({c}) IS FALSE)"),
+                    // SQL's CHECK: a row fails when the condition is false (NULL passes, as
+                    // FILTER drops the NULL of `NOT NULL`). `NOT` is one bitwise kernel where
+                    // `IS FALSE` compares row by row, and it refuses a non-boolean condition.
+                    sql: format!("count(*) FILTER (WHERE NOT ({c}))"),
                 },
                 zero.clone(),
             ));
