@@ -156,11 +156,70 @@ fn in_short_list_view(a: &StringViewArray, listed: &[String]) -> BooleanArray {
     BooleanArray::new(bits, None)
 }
 
+/// The listed views in a small table where a masked view is found with one multiply and one
+/// comparison: a multiplicative hash whose multiplier is picked so that no two listed values
+/// share a slot. A slot holds a listed view or [`ViewTable::EMPTY`], which no masked view
+/// equals, so a row is listed exactly when its slot holds its own view.
+struct ViewTable {
+    slots: Vec<u128>,
+    mul: u64,
+    shift: u32,
+}
+
+impl ViewTable {
+    /// All bits set: a length of `u32::MAX` with inline bytes, which masking never leaves.
+    const EMPTY: u128 = u128::MAX;
+
+    /// Beyond this many values the table is not tried (its size grows as the square).
+    const MAX_VALUES: usize = 16;
+
+    /// `None` for more than [`Self::MAX_VALUES`] values, or when none of the multipliers tried
+    /// separates them.
+    fn new(listed: &[u128]) -> Option<ViewTable> {
+        if listed.len() > Self::MAX_VALUES {
+            return None;
+        }
+        // n² slots (at least 16): a multiplier separates n values with a chance above one half
+        // per try, and the table of at most 256 slots stays in the first-level cache.
+        let bits = (listed.len() * listed.len())
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(4);
+        let shift = 64 - bits;
+        let mut mul: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..64 {
+            let mut slots = vec![Self::EMPTY; 1 << bits];
+            let separated = listed.iter().all(|&l| {
+                let slot = &mut slots[Self::slot(l, mul, shift)];
+                let free = *slot == Self::EMPTY || *slot == l;
+                *slot = l;
+                free
+            });
+            if separated {
+                return Some(ViewTable { slots, mul, shift });
+            }
+            mul = mul.wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1;
+        }
+        None
+    }
+
+    #[inline]
+    fn slot(view: u128, mul: u64, shift: u32) -> usize {
+        (((view as u64) ^ ((view >> 64) as u64)).wrapping_mul(mul) >> shift) as usize
+    }
+
+    #[inline]
+    fn contains(&self, view: u128) -> bool {
+        self.slots[Self::slot(view, self.mul, self.shift)] == view
+    }
+}
+
 /// [`in_short_list_view`] when every listed string is inline (at most 12 bytes), the common
 /// case of a short code list. A row's view, masked to its length and inline bytes, then equals
-/// a listed value's view exactly when the strings are equal; every listed value is compared
-/// without stopping at the first hit, so that the loop has no branches to mispredict (which
-/// value a row holds is as good as random).
+/// a listed value's view exactly when the strings are equal. It is looked up in a
+/// [`ViewTable`]; failing one, every listed value is compared without stopping at the first
+/// hit, so that the loop has no branches to mispredict (which value a row holds is as good as
+/// random).
 fn in_inline_list(views: &[u128], listed: &[u128]) -> BooleanBuffer {
     // MASKS[n] keeps the length and n inline bytes; a row longer than 12 bytes keeps only its
     // length, which no listed value has.
@@ -178,10 +237,15 @@ fn in_inline_list(views: &[u128], listed: &[u128]) -> BooleanBuffer {
         }
         m
     };
+    let masked = |row: usize| {
+        let view: u128 = views[row];
+        view & MASKS[(view as u32).min(13) as usize]
+    };
+    if let Some(table) = ViewTable::new(listed) {
+        return BooleanBuffer::collect_bool(views.len(), |row| table.contains(masked(row)));
+    }
     BooleanBuffer::collect_bool(views.len(), |row| {
-        let view = views[row];
-        let len = (view as u32).min(13) as usize;
-        let key = view & MASKS[len];
+        let key = masked(row);
         listed.iter().fold(false, |hit, &l| hit | (l == key))
     })
 }
@@ -260,5 +324,75 @@ impl Predicate {
                 Ok((and(&eligible, &not(&valid)?)?, Some(eligible)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::StringViewArray;
+
+    use super::*;
+
+    /// A deterministic stream of numbers (splitmix64).
+    fn numbers(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+    }
+
+    /// Strings of 0 to 14 bytes over a small alphabet, so that rows often equal listed values,
+    /// share their prefix or their length.
+    fn word(next: &mut impl FnMut() -> u64) -> String {
+        let len = (next() % 15) as usize;
+        (0..len)
+            .map(|_| b"AB \xc3"[(next() % 3) as usize] as char)
+            .collect()
+    }
+
+    /// The table (or, failing one, the comparison with each value) agrees with a plain `contains`
+    /// over lists of 1 to 40 inline strings, duplicates and the empty string included.
+    #[test]
+    fn inline_lists_match_a_plain_search() {
+        let mut next = numbers(7);
+        for n in 1..=40 {
+            let listed: Vec<String> = (0..n)
+                .map(|_| word(&mut next))
+                .filter(|w| w.len() <= 12)
+                .collect();
+            if listed.is_empty() {
+                continue;
+            }
+            let rows: Vec<Option<String>> = (0..500)
+                .map(|i| match i % 7 {
+                    0 => None,
+                    1 => Some(listed[(next() as usize) % listed.len()].clone()),
+                    _ => Some(word(&mut next)),
+                })
+                .collect();
+            let array = StringViewArray::from_iter(rows.iter().map(|r| r.as_deref()));
+            let got = in_short_list_view(&array, &listed);
+            for (row, r) in rows.iter().enumerate() {
+                let want = r.as_ref().is_some_and(|r| listed.contains(r));
+                assert_eq!(got.value(row), want, "{r:?} in {listed:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_table_separates_short_lists() {
+        let mut next = numbers(11);
+        for n in 1..=ViewTable::MAX_VALUES {
+            let listed: Vec<u128> = (0..n).map(|_| u128::from(next()) << 32 | 5).collect();
+            let table = ViewTable::new(&listed).expect("a multiplier separates the values");
+            assert!(listed.iter().all(|&l| table.contains(l)));
+            assert!(!table.contains(ViewTable::EMPTY & !(u128::from(u32::MAX))));
+        }
+        // The empty list: a table that holds nothing; a long list: no table.
+        assert!(!ViewTable::new(&[]).unwrap().contains(0));
+        assert!(ViewTable::new(&[0; ViewTable::MAX_VALUES + 1]).is_none());
     }
 }
