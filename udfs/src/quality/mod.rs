@@ -119,7 +119,8 @@ make_udaf!(
         QUALITY_SECTION,
         &format!(
             "Number of non-NULL rows whose value is NOT in the listed set of valid values \
-             (SQL equality after casting the constants to the type of `x`). {INVALID_NOTE}"
+             (SQL equality: a string `x` compares in its own type, numbers and other types in the \
+             common type of `x` and the constants, as SQL's `IN` does). {INVALID_NOTE}"
         ),
         "invalid_count_in(x, v1 [, v2, ...])",
         "SELECT invalid_count_in(status, 'new', 'paid', 'shipped') FROM orders;",
