@@ -193,14 +193,97 @@ fn disjoint<K: ArrowNativeType + Ord>(runs: &[ScalarBuffer<K>]) -> bool {
 }
 
 /// The number of distinct keys in the union of strictly ascending runs.
+///
+/// The runs are taken in the order of their first keys and grouped where their ranges
+/// overlap; each group is counted by [`group_len`]. Partitions that read ordered files make
+/// groups of one run, counted by their lengths; a partition whose file ranges are far apart
+/// (DataFusion gives a partition the row groups that start in its byte range) makes one run
+/// that spans others.
 fn union_len<K: ArrowNativeType + Ord>(runs: &[ScalarBuffer<K>]) -> usize {
+    if disjoint(runs) {
+        return runs.iter().map(|r| r.len()).sum();
+    }
+    let mut order: Vec<&[K]> = runs
+        .iter()
+        .map(|r| &r[..])
+        .filter(|r| !r.is_empty())
+        .collect();
+    order.sort_unstable_by_key(|r| r[0]);
+    let mut n = 0;
+    let mut start = 0;
+    while let Some(first) = order.get(start) {
+        let mut end = first[first.len() - 1];
+        let mut stop = start + 1;
+        while let Some(next) = order.get(stop).filter(|r| r[0] <= end) {
+            end = end.max(next[next.len() - 1]);
+            stop += 1;
+        }
+        n += group_len(&order[start..stop]);
+        start = stop;
+    }
+    n
+}
+
+/// The number of distinct keys in the union of runs whose ranges overlap: one run by its
+/// length, two by a galloping merge, more by joining them two by two with the same gallop
+/// (blocks between two keys of the other run copied whole) until two are left. A heap-based
+/// k-way merge took a heap operation per key: 2.2x slower on TPC-H SF1 read in 4 partitions.
+fn group_len<K: Ord + Copy>(runs: &[&[K]]) -> usize {
     match runs {
         [] => 0,
         [a] => a.len(),
-        _ if disjoint(runs) => runs.iter().map(|r| r.len()).sum(),
         [a, b] => union_len_2(a, b),
-        _ => Union::new(runs).count(),
+        _ => {
+            let mut level: Vec<Vec<K>> = runs
+                .chunks(2)
+                .map(|pair| match pair {
+                    [a, b] => union_2(a, b),
+                    _ => pair.concat(),
+                })
+                .collect();
+            while level.len() > 2 {
+                let mut joined = Vec::with_capacity(level.len().div_ceil(2));
+                let mut it = level.into_iter();
+                while let Some(a) = it.next() {
+                    joined.push(match it.next() {
+                        Some(b) => union_2(&a, &b),
+                        None => a,
+                    });
+                }
+                level = joined;
+            }
+            match level.as_slice() {
+                [a, b] => union_len_2(a, b),
+                _ => level.iter().map(Vec::len).sum(),
+            }
+        }
     }
+}
+
+/// The ascending union of two strictly ascending runs, each key once: [`union_len_2`]'s
+/// gallop, copying the blocks it skips.
+fn union_2<K: Ord + Copy>(a: &[K], b: &[K]) -> Vec<K> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        if x < y {
+            let k = count_below(&a[i..], y);
+            out.extend_from_slice(&a[i..i + k]);
+            i += k;
+        } else if y < x {
+            let k = count_below(&b[j..], x);
+            out.extend_from_slice(&b[j..j + k]);
+            j += k;
+        } else {
+            out.push(x);
+            i += 1;
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 /// The number of distinct keys in the union of two strictly ascending runs: a merge that
@@ -423,6 +506,55 @@ mod tests {
             let mut s = KeySet::default();
             s.merge(a.into());
             s.merge(b.into());
+            assert_eq!(s.len(), want.len());
+        }
+    }
+
+    /// Three to twelve runs, some apart and some overlapping (blocks, key by key, one run
+    /// spanning the others, equal runs), are counted exactly; against a hash set of all.
+    #[test]
+    fn many_runs_count_exactly_in_groups() {
+        let step =
+            |from: u64, n: u64, by: u64| -> Vec<u64> { (0..n).map(|k| from + k * by).collect() };
+        let cases: Vec<Vec<Vec<u64>>> = vec![
+            // apart: counted by lengths
+            vec![step(0, 100, 1), step(100, 100, 1), step(1000, 5, 3)],
+            // one run spanning three dense ones (a partition given far-apart row groups)
+            vec![
+                step(0, 1000, 1),
+                step(1000, 1000, 1),
+                step(2000, 1000, 1),
+                step(500, 40, 70),
+            ],
+            // key by key, and a duplicate run
+            vec![
+                step(0, 500, 3),
+                step(1, 500, 3),
+                step(2, 500, 3),
+                step(0, 500, 3),
+            ],
+            // two groups: three overlapping runs, then two apart
+            vec![
+                step(0, 100, 2),
+                step(1, 100, 2),
+                step(50, 10, 1),
+                step(10_000, 10, 1),
+                step(20_000, 10, 1),
+            ],
+            // twelve runs, every one overlapping the next
+            (0..12).map(|r| step(r * 50, 100, 1)).collect(),
+        ];
+        for runs in cases {
+            let want: FastSet<u64> = runs.iter().flatten().copied().collect();
+            let buffers: Vec<ScalarBuffer<u64>> = runs.iter().cloned().map(Into::into).collect();
+            assert_eq!(union_len(&buffers), want.len(), "{runs:?}");
+            let mut reversed = buffers.clone();
+            reversed.reverse();
+            assert_eq!(union_len(&reversed), want.len());
+            let mut s = KeySet::default();
+            for r in buffers {
+                s.merge(r);
+            }
             assert_eq!(s.len(), want.len());
         }
     }
