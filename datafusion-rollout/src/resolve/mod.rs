@@ -5,7 +5,8 @@
 //! resolves to ([`resolve`]: pinned → exposed cohort → percentage bucket → stable), using the
 //! session's [`RolloutConfig`]. The physical plan is then exactly that of a direct read of the
 //! version's pinned files, which [`PinnedStoreRegistry`] verifies on every read, under a
-//! pass-through [`RecordReadsExec`] that records the read in the reads ledger.
+//! pass-through [`RecordReadsExec`] that records the read in the reads ledger (put there by the
+//! [`RecordReads`] rule once the plan is optimized).
 
 mod analyzer;
 mod bucket;
@@ -27,7 +28,7 @@ pub use pinned::{PinnedStoreRegistry, Pins};
 pub(crate) use pinned::{VerifyingStore, describe_change};
 pub(crate) use provider::reading_principal;
 pub use provider::{VersionedTable, mapped_table, recorded_table, resolutions_in, version_table};
-pub use recording::RecordReadsExec;
+pub use recording::{RecordReads, RecordReadsExec};
 pub use resolution::{Reason, Resolution, arm_of, resolve};
 pub use schema_provider::PIN_SEPARATOR;
 pub(crate) use schema_provider::RolloutSchemaProvider;

@@ -7,6 +7,12 @@
 //! stream of one query; when the last of them is gone the read is recorded, once. Nothing is
 //! written on the read's path: events reach the store at the next flush.
 //!
+//! In a session with the [`RecordReads`] rule (every [`crate::RolloutContext`]'s) the scan's
+//! files carry the probe instead, and the rule puts the node over the scan once the plan is
+//! optimized: DataFusion's optimizer works on exactly the plan of a direct read, with no
+//! level of ours to look through (each level costs every rule that walks the plan, and the
+//! statistics of the 40-file scan below it were computed again for it).
+//!
 //! A query answered without reading files (`count(*)` from file statistics) is recorded with
 //! no row count. `EXPLAIN` through a [`crate::RolloutContext`] shows the node but records
 //! nothing; `SET rollout.record_reads = false` leaves the version's table as it is.
@@ -24,12 +30,16 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
 use datafusion::common::Statistics;
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::SessionState;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::execution_plan::CardinalityEffect;
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterDescription, FilterPushdownPhase, FilterPushdownPropagation,
@@ -216,19 +226,129 @@ impl RecordedTable {
         Self { inner, probe }
     }
 
-    fn wrap(&self, planned: DfResult<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    fn wrap(
+        &self,
+        state: &dyn Session,
+        planned: DfResult<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.probe.scanned.store(true, Ordering::Relaxed);
         match planned {
-            Ok(plan) => Ok(Arc::new(RecordReadsExec::new(
-                plan,
-                Arc::new([Arc::clone(&self.probe)]),
-            ))),
+            Ok(plan) => {
+                if has_record_reads(state)
+                    && let Some(tagged) = tag_scans(&plan, &self.probe)?
+                {
+                    return Ok(tagged);
+                }
+                Ok(Arc::new(RecordReadsExec::new(
+                    plan,
+                    Arc::new([Arc::clone(&self.probe)]),
+                )))
+            }
             Err(e) => {
                 // Planning reads the files' metadata: a missing or changed file fails here.
                 self.probe.fail(&e);
                 Err(e)
             }
         }
+    }
+}
+
+/// Whether `state` optimizes its plans with [`RecordReads`] (a foreign session, through FFI,
+/// does not: its scans keep the node from the start).
+fn has_record_reads(state: &dyn Session) -> bool {
+    state
+        .as_any()
+        .downcast_ref::<SessionState>()
+        .is_some_and(|s| {
+            s.physical_optimizers()
+                .iter()
+                .any(|r| r.name() == RecordReads::NAME)
+        })
+}
+
+/// The probe a scan's files carry, for [`RecordReads`].
+#[derive(Debug, Clone)]
+struct ReadTag(Arc<ReadProbe>);
+
+/// `plan` with the files of each of its file scans carrying `probe`; `None` when it has no
+/// file scan to carry it.
+fn tag_scans(
+    plan: &Arc<dyn ExecutionPlan>,
+    probe: &Arc<ReadProbe>,
+) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+    let tagged = Arc::clone(plan).transform_down(|node| {
+        let Some(config) = file_scan(&node) else {
+            return Ok(Transformed::no(node));
+        };
+        let mut config = config.clone();
+        for group in &mut config.file_groups {
+            for i in 0..group.len() {
+                group[i].extensions.insert(ReadTag(Arc::clone(probe)));
+            }
+        }
+        Ok(Transformed::new(
+            DataSourceExec::from_data_source(config),
+            true,
+            TreeNodeRecursion::Jump,
+        ))
+    })?;
+    Ok(tagged.transformed.then_some(tagged.data))
+}
+
+/// The file scan `node` is, if it is one.
+fn file_scan(node: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
+    node.downcast_ref::<DataSourceExec>()?
+        .data_source()
+        .downcast_ref::<FileScanConfig>()
+}
+
+/// The last physical optimizer rule of a [`crate::RolloutContext`]: puts a [`RecordReadsExec`]
+/// over each file scan whose files carry a read's probe (scans of datasets read through their
+/// name, see [`RecordedTable`]).
+#[derive(Debug, Default)]
+pub struct RecordReads;
+
+impl RecordReads {
+    const NAME: &'static str = "record_reads";
+}
+
+impl PhysicalOptimizerRule for RecordReads {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let recorded = plan.transform_down(|node| {
+            // Already recorded (the rule ran before on this plan).
+            if node.is::<RecordReadsExec>() {
+                return Ok(Transformed::new(node, false, TreeNodeRecursion::Jump));
+            }
+            let probe = file_scan(&node).and_then(|config| {
+                config
+                    .file_groups
+                    .iter()
+                    .flat_map(|g| g.iter())
+                    .find_map(|f| f.extension::<ReadTag>())
+                    .map(|tag| Arc::clone(&tag.0))
+            });
+            Ok(match probe {
+                Some(probe) => Transformed::new(
+                    Arc::new(RecordReadsExec::new(node, Arc::new([probe]))),
+                    true,
+                    TreeNodeRecursion::Jump,
+                ),
+                None => Transformed::no(node),
+            })
+        })?;
+        Ok(recorded.data)
+    }
+
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn schema_check(&self) -> bool {
+        true
     }
 }
 
@@ -263,7 +383,7 @@ impl TableProvider for RecordedTable {
         self.probe
             .projected(&self.inner.schema(), projection.map(Vec::as_slice), filters);
         let planned = self.inner.scan(state, projection, filters, limit).await;
-        self.wrap(planned)
+        self.wrap(state, planned)
     }
 
     async fn scan_with_args<'a>(
@@ -277,7 +397,7 @@ impl TableProvider for RecordedTable {
             args.filters().unwrap_or_default(),
         );
         let planned = self.inner.scan_with_args(state, args).await;
-        let plan = self.wrap(planned.map(|r| r.into_inner()))?;
+        let plan = self.wrap(state, planned.map(|r| r.into_inner()))?;
         Ok(ScanResult::new(plan))
     }
 }

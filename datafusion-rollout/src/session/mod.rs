@@ -21,7 +21,7 @@ use crate::catalog::{Need, Privilege};
 use crate::error::{Error, Result};
 use crate::guard::Env;
 use crate::resolve::{
-    PinnedStoreRegistry, Pins, RolloutConfig, RolloutSchemaProvider, VerifyingStore,
+    PinnedStoreRegistry, Pins, RecordReads, RolloutConfig, RolloutSchemaProvider, VerifyingStore,
     ensure_rollout_config, resolve_versions_rule, set_rollout_setting,
 };
 use crate::signals::register_functions;
@@ -141,6 +141,7 @@ impl RolloutContext {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_analyzer_rule(resolve_versions_rule())
+            .with_physical_optimizer_rule(Arc::new(RecordReads))
             .build();
         let state = match &options.state_hook {
             Some(hook) => hook.apply(state)?,

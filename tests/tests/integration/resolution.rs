@@ -162,6 +162,23 @@ async fn alias_read_has_the_same_physical_plan_as_a_direct_read() {
                 physical(&alias)
             );
         }
+        // DataFusion's rules see the direct read's plan: the node goes over the scan last.
+        let verbose = explain(&rc, &format!("VERBOSE {}", query.replace("{}", "orders"))).await;
+        let rules: Vec<&(String, String)> = verbose
+            .iter()
+            .filter(|(k, _)| k.starts_with("physical_plan after "))
+            .collect();
+        let last = rules.last().unwrap();
+        assert_eq!(last.0, "physical_plan after record_reads", "{query}");
+        for (rule, plan) in &rules[..rules.len() - 1] {
+            assert!(!plan.contains("RecordReadsExec"), "{rule}: {plan}");
+        }
+        assert_eq!(
+            last.1.contains("RecordReadsExec"),
+            direct_plan.contains("DataSourceExec"),
+            "{}",
+            last.1
+        );
         run(&rc, "SET rollout.record_reads = false").await;
         let unrecorded = explain(&rc, &query.replace("{}", "orders")).await;
         assert_eq!(physical(&unrecorded), direct_plan, "{query}");
