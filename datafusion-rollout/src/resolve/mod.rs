@@ -9,6 +9,7 @@
 //! [`RecordReads`] rule once the plan is optimized).
 
 mod analyzer;
+mod balance;
 mod bucket;
 mod config;
 mod detached;

@@ -17,6 +17,7 @@
 //! no row count. `EXPLAIN` through a [`crate::RolloutContext`] shows the node but records
 //! nothing; `SET rollout.record_reads = false` leaves the version's table as it is.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,12 +33,17 @@ use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
 use datafusion::common::Statistics;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
+use datafusion::datasource::listing::{FileRange, PartitionedFile};
 use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SessionState;
 use datafusion::execution::TaskContext;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::object_store::ObjectMeta;
+use datafusion::object_store::path::Path;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::execution_plan::CardinalityEffect;
@@ -51,6 +57,7 @@ use datafusion::physical_plan::{
 };
 use futures::Stream;
 
+use super::balance::{Layout, RowGroupAt, balanced, rows_per_part};
 use super::resolution::{Resolution, arm_of};
 use crate::error::message_of;
 use crate::store::{Event, EventLog, ReadEvent};
@@ -235,7 +242,7 @@ impl RecordedTable {
         match planned {
             Ok(plan) => {
                 if has_record_reads(state)
-                    && let Some(tagged) = tag_scans(&plan, &self.probe)?
+                    && let Some(tagged) = tag_scans(state, &plan, &self.probe)?
                 {
                     return Ok(tagged);
                 }
@@ -270,20 +277,42 @@ fn has_record_reads(state: &dyn Session) -> bool {
 #[derive(Debug, Clone)]
 struct ReadTag(Arc<ReadProbe>);
 
-/// `plan` with the files of each of its file scans carrying `probe`; `None` when it has no
-/// file scan to carry it.
+/// A Parquet file's row groups, when its footer was known as its scan was planned.
+#[derive(Debug, Clone)]
+struct RowGroups(Arc<[RowGroupAt]>);
+
+/// `plan` with the files of each of its file scans carrying `probe` (and the row groups of
+/// those whose footers `state` has cached); `None` when it has no file scan to carry it.
 fn tag_scans(
+    state: &dyn Session,
     plan: &Arc<dyn ExecutionPlan>,
     probe: &Arc<ReadProbe>,
 ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+    let footers = state.runtime_env().cache_manager.get_file_metadata_cache();
     let tagged = Arc::clone(plan).transform_down(|node| {
         let Some(config) = file_scan(&node) else {
             return Ok(Transformed::no(node));
         };
         let mut config = config.clone();
+        // Row groups only where the scan may be split by them (see `balanced_scan`).
+        let options = state.config_options();
+        let size: u64 = config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .map(|f| f.object_meta.size)
+            .sum();
+        let parquet = config.file_source.file_type() == "parquet"
+            && options.execution.target_partitions > 1
+            && options.optimizer.repartition_file_scans
+            && size >= options.optimizer.repartition_file_min_size as u64;
         for group in &mut config.file_groups {
             for i in 0..group.len() {
-                group[i].extensions.insert(ReadTag(Arc::clone(probe)));
+                let file = &mut group[i];
+                file.extensions.insert(ReadTag(Arc::clone(probe)));
+                if parquet && let Some(groups) = row_groups(footers.as_ref(), &file.object_meta) {
+                    file.extensions.insert(RowGroups(groups));
+                }
             }
         }
         Ok(Transformed::new(
@@ -295,6 +324,109 @@ fn tag_scans(
     Ok(tagged.transformed.then_some(tagged.data))
 }
 
+/// The row groups of the Parquet file `meta` when `footers` holds its footer.
+fn row_groups(footers: &FileMetadataCache, meta: &ObjectMeta) -> Option<Arc<[RowGroupAt]>> {
+    let entry = footers.get(&meta.location)?;
+    if entry.meta.size != meta.size || entry.meta.last_modified != meta.last_modified {
+        return None;
+    }
+    let footer = entry
+        .file_metadata
+        .as_any()
+        .downcast_ref::<CachedParquetMetaData>()?;
+    footer
+        .parquet_metadata()
+        .row_groups()
+        .iter()
+        .map(|g| {
+            // The page DataFusion assigns a row group to a byte range by.
+            let first = g.columns().first()?;
+            let offset = first
+                .dictionary_page_offset()
+                .unwrap_or_else(|| first.data_page_offset());
+            Some(RowGroupAt {
+                offset,
+                rows: u64::try_from(g.num_rows()).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// `config` reading the same row groups in the same number of partitions, each a run of whole
+/// row groups with about the same number of rows, when every file's row groups are known and
+/// that lowers the largest partition; `None` otherwise (see [`super::balance`]).
+fn balanced_scan(config: &FileScanConfig, options: &ConfigOptions) -> Option<FileScanConfig> {
+    let parts = config.file_groups.len();
+    if parts < 2
+        || !options.optimizer.repartition_file_scans
+        || !config.output_ordering.is_empty()
+        || config.file_source.file_type() != "parquet"
+    {
+        return None;
+    }
+    // Each file once (a byte split repeats it), in scan order.
+    let mut files: Vec<&PartitionedFile> = Vec::new();
+    let mut index: HashMap<&Path, usize> = HashMap::new();
+    let mut current: Vec<Vec<(usize, Option<std::ops::Range<i64>>)>> = Vec::new();
+    for group in &config.file_groups {
+        let mut part = Vec::new();
+        for file in group.iter() {
+            file.extension::<RowGroups>()?;
+            let at = *index.entry(file.path()).or_insert_with(|| {
+                files.push(file);
+                files.len() - 1
+            });
+            part.push((at, file.range.as_ref().map(|r| r.start..r.end)));
+        }
+        current.push(part);
+    }
+    let total: u64 = files.iter().map(|f| f.object_meta.size).sum();
+    if total < options.optimizer.repartition_file_min_size as u64 {
+        return None;
+    }
+    let groups: Vec<Arc<[RowGroupAt]>> = files
+        .iter()
+        .map(|f| f.extension::<RowGroups>().map(|g| Arc::clone(&g.0)))
+        .collect::<Option<_>>()?;
+    let layouts: Vec<Layout<'_>> = files
+        .iter()
+        .zip(&groups)
+        .map(|(f, groups)| {
+            Some(Layout {
+                size: i64::try_from(f.object_meta.size).ok()?,
+                groups,
+            })
+        })
+        .collect::<Option<_>>()?;
+    let split = balanced(&layouts, parts)?;
+    let before = rows_per_part(&layouts, &current);
+    let as_ranges: Vec<Vec<(usize, Option<std::ops::Range<i64>>)>> = split
+        .iter()
+        .map(|p| p.iter().map(|(f, r)| (*f, Some(r.clone()))).collect())
+        .collect();
+    let after = rows_per_part(&layouts, &as_ranges);
+    if after.iter().max() >= before.iter().max() {
+        return None;
+    }
+    let mut config = config.clone();
+    config.file_groups = split
+        .into_iter()
+        .map(|part| {
+            part.into_iter()
+                .map(|(f, r)| {
+                    let mut file = files[f].clone();
+                    file.range = Some(FileRange {
+                        start: r.start,
+                        end: r.end,
+                    });
+                    file
+                })
+                .collect()
+        })
+        .collect();
+    Some(config)
+}
+
 /// The file scan `node` is, if it is one.
 fn file_scan(node: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
     node.downcast_ref::<DataSourceExec>()?
@@ -304,7 +436,8 @@ fn file_scan(node: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
 
 /// The last physical optimizer rule of a [`crate::RolloutContext`]: puts a [`RecordReadsExec`]
 /// over each file scan whose files carry a read's probe (scans of datasets read through their
-/// name, see [`RecordedTable`]).
+/// name, see [`RecordedTable`]), its partitions balanced by rows when the files' row groups
+/// are known (see [`super::balance`]).
 #[derive(Debug, Default)]
 pub struct RecordReads;
 
@@ -316,29 +449,34 @@ impl PhysicalOptimizerRule for RecordReads {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
+        options: &ConfigOptions,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let recorded = plan.transform_down(|node| {
             // Already recorded (the rule ran before on this plan).
             if node.is::<RecordReadsExec>() {
                 return Ok(Transformed::new(node, false, TreeNodeRecursion::Jump));
             }
-            let probe = file_scan(&node).and_then(|config| {
-                config
-                    .file_groups
-                    .iter()
-                    .flat_map(|g| g.iter())
-                    .find_map(|f| f.extension::<ReadTag>())
-                    .map(|tag| Arc::clone(&tag.0))
-            });
-            Ok(match probe {
-                Some(probe) => Transformed::new(
-                    Arc::new(RecordReadsExec::new(node, Arc::new([probe]))),
-                    true,
-                    TreeNodeRecursion::Jump,
-                ),
-                None => Transformed::no(node),
-            })
+            let Some(config) = file_scan(&node) else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(probe) = config
+                .file_groups
+                .iter()
+                .flat_map(|g| g.iter())
+                .find_map(|f| f.extension::<ReadTag>())
+                .map(|tag| Arc::clone(&tag.0))
+            else {
+                return Ok(Transformed::no(node));
+            };
+            let scan = match balanced_scan(config, options) {
+                Some(config) => DataSourceExec::from_data_source(config),
+                None => node,
+            };
+            Ok(Transformed::new(
+                Arc::new(RecordReadsExec::new(scan, Arc::new([probe]))),
+                true,
+                TreeNodeRecursion::Jump,
+            ))
         })?;
         Ok(recorded.data)
     }

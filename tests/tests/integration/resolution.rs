@@ -194,3 +194,155 @@ async fn alias_read_has_the_same_physical_plan_as_a_direct_read() {
         );
     }
 }
+
+/// Each file group's `(path, start..end)` entries in the `DataSourceExec` line of `plan`.
+fn file_groups(plan: &str) -> Vec<Vec<(String, std::ops::Range<i64>)>> {
+    let line = plan
+        .lines()
+        .find(|l| l.contains("DataSourceExec: file_groups="))
+        .unwrap_or_else(|| panic!("no scan in {plan}"));
+    let groups = &line[line.find("[[").unwrap() + 2..line.find("]]").unwrap()];
+    groups
+        .split("], [")
+        .map(|group| {
+            group
+                .split(", ")
+                .map(|entry| {
+                    // `path:start..end`, or the path alone for the whole file.
+                    let ranged = entry.rsplit_once(':').and_then(|(path, range)| {
+                        let (start, end) = range.split_once("..")?;
+                        Some((path, start.parse().ok()?..end.parse().ok()?))
+                    });
+                    let (path, range) = ranged.unwrap_or((entry, 0..i64::MAX));
+                    (path.to_string(), range)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_scan_is_split_by_rows_at_row_group_boundaries() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+
+    // Four files of 14,000 rows, each a row group of 10,000 rows then one of 4,000 (the shape
+    // of files written with the Parquet writer's default of 1,048,576 rows per group). Fewer
+    // rows than a batch would not be split at all.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("lines");
+    std::fs::create_dir_all(&data).unwrap();
+    let writer = datafusion::prelude::SessionContext::new();
+    writer
+        .sql("SET datafusion.execution.parquet.max_row_group_size = 10000")
+        .await
+        .unwrap();
+    for f in 0..4 {
+        // The last file about 45 KB larger: half the bytes end inside the third file, past
+        // its first page but before its second row group.
+        let sql = format!(
+            "COPY (SELECT (value * 7919) % 56003 AS v, \
+             CASE WHEN {} AND value % 10 = 0 THEN md5(CAST(value AS VARCHAR)) ELSE 'x' END \
+             AS pad FROM generate_series({}, {})) TO '{}' STORED AS PARQUET",
+            f == 3,
+            f * 14_000,
+            f * 14_000 + 13_999,
+            data.join(format!("part-{f}.parquet")).display()
+        );
+        writer.sql(&sql).await.unwrap().collect().await.unwrap();
+    }
+    // Where each file's row groups start (as DataFusion assigns them to byte ranges).
+    let starts = |path: &str| -> Vec<(i64, i64)> {
+        let path = std::path::Path::new("/").join(path.trim_start_matches('/'));
+        let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| {
+                let c = g.column(0);
+                let offset = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+                (offset, g.num_rows())
+            })
+            .collect()
+    };
+    let rows_read = |groups: &[Vec<(String, std::ops::Range<i64>)>]| -> Vec<i64> {
+        groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .flat_map(|(path, range)| {
+                        starts(path)
+                            .into_iter()
+                            .filter(|(offset, _)| range.contains(offset))
+                            .map(|(_, rows)| rows)
+                            .collect::<Vec<_>>()
+                    })
+                    .sum()
+            })
+            .collect()
+    };
+
+    let store = dir.path().join("store");
+    let rc = datafusion_rollout::RolloutContext::open_with(
+        &store.display().to_string(),
+        datafusion_rollout::RolloutOptions {
+            actor: Some("test".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    run(&rc, "CREATE DATASET lines").await;
+    run(
+        &rc,
+        &format!("REGISTER VERSION 'v1' OF lines FROM '{}/'", data.display()),
+    )
+    .await;
+    run(&rc, "PROMOTE lines TO 'v1'").await;
+    run(
+        &rc,
+        &format!(
+            "CREATE EXTERNAL TABLE direct STORED AS PARQUET LOCATION '{}/'",
+            data.display()
+        ),
+    )
+    .await;
+    // The least largest part: two parts of 28,000 rows; in three, one part holds two groups
+    // of 10,000 rows and the 4,000 between them.
+    for (partitions, least) in [(2, 28_000), (3, 24_000)] {
+        run(
+            &rc,
+            &format!("SET datafusion.execution.target_partitions = {partitions}"),
+        )
+        .await;
+        run(
+            &rc,
+            "SET datafusion.optimizer.repartition_file_min_size = 0",
+        )
+        .await;
+        let query = "SELECT count(*) AS n, sum(v) AS s, sum(length(pad)) AS p FROM {} WHERE v >= 0";
+        let direct = explain(&rc, &query.replace("{}", "direct")).await;
+        let direct_rows = rows_read(&file_groups(physical(&direct)));
+        let alias = explain(&rc, &query.replace("{}", "lines")).await;
+        let alias_rows = rows_read(&file_groups(physical(&alias)));
+        // The alias's partitions read whole row groups, the largest part as small as can be.
+        assert_eq!(alias_rows.len(), partitions);
+        assert_eq!(alias_rows.iter().sum::<i64>(), 56_000);
+        assert_eq!(
+            alias_rows.iter().max(),
+            Some(&least),
+            "{}",
+            physical(&alias)
+        );
+        assert_eq!(direct_rows.iter().sum::<i64>(), 56_000);
+        if partitions == 2 {
+            // DataFusion's byte ranges: the first takes the third file's first group too.
+            assert_eq!(direct_rows, vec![38_000, 18_000], "{}", physical(&direct));
+        }
+        // Every row group is read once: the same answer as the direct read.
+        assert_eq!(
+            run(&rc, &query.replace("{}", "lines")).await,
+            run(&rc, &query.replace("{}", "direct")).await
+        );
+    }
+}
