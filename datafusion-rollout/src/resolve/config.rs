@@ -23,6 +23,11 @@ pub struct RolloutConfig {
     /// Whether scans through a dataset's name are recorded in the reads ledger
     /// (`rollout.record_reads`, on unless set to `false`).
     pub record_reads: bool,
+    /// Whether a scan through a dataset's name gives each partition a run of whole row groups
+    /// with about the same number of rows, once the files' footers are cached
+    /// (`rollout.balance_scans`, on unless set to `false`; off, a scan is split as DataFusion
+    /// splits a direct read, into equal byte ranges).
+    pub balance_scans: bool,
     /// Set by `EXPLAIN` (not a user setting): scans are planned, shown, and not recorded.
     pub explaining: bool,
     /// Who logged in (not a user setting: set when a session authenticates). On a store with
@@ -99,6 +104,7 @@ impl Default for RolloutConfig {
             consumer: None,
             cohort: None,
             record_reads: true,
+            balance_scans: true,
             explaining: false,
             principal: None,
             consistency: Consistency::Statement,
@@ -118,7 +124,13 @@ impl RolloutConfig {
     }
 
     /// The setting names, without the prefix.
-    pub const KEYS: [&'static str; 4] = ["consumer", "cohort", "record_reads", "consistency"];
+    pub const KEYS: [&'static str; 5] = [
+        "consumer",
+        "cohort",
+        "record_reads",
+        "balance_scans",
+        "consistency",
+    ];
 
     /// "rollout.consumer, rollout.cohort and ...", for messages.
     pub fn keys_listed() -> String {
@@ -153,18 +165,8 @@ impl ExtensionOptions for RolloutConfig {
         match key.strip_prefix("rollout.").unwrap_or(key) {
             "consumer" => self.consumer = value,
             "cohort" => self.cohort = value,
-            "record_reads" => {
-                self.record_reads = match value.as_deref().map(str::to_ascii_lowercase) {
-                    None => true,
-                    Some(v) if v == "true" || v == "on" => true,
-                    Some(v) if v == "false" || v == "off" => false,
-                    Some(v) => {
-                        return Err(DataFusionError::Configuration(format!(
-                            "rollout.record_reads is true or false, not '{v}'"
-                        )));
-                    }
-                }
-            }
+            "record_reads" => self.record_reads = switch("record_reads", value.as_deref())?,
+            "balance_scans" => self.balance_scans = switch("balance_scans", value.as_deref())?,
             "consistency" => {
                 self.consistency = match value.as_deref().map(str::to_ascii_lowercase) {
                     None => Consistency::Statement,
@@ -207,11 +209,28 @@ impl ExtensionOptions for RolloutConfig {
                 description: "Whether reads through a dataset's name are recorded in the reads ledger (rollout_reads)",
             },
             ConfigEntry {
+                key: "rollout.balance_scans".into(),
+                value: Some(self.balance_scans.to_string()),
+                description: "Whether scans through a dataset's name give each partition about the same number of rows (whole row groups, once the files' footers are cached) rather than equal byte ranges",
+            },
+            ConfigEntry {
                 key: "rollout.consistency".into(),
                 value: Some(self.consistency.as_str().to_string()),
                 description: "statement: each statement resolves datasets afresh; session: each dataset keeps the version it first resolved to (a rolled-back one is dropped)",
             },
         ]
+    }
+}
+
+/// An on/off setting's value (`true`/`on`, `false`/`off`; cleared, on).
+fn switch(key: &str, value: Option<&str>) -> Result<bool> {
+    match value.map(str::to_ascii_lowercase) {
+        None => Ok(true),
+        Some(v) if v == "true" || v == "on" => Ok(true),
+        Some(v) if v == "false" || v == "off" => Ok(false),
+        Some(v) => Err(DataFusionError::Configuration(format!(
+            "rollout.{key} is true or false, not '{v}'"
+        ))),
     }
 }
 

@@ -58,6 +58,7 @@ use datafusion::physical_plan::{
 use futures::Stream;
 
 use super::balance::{Layout, RowGroupAt, balanced, rows_per_part};
+use super::config::RolloutConfig;
 use super::resolution::{Resolution, arm_of};
 use crate::error::message_of;
 use crate::store::{Event, EventLog, ReadEvent};
@@ -303,6 +304,7 @@ fn tag_scans(
             .map(|f| f.object_meta.size)
             .sum();
         let parquet = config.file_source.file_type() == "parquet"
+            && RolloutConfig::from_options(options).balance_scans
             && options.execution.target_partitions > 1
             && options.optimizer.repartition_file_scans
             && size >= options.optimizer.repartition_file_min_size as u64;
@@ -358,6 +360,7 @@ fn row_groups(footers: &FileMetadataCache, meta: &ObjectMeta) -> Option<Arc<[Row
 fn balanced_scan(config: &FileScanConfig, options: &ConfigOptions) -> Option<FileScanConfig> {
     let parts = config.file_groups.len();
     if parts < 2
+        || !RolloutConfig::from_options(options).balance_scans
         || !options.optimizer.repartition_file_scans
         || !config.output_ordering.is_empty()
         || config.file_source.file_type() != "parquet"

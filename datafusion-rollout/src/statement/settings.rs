@@ -44,7 +44,7 @@ pub(super) fn parse(p: &mut Parser) -> Result<RolloutSetting, ParserError> {
     let key_token = p.next_token();
     let key = match &key_token.token {
         Token::Word(w) => w.value.to_lowercase(),
-        _ => return p.expected("consumer, cohort or record_reads after rollout.", key_token),
+        _ => return p.expected("a setting name after rollout.", key_token),
     };
     if !RolloutConfig::KEYS.contains(&key.as_str()) {
         return Err(ParserError::ParserError(format!(
@@ -117,6 +117,7 @@ impl RolloutSetting {
                     "consumer" => cfg.consumer,
                     "cohort" => cfg.cohort,
                     "record_reads" => Some(cfg.record_reads.to_string()),
+                    "balance_scans" => Some(cfg.balance_scans.to_string()),
                     "consistency" => Some(cfg.consistency.as_str().to_string()),
                     other => return Err(Error::Config(format!("unknown setting rollout.{other}"))),
                 };

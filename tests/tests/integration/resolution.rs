@@ -344,5 +344,10 @@ async fn a_scan_is_split_by_rows_at_row_group_boundaries() {
             run(&rc, &query.replace("{}", "lines")).await,
             run(&rc, &query.replace("{}", "direct")).await
         );
+        // Switched off, the alias is split as the direct read is.
+        run(&rc, "SET rollout.balance_scans = false").await;
+        let unbalanced = explain(&rc, &query.replace("{}", "lines")).await;
+        assert_eq!(rows_read(&file_groups(physical(&unbalanced))), direct_rows);
+        run(&rc, "RESET rollout.balance_scans").await;
     }
 }
