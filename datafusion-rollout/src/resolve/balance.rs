@@ -9,7 +9,12 @@
 //! the [`super::RecordReads`] rule gives each partition a run of whole row groups with about
 //! the same number of rows, keeping the number of partitions the plan was built for.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use datafusion::object_store::ObjectMeta;
+use datafusion::object_store::path::Path;
 
 /// Where a row group starts (the offset of its first page, as DataFusion assigns row groups to
 /// byte ranges) and how many rows it holds.
@@ -24,6 +29,45 @@ pub(crate) struct RowGroupAt {
 pub(crate) struct Layout<'a> {
     pub size: i64,
     pub groups: &'a [RowGroupAt],
+}
+
+/// Row groups of files read before, by path, with the size and modification time they were
+/// read at (a pinned file does not change; one that did fails its read). Bounded: emptied
+/// when full.
+static KNOWN: LazyLock<Mutex<HashMap<Path, Known>>> = LazyLock::new(Default::default);
+
+/// Files whose row groups [`KNOWN`] holds at most.
+const KNOWN_FILES: usize = 100_000;
+
+struct Known {
+    size: u64,
+    modified: chrono::DateTime<chrono::Utc>,
+    groups: Arc<[RowGroupAt]>,
+}
+
+/// The row groups of `meta`'s file, if read before at its size and time.
+pub(crate) fn known_row_groups(meta: &ObjectMeta) -> Option<Arc<[RowGroupAt]>> {
+    let known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    known
+        .get(&meta.location)
+        .filter(|k| k.size == meta.size && k.modified == meta.last_modified)
+        .map(|k| Arc::clone(&k.groups))
+}
+
+/// Keeps the row groups of `meta`'s file.
+pub(crate) fn remember_row_groups(meta: &ObjectMeta, groups: &Arc<[RowGroupAt]>) {
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    if known.len() >= KNOWN_FILES {
+        known.clear();
+    }
+    known.insert(
+        meta.location.clone(),
+        Known {
+            size: meta.size,
+            modified: meta.last_modified,
+            groups: Arc::clone(groups),
+        },
+    );
 }
 
 /// The rows each partition reads when partition `p` reads the byte ranges `parts[p]` (file,

@@ -57,7 +57,9 @@ use datafusion::physical_plan::{
 };
 use futures::Stream;
 
-use super::balance::{Layout, RowGroupAt, balanced, rows_per_part};
+use super::balance::{
+    Layout, RowGroupAt, balanced, known_row_groups, remember_row_groups, rows_per_part,
+};
 use super::config::RolloutConfig;
 use super::resolution::{Resolution, arm_of};
 use crate::error::message_of;
@@ -274,49 +276,37 @@ fn has_record_reads(state: &dyn Session) -> bool {
         })
 }
 
-/// The probe a scan's files carry, for [`RecordReads`].
-#[derive(Debug, Clone)]
-struct ReadTag(Arc<ReadProbe>);
+/// What the first file of a scan read through a name carries, for [`RecordReads`]: the read's
+/// probe, and where the files' footers are cached when the scan may be split by rows. One
+/// file carries it: every rule that rewrites the scan copies each file's extensions.
+#[derive(Clone)]
+struct ReadTag {
+    probe: Arc<ReadProbe>,
+    footers: Option<Arc<FileMetadataCache>>,
+}
 
-/// A Parquet file's row groups, when its footer was known as its scan was planned.
-#[derive(Debug, Clone)]
-struct RowGroups(Arc<[RowGroupAt]>);
-
-/// `plan` with the files of each of its file scans carrying `probe` (and the row groups of
-/// those whose footers `state` has cached); `None` when it has no file scan to carry it.
+/// `plan` with the first file of each of its file scans carrying `probe`; `None` when it has
+/// no file scan to carry it.
 fn tag_scans(
     state: &dyn Session,
     plan: &Arc<dyn ExecutionPlan>,
     probe: &Arc<ReadProbe>,
 ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
-    let footers = state.runtime_env().cache_manager.get_file_metadata_cache();
+    let options = state.config_options();
     let tagged = Arc::clone(plan).transform_down(|node| {
         let Some(config) = file_scan(&node) else {
             return Ok(Transformed::no(node));
         };
         let mut config = config.clone();
-        // Row groups only where the scan may be split by them (see `balanced_scan`).
-        let options = state.config_options();
-        let size: u64 = config
-            .file_groups
-            .iter()
-            .flat_map(|g| g.iter())
-            .map(|f| f.object_meta.size)
-            .sum();
-        let parquet = config.file_source.file_type() == "parquet"
-            && RolloutConfig::from_options(options).balance_scans
-            && options.execution.target_partitions > 1
-            && options.optimizer.repartition_file_scans
-            && size >= options.optimizer.repartition_file_min_size as u64;
-        for group in &mut config.file_groups {
-            for i in 0..group.len() {
-                let file = &mut group[i];
-                file.extensions.insert(ReadTag(Arc::clone(probe)));
-                if parquet && let Some(groups) = row_groups(footers.as_ref(), &file.object_meta) {
-                    file.extensions.insert(RowGroups(groups));
-                }
-            }
-        }
+        let footers = may_balance(&config, options)
+            .then(|| state.runtime_env().cache_manager.get_file_metadata_cache());
+        let Some(first) = config.file_groups.iter_mut().find(|g| !g.is_empty()) else {
+            return Ok(Transformed::no(node));
+        };
+        first[0].extensions.insert(ReadTag {
+            probe: Arc::clone(probe),
+            footers,
+        });
         Ok(Transformed::new(
             DataSourceExec::from_data_source(config),
             true,
@@ -326,8 +316,32 @@ fn tag_scans(
     Ok(tagged.transformed.then_some(tagged.data))
 }
 
-/// The row groups of the Parquet file `meta` when `footers` holds its footer.
+/// Whether `config` is a Parquet scan that `options` let be split into partitions, large
+/// enough for DataFusion to split it.
+fn may_balance(config: &FileScanConfig, options: &ConfigOptions) -> bool {
+    config.file_source.file_type() == "parquet"
+        && options.execution.target_partitions > 1
+        && options.optimizer.repartition_file_scans
+        && config.output_ordering.is_empty()
+        && options
+            .extensions
+            .get::<RolloutConfig>()
+            .is_none_or(|c| c.balance_scans)
+        && config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .map(|f| f.object_meta.size)
+            .sum::<u64>()
+            >= options.optimizer.repartition_file_min_size as u64
+}
+
+/// The row groups of the Parquet file `meta`, when its footer is known (read before, here or
+/// in `footers`).
 fn row_groups(footers: &FileMetadataCache, meta: &ObjectMeta) -> Option<Arc<[RowGroupAt]>> {
+    if let Some(known) = known_row_groups(meta) {
+        return Some(known);
+    }
     let entry = footers.get(&meta.location)?;
     if entry.meta.size != meta.size || entry.meta.last_modified != meta.last_modified {
         return None;
@@ -336,7 +350,7 @@ fn row_groups(footers: &FileMetadataCache, meta: &ObjectMeta) -> Option<Arc<[Row
         .file_metadata
         .as_any()
         .downcast_ref::<CachedParquetMetaData>()?;
-    footer
+    let groups: Arc<[RowGroupAt]> = footer
         .parquet_metadata()
         .row_groups()
         .iter()
@@ -351,20 +365,21 @@ fn row_groups(footers: &FileMetadataCache, meta: &ObjectMeta) -> Option<Arc<[Row
                 rows: u64::try_from(g.num_rows()).ok()?,
             })
         })
-        .collect()
+        .collect::<Option<_>>()?;
+    remember_row_groups(meta, &groups);
+    Some(groups)
 }
 
 /// `config` reading the same row groups in the same number of partitions, each a run of whole
 /// row groups with about the same number of rows, when every file's row groups are known and
 /// that lowers the largest partition; `None` otherwise (see [`super::balance`]).
-fn balanced_scan(config: &FileScanConfig, options: &ConfigOptions) -> Option<FileScanConfig> {
+fn balanced_scan(
+    config: &FileScanConfig,
+    options: &ConfigOptions,
+    footers: &FileMetadataCache,
+) -> Option<FileScanConfig> {
     let parts = config.file_groups.len();
-    if parts < 2
-        || !RolloutConfig::from_options(options).balance_scans
-        || !options.optimizer.repartition_file_scans
-        || !config.output_ordering.is_empty()
-        || config.file_source.file_type() != "parquet"
-    {
+    if parts < 2 || !may_balance(config, options) {
         return None;
     }
     // Each file once (a byte split repeats it), in scan order.
@@ -374,7 +389,6 @@ fn balanced_scan(config: &FileScanConfig, options: &ConfigOptions) -> Option<Fil
     for group in &config.file_groups {
         let mut part = Vec::new();
         for file in group.iter() {
-            file.extension::<RowGroups>()?;
             let at = *index.entry(file.path()).or_insert_with(|| {
                 files.push(file);
                 files.len() - 1
@@ -383,13 +397,9 @@ fn balanced_scan(config: &FileScanConfig, options: &ConfigOptions) -> Option<Fil
         }
         current.push(part);
     }
-    let total: u64 = files.iter().map(|f| f.object_meta.size).sum();
-    if total < options.optimizer.repartition_file_min_size as u64 {
-        return None;
-    }
     let groups: Vec<Arc<[RowGroupAt]>> = files
         .iter()
-        .map(|f| f.extension::<RowGroups>().map(|g| Arc::clone(&g.0)))
+        .map(|f| row_groups(footers, &f.object_meta))
         .collect::<Option<_>>()?;
     let layouts: Vec<Layout<'_>> = files
         .iter()
@@ -462,16 +472,20 @@ impl PhysicalOptimizerRule for RecordReads {
             let Some(config) = file_scan(&node) else {
                 return Ok(Transformed::no(node));
             };
-            let Some(probe) = config
+            let Some(tag) = config
                 .file_groups
                 .iter()
                 .flat_map(|g| g.iter())
                 .find_map(|f| f.extension::<ReadTag>())
-                .map(|tag| Arc::clone(&tag.0))
             else {
                 return Ok(Transformed::no(node));
             };
-            let scan = match balanced_scan(config, options) {
+            let probe = Arc::clone(&tag.probe);
+            let balanced = tag
+                .footers
+                .as_ref()
+                .and_then(|footers| balanced_scan(config, options, footers.as_ref()));
+            let scan = match balanced {
                 Some(config) => DataSourceExec::from_data_source(config),
                 None => node,
             };
