@@ -13,8 +13,15 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use datafusion::config::ConfigOptions;
+use datafusion::datasource::listing::{FileRange, PartitionedFile};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::object_store::ObjectMeta;
 use datafusion::object_store::path::Path;
+
+use super::config::RolloutConfig;
 
 /// Where a row group starts (the offset of its first page, as DataFusion assigns row groups to
 /// byte ranges) and how many rows it holds.
@@ -70,12 +77,15 @@ pub(crate) fn remember_row_groups(meta: &ObjectMeta, groups: &Arc<[RowGroupAt]>)
     );
 }
 
+/// A partition's byte ranges: (file, range; `None` for the whole file).
+pub(crate) type Ranges = Vec<(usize, Option<Range<i64>>)>;
+
+/// A balanced partition's byte ranges: (file, range).
+pub(crate) type Run = Vec<(usize, Range<i64>)>;
+
 /// The rows each partition reads when partition `p` reads the byte ranges `parts[p]` (file,
 /// range; `None` for the whole file) of `files`.
-pub(crate) fn rows_per_part(
-    files: &[Layout<'_>],
-    parts: &[Vec<(usize, Option<Range<i64>>)>],
-) -> Vec<u64> {
+pub(crate) fn rows_per_part(files: &[Layout<'_>], parts: &[Ranges]) -> Vec<u64> {
     parts
         .iter()
         .map(|part| {
@@ -97,10 +107,7 @@ pub(crate) fn rows_per_part(
 /// that hold exactly its row groups' first pages, with the largest run as small as it can be;
 /// `None` when there are fewer row groups than parts or a file's row groups are not in
 /// ascending order.
-pub(crate) fn balanced(
-    files: &[Layout<'_>],
-    parts: usize,
-) -> Option<Vec<Vec<(usize, Range<i64>)>>> {
+pub(crate) fn balanced(files: &[Layout<'_>], parts: usize) -> Option<Vec<Run>> {
     let mut flat: Vec<(usize, usize)> = Vec::new();
     for (f, file) in files.iter().enumerate() {
         let ascending = file.groups.windows(2).all(|w| w[0].offset < w[1].offset);
@@ -134,7 +141,7 @@ pub(crate) fn balanced(
     let mut out = Vec::with_capacity(parts);
     for (p, &start) in starts.iter().enumerate() {
         let end = starts.get(p + 1).copied().unwrap_or(flat.len());
-        let mut ranges: Vec<(usize, Range<i64>)> = Vec::new();
+        let mut ranges: Run = Vec::new();
         for &(f, g) in &flat[start..end] {
             let groups = files[f].groups;
             let until = groups.get(g + 1).map_or(files[f].size, |n| n.offset);
@@ -168,6 +175,130 @@ fn cuts(rows: &[u64], parts: usize, bound: u64) -> Option<Vec<usize>> {
         load += r;
     }
     (starts.len() == parts && load <= bound).then_some(starts)
+}
+
+/// Whether `config` is a Parquet scan that `options` let be split into partitions, large
+/// enough for DataFusion to split it.
+pub(super) fn may_balance(config: &FileScanConfig, options: &ConfigOptions) -> bool {
+    config.file_source.file_type() == "parquet"
+        && options.execution.target_partitions > 1
+        && options.optimizer.repartition_file_scans
+        && config.output_ordering.is_empty()
+        && options
+            .extensions
+            .get::<RolloutConfig>()
+            .is_none_or(|c| c.balance_scans)
+        && config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .map(|f| f.object_meta.size)
+            .sum::<u64>()
+            >= options.optimizer.repartition_file_min_size as u64
+}
+
+/// The row groups of the Parquet file `meta`, when its footer is known (read before, here or
+/// in `footers`).
+fn row_groups(footers: &FileMetadataCache, meta: &ObjectMeta) -> Option<Arc<[RowGroupAt]>> {
+    if let Some(known) = known_row_groups(meta) {
+        return Some(known);
+    }
+    let entry = footers.get(&meta.location)?;
+    if entry.meta.size != meta.size || entry.meta.last_modified != meta.last_modified {
+        return None;
+    }
+    let footer = entry
+        .file_metadata
+        .as_any()
+        .downcast_ref::<CachedParquetMetaData>()?;
+    let groups: Arc<[RowGroupAt]> = footer
+        .parquet_metadata()
+        .row_groups()
+        .iter()
+        .map(|g| {
+            // The page DataFusion assigns a row group to a byte range by.
+            let first = g.columns().first()?;
+            let offset = first
+                .dictionary_page_offset()
+                .unwrap_or_else(|| first.data_page_offset());
+            Some(RowGroupAt {
+                offset,
+                rows: u64::try_from(g.num_rows()).ok()?,
+            })
+        })
+        .collect::<Option<_>>()?;
+    remember_row_groups(meta, &groups);
+    Some(groups)
+}
+
+/// `config` reading the same row groups in the same number of partitions, each a run of whole
+/// row groups with about the same number of rows, when every file's row groups are known and
+/// that lowers the largest partition; `None` otherwise (see the module's comment).
+pub(super) fn balanced_scan(
+    config: &FileScanConfig,
+    options: &ConfigOptions,
+    footers: &FileMetadataCache,
+) -> Option<FileScanConfig> {
+    let parts = config.file_groups.len();
+    if parts < 2 || !may_balance(config, options) {
+        return None;
+    }
+    // Each file once (a byte split repeats it), in scan order.
+    let mut files: Vec<&PartitionedFile> = Vec::new();
+    let mut index: HashMap<&Path, usize> = HashMap::new();
+    let mut current: Vec<Ranges> = Vec::new();
+    for group in &config.file_groups {
+        let mut part = Vec::new();
+        for file in group.iter() {
+            let at = *index.entry(file.path()).or_insert_with(|| {
+                files.push(file);
+                files.len() - 1
+            });
+            part.push((at, file.range.as_ref().map(|r| r.start..r.end)));
+        }
+        current.push(part);
+    }
+    let groups: Vec<Arc<[RowGroupAt]>> = files
+        .iter()
+        .map(|f| row_groups(footers, &f.object_meta))
+        .collect::<Option<_>>()?;
+    let layouts: Vec<Layout<'_>> = files
+        .iter()
+        .zip(&groups)
+        .map(|(f, groups)| {
+            Some(Layout {
+                size: i64::try_from(f.object_meta.size).ok()?,
+                groups,
+            })
+        })
+        .collect::<Option<_>>()?;
+    let split = balanced(&layouts, parts)?;
+    let before = rows_per_part(&layouts, &current);
+    let as_ranges: Vec<Ranges> = split
+        .iter()
+        .map(|p| p.iter().map(|(f, r)| (*f, Some(r.clone()))).collect())
+        .collect();
+    let after = rows_per_part(&layouts, &as_ranges);
+    if after.iter().max() >= before.iter().max() {
+        return None;
+    }
+    let mut config = config.clone();
+    config.file_groups = split
+        .into_iter()
+        .map(|part| {
+            part.into_iter()
+                .map(|(f, r)| {
+                    let mut file = files[f].clone();
+                    file.range = Some(FileRange {
+                        start: r.start,
+                        end: r.end,
+                    });
+                    file
+                })
+                .collect()
+        })
+        .collect();
+    Some(config)
 }
 
 #[cfg(test)]
@@ -206,8 +337,8 @@ mod tests {
     }
 
     /// What the balanced ranges read, by the rule DataFusion reads them with.
-    fn read(files: &[Layout<'_>], parts: &[Vec<(usize, Range<i64>)>]) -> Vec<u64> {
-        let as_parts: Vec<Vec<(usize, Option<Range<i64>>)>> = parts
+    fn read(files: &[Layout<'_>], parts: &[Run]) -> Vec<u64> {
+        let as_parts: Vec<Ranges> = parts
             .iter()
             .map(|p| p.iter().map(|(f, r)| (*f, Some(r.clone()))).collect())
             .collect();

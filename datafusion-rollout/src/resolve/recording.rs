@@ -17,7 +17,6 @@
 //! no row count. `EXPLAIN` through a [`crate::RolloutContext`] shows the node but records
 //! nothing; `SET rollout.record_reads = false` leaves the version's table as it is.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,17 +32,13 @@ use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
 use datafusion::common::Statistics;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
-use datafusion::datasource::listing::{FileRange, PartitionedFile};
 use datafusion::datasource::physical_plan::FileScanConfig;
-use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SessionState;
 use datafusion::execution::TaskContext;
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
-use datafusion::object_store::ObjectMeta;
-use datafusion::object_store::path::Path;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::execution_plan::CardinalityEffect;
@@ -57,10 +52,7 @@ use datafusion::physical_plan::{
 };
 use futures::Stream;
 
-use super::balance::{
-    Layout, RowGroupAt, balanced, known_row_groups, remember_row_groups, rows_per_part,
-};
-use super::config::RolloutConfig;
+use super::balance::{balanced_scan, may_balance};
 use super::resolution::{Resolution, arm_of};
 use crate::error::message_of;
 use crate::store::{Event, EventLog, ReadEvent};
@@ -316,130 +308,6 @@ fn tag_scans(
     Ok(tagged.transformed.then_some(tagged.data))
 }
 
-/// Whether `config` is a Parquet scan that `options` let be split into partitions, large
-/// enough for DataFusion to split it.
-fn may_balance(config: &FileScanConfig, options: &ConfigOptions) -> bool {
-    config.file_source.file_type() == "parquet"
-        && options.execution.target_partitions > 1
-        && options.optimizer.repartition_file_scans
-        && config.output_ordering.is_empty()
-        && options
-            .extensions
-            .get::<RolloutConfig>()
-            .is_none_or(|c| c.balance_scans)
-        && config
-            .file_groups
-            .iter()
-            .flat_map(|g| g.iter())
-            .map(|f| f.object_meta.size)
-            .sum::<u64>()
-            >= options.optimizer.repartition_file_min_size as u64
-}
-
-/// The row groups of the Parquet file `meta`, when its footer is known (read before, here or
-/// in `footers`).
-fn row_groups(footers: &FileMetadataCache, meta: &ObjectMeta) -> Option<Arc<[RowGroupAt]>> {
-    if let Some(known) = known_row_groups(meta) {
-        return Some(known);
-    }
-    let entry = footers.get(&meta.location)?;
-    if entry.meta.size != meta.size || entry.meta.last_modified != meta.last_modified {
-        return None;
-    }
-    let footer = entry
-        .file_metadata
-        .as_any()
-        .downcast_ref::<CachedParquetMetaData>()?;
-    let groups: Arc<[RowGroupAt]> = footer
-        .parquet_metadata()
-        .row_groups()
-        .iter()
-        .map(|g| {
-            // The page DataFusion assigns a row group to a byte range by.
-            let first = g.columns().first()?;
-            let offset = first
-                .dictionary_page_offset()
-                .unwrap_or_else(|| first.data_page_offset());
-            Some(RowGroupAt {
-                offset,
-                rows: u64::try_from(g.num_rows()).ok()?,
-            })
-        })
-        .collect::<Option<_>>()?;
-    remember_row_groups(meta, &groups);
-    Some(groups)
-}
-
-/// `config` reading the same row groups in the same number of partitions, each a run of whole
-/// row groups with about the same number of rows, when every file's row groups are known and
-/// that lowers the largest partition; `None` otherwise (see [`super::balance`]).
-fn balanced_scan(
-    config: &FileScanConfig,
-    options: &ConfigOptions,
-    footers: &FileMetadataCache,
-) -> Option<FileScanConfig> {
-    let parts = config.file_groups.len();
-    if parts < 2 || !may_balance(config, options) {
-        return None;
-    }
-    // Each file once (a byte split repeats it), in scan order.
-    let mut files: Vec<&PartitionedFile> = Vec::new();
-    let mut index: HashMap<&Path, usize> = HashMap::new();
-    let mut current: Vec<Vec<(usize, Option<std::ops::Range<i64>>)>> = Vec::new();
-    for group in &config.file_groups {
-        let mut part = Vec::new();
-        for file in group.iter() {
-            let at = *index.entry(file.path()).or_insert_with(|| {
-                files.push(file);
-                files.len() - 1
-            });
-            part.push((at, file.range.as_ref().map(|r| r.start..r.end)));
-        }
-        current.push(part);
-    }
-    let groups: Vec<Arc<[RowGroupAt]>> = files
-        .iter()
-        .map(|f| row_groups(footers, &f.object_meta))
-        .collect::<Option<_>>()?;
-    let layouts: Vec<Layout<'_>> = files
-        .iter()
-        .zip(&groups)
-        .map(|(f, groups)| {
-            Some(Layout {
-                size: i64::try_from(f.object_meta.size).ok()?,
-                groups,
-            })
-        })
-        .collect::<Option<_>>()?;
-    let split = balanced(&layouts, parts)?;
-    let before = rows_per_part(&layouts, &current);
-    let as_ranges: Vec<Vec<(usize, Option<std::ops::Range<i64>>)>> = split
-        .iter()
-        .map(|p| p.iter().map(|(f, r)| (*f, Some(r.clone()))).collect())
-        .collect();
-    let after = rows_per_part(&layouts, &as_ranges);
-    if after.iter().max() >= before.iter().max() {
-        return None;
-    }
-    let mut config = config.clone();
-    config.file_groups = split
-        .into_iter()
-        .map(|part| {
-            part.into_iter()
-                .map(|(f, r)| {
-                    let mut file = files[f].clone();
-                    file.range = Some(FileRange {
-                        start: r.start,
-                        end: r.end,
-                    });
-                    file
-                })
-                .collect()
-        })
-        .collect();
-    Some(config)
-}
-
 /// The file scan `node` is, if it is one.
 fn file_scan(node: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
     node.downcast_ref::<DataSourceExec>()?
@@ -449,8 +317,8 @@ fn file_scan(node: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
 
 /// The last physical optimizer rule of a [`crate::RolloutContext`]: puts a [`RecordReadsExec`]
 /// over each file scan whose files carry a read's probe (scans of datasets read through their
-/// name, see [`RecordedTable`]), its partitions balanced by rows when the files' row groups
-/// are known (see [`super::balance`]).
+/// name), its partitions split by rows at row-group boundaries when the files' footers are
+/// known and `rollout.balance_scans` is on.
 #[derive(Debug, Default)]
 pub struct RecordReads;
 
