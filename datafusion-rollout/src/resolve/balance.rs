@@ -26,14 +26,14 @@ use super::config::RolloutConfig;
 /// Where a row group starts (the offset of its first page, as DataFusion assigns row groups to
 /// byte ranges) and how many rows it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RowGroupAt {
+struct RowGroupAt {
     pub offset: i64,
     pub rows: u64,
 }
 
 /// A file's row groups, in file order.
 #[derive(Debug, Clone)]
-pub(crate) struct Layout<'a> {
+struct Layout<'a> {
     pub size: i64,
     pub groups: &'a [RowGroupAt],
 }
@@ -49,20 +49,24 @@ const KNOWN_FILES: usize = 100_000;
 struct Known {
     size: u64,
     modified: chrono::DateTime<chrono::Utc>,
+    e_tag: Option<String>,
     groups: Arc<[RowGroupAt]>,
 }
 
-/// The row groups of `meta`'s file, if read before at its size and time.
-pub(crate) fn known_row_groups(meta: &ObjectMeta) -> Option<Arc<[RowGroupAt]>> {
+/// The row groups of `meta`'s file, if read before at its size, time and e-tag (a path alone
+/// does not name a file: two stores may hold the same path).
+fn known_row_groups(meta: &ObjectMeta) -> Option<Arc<[RowGroupAt]>> {
     let known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
     known
         .get(&meta.location)
-        .filter(|k| k.size == meta.size && k.modified == meta.last_modified)
+        .filter(|k| {
+            k.size == meta.size && k.modified == meta.last_modified && k.e_tag == meta.e_tag
+        })
         .map(|k| Arc::clone(&k.groups))
 }
 
 /// Keeps the row groups of `meta`'s file.
-pub(crate) fn remember_row_groups(meta: &ObjectMeta, groups: &Arc<[RowGroupAt]>) {
+fn remember_row_groups(meta: &ObjectMeta, groups: &Arc<[RowGroupAt]>) {
     let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
     if known.len() >= KNOWN_FILES {
         known.clear();
@@ -72,20 +76,21 @@ pub(crate) fn remember_row_groups(meta: &ObjectMeta, groups: &Arc<[RowGroupAt]>)
         Known {
             size: meta.size,
             modified: meta.last_modified,
+            e_tag: meta.e_tag.clone(),
             groups: Arc::clone(groups),
         },
     );
 }
 
 /// A partition's byte ranges: (file, range; `None` for the whole file).
-pub(crate) type Ranges = Vec<(usize, Option<Range<i64>>)>;
+type Ranges = Vec<(usize, Option<Range<i64>>)>;
 
 /// A balanced partition's byte ranges: (file, range).
-pub(crate) type Run = Vec<(usize, Range<i64>)>;
+type Run = Vec<(usize, Range<i64>)>;
 
 /// The rows each partition reads when partition `p` reads the byte ranges `parts[p]` (file,
 /// range; `None` for the whole file) of `files`.
-pub(crate) fn rows_per_part(files: &[Layout<'_>], parts: &[Ranges]) -> Vec<u64> {
+fn rows_per_part(files: &[Layout<'_>], parts: &[Ranges]) -> Vec<u64> {
     parts
         .iter()
         .map(|part| {
@@ -104,10 +109,10 @@ pub(crate) fn rows_per_part(files: &[Layout<'_>], parts: &[Ranges]) -> Vec<u64> 
 }
 
 /// `parts` runs of consecutive row groups of `files` (in order), each as byte ranges per file
-/// that hold exactly its row groups' first pages, with the largest run as small as it can be;
-/// `None` when there are fewer row groups than parts or a file's row groups are not in
-/// ascending order.
-pub(crate) fn balanced(files: &[Layout<'_>], parts: usize) -> Option<Vec<Run>> {
+/// that hold exactly its row groups' first pages, with the largest run as small as it can be,
+/// and the rows of that largest run; `None` when there are fewer row groups than parts or a
+/// file's row groups are not in ascending order.
+fn balanced(files: &[Layout<'_>], parts: usize) -> Option<(Vec<Run>, u64)> {
     let mut flat: Vec<(usize, usize)> = Vec::new();
     for (f, file) in files.iter().enumerate() {
         let ascending = file.groups.windows(2).all(|w| w[0].offset < w[1].offset);
@@ -152,7 +157,9 @@ pub(crate) fn balanced(files: &[Layout<'_>], parts: usize) -> Option<Vec<Run>> {
         }
         out.push(ranges);
     }
-    Some(out)
+    // The least bound that fits is the largest run's rows (a smaller largest would fit a
+    // smaller bound).
+    Some((out, lo))
 }
 
 /// Where each of exactly `parts` runs of `rows` starts, none holding more than `bound` rows and
@@ -272,14 +279,14 @@ pub(super) fn balanced_scan(
             })
         })
         .collect::<Option<_>>()?;
-    let split = balanced(&layouts, parts)?;
     let before = rows_per_part(&layouts, &current);
-    let as_ranges: Vec<Ranges> = split
-        .iter()
-        .map(|p| p.iter().map(|(f, r)| (*f, Some(r.clone()))).collect())
-        .collect();
-    let after = rows_per_part(&layouts, &as_ranges);
-    if after.iter().max() >= before.iter().max() {
+    let total: u64 = layouts.iter().flat_map(|l| l.groups).map(|g| g.rows).sum();
+    // A scan that reads only some of its files' row groups is not ours to redistribute.
+    if before.iter().sum::<u64>() != total {
+        return None;
+    }
+    let (split, largest) = balanced(&layouts, parts)?;
+    if before.iter().all(|&rows| rows <= largest) {
         return None;
     }
     let mut config = config.clone();
@@ -356,9 +363,11 @@ mod tests {
             vec![(2, Some(30_000..52_487_086)), (3, None)],
         ];
         assert_eq!(rows_per_part(&files, &bytes), vec![4_048_247, 1_952_968]);
-        let two = balanced(&files, 2).unwrap();
+        let (two, largest) = balanced(&files, 2).unwrap();
+        assert_eq!(largest, 3_001_544);
         assert_eq!(read(&files, &two), vec![2_999_671, 3_001_544]);
-        let four = balanced(&files, 4).unwrap();
+        let (four, largest) = balanced(&files, 4).unwrap();
+        assert_eq!(largest, 1_500_912);
         assert_eq!(
             read(&files, &four),
             vec![1_499_579, 1_500_092, 1_500_912, 1_500_632]
@@ -402,7 +411,7 @@ mod tests {
                 .flat_map(|(_, g)| g.iter().map(|g| g.rows))
                 .collect();
             for parts in 1..=4 {
-                let Some(split) = balanced(&layout, parts) else {
+                let Some((split, largest)) = balanced(&layout, parts) else {
                     assert!(rows.len() < parts);
                     continue;
                 };
@@ -411,6 +420,7 @@ mod tests {
                 assert!(got.iter().all(|&r| r > 0));
                 assert_eq!(got.iter().sum::<u64>(), rows.iter().sum::<u64>());
                 assert_eq!(*got.iter().max().unwrap(), best(&rows, parts));
+                assert_eq!(largest, best(&rows, parts));
             }
         }
     }

@@ -228,8 +228,10 @@ async fn a_scan_is_split_by_rows_at_row_group_boundaries() {
     // Four files of 14,000 rows, each a row group of 10,000 rows then one of 4,000 (the shape
     // of files written with the Parquet writer's default of 1,048,576 rows per group). Fewer
     // rows than a batch would not be split at all.
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("lines");
+    let fx = Fixture {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let data = fx.path("lines");
     std::fs::create_dir_all(&data).unwrap();
     let writer = datafusion::prelude::SessionContext::new();
     writer
@@ -282,16 +284,7 @@ async fn a_scan_is_split_by_rows_at_row_group_boundaries() {
             .collect()
     };
 
-    let store = dir.path().join("store");
-    let rc = datafusion_rollout::RolloutContext::open_with(
-        &store.display().to_string(),
-        datafusion_rollout::RolloutOptions {
-            actor: Some("test".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let rc = fx.open(None).await;
     run(&rc, "CREATE DATASET lines").await;
     run(
         &rc,
