@@ -10,6 +10,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::listing::PinnedListing;
 use super::recording::{ReadProbe, RecordReadsExec, RecordedTable};
 
 /// What [`detach_reads`] took out of a plan: the reads it makes, to record around the plan's
@@ -79,6 +80,13 @@ pub fn detach_reads(plan: LogicalPlan) -> DfResult<(LogicalPlan, DetachedReads)>
                 reads.other_scans = true;
                 return Ok(Transformed::no(node));
             };
+            // A version read unrecorded: its `ListingTable`, which other engines serialize.
+            if let Some(pinned) = provider.downcast_ref::<PinnedListing>() {
+                reads.other_scans = true;
+                let mut scan = scan.clone();
+                scan.source = provider_as_source(pinned.listing());
+                return Ok(Transformed::yes(LogicalPlan::TableScan(scan)));
+            }
             let Some(recorded) = provider.downcast_ref::<RecordedTable>() else {
                 reads.other_scans = true;
                 return Ok(Transformed::no(node));
@@ -94,8 +102,12 @@ pub fn detach_reads(plan: LogicalPlan) -> DfResult<(LogicalPlan, DetachedReads)>
             if !reads.probes.iter().any(|p| Arc::ptr_eq(p, &probe)) {
                 reads.probes.push(probe);
             }
+            let inner = match recorded.inner.downcast_ref::<PinnedListing>() {
+                Some(pinned) => pinned.listing(),
+                None => Arc::clone(&recorded.inner),
+            };
             let mut scan = scan.clone();
-            scan.source = provider_as_source(Arc::clone(&recorded.inner));
+            scan.source = provider_as_source(inner);
             Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
         })?
         .data;

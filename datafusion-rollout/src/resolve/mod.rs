@@ -1,10 +1,11 @@
 //! Resolution: which version of a dataset a query reads.
 //!
 //! Each dataset appears in the catalog as one [`VersionedTable`]. The [`ResolveVersions`]
-//! analyzer rule replaces each scan of it with the `ListingTable` of the version the session
-//! resolves to ([`resolve`]: pinned → exposed cohort → percentage bucket → stable), using the
-//! session's [`RolloutConfig`]. The physical plan is then exactly that of a direct read of the
-//! version's pinned files, which [`PinnedStoreRegistry`] verifies on every read, under a
+//! analyzer rule replaces each scan of it with the table of the version the session resolves
+//! to ([`resolve`]: pinned → exposed cohort → percentage bucket → stable), using the session's
+//! [`RolloutConfig`]: a [`PinnedListing`], which plans the scan from the pinned files without
+//! listing them. The physical plan is then exactly that of a direct read of the version's
+//! files, which [`PinnedStoreRegistry`] verifies on every read, under a
 //! pass-through [`RecordReadsExec`] that records the read in the reads ledger (put there by the
 //! [`RecordReads`] rule once the plan is optimized).
 
@@ -13,6 +14,7 @@ mod balance;
 mod bucket;
 mod config;
 mod detached;
+mod listing;
 mod pinned;
 mod provider;
 mod recording;
@@ -25,6 +27,7 @@ pub use config::{
     Consistency, RolloutConfig, SessionVersions, ensure_rollout_config, set_rollout_setting,
 };
 pub use detached::{DetachedReads, RowsReadElsewhere, detach_reads};
+pub use listing::PinnedListing;
 pub use pinned::{PinnedStoreRegistry, Pins};
 pub(crate) use pinned::{VerifyingStore, describe_change};
 pub(crate) use provider::reading_principal;

@@ -14,16 +14,20 @@ use datafusion::datasource::file_format::FileFormat as DfFileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{
     Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, cast, col, lit,
 };
+use datafusion::object_store::ObjectMeta;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::config::Consistency;
 use super::config::RolloutConfig;
+use super::listing::PinnedListing;
 use super::recording::{ReadProbe, RecordedTable};
 use super::resolution::{Reason, Resolution, resolve};
 use crate::catalog::{
@@ -33,7 +37,7 @@ use crate::catalog::{
 use crate::error::{Error, Result};
 use crate::store::Store;
 
-/// A dataset in the catalog. Its scans are replaced, during analysis, by the `ListingTable` of
+/// A dataset in the catalog. Its scans are replaced, during analysis, by the table of
 /// the version the session resolves to (see [`super::ResolveVersions`]), so the physical plan
 /// is that of a direct read of the version's files. `scan` resolves too, for engines that
 /// skip the analyzer rule (a foreign session through FFI, for instance).
@@ -114,7 +118,7 @@ impl VersionedTable {
         }
     }
 
-    /// The table of the version a session with `options` reads: its `ListingTable` (or, for a
+    /// The table of the version a session with `options` reads: its [`PinnedListing`] (or, for a
     /// CSV version lacking columns the dataset has since gained, a view adding them as NULL),
     /// under the reads ledger's probe unless `rollout.record_reads` is off.
     pub fn resolved_table(&self, options: &ConfigOptions) -> Result<Arc<dyn TableProvider>> {
@@ -233,7 +237,7 @@ pub(crate) fn reading_principal<'c>(
     }
 }
 
-/// The table of `version` of `dataset` as readers with `schema` see it: the `ListingTable` of
+/// The table of `version` of `dataset` as readers with `schema` see it: the [`PinnedListing`] of
 /// its pinned files read with that schema (a column the version lacks reads as NULL, a narrower
 /// type is cast), or, when some reader column reads another file column (a name a declared
 /// migration changed) or a CSV version lacks columns the dataset has since gained, a view over
@@ -269,9 +273,10 @@ pub fn version_table(
         .any(|(c, source)| source.as_ref().is_some_and(|s| *s != c.name));
     let csv_lacks = v.format == FileFormat::Csv && v.schema.len() != columns.len();
     if !renamed && !csv_lacks {
-        return listing_table(store, v, schema, options);
+        return pinned_listing(store, v, schema, options);
     }
-    let own = listing_table(store, v, schema_from_columns(&v.schema)?, options)?;
+    // A view's own scan stays a `ListingTable`, which other engines serialize inside it.
+    let own = listing_table(store, v, schema_from_columns(&v.schema)?, options)?.table;
     mapped_table(own, &format!("{dataset}@{version}"), &columns)
 }
 
@@ -304,12 +309,67 @@ pub fn mapped_table(
     Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
-fn listing_table(
+/// The version's files as a [`PinnedListing`]: planned from the pins, without listing them
+/// (or the plain `ListingTable` when they live in more than one object store).
+fn pinned_listing(
     store: &Store,
     v: &crate::catalog::Version,
     schema: SchemaRef,
     options: &ConfigOptions,
 ) -> Result<Arc<dyn TableProvider>> {
+    let VersionListing {
+        format,
+        table: listing,
+        urls,
+    } = listing_table(store, v, schema, options)?;
+    let Some(first) = urls.first() else {
+        return Ok(listing);
+    };
+    // Compared as text: parsing each file's store URL cost more than the rest of the listing.
+    if urls.iter().any(|u| store_of(u) != store_of(first)) {
+        return Ok(listing);
+    }
+    let store_url = first.object_store();
+    let files = urls
+        .iter()
+        .zip(&v.files)
+        .map(|(url, f)| ObjectMeta {
+            location: url.prefix().clone(),
+            last_modified: f.last_modified,
+            size: f.size,
+            e_tag: f.e_tag.clone(),
+            version: None,
+        })
+        .collect();
+    Ok(Arc::new(PinnedListing::new(
+        listing,
+        format,
+        store_url,
+        files,
+        store.file_statistics(),
+    )))
+}
+
+/// A version's `ListingTable`, its format and its files' URLs.
+struct VersionListing {
+    format: Arc<dyn DfFileFormat>,
+    table: Arc<ListingTable>,
+    urls: Vec<ListingTableUrl>,
+}
+
+/// The object store part of `url` (`scheme://host:port`), as text.
+fn store_of(url: &ListingTableUrl) -> &str {
+    &url.get_url()[..url::Position::BeforePath]
+}
+
+/// The `ListingTable` of the version's pinned files read with `schema`, its format and its
+/// files' URLs.
+fn listing_table(
+    store: &Store,
+    v: &crate::catalog::Version,
+    schema: SchemaRef,
+    options: &ConfigOptions,
+) -> Result<VersionListing> {
     let table_options = TableOptions::default_from_session_config(options);
     let format: Arc<dyn DfFileFormat> = match v.format {
         FileFormat::Parquet => {
@@ -323,14 +383,18 @@ fn listing_table(
         FileFormat::Json => Arc::new(JsonFormat::default().with_options(table_options.json)),
     };
     // Files are pinned one by one, so any extension is fine.
-    let listing_options = ListingOptions::new(format).with_file_extension("");
+    let listing_options = ListingOptions::new(Arc::clone(&format)).with_file_extension("");
     let urls = store.listing_urls(v.files.iter().map(|f| f.url.as_str()))?;
-    let config = ListingTableConfig::new_with_multi_paths(urls)
+    let config = ListingTableConfig::new_with_multi_paths(urls.clone())
         .with_listing_options(listing_options)
         .with_schema(schema);
     // Each query builds its table, so file statistics are kept by the store, not the table.
     let table = ListingTable::try_new(config)?.with_cache(Some(store.file_statistics()));
-    Ok(Arc::new(table))
+    Ok(VersionListing {
+        format,
+        table: Arc::new(table),
+        urls,
+    })
 }
 
 #[async_trait]

@@ -53,6 +53,7 @@ use datafusion::physical_plan::{
 use futures::Stream;
 
 use super::balance::{balanced_scan, may_balance};
+use super::listing::PinnedListing;
 use super::resolution::{Resolution, arm_of};
 use crate::error::message_of;
 use crate::store::{Event, EventLog, ReadEvent};
@@ -419,6 +420,23 @@ impl TableProvider for RecordedTable {
             args.projection(),
             args.filters().unwrap_or_default(),
         );
+        // A version's pinned files, planned with the tag on their first file (no second
+        // building of the scan to add it).
+        if let Some(pinned) = self.inner.downcast_ref::<PinnedListing>()
+            && has_record_reads(state)
+        {
+            let tag = ReadTag {
+                probe: Arc::clone(&self.probe),
+                footers: Some(state.runtime_env().cache_manager.get_file_metadata_cache()),
+            };
+            let planned = pinned.plan(state, args, Some(tag)).await;
+            if let Ok((plan, true)) = &planned {
+                self.probe.scanned.store(true, Ordering::Relaxed);
+                return Ok(ScanResult::new(Arc::clone(plan)));
+            }
+            let plan = self.wrap(state, planned.map(|(plan, _)| plan))?;
+            return Ok(ScanResult::new(plan));
+        }
         let planned = self.inner.scan_with_args(state, args).await;
         let plan = self.wrap(state, planned.map(|r| r.into_inner()))?;
         Ok(ScanResult::new(plan))
