@@ -222,6 +222,54 @@ fn file_groups(plan: &str) -> Vec<Vec<(String, std::ops::Range<i64>)>> {
 }
 
 #[tokio::test]
+async fn a_version_is_planned_from_its_pins_as_the_listing_would_be() {
+    let fx = Fixture::new().await;
+    let rc = fx.orders(Some("erin")).await;
+    let files = |sql: &'static str| {
+        let rc = &rc;
+        async move {
+            let rows = explain(rc, sql).await;
+            file_groups(physical(&rows)).concat().len()
+        }
+    };
+    // Both files without a limit; with a limit and no filter, the files whose exact row
+    // counts already exceed it, as DataFusion's listing stops (500 rows per file).
+    assert_eq!(files("SELECT order_id FROM orders").await, 2);
+    assert_eq!(files("SELECT order_id FROM orders LIMIT 3").await, 1);
+    assert_eq!(files("SELECT order_id FROM orders LIMIT 700").await, 2);
+    assert_eq!(
+        files("SELECT order_id FROM orders WHERE amount > 1 LIMIT 3").await,
+        2
+    );
+    let limited = rc
+        .sql("SELECT count(*) AS n FROM (SELECT * FROM orders LIMIT 3)")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    assert_eq!(limited[0].column(0).as_primitive::<Int64Type>().value(0), 3);
+    // Planning asks the store nothing: a file replaced after registration still plans (its
+    // size and statistics come from the pin and the cache), and fails when it is read,
+    // naming the file.
+    let victim = fx.path("orders_v1").join("part-1.parquet");
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, [bytes.as_slice(), b"x"].concat()).unwrap();
+    assert_eq!(files("SELECT order_id FROM orders").await, 2);
+    let err = rc
+        .sql("SELECT sum(amount) FROM orders")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("part-1.parquet"), "{err}");
+}
+
+#[tokio::test]
 async fn a_scan_is_split_by_rows_at_row_group_boundaries() {
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 
