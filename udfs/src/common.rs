@@ -82,18 +82,37 @@ pub(crate) fn for_each_row(
     }
 }
 
-/// Reads argument `i` of an aggregate call, which must be a literal.
+/// Reads argument `i` of an aggregate call, which must be a literal; a literal coerced to a
+/// run-end encoded or dictionary type (see [`constant_type`]) is read as its one value.
 pub(crate) fn literal_arg(args: &AccumulatorArgs, i: usize, fname: &str) -> Result<ScalarValue> {
     let Some(expr) = args.exprs.get(i) else {
         return plan_err!("{fname}: missing argument {}", i + 1);
     };
     match expr.downcast_ref::<Literal>() {
-        Some(lit) => Ok(lit.value().clone()),
+        Some(lit) => Ok(match lit.value().clone() {
+            ScalarValue::RunEndEncoded(_, _, v) | ScalarValue::Dictionary(_, v) => *v,
+            v => v,
+        }),
         None => plan_err!(
             "{fname}: argument {} must be a constant (literal), got the expression {expr}",
             i + 1
         ),
     }
+}
+
+/// The type a constant argument of an aggregate is coerced to, so that it costs nothing per
+/// batch: `t` run-end encoded, one run.
+///
+/// DataFusion evaluates every argument of an aggregate for every batch, a literal included,
+/// as an array of the batch's length: for a string that is 8,192 copies of its view (or of its
+/// bytes), for a dictionary an array of 8,192 keys that Arrow checks one by one. A run-end
+/// encoded array of one run is built without looking at the length. The accumulator reads the
+/// constant once, when it is created ([`literal_arg`]), and never the array.
+pub(crate) fn constant_type(t: &DataType) -> DataType {
+    DataType::RunEndEncoded(
+        Arc::new(Field::new("run_ends", DataType::Int32, false)),
+        Arc::new(Field::new("values", t.clone(), true)),
+    )
 }
 
 /// Reads an optional literal string argument `i`; `None` when absent or NULL.
@@ -252,6 +271,20 @@ pub(crate) fn single<G: GroupsAccumulator + Resize + Debug + Sync + 'static>(
 pub(crate) fn signature(examples: Vec<Vec<DataType>>, volatility: Volatility) -> Signature {
     let mut sigs = vec![TypeSignature::UserDefined];
     sigs.extend(examples.into_iter().map(TypeSignature::Exact));
+    Signature::one_of(sigs, volatility)
+}
+
+/// [`signature`] for a function of strings whose `coerce_types` asks for a [`constant_type`]:
+/// its examples are `arities` strings each, listed as DataFusion's `String` signatures rather
+/// than `Exact` ones. DataFusion checks the types `coerce_types` returns against the arguments
+/// with Arrow's `can_cast_types` only when every signature of the `OneOf` is of a kind it calls
+/// well supported (`Exact` is not); otherwise with its own coercion table, which has no run-end
+/// encoded types and refuses the call. A call whose arguments are all of one string type and as
+/// many as an example's (`invalid_count_in(utf8_column, 'a')`) matches that example and is not
+/// coerced: its listed value then costs a string array per batch, as before.
+pub(crate) fn string_signature(arities: &[usize], volatility: Volatility) -> Signature {
+    let mut sigs = vec![TypeSignature::UserDefined];
+    sigs.extend(arities.iter().map(|&n| TypeSignature::String(n)));
     Signature::one_of(sigs, volatility)
 }
 

@@ -23,7 +23,8 @@ use datafusion::physical_expr::expressions::Column;
 use regex::Regex;
 
 use crate::common::{
-    Resize, for_each_row, is_numeric, is_string, literal_arg, signature, state_field,
+    Resize, constant_type, for_each_row, is_numeric, is_string, literal_arg, signature,
+    state_field, string_signature,
 };
 use crate::quality::predicate::Predicate;
 use crate::udaf::UdafCore;
@@ -67,7 +68,7 @@ impl CountUdaf {
             name,
             kind,
             output,
-            signature: signature(kind.examples(), Volatility::Immutable),
+            signature: kind.signature(),
         }
     }
 }
@@ -115,7 +116,7 @@ impl UdafCore for CountUdaf {
                         "{name}(x, pattern) takes a string column and a string pattern, got {arg_types:?}"
                     );
                 }
-                Ok(vec![x.clone(), DataType::Utf8])
+                Ok(vec![x.clone(), constant_type(&DataType::Utf8)])
             }
             CountKind::InvalidRange => {
                 if arg_types.len() != 3 {
@@ -193,10 +194,7 @@ impl UdafCore for CountUdaf {
             CountKind::Missing | CountKind::InvalidIn => {
                 let mut values = Vec::new();
                 for i in 1..args.exprs.len() {
-                    let v = match literal_arg(args, i, name)? {
-                        ScalarValue::Dictionary(_, v) => *v,
-                        v => v,
-                    };
+                    let v = literal_arg(args, i, name)?;
                     if !v.is_null() {
                         values.push(v);
                     }
@@ -240,7 +238,7 @@ impl UdafCore for CountUdaf {
 
 /// The types `x` and the listed values of `missing_count` / `invalid_count_in` are coerced to.
 ///
-/// A string `x` keeps its type and the listed values take it, as a one-value dictionary (see
+/// A string `x` keeps its type and the listed values take it, as a constant (see
 /// [`listed_type`]). Other types are compared in one common type, as SQL's `IN` list does
 /// (`invalid_count_in(int_column, 200, 404)` compares in BIGINT).
 fn listed_types(name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -266,31 +264,31 @@ fn listed_types(name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
     Ok(vec![common; arg_types.len()])
 }
 
-/// The type the listed values of a string `x` are coerced to: `x`'s type as a one-value
-/// dictionary. DataFusion expands every argument of an aggregate to an
-/// array of the batch's length, literals included, and the accumulator reads the listed values
-/// once, when it is created; as a dictionary that expansion is a key array of zeros, where
-/// seven listed strings cost seven arrays of 8,192 string views per batch (6% of a contract
-/// CHECK's time over TPC-H lineitem). Strings only: a listed number expands to a plain fill,
-/// and DataFusion does not coerce a number literal to a dictionary of numbers; a dictionary
-/// column's listed values are coerced to the column's own type.
+/// The type the listed values of a string `x` are coerced to: `x`'s type as a constant
+/// ([`constant_type`]: seven listed strings expanded to seven arrays of 8,192 string views,
+/// then to seven dictionaries of 8,192 checked keys, cost a contract CHECK over TPC-H lineitem
+/// about 5% of its time). Strings only: DataFusion does not coerce a number literal to a
+/// dictionary of numbers; a dictionary column's listed values are coerced to the column's own
+/// type.
 fn listed_type(x: &DataType) -> DataType {
     if matches!(x, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
-        DataType::Dictionary(Box::new(DataType::Int8), Box::new(x.clone()))
+        constant_type(x)
     } else {
         x.clone()
     }
 }
 
 impl CountKind {
-    fn examples(self) -> Vec<Vec<DataType>> {
+    /// The signature, with the example argument types `SHOW FUNCTIONS` lists. The functions
+    /// whose listed values or pattern are constants ([`constant_type`]) list strings through
+    /// [`string_signature`], which lets DataFusion cast to the constants' type.
+    fn signature(self) -> Signature {
+        let v = Volatility::Immutable;
         match self {
-            CountKind::Null | CountKind::Nan => vec![vec![DataType::Float64]],
-            CountKind::Missing => vec![vec![DataType::Utf8], vec![DataType::Utf8, DataType::Utf8]],
-            CountKind::InvalidIn | CountKind::InvalidRegex => {
-                vec![vec![DataType::Utf8, DataType::Utf8]]
-            }
-            CountKind::InvalidRange => vec![vec![DataType::Float64; 3]],
+            CountKind::Null | CountKind::Nan => signature(vec![vec![DataType::Float64]], v),
+            CountKind::Missing => string_signature(&[1, 2], v),
+            CountKind::InvalidIn | CountKind::InvalidRegex => string_signature(&[2], v),
+            CountKind::InvalidRange => signature(vec![vec![DataType::Float64; 3]], v),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! `distinct_count(x)` (exact) and `duplicate_count(k1, k2, ...)`.
 //!
-//! One numeric key is hashed as its 64-bit pattern and two as one 128-bit value; any other
+//! One numeric key is hashed as its 64-bit pattern and two as one value of 64 bits while both
+//! fit in 32, else 128 ([`PairSet`]); any other
 //! key (three or more columns, text, dates, ...) is interned by DataFusion's group-values
 //! machinery (`new_group_values`, what its `GROUP BY` uses), keyed by (group, key columns), so
-//! no key costs an allocation of its own. Partial state per group (`List<LargeBinary>`, and the
-//! number of rows with all keys non-NULL as `UInt64`): numeric keys as a few packed runs of
+//! no key costs an allocation of its own. Partial state per group (`List<LargeBinary>`, the
+//! number of rows with all keys non-NULL as `UInt64`, and whether a pair's keys are 128 bits
+//! wide as `Boolean`): numeric keys as a few packed runs of
 //! fixed-width little-endian keys, each run one value, handed over without a copy (a partial
 //! state of an ascending group is its vector); other keys one value per key in Arrow's row
 //! format.
@@ -16,7 +18,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, LargeBinaryArray, LargeBinaryBuilder,
     ListArray, ListBuilder, UInt64Array,
 };
-use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::buffer::{Buffer, MutableBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::{cast, filter};
 use datafusion::arrow::datatypes::{ArrowNativeType, ToByteSlice};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, UInt64Type};
@@ -28,6 +30,7 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility}
 
 use super::interned::Interned;
 use super::keyset::KeySet;
+use super::pairs::{PairSet, narrow, wide};
 use crate::common::{Resize, for_each_row, is_integer, signature, state_field};
 use crate::udaf::UdafCore;
 
@@ -96,6 +99,7 @@ impl UdafCore for DistinctUdaf {
                 true,
             ),
             state_field(args.name, "rows", DataType::UInt64, true),
+            state_field(args.name, "wide", DataType::Boolean, true),
         ])
     }
     fn groups(&self, args: &AccumulatorArgs) -> Result<DistinctGroups> {
@@ -174,12 +178,6 @@ fn primitive_keys(x: &ArrayRef) -> Result<Vec<Option<u64>>> {
         .collect())
 }
 
-/// Two columns' key bits as one key: the first's above the second's (an `i128`, Arrow's native
-/// 128-bit type, so that a run ships without a copy).
-fn pair(a: u64, b: u64) -> i128 {
-    ((u128::from(a) << 64) | u128::from(b)) as i128
-}
-
 /// The one key column of a single-key aggregate.
 fn first(values: &[ArrayRef]) -> Result<&ArrayRef> {
     match values.first() {
@@ -188,19 +186,16 @@ fn first(values: &[ArrayRef]) -> Result<&ArrayRef> {
     }
 }
 
-/// Two numeric key columns as one [`pair`]; `None` where either is NULL.
-fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<i128>>> {
+/// Two numeric key columns' bits, each `None` where either key is NULL.
+fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<(u64, u64)>>> {
     let [a, b] = values else {
         return exec_err!("distinct aggregate: expected two key columns");
     };
     let (a, b) = (primitive_keys(a)?, primitive_keys(b)?);
-    Ok(a.into_iter()
-        .zip(b)
-        .map(|(a, b)| Some(pair(a?, b?)))
-        .collect())
+    Ok(a.into_iter().zip(b).map(|(a, b)| Some((a?, b?))).collect())
 }
 
-/// A numeric key as hashed (one column's 64 bits, two columns' 128), and as it travels in the
+/// A numeric key as hashed (one column's 64 bits, a pair's 64 or 128), and as it travels in the
 /// partial state: runs of little-endian keys, packed.
 trait Key: std::hash::Hash + Ord + Copy + ArrowNativeType {
     const WIDTH: usize = size_of::<Self>();
@@ -245,34 +240,46 @@ fn add_keys<K: Key>(
     });
 }
 
+/// A run of keys as little-endian bytes: its own buffer on a little-endian machine.
+fn le_bytes<K: Key>(run: ScalarBuffer<K>) -> Buffer {
+    if cfg!(target_endian = "little") {
+        run.into_inner()
+    } else {
+        Buffer::from_vec(run.iter().map(|k| k.to_le()).collect::<Vec<K>>())
+    }
+}
+
+/// A set's runs as little-endian bytes.
+fn runs_of<K: Key>(set: KeySet<K>) -> Vec<Buffer> {
+    set.into_runs().into_iter().map(le_bytes).collect()
+}
+
 /// The groups' sets as state: a list per group of its runs, each run one value of packed
 /// little-endian keys. One run in all (one group, ascending: the common case) is handed over
 /// in its own buffer, without a copy.
-fn sets_as_state<K: Key>(sets: Vec<KeySet<K>>) -> Result<ArrayRef> {
-    let mut list_offsets = Vec::with_capacity(sets.len() + 1);
+fn sets_as_state(groups: Vec<Vec<Buffer>>) -> Result<ArrayRef> {
+    let too_many =
+        || DataFusionError::Execution("distinct aggregate: too many runs in one state".into());
+    let mut list_offsets = Vec::with_capacity(groups.len() + 1);
     list_offsets.push(0i32);
-    let mut runs: Vec<ScalarBuffer<K>> = Vec::new();
-    for set in sets {
-        runs.extend(set.into_runs());
-        list_offsets.push(i32::try_from(runs.len()).map_err(|_| {
-            DataFusionError::Execution("distinct aggregate: too many runs in one state".into())
-        })?);
-    }
-    let mut value_offsets = Vec::with_capacity(runs.len() + 1);
-    value_offsets.push(0i64);
-    let mut end = 0i64;
-    for r in &runs {
-        end += (r.len() * K::WIDTH) as i64;
-        value_offsets.push(end);
+    let mut value_offsets = vec![0i64];
+    let mut runs: Vec<Buffer> = Vec::new();
+    for group in groups {
+        for run in group {
+            let end = value_offsets[value_offsets.len() - 1] + run.len() as i64;
+            value_offsets.push(end);
+            runs.push(run);
+        }
+        list_offsets.push(i32::try_from(runs.len()).map_err(|_| too_many())?);
     }
     let packed: Buffer = match runs.as_slice() {
-        [one] if cfg!(target_endian = "little") => one.inner().clone(),
+        [one] => one.clone(),
         _ => {
-            let keys: Vec<K> = runs
-                .iter()
-                .flat_map(|r| r.iter().map(|k| k.to_le()))
-                .collect();
-            Buffer::from_vec(keys)
+            let mut all = MutableBuffer::new(value_offsets[value_offsets.len() - 1] as usize);
+            for r in &runs {
+                all.extend_from_slice(r.as_slice());
+            }
+            all.into()
         }
     };
     let values = LargeBinaryArray::new(
@@ -309,7 +316,7 @@ fn keys_as_state<K: Key>(
 #[derive(Debug)]
 enum Sets {
     Prim(Vec<KeySet<u64>>),
-    Pair(Vec<KeySet<i128>>),
+    Pair(Vec<PairSet>),
     Interned(Interned),
 }
 
@@ -363,21 +370,54 @@ impl DistinctGroups {
         values: &LargeBinaryArray,
         runs: std::ops::Range<usize>,
     ) -> Result<()> {
-        for i in runs.filter(|&i| values.is_valid(i)) {
-            let packed = values.value(i);
-            if !packed.len().is_multiple_of(K::WIDTH) {
-                return exec_err!(
-                    "distinct aggregate: corrupt state (a run of {} bytes is not a whole number \
-                     of {}-byte keys)",
-                    packed.len(),
-                    K::WIDTH
-                );
-            }
-            let run = Self::run_of::<K>(values, i);
+        for run in Self::runs::<K>(values, runs)? {
             *bytes += run.len() * size_of::<K>() * 2;
             set.merge(run);
         }
         Ok(())
+    }
+
+    /// [`Self::merge_runs`] for a pair's set: the runs are of wide keys or narrow ones.
+    fn merge_pair_runs(
+        bytes: &mut usize,
+        set: &mut PairSet,
+        values: &LargeBinaryArray,
+        runs: std::ops::Range<usize>,
+        wide: bool,
+    ) -> Result<()> {
+        let before = set.held_bytes();
+        if wide {
+            for run in Self::runs::<i128>(values, runs)? {
+                set.merge_wide(run);
+            }
+        } else {
+            for run in Self::runs::<u64>(values, runs)? {
+                set.merge_narrow(run);
+            }
+        }
+        *bytes = (*bytes + set.held_bytes()).saturating_sub(before);
+        Ok(())
+    }
+
+    /// The state's runs at positions `runs` (NULLs skipped), each checked to be whole keys.
+    fn runs<K: Key>(
+        values: &LargeBinaryArray,
+        runs: std::ops::Range<usize>,
+    ) -> Result<Vec<ScalarBuffer<K>>> {
+        runs.filter(|&i| values.is_valid(i))
+            .map(|i| {
+                let packed = values.value(i);
+                if !packed.len().is_multiple_of(K::WIDTH) {
+                    return exec_err!(
+                        "distinct aggregate: corrupt state (a run of {} bytes is not a whole \
+                         number of {}-byte keys)",
+                        packed.len(),
+                        K::WIDTH
+                    );
+                }
+                Ok(Self::run_of::<K>(values, i))
+            })
+            .collect()
     }
 
     /// Value `i` of a state's runs (checked to be whole keys) as keys: its own bytes when they
@@ -449,7 +489,7 @@ impl Resize for DistinctGroups {
         if self.sets.len() < n {
             match &mut self.sets {
                 Sets::Prim(v) => v.resize_with(n, KeySet::default),
-                Sets::Pair(v) => v.resize_with(n, KeySet::default),
+                Sets::Pair(v) => v.resize_with(n, PairSet::default),
                 Sets::Interned(v) => v.distinct.resize(n, 0),
             }
             self.rows.resize(n, 0);
@@ -494,10 +534,10 @@ impl GroupsAccumulator for DistinctGroups {
                     return exec_err!("distinct aggregate: expected two key columns");
                 };
                 let (a, b) = (key_bits(a)?, key_bits(b)?);
-                let keys = a.iter().zip(b.iter()).map(|(&a, &b)| pair(a, b));
-                let new = sets[0].extend(keys);
+                let before = sets[0].held_bytes();
+                sets[0].extend(&a, &b);
                 rows[0] += group_indices.len() as u64;
-                *bytes += new * size_of::<i128>() * 2;
+                *bytes = (*bytes + sets[0].held_bytes()).saturating_sub(before);
             }
             Sets::Prim(sets) => {
                 let keys = primitive_keys(first(values)?)?;
@@ -505,7 +545,15 @@ impl GroupsAccumulator for DistinctGroups {
             }
             Sets::Pair(sets) => {
                 let keys = pair_keys(values)?;
-                add_keys(&keys, sets, rows, bytes, group_indices, opt_filter);
+                for_each_row(group_indices, opt_filter, |row, g| {
+                    if let Some((a, b)) = keys[row] {
+                        rows[g] += 1;
+                        // What the set holds before and after: a set that widens doubles.
+                        let before = sets[g].held_bytes();
+                        sets[g].insert(a, b);
+                        *bytes = (*bytes + sets[g].held_bytes()).saturating_sub(before);
+                    }
+                });
             }
             Sets::Interned(interned) => {
                 Self::intern_rows(interned, rows, values, group_indices, opt_filter)?;
@@ -531,9 +579,24 @@ impl GroupsAccumulator for DistinctGroups {
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let rows = emit_to.take_needed(&mut self.rows);
         let mut list = ListBuilder::new(LargeBinaryBuilder::new());
+        let mut wide_runs = vec![false; rows.len()];
         let keys = match &mut self.sets {
-            Sets::Prim(v) => sets_as_state(emit_to.take_needed(v))?,
-            Sets::Pair(v) => sets_as_state(emit_to.take_needed(v))?,
+            Sets::Prim(v) => {
+                sets_as_state(emit_to.take_needed(v).into_iter().map(runs_of).collect())?
+            }
+            Sets::Pair(v) => {
+                let mut groups = Vec::with_capacity(rows.len());
+                for (g, set) in emit_to.take_needed(v).into_iter().enumerate() {
+                    groups.push(match set {
+                        PairSet::Narrow(s) => runs_of(s),
+                        PairSet::Wide(s) => {
+                            wide_runs[g] = true;
+                            runs_of(s)
+                        }
+                    });
+                }
+                sets_as_state(groups)?
+            }
             Sets::Interned(v) => {
                 let (groups, keys) = v.take_groups(emit_to)?;
                 // Each group's keys in the row format, grouped by group.
@@ -559,10 +622,14 @@ impl GroupsAccumulator for DistinctGroups {
         };
         self.bytes = match &self.sets {
             Sets::Prim(v) => v.iter().map(|s| s.held() * 16).sum(),
-            Sets::Pair(v) => v.iter().map(|s| s.held() * 32).sum(),
+            Sets::Pair(v) => v.iter().map(PairSet::held_bytes).sum(),
             Sets::Interned(_) => 0,
         };
-        Ok(vec![keys, Arc::new(UInt64Array::from(rows))])
+        Ok(vec![
+            keys,
+            Arc::new(UInt64Array::from(rows)),
+            Arc::new(BooleanArray::from(wide_runs)),
+        ])
     }
 
     fn merge_batch(
@@ -572,8 +639,11 @@ impl GroupsAccumulator for DistinctGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.resize(total_num_groups);
-        let [keys, rows] = values else {
-            return exec_err!("distinct aggregate: expected 2 state columns");
+        let [keys, rows, wide] = values else {
+            return exec_err!("distinct aggregate: expected 3 state columns");
+        };
+        let Some(wide) = wide.as_boolean_opt() else {
+            return exec_err!("distinct aggregate: corrupt state (wide is not boolean)");
         };
         let keys = keys.as_list::<i32>();
         let Some(all_keys) = keys.values().as_binary_opt::<i64>() else {
@@ -595,7 +665,8 @@ impl GroupsAccumulator for DistinctGroups {
                     Self::merge_runs(&mut self.bytes, &mut sets[g], all_keys, range)?
                 }
                 Sets::Pair(sets) => {
-                    Self::merge_runs(&mut self.bytes, &mut sets[g], all_keys, range)?
+                    let is_wide = wide.is_valid(row) && wide.value(row);
+                    Self::merge_pair_runs(&mut self.bytes, &mut sets[g], all_keys, range, is_wide)?
                 }
                 Sets::Interned(_) => {
                     for i in range.filter(|&i| all_keys.is_valid(i)) {
@@ -628,12 +699,29 @@ impl GroupsAccumulator for DistinctGroups {
         };
         let mut list = ListBuilder::new(LargeBinaryBuilder::new());
         let mut rows = Vec::with_capacity(n);
+        let mut wide_rows = vec![false; n];
         match &self.sets {
             Sets::Prim(_) => {
                 let keys = primitive_keys(first(values)?)?;
                 keys_as_state(&keys, keep, &mut list, &mut rows);
             }
-            Sets::Pair(_) => keys_as_state(&pair_keys(values)?, keep, &mut list, &mut rows),
+            Sets::Pair(_) => {
+                // One pair per row, narrow where it fits, as [`PairSet`] keeps it.
+                for (row, k) in pair_keys(values)?.into_iter().enumerate() {
+                    let k = k.filter(|_| keep(row));
+                    if let Some((a, b)) = k {
+                        match narrow(a, b) {
+                            Some(n) => list.values().append_value(n.to_le_bytes()),
+                            None => {
+                                list.values().append_value(wide(a, b).to_le_bytes());
+                                wide_rows[row] = true;
+                            }
+                        }
+                    }
+                    list.append(true);
+                    rows.push(u64::from(k.is_some()));
+                }
+            }
             Sets::Interned(_) => {
                 let encoded = self.converter.convert_columns(values)?;
                 for row in 0..n {
@@ -649,6 +737,7 @@ impl GroupsAccumulator for DistinctGroups {
         Ok(vec![
             Arc::new(list.finish()),
             Arc::new(UInt64Array::from(rows)),
+            Arc::new(BooleanArray::from(wide_rows)),
         ])
     }
 
@@ -704,7 +793,12 @@ mod tests {
         let p3 = partial(vec![2, 0], vec![1, 9], &[0, 0]);
         let keys = p1[0].as_list::<i32>();
         assert_eq!(keys.value_length(0), 1, "group 0's ascending keys: one run");
-        assert_eq!(keys.values().as_binary::<i64>().value(0).len(), 3 * 16);
+        assert_eq!(
+            keys.values().as_binary::<i64>().value(0).len(),
+            3 * 8,
+            "small keys: narrow"
+        );
+        assert!(!p1[2].as_boolean().value(0));
         let mut fin = pair_groups();
         for (p, groups) in [(&p1, [0, 1]), (&p2, [0, 1]), (&p3, [0, 1])] {
             let groups = &groups[..p[1].len()];
@@ -713,6 +807,38 @@ mod tests {
         // Group 0: rows 1/1 1/2 2/1 3/1 3/1 2/1 0/9 → 7 rows, 5 distinct; group 1: 2/1 1/2.
         let out = fin.evaluate(EmitTo::All).unwrap();
         assert_eq!(out.as_primitive::<Int64Type>().values(), &[2, 0]);
+    }
+
+    #[test]
+    fn narrow_and_wide_partial_states_merge_exactly_in_either_order() {
+        // A partition of small keys (narrow), one with a negative key (wide), one row per key
+        // through `convert_to_state` (each row's own width).
+        let narrow_p = partial(vec![1, 2, 3], vec![1, 1, 1], &[0, 0, 0]);
+        let wide_p = partial(vec![-1, 2, 9], vec![1, 1, 1], &[0, 0, 0]);
+        assert!(!narrow_p[2].as_boolean().value(0));
+        assert!(wide_p[2].as_boolean().value(0));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![Some(3), Some(-1), None, Some(4)])),
+            Arc::new(Int64Array::from(vec![1, 1, 1, 1])),
+        ];
+        let rows = pair_groups().convert_to_state(&cols, None).unwrap();
+        assert_eq!(
+            rows[2].as_boolean().iter().collect::<Vec<_>>(),
+            [Some(false), Some(true), Some(false), Some(false)]
+        );
+        // Keys 1/1 2/1 3/1 -1/1 9/1 4/1 (2/1, 3/1 and -1/1 twice): 9 rows, 6 distinct.
+        let orders: [[(&Vec<ArrayRef>, &[usize]); 3]; 2] = [
+            [(&narrow_p, &[0]), (&wide_p, &[0]), (&rows, &[0, 0, 0, 0])],
+            [(&rows, &[0, 0, 0, 0]), (&wide_p, &[0]), (&narrow_p, &[0])],
+        ];
+        for order in orders {
+            let mut fin = pair_groups();
+            for (state, groups) in order {
+                fin.merge_batch(state, groups, 1).unwrap();
+            }
+            let out = fin.evaluate(EmitTo::All).unwrap();
+            assert_eq!(out.as_primitive::<Int64Type>().values(), &[3]);
+        }
     }
 
     #[test]
@@ -746,6 +872,7 @@ mod tests {
                 None,
             )),
             Arc::new(UInt64Array::from(vec![4])),
+            Arc::new(BooleanArray::from(vec![true])),
         ];
         let mut acc = pair_groups();
         acc.merge_batch(&state, &[0], 1).unwrap();
@@ -764,6 +891,7 @@ mod tests {
         let state: Vec<ArrayRef> = vec![
             Arc::new(list.finish()),
             Arc::new(UInt64Array::from(vec![1])),
+            Arc::new(BooleanArray::from(vec![true])),
         ];
         let err = pair_groups().merge_batch(&state, &[0], 1).unwrap_err();
         assert!(
@@ -774,6 +902,7 @@ mod tests {
         let binary: Vec<ArrayRef> = vec![
             Arc::new(ListBuilder::new(datafusion::arrow::array::BinaryBuilder::new()).finish()),
             Arc::new(UInt64Array::from(Vec::<u64>::new())),
+            Arc::new(BooleanArray::from(Vec::<bool>::new())),
         ];
         let err = pair_groups().merge_batch(&binary, &[], 0).unwrap_err();
         assert!(err.to_string().contains("not large binary"), "{err}");

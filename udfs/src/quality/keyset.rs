@@ -163,6 +163,27 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
         }
     }
 
+    /// The same set with every key mapped by `f`, which must be injective and keep the keys'
+    /// order (ascending vectors and runs stay as they are, in another width).
+    pub(crate) fn map<L>(self, f: impl Fn(K) -> L) -> KeySet<L>
+    where
+        L: ArrowNativeType + Hash + Ord,
+    {
+        match self {
+            KeySet::Ascending(v) => KeySet::Ascending(v.into_iter().map(f).collect()),
+            KeySet::Runs(runs) => KeySet::Runs(
+                runs.iter()
+                    .map(|r| r.iter().map(|&k| f(k)).collect())
+                    .collect(),
+            ),
+            KeySet::Hashed(s) => {
+                let mut out = FastSet::with_capacity_and_hasher(s.len(), RandomState::new());
+                out.extend(s.into_iter().map(f));
+                KeySet::Hashed(out)
+            }
+        }
+    }
+
     /// The set as a hash set (converting it once if it was not).
     fn hashed(&mut self) -> &mut FastSet<K> {
         if !matches!(self, KeySet::Hashed(_)) {

@@ -7,6 +7,7 @@ pub(crate) mod extreme;
 pub(crate) mod freshness;
 mod interned;
 mod keyset;
+mod pairs;
 pub(crate) mod predicate;
 pub(crate) mod strings;
 

@@ -58,6 +58,22 @@ fn extreme_lengths<'a, A: ArrayAccessor<Item = &'a str>>(
     strings: A,
     bytes: impl Fn(usize) -> usize,
 ) {
+    // One group, every row in it, an answer already: a batch none of whose byte lengths can
+    // beat it is skipped in one pass over the lengths (for Utf8View a pass over the views that
+    // the compiler vectorizes), without a branch per row.
+    if let ([Some(b)], None) = (&*best, opt_filter) {
+        let rows = 0..group_indices.len();
+        let cannot_beat = if is_max {
+            rows.map(&bytes).max().is_none_or(|len| len as i64 <= *b)
+        } else {
+            rows.map(|r| bytes(r).div_ceil(4))
+                .min()
+                .is_none_or(|len| len as i64 >= *b)
+        };
+        if cannot_beat {
+            return;
+        }
+    }
     let nulls = strings.logical_nulls();
     let mut visit = |row: usize, g: usize| {
         if nulls.as_ref().is_some_and(|n| n.is_null(row)) {

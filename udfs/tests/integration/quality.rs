@@ -388,6 +388,106 @@ async fn invalid_in_short_and_long_lists() {
     }
 }
 
+/// The listed values (and a regular expression's pattern) reach the aggregate as constants that
+/// cost nothing per batch: literals of a run-end encoded type, one run, which DataFusion expands
+/// to a batch's length without a pass over it. A plain string literal would be 8,192 copies per
+/// batch, a dictionary 8,192 keys that Arrow checks.
+#[tokio::test]
+async fn listed_values_are_constants_not_arrays() {
+    use datafusion::physical_plan::ExecutionPlan;
+    use datafusion::physical_plan::aggregates::AggregateExec;
+
+    fn aggregates(plan: &std::sync::Arc<dyn ExecutionPlan>, out: &mut Vec<AggregateExec>) {
+        if let Some(a) = plan.downcast_ref::<AggregateExec>() {
+            out.push(a.clone());
+        }
+        for c in plan.children() {
+            aggregates(c, out);
+        }
+    }
+    let ctx = ctx();
+    for sql in [
+        "SELECT invalid_count_in(s, 'AIR', 'FOB') FROM l",
+        "SELECT missing_count(s, 'N/A') FROM l",
+        "SELECT missing_count(arrow_cast(s, 'LargeUtf8'), 'N/A', '-') FROM l",
+        "SELECT missing_count(arrow_cast(s, 'LargeUtf8'), 'N/A') FROM l",
+        "SELECT invalid_count_regex(s, '^[A-Z]+$') FROM l",
+    ] {
+        ctx.sql("CREATE OR REPLACE TABLE l (s VARCHAR) AS VALUES ('AIR'), ('x'), (NULL)")
+            .await
+            .unwrap();
+        let plan = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let mut found = Vec::new();
+        aggregates(&plan, &mut found);
+        let first = found.last().expect("an aggregate");
+        let args = first.aggr_expr()[0].expressions();
+        assert!(args.len() >= 2, "{sql}: {args:?}");
+        for a in &args[1..] {
+            let t = a.data_type(&first.input().schema()).unwrap();
+            assert!(
+                matches!(
+                    t,
+                    datafusion::arrow::datatypes::DataType::RunEndEncoded(_, _)
+                ),
+                "{sql}: a constant argument of type {t}"
+            );
+        }
+    }
+    // And they answer as before.
+    assert_eq!(
+        scalar(&ctx, "SELECT invalid_count_in(s, 'AIR', 'FOB') FROM l").await,
+        i(1)
+    );
+    assert_eq!(
+        scalar(&ctx, "SELECT invalid_count_regex(s, '^[A-Z]+$') FROM l").await,
+        i(1)
+    );
+}
+
+/// `min_length` / `max_length` skip a batch whose byte lengths cannot change the answer: over
+/// many small batches, ASCII and multi-byte strings (whose byte lengths overstate their
+/// characters) and NULLs, in one partition and several, they equal `character_length`'s extremes.
+#[tokio::test]
+async fn lengths_over_many_batches_equal_character_length() {
+    for partitions in [1, 3] {
+        let ctx = crate::helpers::ctx_with(partitions);
+        ctx.sql("SET datafusion.execution.batch_size = 7")
+            .await
+            .unwrap();
+        ctx.sql(
+            "CREATE TABLE m AS SELECT CASE WHEN v % 11 = 0 THEN NULL \
+             ELSE repeat(CASE WHEN v % 3 = 0 THEN 'é' WHEN v % 5 = 0 THEN '😀' ELSE 'a' END, \
+             CAST((v * 7919) % 37 AS INT)) END AS s FROM generate_series(1, 700) AS t(v)",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        for ty in ["Utf8", "LargeUtf8", "Utf8View"] {
+            for (ours, theirs) in [("max_length", "max"), ("min_length", "min")] {
+                let got = scalar(
+                    &ctx,
+                    &format!("SELECT {ours}(arrow_cast(s, '{ty}')) FROM m"),
+                )
+                .await;
+                let want = scalar(
+                    &ctx,
+                    &format!("SELECT CAST({theirs}(character_length(s)) AS BIGINT) FROM m"),
+                )
+                .await;
+                assert_eq!(got, want, "{ours} of {ty} in {partitions} partition(s)");
+            }
+        }
+    }
+}
+
 /// `a IS NOT NULL AND b IS NOT NULL` for the keys `"a, b"`.
 fn all_not_null(keys: &str) -> String {
     keys.split(", ")
@@ -398,7 +498,7 @@ fn all_not_null(keys: &str) -> String {
 
 /// `duplicate_count` over composite keys equals the same count written in plain SQL (rows
 /// with every key non-NULL minus their distinct tuples), for pairs of integers, of an integer
-/// and a float (the 128-bit path), and three keys or a text key (the row-format path), at one
+/// and a float (pairs in 64 bits or 128), and three keys or a text key (the row-format path), at one
 /// and at eight partitions over many small batches (so partial states are merged).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn composite_keys_match_sql_at_any_partitioning() {
@@ -431,7 +531,9 @@ async fn composite_keys_match_sql_at_any_partitioning() {
                 .unwrap();
         }
         let table = if partitions == 8 { "k8" } else { "k" };
-        for keys in ["o, l", "l, o", "o, f", "f, t", "o, l, t", "o, s"] {
+        // Pairs: "t, l" fits in 64 bits throughout, "o, l" turns wide at the first negative
+        // order key (partial states of both widths are merged), "o, f" and "f, t" are mostly wide.
+        for keys in ["o, l", "l, o", "t, l", "o, f", "f, t", "o, l, t", "o, s"] {
             let not_null = all_not_null(keys);
             let got = scalar(
                 &ctx,
@@ -454,7 +556,7 @@ async fn composite_keys_match_sql_at_any_partitioning() {
         }
         // Per group of an outer GROUP BY (interned keys carry their group; partial states of
         // many groups are merged at eight partitions).
-        for keys in ["o, l, t", "o, s", "s"] {
+        for keys in ["o, l, t", "o, s", "s", "o, t", "t, f"] {
             let not_null = all_not_null(keys);
             let got = format!(
                 "SELECT string_agg(CAST(d AS VARCHAR), ',' ORDER BY g) FROM \
