@@ -84,7 +84,7 @@ pub fn detach_reads(plan: LogicalPlan) -> DfResult<(LogicalPlan, DetachedReads)>
             if let Some(pinned) = provider.downcast_ref::<PinnedListing>() {
                 reads.other_scans = true;
                 let mut scan = scan.clone();
-                scan.source = provider_as_source(pinned.listing());
+                scan.source = provider_as_source(pinned.listing()?);
                 return Ok(Transformed::yes(LogicalPlan::TableScan(scan)));
             }
             let Some(recorded) = provider.downcast_ref::<RecordedTable>() else {
@@ -103,7 +103,7 @@ pub fn detach_reads(plan: LogicalPlan) -> DfResult<(LogicalPlan, DetachedReads)>
                 reads.probes.push(probe);
             }
             let inner = match recorded.inner.downcast_ref::<PinnedListing>() {
-                Some(pinned) => pinned.listing(),
+                Some(pinned) => pinned.listing()?,
                 None => Arc::clone(&recorded.inner),
             };
             let mut scan = scan.clone();

@@ -5,8 +5,8 @@
 //! still 40 round trips through the store's stack for 40 files). The files and their sizes are
 //! in the log already: [`PinnedListing`] plans the scan from them, with the statistics of each
 //! file from the store's cache (read from its footer once), the way the `ListingTable` would.
-//! It keeps that `ListingTable` for engines that serialize the plan (Ballista), which
-//! [`PinnedListing::listing`] hands them.
+//! Engines that serialize the plan (Ballista) get the same table as a `ListingTable` from
+//! [`PinnedListing::listing`], built only then.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -16,7 +16,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::datasource::file_format::FileFormat;
-use datafusion::datasource::listing::{ListingTable, PartitionedFile};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl, PartitionedFile,
+};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result as DfResult;
@@ -37,8 +39,9 @@ type FileStatistics = (Arc<datafusion::common::Statistics>, Option<LexOrdering>)
 /// The table of a version's pinned files (see the module's comment).
 #[derive(Debug)]
 pub struct PinnedListing {
-    listing: Arc<ListingTable>,
     format: Arc<dyn FileFormat>,
+    /// The files' URLs, for [`Self::listing`].
+    urls: Vec<ListingTableUrl>,
     schema: SchemaRef,
     store_url: ObjectStoreUrl,
     /// The files as the version pinned them, in registration order.
@@ -48,20 +51,20 @@ pub struct PinnedListing {
 }
 
 impl PinnedListing {
-    /// The table of `files` (all in the store of `store_url`), read as `format` with
-    /// `schema`; `listing` is the same table as a `ListingTable`.
+    /// The table of `files` at `urls` (all in the store of `store_url`), read as `format`
+    /// with `schema`.
     pub(crate) fn new(
-        listing: Arc<ListingTable>,
         format: Arc<dyn FileFormat>,
+        schema: SchemaRef,
+        urls: Vec<ListingTableUrl>,
         store_url: ObjectStoreUrl,
         files: Vec<ObjectMeta>,
         statistics: Arc<FileStatisticsCache>,
     ) -> Self {
-        let schema = listing.schema();
         let fingerprint = Arc::new(SchemaFingerprint::from_schema(&schema));
         Self {
-            listing,
             format,
+            urls,
             schema,
             store_url,
             files,
@@ -70,9 +73,16 @@ impl PinnedListing {
         }
     }
 
-    /// The same table as DataFusion's `ListingTable`, which other engines serialize.
-    pub fn listing(&self) -> Arc<ListingTable> {
-        Arc::clone(&self.listing)
+    /// The same table as DataFusion's `ListingTable`, which other engines serialize; built
+    /// when asked for, since a local query does not need it.
+    pub fn listing(&self) -> DfResult<Arc<ListingTable>> {
+        listing_of(
+            Arc::clone(&self.format),
+            self.urls.clone(),
+            Arc::clone(&self.schema),
+            Arc::clone(&self.statistics),
+        )
+        .map(Arc::new)
     }
 
     /// The scan of `args`, its first file carrying `tag` when there is one; and whether one
@@ -272,11 +282,13 @@ impl TableProvider for PinnedListing {
         TableType::Base
     }
 
+    /// As the `ListingTable` answers for a table without partition columns: every filter is
+    /// applied above the scan too (the scan prunes with it, not exactly).
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        self.listing.supports_filters_pushdown(filters)
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
     async fn scan(
@@ -300,4 +312,20 @@ impl TableProvider for PinnedListing {
     ) -> DfResult<ScanResult> {
         Ok(ScanResult::new(self.plan(state, args, None::<()>).await?.0))
     }
+}
+
+/// The `ListingTable` of the files at `urls` read as `format` with `schema`, its statistics
+/// kept in `statistics` (the store's cache: each query builds its table).
+pub(crate) fn listing_of(
+    format: Arc<dyn FileFormat>,
+    urls: Vec<ListingTableUrl>,
+    schema: SchemaRef,
+    statistics: Arc<FileStatisticsCache>,
+) -> DfResult<ListingTable> {
+    // Files are pinned one by one, so any extension is fine.
+    let options = ListingOptions::new(format).with_file_extension("");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(ListingTable::try_new(config)?.with_cache(Some(statistics)))
 }

@@ -14,9 +14,7 @@ use datafusion::datasource::file_format::FileFormat as DfFileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{
@@ -27,7 +25,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::config::Consistency;
 use super::config::RolloutConfig;
-use super::listing::PinnedListing;
+use super::listing::{PinnedListing, listing_of};
 use super::recording::{ReadProbe, RecordedTable};
 use super::resolution::{Reason, Resolution, resolve};
 use crate::catalog::{
@@ -276,7 +274,12 @@ pub fn version_table(
         return pinned_listing(store, v, schema, options);
     }
     // A view's own scan stays a `ListingTable`, which other engines serialize inside it.
-    let own = listing_table(store, v, schema_from_columns(&v.schema)?, options)?.table;
+    let own = Arc::new(listing_table(
+        store,
+        v,
+        schema_from_columns(&v.schema)?,
+        options,
+    )?);
     mapped_table(own, &format!("{dataset}@{version}"), &columns)
 }
 
@@ -317,17 +320,24 @@ fn pinned_listing(
     schema: SchemaRef,
     options: &ConfigOptions,
 ) -> Result<Arc<dyn TableProvider>> {
-    let VersionListing {
-        format,
-        table: listing,
-        urls,
-    } = listing_table(store, v, schema, options)?;
+    let format = version_format(v, options);
+    let urls = store.listing_urls(v.files.iter().map(|f| f.url.as_str()))?;
     let Some(first) = urls.first() else {
-        return Ok(listing);
+        return Ok(Arc::new(listing_of(
+            format,
+            urls,
+            schema,
+            store.file_statistics(),
+        )?));
     };
     // Compared as text: parsing each file's store URL cost more than the rest of the listing.
     if urls.iter().any(|u| store_of(u) != store_of(first)) {
-        return Ok(listing);
+        return Ok(Arc::new(listing_of(
+            format,
+            urls,
+            schema,
+            store.file_statistics(),
+        )?));
     }
     let store_url = first.object_store();
     let files = urls
@@ -342,19 +352,13 @@ fn pinned_listing(
         })
         .collect();
     Ok(Arc::new(PinnedListing::new(
-        listing,
         format,
+        schema,
+        urls,
         store_url,
         files,
         store.file_statistics(),
     )))
-}
-
-/// A version's `ListingTable`, its format and its files' URLs.
-struct VersionListing {
-    format: Arc<dyn DfFileFormat>,
-    table: Arc<ListingTable>,
-    urls: Vec<ListingTableUrl>,
 }
 
 /// The object store part of `url` (`scheme://host:port`), as text.
@@ -362,16 +366,26 @@ fn store_of(url: &ListingTableUrl) -> &str {
     &url.get_url()[..url::Position::BeforePath]
 }
 
-/// The `ListingTable` of the version's pinned files read with `schema`, its format and its
-/// files' URLs.
+/// The `ListingTable` of the version's pinned files read with `schema`.
 fn listing_table(
     store: &Store,
     v: &crate::catalog::Version,
     schema: SchemaRef,
     options: &ConfigOptions,
-) -> Result<VersionListing> {
+) -> Result<ListingTable> {
+    let urls = store.listing_urls(v.files.iter().map(|f| f.url.as_str()))?;
+    Ok(listing_of(
+        version_format(v, options),
+        urls,
+        schema,
+        store.file_statistics(),
+    )?)
+}
+
+/// The format the version's files are read with, under the session's options.
+fn version_format(v: &crate::catalog::Version, options: &ConfigOptions) -> Arc<dyn DfFileFormat> {
     let table_options = TableOptions::default_from_session_config(options);
-    let format: Arc<dyn DfFileFormat> = match v.format {
+    match v.format {
         FileFormat::Parquet => {
             Arc::new(ParquetFormat::default().with_options(table_options.parquet))
         }
@@ -381,20 +395,7 @@ fn listing_table(
                 .with_has_header(true),
         ),
         FileFormat::Json => Arc::new(JsonFormat::default().with_options(table_options.json)),
-    };
-    // Files are pinned one by one, so any extension is fine.
-    let listing_options = ListingOptions::new(Arc::clone(&format)).with_file_extension("");
-    let urls = store.listing_urls(v.files.iter().map(|f| f.url.as_str()))?;
-    let config = ListingTableConfig::new_with_multi_paths(urls.clone())
-        .with_listing_options(listing_options)
-        .with_schema(schema);
-    // Each query builds its table, so file statistics are kept by the store, not the table.
-    let table = ListingTable::try_new(config)?.with_cache(Some(store.file_statistics()));
-    Ok(VersionListing {
-        format,
-        table: Arc::new(table),
-        urls,
-    })
+    }
 }
 
 #[async_trait]
