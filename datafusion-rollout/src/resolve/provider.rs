@@ -322,7 +322,12 @@ fn pinned_listing(
 ) -> Result<Arc<dyn TableProvider>> {
     let format = version_format(v, options);
     let urls = store.listing_urls(v.files.iter().map(|f| f.url.as_str()))?;
-    let Some(first) = urls.first() else {
+    // No file, or files in more than one store: the plain `ListingTable`. Stores are compared
+    // as text: parsing each file's store URL cost more than the rest of the listing.
+    let Some(first) = urls
+        .first()
+        .filter(|first| urls.iter().all(|u| store_of(u) == store_of(first)))
+    else {
         return Ok(Arc::new(listing_of(
             format,
             urls,
@@ -330,15 +335,6 @@ fn pinned_listing(
             store.file_statistics(),
         )?));
     };
-    // Compared as text: parsing each file's store URL cost more than the rest of the listing.
-    if urls.iter().any(|u| store_of(u) != store_of(first)) {
-        return Ok(Arc::new(listing_of(
-            format,
-            urls,
-            schema,
-            store.file_statistics(),
-        )?));
-    }
     let store_url = first.object_store();
     let files = urls
         .iter()

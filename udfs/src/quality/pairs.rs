@@ -51,19 +51,12 @@ impl PairSet {
         }
     }
 
-    /// Bytes per key held, with the slack of the vector or table (about as much again).
-    pub(crate) fn bytes_per_key(&self) -> usize {
-        match self {
-            PairSet::Narrow(_) => 2 * size_of::<u64>(),
-            PairSet::Wide(_) => 2 * size_of::<i128>(),
-        }
-    }
-
-    /// The bytes the set holds, by [`Self::bytes_per_key`].
+    /// The bytes the set holds: each key and the slack of its vector or table (about as much
+    /// again).
     pub(crate) fn held_bytes(&self) -> usize {
         match self {
-            PairSet::Narrow(s) => s.held() * self.bytes_per_key(),
-            PairSet::Wide(s) => s.held() * self.bytes_per_key(),
+            PairSet::Narrow(s) => s.held() * 2 * size_of::<u64>(),
+            PairSet::Wide(s) => s.held() * 2 * size_of::<i128>(),
         }
     }
 
