@@ -21,7 +21,9 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{Buffer, MutableBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::{cast, filter};
 use datafusion::arrow::datatypes::{ArrowNativeType, ToByteSlice};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{
+    DataType, Field, FieldRef, Float64Type, Int32Type, Int64Type, UInt64Type,
+};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{DataFusionError, ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
@@ -149,6 +151,12 @@ fn key_bits(x: &ArrayRef) -> Result<ScalarBuffer<u64>> {
             let v = x.as_primitive::<Int64Type>().values();
             ScalarBuffer::new(v.inner().clone(), 0, v.len())
         }
+        DataType::Int32 => x
+            .as_primitive::<Int32Type>()
+            .values()
+            .iter()
+            .map(|&v| i64::from(v) as u64)
+            .collect(),
         DataType::Float32 | DataType::Float64 => {
             let f = cast(x, &DataType::Float64)?;
             f.as_primitive::<Float64Type>()
@@ -525,7 +533,8 @@ impl GroupsAccumulator for DistinctGroups {
             && values.iter().all(|a| a.null_count() == 0);
         match &mut self.sets {
             Sets::Prim(sets) if whole => {
-                let new = sets[0].extend(key_bits(first(values)?)?.iter().copied());
+                sets[0].reserve_stream();
+                let new = sets[0].extend_slice(&key_bits(first(values)?)?);
                 rows[0] += group_indices.len() as u64;
                 *bytes += new * size_of::<u64>() * 2;
             }
@@ -535,6 +544,7 @@ impl GroupsAccumulator for DistinctGroups {
                 };
                 let (a, b) = (key_bits(a)?, key_bits(b)?);
                 let before = sets[0].held_bytes();
+                sets[0].reserve_stream();
                 sets[0].extend(&a, &b);
                 rows[0] += group_indices.len() as u64;
                 *bytes = (*bytes + sets[0].held_bytes()).saturating_sub(before);

@@ -33,6 +33,13 @@ pub(crate) enum KeySet<K: ArrowNativeType> {
     Hashed(FastSet<K>),
 }
 
+/// What the one group of a whole-column stream reserves for its ascending keys at the start:
+/// address space, not memory (the system provides a page when it is first written). Above
+/// glibc's largest threshold for mapping an allocation (32 MiB), so that the vector is mapped
+/// from the start and grows by remapping: doubling it through the heap instead copies every key
+/// at each step and writes about twice the memory the keys end in.
+const STREAM_RESERVE_BYTES: usize = 64 << 20;
+
 /// Beyond this many runs a group is joined into one vector (runs that came in key order) or
 /// hashed (a merge of more runs costs more per key).
 const MAX_RUNS: usize = 32;
@@ -58,6 +65,17 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
         match self {
             KeySet::Runs(runs) => runs.iter().map(|r| r.len()).sum(),
             _ => self.len(),
+        }
+    }
+
+    /// Reserves [`STREAM_RESERVE_BYTES`] for an empty ascending set that will take a whole
+    /// column's keys (one group): see there. A system that refuses the reservation leaves the
+    /// set as it was, to grow as vectors do.
+    pub(crate) fn reserve_stream(&mut self) {
+        if let KeySet::Ascending(v) = self
+            && v.capacity() == 0
+        {
+            let _ = v.try_reserve_exact(STREAM_RESERVE_BYTES / size_of::<K>());
         }
     }
 
@@ -110,6 +128,21 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
         new
     }
 
+    /// [`Self::extend`] for keys in a slice: a batch that strictly ascends from after the last
+    /// key of an ascending set is copied in whole (one vectorized test, one copy); any other
+    /// goes key by key.
+    pub(crate) fn extend_slice(&mut self, keys: &[K]) -> usize {
+        if let KeySet::Ascending(v) = self
+            && let Some(first) = keys.first()
+            && v.last().is_none_or(|last| last < first)
+            && strictly_ascending(keys)
+        {
+            v.extend_from_slice(keys);
+            return keys.len();
+        }
+        self.extend(keys.iter().copied())
+    }
+
     /// The keys, each once (ascending unless hashed).
     pub(crate) fn keys(&self) -> Box<dyn Iterator<Item = K> + '_> {
         match self {
@@ -124,7 +157,16 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
     pub(crate) fn into_runs(self) -> Vec<ScalarBuffer<K>> {
         match self {
             KeySet::Ascending(v) if v.is_empty() => Vec::new(),
-            KeySet::Ascending(v) => vec![ScalarBuffer::from(v)],
+            KeySet::Ascending(mut v) => {
+                // A stream's reservation is given back before the keys travel (remapped, not
+                // copied), so that the state's buffer is the size of its keys.
+                if v.capacity() * size_of::<K>() >= STREAM_RESERVE_BYTES
+                    && v.capacity() > 2 * v.len()
+                {
+                    v.shrink_to_fit();
+                }
+                vec![ScalarBuffer::from(v)]
+            }
             KeySet::Runs(runs) => runs,
             KeySet::Hashed(s) => vec![s.into_iter().collect()],
         }
@@ -135,7 +177,7 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
         if run.is_empty() {
             return;
         }
-        if !run.windows(2).all(|w| w[0] < w[1]) {
+        if !strictly_ascending(&run) {
             self.hashed().extend(run.iter().copied());
             return;
         }
@@ -196,6 +238,18 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
             _ => unreachable!("converted above"),
         }
     }
+}
+
+/// `true` if each key is below the next: one comparison per neighbouring pair, with no early
+/// exit inside a block of them so that the compiler can vectorize the comparisons.
+pub(crate) fn strictly_ascending<K: Ord + Copy>(keys: &[K]) -> bool {
+    const BLOCK: usize = 1024;
+    let Some(rest) = keys.get(1..) else {
+        return true;
+    };
+    keys.chunks(BLOCK)
+        .zip(rest.chunks(BLOCK))
+        .all(|(a, b)| a.iter().zip(b).fold(true, |ok, (x, y)| ok & (x < y)))
 }
 
 /// `true` if each of these non-empty strictly ascending runs starts after the one before ends.
@@ -383,6 +437,47 @@ mod tests {
         r.merge(vec![5u64].into());
         assert_eq!(r.extend([2, 6]), 1, "runs take keys as a hash set");
         assert_eq!(r.len(), 4);
+    }
+
+    /// A slice goes in whole only when it strictly ascends from after the set's last key;
+    /// whatever it holds, the set and the count of new keys are those of key-by-key inserts.
+    #[test]
+    fn a_slice_goes_in_as_its_keys_would_one_by_one() {
+        let batches: Vec<Vec<u64>> = vec![
+            (1..3000).collect(),
+            (3000..5000).step_by(3).collect(),
+            vec![4999, 5000, 5001],
+            vec![6000, 6000, 6001],
+            vec![],
+            (7000..9100).collect(),
+            vec![9200, 9100, 9300],
+            (9400..9500).collect(),
+            vec![3, 10_000],
+        ];
+        let (mut whole, mut single) = (KeySet::default(), KeySet::default());
+        for b in &batches {
+            let one_by_one = b.iter().filter(|&&k| single.insert(k)).count();
+            assert_eq!(
+                whole.extend_slice(b),
+                one_by_one,
+                "{:?}…",
+                &b[..b.len().min(3)]
+            );
+            assert_eq!(whole.len(), single.len());
+        }
+        assert_eq!(sorted(&whole), sorted(&single));
+        for n in [0, 1, 2, 1023, 1024, 1025, 3000] {
+            let up: Vec<u64> = (0..n).collect();
+            assert!(strictly_ascending(&up), "{n}");
+            for at in [1, n / 2, n.saturating_sub(1)]
+                .into_iter()
+                .filter(|&i| i >= 1 && i < n)
+            {
+                let mut flat = up.clone();
+                flat[at as usize] = flat[at as usize - 1];
+                assert!(!strictly_ascending(&flat), "{n} equal at {at}");
+            }
+        }
     }
 
     #[test]

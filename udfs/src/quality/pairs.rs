@@ -71,6 +71,14 @@ impl PairSet {
         }
     }
 
+    /// [`KeySet::reserve_stream`], at the width the set has.
+    pub(crate) fn reserve_stream(&mut self) {
+        match self {
+            PairSet::Narrow(s) => s.reserve_stream(),
+            PairSet::Wide(s) => s.reserve_stream(),
+        }
+    }
+
     /// Adds the pair `(a, b)`; `true` if it was not there yet.
     pub(crate) fn insert(&mut self, a: u64, b: u64) -> bool {
         if let PairSet::Narrow(s) = self
@@ -87,7 +95,8 @@ impl PairSet {
         if let PairSet::Narrow(s) = self {
             let bits = a.iter().fold(0, |m, &x| m | x) | b.iter().fold(0, |m, &x| m | x);
             if bits < NARROW {
-                return s.extend(a.iter().zip(b).map(|(&a, &b)| (a << 32) | b));
+                let keys: Vec<u64> = a.iter().zip(b).map(|(&a, &b)| (a << 32) | b).collect();
+                return s.extend_slice(&keys);
             }
         }
         self.wide()
