@@ -1,5 +1,6 @@
 //! Our SQL functions, registered in one place: the quality and drift aggregates of
-//! `datafusion-rollout-udfs`, `rollout_bucket(consumer, salt)`, and the `drift(...)` table
+//! `datafusion-rollout-udfs`, `rollout_bucket(consumer, salt)`, the `rollout_count_compare` the
+//! optimizer writes for a `CHECK`'s comparisons, and the `drift(...)` table
 //! function over a store. [`RolloutContext::open`](crate::RolloutContext::open),
 //! [`RolloutContext::install`](crate::RolloutContext::install) and the Python module all take
 //! them from here.
@@ -13,6 +14,7 @@ use super::DriftFunction;
 use crate::error::Result;
 use crate::resolve::rollout_bucket_udf;
 use crate::store::Store;
+use datafusion_rollout_udfs::quality::compare::rollout_count_compare_udaf;
 
 /// The aggregate and scalar functions the library adds to a session (the `drift` table
 /// function needs a store: see [`register_functions`]).
@@ -28,10 +30,9 @@ pub fn functions() -> Functions {
     let udfs = datafusion_rollout_udfs::all_functions();
     let mut scalar = udfs.scalar;
     scalar.push(rollout_bucket_udf());
-    Functions {
-        aggregate: udfs.aggregate,
-        scalar,
-    }
+    let mut aggregate = udfs.aggregate;
+    aggregate.push(rollout_count_compare_udaf());
+    Functions { aggregate, scalar }
 }
 
 /// Registers every function of the library on `ctx`, with `drift(...)` reading `store`.

@@ -9,6 +9,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::object_store::local::LocalFileSystem;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use datafusion_rollout_udfs::quality::compare::FusedFilterCounts;
 use url::Url;
 
 mod options;
@@ -142,6 +143,7 @@ impl RolloutContext {
             .with_runtime_env(runtime)
             .with_analyzer_rule(resolve_versions_rule())
             .with_physical_optimizer_rule(Arc::new(RecordReads))
+            .with_optimizer_rule(FusedFilterCounts::new())
             .build();
         let state = match &options.state_hook {
             Some(hook) => hook.apply(state)?,
@@ -201,6 +203,7 @@ impl RolloutContext {
         }
         ensure_rollout_config(ctx);
         ctx.add_analyzer_rule(resolve_versions_rule());
+        ctx.add_optimizer_rule(FusedFilterCounts::new());
         register_functions(ctx, store)?;
         wrap_default_schema(ctx, store)
     }

@@ -1,6 +1,7 @@
 //! Data-quality aggregates (see the crate docs for the list and `docs/functions.md` for the
 //! SQL reference).
 
+pub mod compare;
 pub(crate) mod counts;
 pub(crate) mod distinct;
 pub(crate) mod extreme;
