@@ -57,16 +57,6 @@ impl Cmp {
         })
     }
 
-    /// The same comparison with its sides swapped (`a < x` is `x > a`).
-    fn swapped(self) -> Cmp {
-        match self {
-            Cmp::Lt => Cmp::Gt,
-            Cmp::Le => Cmp::Ge,
-            Cmp::Gt => Cmp::Lt,
-            Cmp::Ge => Cmp::Le,
-        }
-    }
-
     fn code(self) -> &'static str {
         match self {
             Cmp::Lt => "<",
@@ -275,10 +265,10 @@ fn comparison(
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
         return None;
     };
-    let cmp = Cmp::of(*op)?;
+    // A literal on the left is the same comparison swapped (`a < x` is `x > a`).
     let (col, cmp, value) = match (left.as_ref(), right.as_ref()) {
-        (Expr::Column(c), Expr::Literal(v, None)) => (c, cmp, v),
-        (Expr::Literal(v, None), Expr::Column(c)) => (c, cmp.swapped(), v),
+        (Expr::Column(c), Expr::Literal(v, None)) => (c, Cmp::of(*op)?, v),
+        (Expr::Literal(v, None), Expr::Column(c)) => (c, Cmp::of(op.swap()?)?, v),
         _ => return None,
     };
     let field = schema.field_from_column(col).ok()?;

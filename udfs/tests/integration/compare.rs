@@ -259,3 +259,47 @@ async fn other_counts_are_left_to_datafusion() {
     .await;
     assert_eq!(got, want);
 }
+
+/// Called by hand with arguments it cannot take, the function says what is wrong and where.
+#[tokio::test]
+async fn a_hand_written_call_with_bad_arguments_is_a_clear_error() {
+    let ctx = context(false, 1).await;
+    for (sql, want) in [
+        (
+            "SELECT rollout_count_compare(i64, '<') FROM t",
+            "expected (x, op, c)",
+        ),
+        (
+            "SELECT rollout_count_compare(i64, '<', 5) FROM t",
+            "rollout_count_compare",
+        ),
+        (
+            "SELECT rollout_count_compare(i32, '<', CAST(5 AS BIGINT)) FROM t",
+            "of x's type",
+        ),
+        (
+            "SELECT rollout_count_compare(i64, '=', 5) FROM t",
+            "unknown comparison",
+        ),
+        (
+            "SELECT rollout_count_compare(i64, '<', i64) FROM t",
+            "must be a constant",
+        ),
+        (
+            "SELECT rollout_count_compare(i64, '<', CAST(NULL AS BIGINT)) FROM t",
+            "non-NULL",
+        ),
+    ] {
+        let got = match ctx.sql(sql).await {
+            Ok(df) => df.collect().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if want == "rollout_count_compare" {
+            // Int64 column, Int64 constant: a valid call.
+            assert!(got.is_ok(), "{sql}: {got:?}");
+            continue;
+        }
+        let e = got.expect_err(sql).to_string();
+        assert!(e.contains(want), "{sql}: {e}");
+    }
+}
