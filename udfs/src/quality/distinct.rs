@@ -338,7 +338,7 @@ impl Sets {
     }
 
     /// The number of distinct keys of group `g`.
-    fn count(&self, g: usize) -> usize {
+    fn count(&mut self, g: usize) -> usize {
         match self {
             Sets::Prim(v) => v[g].len(),
             Sets::Pair(v) => v[g].len(),
@@ -444,8 +444,8 @@ impl DistinctGroups {
     fn counts_only(&mut self, emit_to: EmitTo) -> Result<(Vec<usize>, Vec<u64>)> {
         let rows = emit_to.take_needed(&mut self.rows);
         let counts = match &mut self.sets {
-            Sets::Prim(v) => emit_to.take_needed(v).iter().map(|s| s.len()).collect(),
-            Sets::Pair(v) => emit_to.take_needed(v).iter().map(|s| s.len()).collect(),
+            Sets::Prim(v) => emit_to.take_needed(v).iter_mut().map(|s| s.len()).collect(),
+            Sets::Pair(v) => emit_to.take_needed(v).iter_mut().map(|s| s.len()).collect(),
             Sets::Interned(v) => {
                 let counts = match emit_to {
                     EmitTo::All => v.distinct.clone(),
@@ -534,9 +534,9 @@ impl GroupsAccumulator for DistinctGroups {
         match &mut self.sets {
             Sets::Prim(sets) if whole => {
                 sets[0].reserve_stream();
-                let new = sets[0].extend_slice(&key_bits(first(values)?)?);
+                let more = sets[0].extend_slice(&key_bits(first(values)?)?);
                 rows[0] += group_indices.len() as u64;
-                *bytes += new * size_of::<u64>() * 2;
+                *bytes += more * size_of::<u64>() * 2;
             }
             Sets::Pair(sets) if whole => {
                 let [a, b] = values else {

@@ -5,7 +5,11 @@
 //! another. While the keys arrive in ascending order a group keeps them as an ascending
 //! vector: a key equal to the last is a duplicate, a greater one is new, and nothing is
 //! hashed. The first key out of order turns the vector into a hash set, once, and the group
-//! goes on as a hash set.
+//! goes on as a hash set; except the one group of a whole column's stream, whose keys out of
+//! order are appended as they come and sorted when they have doubled (a column of mostly
+//! distinct keys: a uniqueness check) or hashed from then on (mostly duplicates). Whatever a
+//! partial state holds it ships as one ascending run, so that the final merge, on one core,
+//! counts runs instead of hashing every key again.
 //!
 //! Partial states of ascending groups arrive as ascending runs in Arrow buffers, and are kept
 //! as they came, neither copied nor joined: the state's own buffer when it is aligned for the
@@ -31,7 +35,16 @@ pub(crate) enum KeySet<K: ArrowNativeType> {
     /// Partial states' runs, each strictly ascending and not empty, kept apart until counted.
     Runs(Vec<ScalarBuffer<K>>),
     Hashed(FastSet<K>),
+    /// A whole column's keys out of order: the first `sorted` strictly ascend (every key there
+    /// was when they were last sorted), the rest are as they came.
+    Unsorted {
+        keys: Vec<K>,
+        sorted: usize,
+    },
 }
+
+/// Unsorted keys are sorted once they are twice those sorted last, and at least this many.
+const MIN_SORT: usize = 1 << 16;
 
 /// What the one group of a whole-column stream reserves for its ascending keys at the start:
 /// address space, not memory (the system provides a page when it is first written). Above
@@ -51,20 +64,46 @@ impl<K: ArrowNativeType> Default for KeySet<K> {
 }
 
 impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
-    /// The number of distinct keys (for runs: a count over them).
-    pub(crate) fn len(&self) -> usize {
+    /// The number of distinct keys (for runs: a count over them; unsorted keys are sorted).
+    pub(crate) fn len(&mut self) -> usize {
+        self.sort();
         match self {
             KeySet::Ascending(v) => v.len(),
             KeySet::Runs(runs) => union_len(runs),
             KeySet::Hashed(s) => s.len(),
+            KeySet::Unsorted { keys, .. } => keys.len(),
         }
     }
 
-    /// The keys held, duplicates between runs included: what the set's memory holds.
+    /// The keys held, duplicates between runs and unsorted ones included: what the set's
+    /// memory holds.
     pub(crate) fn held(&self) -> usize {
         match self {
+            KeySet::Ascending(v) => v.len(),
             KeySet::Runs(runs) => runs.iter().map(|r| r.len()).sum(),
-            _ => self.len(),
+            KeySet::Hashed(s) => s.len(),
+            KeySet::Unsorted { keys, .. } => keys.len(),
+        }
+    }
+
+    /// Sorts unsorted keys, each kept once: they stay unsorted keys, all sorted, or become a
+    /// hash set if most of those since the last sort were duplicates.
+    fn sort(&mut self) {
+        let KeySet::Unsorted { keys, sorted } = self else {
+            return;
+        };
+        if *sorted == keys.len() {
+            return;
+        }
+        let came = keys.len() - *sorted;
+        // A stable sort: it merges the sorted keys as one run with the runs among the others
+        // (batches that ascend).
+        keys.sort();
+        keys.dedup();
+        let new = keys.len() - (*sorted).min(keys.len());
+        *sorted = keys.len();
+        if new * 2 < came {
+            self.hashed();
         }
     }
 
@@ -91,7 +130,7 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
                     true
                 }
             },
-            KeySet::Runs(_) => self.hashed().insert(key),
+            KeySet::Runs(_) | KeySet::Unsorted { .. } => self.hashed().insert(key),
             KeySet::Hashed(s) => s.insert(key),
         }
     }
@@ -128,33 +167,54 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
         new
     }
 
-    /// [`Self::extend`] for keys in a slice: a batch that strictly ascends from after the last
-    /// key of an ascending set is copied in whole (one vectorized test, one copy); any other
-    /// goes key by key.
-    pub(crate) fn extend_slice(&mut self, keys: &[K]) -> usize {
-        if let KeySet::Ascending(v) = self
-            && let Some(first) = keys.first()
-            && v.last().is_none_or(|last| last < first)
-            && strictly_ascending(keys)
-        {
-            v.extend_from_slice(keys);
-            return keys.len();
+    /// Adds the keys of one batch of a whole column's stream (one group); the number of keys
+    /// the set holds more. A batch that strictly ascends from after the last key of an
+    /// ascending set is copied in whole (one vectorized test, one copy); the first that does
+    /// not turns the set into unsorted keys, which take each batch in whole.
+    pub(crate) fn extend_slice(&mut self, batch: &[K]) -> usize {
+        let (Some(first), held) = (batch.first(), self.held()) else {
+            return 0;
+        };
+        match self {
+            KeySet::Ascending(v)
+                if v.last().is_none_or(|last| last < first) && strictly_ascending(batch) =>
+            {
+                v.extend_from_slice(batch);
+            }
+            KeySet::Ascending(v) => {
+                let keys = std::mem::take(v);
+                let sorted = keys.len();
+                *self = KeySet::Unsorted { keys, sorted };
+                return self.extend_slice(batch);
+            }
+            KeySet::Unsorted { keys, sorted } => {
+                keys.extend_from_slice(batch);
+                if keys.len() >= 2 * (*sorted).max(MIN_SORT) {
+                    self.sort();
+                }
+            }
+            _ => {
+                self.extend(batch.iter().copied());
+            }
         }
-        self.extend(keys.iter().copied())
+        self.held().saturating_sub(held)
     }
 
-    /// The keys, each once (ascending unless hashed).
+    /// The keys, each once (ascending unless hashed) except unsorted ones (as they are).
     pub(crate) fn keys(&self) -> Box<dyn Iterator<Item = K> + '_> {
         match self {
             KeySet::Ascending(v) => Box::new(v.iter().copied()),
             KeySet::Runs(runs) => Box::new(Union::new(runs)),
             KeySet::Hashed(s) => Box::new(s.iter().copied()),
+            KeySet::Unsorted { keys, .. } => Box::new(keys.iter().copied()),
         }
     }
 
     /// Takes the keys out as buffers to ship: the ascending vector or the runs as they are
-    /// (nothing copied), a hash set's keys in one buffer; none for an empty set.
-    pub(crate) fn into_runs(self) -> Vec<ScalarBuffer<K>> {
+    /// (nothing copied), unsorted keys sorted, a hash set's keys sorted in one buffer; none
+    /// for an empty set. Every run shipped strictly ascends.
+    pub(crate) fn into_runs(mut self) -> Vec<ScalarBuffer<K>> {
+        self.sort();
         match self {
             KeySet::Ascending(v) if v.is_empty() => Vec::new(),
             KeySet::Ascending(mut v) => {
@@ -168,7 +228,14 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
                 vec![ScalarBuffer::from(v)]
             }
             KeySet::Runs(runs) => runs,
-            KeySet::Hashed(s) => vec![s.into_iter().collect()],
+            KeySet::Unsorted { keys, .. } if keys.is_empty() => Vec::new(),
+            KeySet::Unsorted { keys, .. } => vec![ScalarBuffer::from(keys)],
+            KeySet::Hashed(s) if s.is_empty() => Vec::new(),
+            KeySet::Hashed(s) => {
+                let mut keys: Vec<K> = s.into_iter().collect();
+                keys.sort_unstable();
+                vec![ScalarBuffer::from(keys)]
+            }
         }
     }
 
@@ -176,6 +243,12 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
     pub(crate) fn merge(&mut self, run: ScalarBuffer<K>) {
         if run.is_empty() {
             return;
+        }
+        self.sort();
+        if let KeySet::Unsorted { keys, .. } = self {
+            let keys = ScalarBuffer::from(std::mem::take(keys));
+            *self = KeySet::default();
+            self.merge(keys);
         }
         if !strictly_ascending(&run) {
             self.hashed().extend(run.iter().copied());
@@ -223,6 +296,10 @@ impl<K: ArrowNativeType + Hash + Ord> KeySet<K> {
                 out.extend(s.into_iter().map(f));
                 KeySet::Hashed(out)
             }
+            KeySet::Unsorted { keys, sorted } => KeySet::Unsorted {
+                keys: keys.into_iter().map(f).collect(),
+                sorted,
+            },
         }
     }
 
@@ -439,33 +516,38 @@ mod tests {
         assert_eq!(r.len(), 4);
     }
 
-    /// A slice goes in whole only when it strictly ascends from after the set's last key;
-    /// whatever it holds, the set and the count of new keys are those of key-by-key inserts.
+    /// A slice goes in whole while the batches strictly ascend, each from after the set's last
+    /// key (the count is then of new keys); the first that does not makes unsorted keys. The
+    /// set is always that of key-by-key inserts.
     #[test]
     fn a_slice_goes_in_as_its_keys_would_one_by_one() {
         let batches: Vec<Vec<u64>> = vec![
             (1..3000).collect(),
             (3000..5000).step_by(3).collect(),
+            vec![],
+            vec![5000, 5001],
             vec![4999, 5000, 5001],
             vec![6000, 6000, 6001],
-            vec![],
             (7000..9100).collect(),
             vec![9200, 9100, 9300],
             (9400..9500).collect(),
             vec![3, 10_000],
         ];
         let (mut whole, mut single) = (KeySet::default(), KeySet::default());
-        for b in &batches {
+        for (i, b) in batches.iter().enumerate() {
             let one_by_one = b.iter().filter(|&&k| single.insert(k)).count();
-            assert_eq!(
-                whole.extend_slice(b),
-                one_by_one,
-                "{:?}…",
-                &b[..b.len().min(3)]
-            );
-            assert_eq!(whole.len(), single.len());
+            let more = whole.extend_slice(b);
+            if i < 4 {
+                assert!(matches!(whole, KeySet::Ascending(_)), "batch {i}");
+                assert_eq!(more, one_by_one, "batch {i}: new keys");
+            } else {
+                assert!(matches!(whole, KeySet::Unsorted { .. }), "batch {i}");
+                assert_eq!(more, b.len(), "batch {i}: held as they came");
+            }
         }
+        assert_eq!(whole.len(), single.len());
         assert_eq!(sorted(&whole), sorted(&single));
+        assert!(matches!(&whole, KeySet::Unsorted { keys, sorted } if keys.len() == *sorted));
         for n in [0, 1, 2, 1023, 1024, 1025, 3000] {
             let up: Vec<u64> = (0..n).collect();
             assert!(strictly_ascending(&up), "{n}");
@@ -478,6 +560,72 @@ mod tests {
                 assert!(!strictly_ascending(&flat), "{n} equal at {at}");
             }
         }
+    }
+
+    /// Unsorted keys are sorted when they have doubled: they stay unsorted while most are new
+    /// (a unique key), become a hash set when most are duplicates; either way exact, and
+    /// shipped as one strictly ascending run.
+    #[test]
+    fn unsorted_keys_sort_as_they_double_or_hash_when_mostly_duplicates() {
+        // A permutation of 0..n in batches (a multiplicative step modulo a prime).
+        let n: u64 = 5 * MIN_SORT as u64;
+        let p = 327_689u64; // prime, above n
+        let perm: Vec<u64> = (1..=n).map(|i| (i * 7919) % p).collect();
+        let mut unique = KeySet::default();
+        let mut more = 0;
+        for b in perm.chunks(8192) {
+            more += unique.extend_slice(b);
+        }
+        assert!(matches!(&unique, KeySet::Unsorted { sorted, .. } if *sorted >= 2 * MIN_SORT));
+        assert!(more >= perm.len(), "every key held as it came");
+        unique.extend_slice(&perm[..100]);
+        assert_eq!(unique.len(), perm.len());
+        let runs = unique.into_runs();
+        assert_eq!(runs.len(), 1);
+        assert!(strictly_ascending(&runs[0]) && runs[0].len() == perm.len());
+
+        // Mostly duplicates: 1,000 keys over and over, out of order.
+        let mut dup = KeySet::default();
+        for r in 0..(3 * MIN_SORT / 1000) as u64 {
+            let batch: Vec<u64> = (0..1000).map(|i| (i * 7 + r) % 1000).collect();
+            dup.extend_slice(&batch);
+        }
+        assert!(
+            matches!(dup, KeySet::Hashed(_)),
+            "hashed once sorting found duplicates"
+        );
+        assert_eq!(dup.len(), 1000);
+        let runs = dup.into_runs();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(
+            &runs[0][..],
+            (0..1000).collect::<Vec<u64>>(),
+            "sorted to ship"
+        );
+
+        // Runs shipped from unsorted sets merge exactly, and an unsorted set takes a run.
+        let mut left = KeySet::default();
+        left.extend_slice(&[5, 1, 9, 9, 3]);
+        let mut right = KeySet::default();
+        right.extend_slice(&[2, 9, 4]);
+        let mut last = KeySet::default();
+        last.extend_slice(&[7, 6]);
+        let mut total = KeySet::default();
+        for r in left.into_runs().into_iter().chain(right.into_runs()) {
+            total.merge(r);
+        }
+        assert_eq!(total.len(), 6);
+        last.merge(ScalarBuffer::from(vec![1u64, 6, 8]));
+        assert_eq!(last.len(), 4);
+        assert_eq!(sorted(&last), [1, 6, 7, 8]);
+        let mut to_insert = KeySet::default();
+        to_insert.extend_slice(&[4, 2]);
+        assert!(
+            !to_insert.insert(4),
+            "an insert into unsorted keys is exact (hashed)"
+        );
+        assert!(to_insert.insert(3));
+        assert_eq!(to_insert.len(), 3);
     }
 
     #[test]

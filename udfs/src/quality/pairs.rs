@@ -44,7 +44,7 @@ impl Default for PairSet {
 }
 
 impl PairSet {
-    pub(crate) fn len(&self) -> usize {
+    pub(crate) fn len(&mut self) -> usize {
         match self {
             PairSet::Narrow(s) => s.len(),
             PairSet::Wide(s) => s.len(),
@@ -89,8 +89,9 @@ impl PairSet {
         self.wide().insert(wide(a, b))
     }
 
-    /// Adds the pairs `(a[i], b[i])`; the number that were not there yet. A batch whose keys
-    /// all fit goes in narrow, tested with one pass of ORs over each column.
+    /// Adds the pairs `(a[i], b[i])` of a whole column's batch ([`KeySet::extend_slice`]);
+    /// the number of keys the set holds more. A batch whose keys all fit goes in narrow, tested
+    /// with one pass of ORs over each column.
     pub(crate) fn extend(&mut self, a: &[u64], b: &[u64]) -> usize {
         if let PairSet::Narrow(s) = self {
             let bits = a.iter().fold(0, |m, &x| m | x) | b.iter().fold(0, |m, &x| m | x);

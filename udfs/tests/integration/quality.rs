@@ -694,6 +694,92 @@ async fn keys_in_key_order_match_sql() {
     }
 }
 
+/// Whole columns (no NULL) whose keys arrive out of order, many more than the point where a
+/// stream's unsorted keys are first sorted (65,536): a unique composite key with a few
+/// duplicates, a single key, and a key of 1,000 values (mostly duplicates, which turn the
+/// set into a hash set). Every count against SQL, at 1 and 3 partitions.
+#[tokio::test]
+async fn keys_out_of_order_match_sql() {
+    use datafusion::arrow::array::{Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+    use std::sync::Arc;
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("o", DataType::Int64, false),
+        Field::new("l", DataType::Int64, false),
+        Field::new("d", DataType::Int64, false),
+    ]));
+    // 300,000 rows: row i is order (i * 7919 mod 300,007) / 4 with line i mod 4 + 1 (a
+    // permutation of the pairs, so out of order), every 997th row repeated.
+    let mut rows: Vec<(i64, i64, i64)> = Vec::new();
+    for i in 0..300_000i64 {
+        let k = (i * 7919) % 300_007;
+        rows.push((k / 4, k % 4 + 1, k % 1000));
+        if i % 997 == 0 {
+            rows.push((k / 4, k % 4 + 1, k % 1000));
+        }
+    }
+    let batches: Vec<RecordBatch> = rows
+        .chunks(8192)
+        .map(|c| {
+            let col = |f: fn(&(i64, i64, i64)) -> i64| {
+                Arc::new(Int64Array::from_iter_values(c.iter().map(f))) as _
+            };
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![col(|r| r.0), col(|r| r.1), col(|r| r.2)],
+            )
+            .unwrap()
+        })
+        .collect();
+    for partitions in [1, 3] {
+        let ctx = crate::helpers::ctx_with(partitions);
+        let parts: Vec<Vec<RecordBatch>> = (0..partitions)
+            .map(|p| {
+                batches
+                    .iter()
+                    .skip(p)
+                    .step_by(partitions)
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        let table = MemTable::try_new(Arc::clone(&schema), parts).unwrap();
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        for (got, want) in [
+            (
+                "SELECT duplicate_count(o, l) FROM t",
+                "SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT o, l FROM t)) FROM t",
+            ),
+            (
+                "SELECT duplicate_count(o) FROM t",
+                "SELECT count(*) - count(DISTINCT o) FROM t",
+            ),
+            (
+                "SELECT distinct_count(o) FROM t",
+                "SELECT count(DISTINCT o) FROM t",
+            ),
+            (
+                "SELECT distinct_count(d) FROM t",
+                "SELECT count(DISTINCT d) FROM t",
+            ),
+            (
+                "SELECT duplicate_count(d, l) FROM t",
+                "SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT d, l FROM t)) FROM t",
+            ),
+        ] {
+            let (g, w) = (scalar(&ctx, got).await, scalar(&ctx, want).await);
+            assert_eq!(g, w, "{got}, {partitions} partition(s)");
+        }
+        assert_eq!(
+            scalar(&ctx, "SELECT duplicate_count(o, l) FROM t").await,
+            datafusion::scalar::ScalarValue::Int64(Some(301)),
+            "the repeated rows"
+        );
+    }
+}
+
 /// The listed values of `invalid_count_in` / `missing_count` are coerced to a one-value
 /// dictionary of the column's type (a cheap per-batch expansion): numbers, dates, NULLs in the
 /// list, grouped and ungrouped, still count as the SQL `IN` list does.
