@@ -353,27 +353,17 @@ def main():
                 r["scan"].median, "scan", 1.15)
     rss_rows.append(("CHECK (11 checks)", r["ours"].rss, [("DuckDB", r["duckdb"].rss), ("scan", r["scan"].rss)]))
 
-    log("== composite-key uniqueness: duplicate_count of two columns vs DataFusion's count(DISTINCT)")
-    res, _, _ = child([BENCH, "sql", "--dir", data, "--reps", str(args.reps),
-                       "SELECT duplicate_count(l_orderkey, l_linenumber) FROM lineitem",
-                       "SELECT count(*) - count(DISTINCT l_orderkey * 8 + l_linenumber) FROM lineitem"])
-    mine, theirs = res
-    same = same_answer(mine, theirs)
-    table.timed("`duplicate_count(l_orderkey, l_linenumber)` vs DataFusion's "
-                "`count(*) - count(DISTINCT l_orderkey * 8 + l_linenumber)` (one process, alternating)",
-                mine["median_s"], theirs["median_s"], "DataFusion", 1.0,
-                "" if same else " (ANSWERS DIFFER)")
-
-    log("== the same of v2, whose keys are not in key order (written by CREATE VERSION .. AS SELECT)")
-    res, _, _ = child([BENCH, "sql", "--dir", data, "--reps", str(args.reps),
-                       "SELECT duplicate_count(l_orderkey, l_linenumber) FROM lineitem VERSION AS OF 'v2'",
-                       "SELECT count(*) - count(DISTINCT l_orderkey * 8 + l_linenumber) "
-                       "FROM lineitem VERSION AS OF 'v2'"])
-    mine, theirs = res
-    same = same_answer(mine, theirs)
-    table.timed("the same of v2, keys not in key order (one process, alternating)",
-                mine["median_s"], theirs["median_s"], "DataFusion", 1.0,
-                "" if same else " (ANSWERS DIFFER)")
+    # v1's keys are in key order; v2's are not (written by CREATE VERSION .. AS SELECT).
+    for of, label in [("", "`duplicate_count(l_orderkey, l_linenumber)` vs DataFusion's "
+                           "`count(*) - count(DISTINCT l_orderkey * 8 + l_linenumber)`"),
+                      (" VERSION AS OF 'v2'", "the same of v2, keys not in key order")]:
+        log(f"== composite-key uniqueness{of}: duplicate_count of two columns vs DataFusion's count(DISTINCT)")
+        res, _, _ = child([BENCH, "sql", "--dir", data, "--reps", str(args.reps),
+                           f"SELECT duplicate_count(l_orderkey, l_linenumber) FROM lineitem{of}",
+                           f"SELECT count(*) - count(DISTINCT l_orderkey * 8 + l_linenumber) FROM lineitem{of}"])
+        mine, theirs = res
+        table.timed(f"{label} (one process, alternating)", mine["median_s"], theirs["median_s"],
+                    "DataFusion", 1.0, "" if same_answer(mine, theirs) else " (ANSWERS DIFFER)")
 
     log("== guarded PROMOTE with a drift contract vs CHECK of the candidate without drift")
     res, _, _ = child([BENCH, "guard", "--dir", data, "--reps", str(max(args.reps, 5))])
