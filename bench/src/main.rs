@@ -203,8 +203,12 @@ enum Command {
         clients: usize,
         #[arg(long, default_value_t = 4)]
         writers: usize,
+        /// Each side's total time.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// The sides take turns in slices of this many seconds.
+        #[arg(long, default_value_t = 10)]
+        slice: u64,
         /// Only our side (for profiling it alone).
         #[arg(long)]
         no_peer: bool,
@@ -266,8 +270,9 @@ async fn main() -> anyhow::Result<()> {
             clients,
             writers,
             seconds,
+            slice,
             no_peer,
-        } => serve_load::run(&dir, clients, writers, seconds, !no_peer).await?,
+        } => serve_load::run(&dir, clients, writers, seconds, slice, !no_peer).await?,
     };
     println!("{out}");
     Ok(())

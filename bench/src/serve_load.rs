@@ -9,8 +9,10 @@
 //! must hold no commit of theirs that nobody was told of. The peer: the same readers and
 //! queries over a `ListingTable` of the same files (its writers have nothing to do there).
 //!
-//! Both sides run in this process, one after the other, with the client tasks on the same
-//! runtime as the server, so the ratio compares like with like on a 2-core machine.
+//! Both sides run in this process, with the client tasks on the same runtime as the server, so
+//! the ratio compares like with like on a 2-core machine. Every client connects (and logs in)
+//! before the clock starts; then the sides take turns in short slices (ours, the peer, the
+//! peer, ours, ...), so that a change in what else the machine is doing weighs on both.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -42,6 +44,8 @@ struct Tally {
     committed: Vec<u64>,
     refused: u64,
     unchanged: u64,
+    /// Which statement comes next (readers and writers alternate two).
+    next: usize,
 }
 
 /// How one side went.
@@ -173,96 +177,130 @@ fn class(error: &str) -> String {
     error.chars().take(80).collect()
 }
 
-async fn reader(mut client: FlightSqlServiceClient<Channel>, until: Instant) -> Tally {
-    let mut tally = Tally::default();
-    let mut i = 0usize;
-    while Instant::now() < until {
-        let sql = if i.is_multiple_of(2) { Q6 } else { COUNT };
-        i += 1;
-        let started = Instant::now();
-        match first_value(&mut client, sql).await {
-            Ok(_) => tally
-                .latencies_ms
-                .push(started.elapsed().as_secs_f64() * 1000.0),
-            Err(e) => *tally.read_errors.entry(class(&e)).or_default() += 1,
-        }
-    }
-    tally
+/// One client of a side: its connection (logged in once) and what it saw over every slice.
+struct Client {
+    label: String,
+    conn: FlightSqlServiceClient<Channel>,
+    writes: bool,
+    tally: Tally,
 }
 
-async fn writer(mut client: FlightSqlServiceClient<Channel>, until: Instant) -> Tally {
-    let mut tally = Tally::default();
+async fn reader(mut c: Client, until: Instant) -> Client {
+    while Instant::now() < until {
+        let sql = if c.tally.next.is_multiple_of(2) { Q6 } else { COUNT };
+        c.tally.next += 1;
+        let started = Instant::now();
+        match first_value(&mut c.conn, sql).await {
+            Ok(_) => c
+                .tally
+                .latencies_ms
+                .push(started.elapsed().as_secs_f64() * 1000.0),
+            Err(e) => *c.tally.read_errors.entry(class(&e)).or_default() += 1,
+        }
+    }
+    c
+}
+
+async fn writer(mut c: Client, until: Instant) -> Client {
     let statements = [
         "PROMOTE lineitem TO 'v2' FOR COHORT canary REASON 'load test'",
         "ROLLBACK lineitem REASON 'load test'",
     ];
-    let mut i = 0usize;
     while Instant::now() < until {
-        let sql = statements[i % 2];
-        i += 1;
+        let sql = statements[c.tally.next % 2];
+        c.tally.next += 1;
         let started = Instant::now();
-        let outcome = first_value(&mut client, sql).await;
-        tally
+        let outcome = first_value(&mut c.conn, sql).await;
+        c.tally
             .write_latencies_ms
             .push(started.elapsed().as_secs_f64() * 1000.0);
         match outcome {
             Ok((what, _)) => match what["sequence"].as_u64() {
-                Some(seq) => tally.committed.push(seq),
-                None => tally.unchanged += 1,
+                Some(seq) => c.tally.committed.push(seq),
+                None => c.tally.unchanged += 1,
             },
             // Another release manager got there first: the intended refusal.
-            Err(_) => tally.refused += 1,
+            Err(_) => c.tally.refused += 1,
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tally
+    c
 }
 
-/// Runs the clients against `addr` for `seconds`; `logins` gives each one's credentials
-/// (`None`: no login, for the peer), the first `writers` write.
-async fn drive(
+/// One side's clients, connected and logged in before any slice is timed.
+struct Fleet {
     name: &'static str,
-    addr: std::net::SocketAddr,
-    users: &[Option<String>],
-    writers: usize,
-    seconds: u64,
-) -> anyhow::Result<Side> {
-    let mut clients = Vec::new();
-    for user in users {
-        let mut client = connect(addr).await?;
-        if let Some(user) = user {
-            client
-                .handshake(user, PASSWORD)
-                .await
-                .with_context(|| format!("login as {user}"))?;
+    clients: Vec<Client>,
+    seconds: f64,
+    rss_mid: Option<u64>,
+}
+
+impl Fleet {
+    /// Connects a client per entry of `users` (`None`: no login, for the peer); the first
+    /// `writers` write.
+    async fn connect(
+        name: &'static str,
+        addr: std::net::SocketAddr,
+        users: &[Option<String>],
+        writers: usize,
+    ) -> anyhow::Result<Fleet> {
+        let mut clients = Vec::new();
+        for (i, user) in users.iter().enumerate() {
+            let mut conn = connect(addr).await?;
+            if let Some(user) = user {
+                conn.handshake(user, PASSWORD)
+                    .await
+                    .with_context(|| format!("login as {user}"))?;
+            }
+            clients.push(Client {
+                label: user.clone().unwrap_or_else(|| format!("client{i}")),
+                conn,
+                writes: i < writers && user.is_some(),
+                tally: Tally::default(),
+            });
         }
-        clients.push(client);
+        Ok(Fleet {
+            name,
+            clients,
+            seconds: 0.0,
+            rss_mid: None,
+        })
     }
-    let started = Instant::now();
-    let until = started + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for (i, client) in clients.into_iter().enumerate() {
-        let label = users[i].clone().unwrap_or_else(|| format!("client{i}"));
-        let task = if i < writers && users[i].is_some() {
-            tokio::spawn(writer(client, until))
-        } else {
-            tokio::spawn(reader(client, until))
-        };
-        tasks.push((label, task));
+
+    /// Every client of the side at once for `seconds`; each finishes the statement it is in.
+    async fn drive(&mut self, seconds: f64) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let until = started + Duration::from_secs_f64(seconds);
+        let tasks: Vec<_> = self
+            .clients
+            .drain(..)
+            .map(|c| {
+                if c.writes {
+                    tokio::spawn(writer(c, until))
+                } else {
+                    tokio::spawn(reader(c, until))
+                }
+            })
+            .collect();
+        for task in tasks {
+            self.clients.push(task.await?);
+        }
+        self.seconds += started.elapsed().as_secs_f64();
+        Ok(())
     }
-    // Resident memory half way, to compare with the end: bounded, not growing with time.
-    tokio::time::sleep(Duration::from_secs(seconds / 2)).await;
-    let rss_mid = rss().1;
-    let mut tallies = Vec::new();
-    for (label, task) in tasks {
-        tallies.push((label, task.await?));
+
+    fn side(self) -> Side {
+        Side {
+            name: self.name,
+            seconds: self.seconds,
+            tallies: self
+                .clients
+                .into_iter()
+                .map(|c| (c.label, c.tally))
+                .collect(),
+            rss_mid: self.rss_mid,
+        }
     }
-    Ok(Side {
-        name,
-        seconds: started.elapsed().as_secs_f64(),
-        tallies,
-        rss_mid,
-    })
 }
 
 /// A fresh store under `dir` with `lineitem` v1 and v2 (the same files), users and grants.
@@ -384,16 +422,22 @@ async fn verify(store: &str, since: u64, ours: &Side) -> anyhow::Result<Value> {
     }))
 }
 
-/// The whole measurement; prints one JSON object.
+/// The whole measurement; prints one JSON object. The two sides take turns in slices of
+/// `slice` seconds (ours, the peer, the peer, ours, ...) until each has had `seconds`, so that
+/// whatever else the machine does in the meantime falls on both alike.
 pub async fn run(
     dir: &Path,
     clients: usize,
     writers: usize,
     seconds: u64,
+    slice: u64,
     with_peer: bool,
 ) -> anyhow::Result<Value> {
     if writers >= clients {
         bail!("--writers must be fewer than --clients");
+    }
+    if slice == 0 || seconds == 0 {
+        bail!("--seconds and --slice must be at least 1");
     }
     let (store_url, users) = setup(dir, clients, writers).await?;
     let store = Store::open(&store_url, StoreOptions::default()).await?;
@@ -410,15 +454,44 @@ pub async fn run(
         ),
     );
     let logins: Vec<Option<String>> = users.iter().cloned().map(Some).collect();
-    let ours = drive("rollout serve", addr, &logins, writers, seconds).await?;
-    let _ = stop.send(());
-    server.await??;
-    let checked = verify(&store_url, since, &ours).await?;
-
-    let peer = if with_peer {
-        peer(dir, clients, writers, seconds).await?
+    let mut ours = Fleet::connect("rollout serve", addr, &logins, writers).await?;
+    let mut peer = if with_peer {
+        peer(dir, clients - writers).await?
     } else {
         None
+    };
+
+    let rounds = seconds.div_ceil(slice);
+    for round in 0..rounds {
+        let length = slice.min(seconds - round * slice) as f64;
+        let ours_first = round.is_multiple_of(2);
+        if ours_first {
+            ours.drive(length).await?;
+        }
+        if let Some((fleet, _)) = peer.as_mut() {
+            fleet.drive(length).await?;
+        }
+        if !ours_first {
+            ours.drive(length).await?;
+        }
+        // Resident memory half way, to compare with the end: bounded, not growing with time.
+        if round == rounds / 2 {
+            ours.rss_mid = rss().1;
+            if let Some((fleet, _)) = peer.as_mut() {
+                fleet.rss_mid = ours.rss_mid;
+            }
+        }
+    }
+    let _ = stop.send(());
+    server.await??;
+    let ours = ours.side();
+    let checked = verify(&store_url, since, &ours).await?;
+    let peer = match peer {
+        Some((fleet, stop)) => {
+            stop.await?;
+            Some(fleet.side())
+        }
+        None => None,
     };
     let (hwm, rss_end) = rss();
     let ratio = |key: &str| -> Value {
@@ -431,6 +504,7 @@ pub async fn run(
         "clients": clients,
         "writers": writers,
         "seconds": seconds,
+        "slice": slice,
         "ours": ours.summary(),
         "peer": peer.as_ref().map(Side::summary),
         "ratio_p50": ratio("p50_ms"),
@@ -442,14 +516,15 @@ pub async fn run(
     }))
 }
 
+/// What stops the peer's server and waits for it.
+type Stopper = futures::future::BoxFuture<'static, anyhow::Result<()>>;
+
+/// The peer's server on the same files, and `readers` clients connected to it (its readers are
+/// ours; our writers' PROMOTE/ROLLBACK have no counterpart there).
 #[cfg(feature = "flight-peer")]
-async fn peer(
-    dir: &Path,
-    clients: usize,
-    writers: usize,
-    seconds: u64,
-) -> anyhow::Result<Option<Side>> {
+async fn peer(dir: &Path, readers: usize) -> anyhow::Result<Option<(Fleet, Stopper)>> {
     use arrow_flight::flight_service_server::FlightServiceServer;
+    use futures::FutureExt;
     let ctx = datafusion::prelude::SessionContext::new();
     ctx.register_parquet(
         "lineitem",
@@ -470,16 +545,19 @@ async fn peer(
                 },
             ),
     );
-    // The same readers; the writers' PROMOTE/ROLLBACK have no counterpart there.
-    let users: Vec<Option<String>> = vec![None; clients - writers];
-    let side = drive("datafusion-flight-sql-server", addr, &users, 0, seconds).await?;
-    let _ = stop.send(());
-    server.await??;
-    Ok(Some(side))
+    let users: Vec<Option<String>> = vec![None; readers];
+    let fleet = Fleet::connect("datafusion-flight-sql-server", addr, &users, 0).await?;
+    let stopper = async move {
+        let _ = stop.send(());
+        server.await??;
+        Ok(())
+    }
+    .boxed();
+    Ok(Some((fleet, stopper)))
 }
 
 #[cfg(not(feature = "flight-peer"))]
-async fn peer(_: &Path, _: usize, _: usize, _: u64) -> anyhow::Result<Option<Side>> {
+async fn peer(_: &Path, _: usize) -> anyhow::Result<Option<(Fleet, Stopper)>> {
     eprintln!("serve-load: built without --features flight-peer, so no peer side");
     Ok(None)
 }
