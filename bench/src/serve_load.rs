@@ -187,7 +187,11 @@ struct Client {
 
 async fn reader(mut c: Client, until: Instant) -> Client {
     while Instant::now() < until {
-        let sql = if c.tally.next.is_multiple_of(2) { Q6 } else { COUNT };
+        let sql = if c.tally.next.is_multiple_of(2) {
+            Q6
+        } else {
+            COUNT
+        };
         c.tally.next += 1;
         let started = Instant::now();
         match first_value(&mut c.conn, sql).await {

@@ -311,6 +311,34 @@ impl Rollback {
 
     async fn execute_as_named(&self, env: &Env<'_>) -> Result<Outcome> {
         let mut seen = BTreeMap::new();
+        let why = || {
+            format!(
+                "nothing to do: {} already reads '{}'",
+                self.dataset,
+                self.to.as_deref().unwrap_or("?")
+            )
+        };
+        // The reads to report are needed only by a rollback that undoes something; with no
+        // candidate they would be every read ever recorded, paid again by each release manager
+        // who repeats a ROLLBACK that is refused or has nothing to do. So when the state seen
+        // has nothing to undo, the commit is first tried without them: it refuses or answers
+        // from the latest state as it would with them, and only if that state has something to
+        // undo after all is the rollback planned again, with the reads.
+        if !matches!(
+            self.plan(&env.store.state(), &mut BTreeMap::new(), &[]),
+            Ok(Some(_))
+        ) {
+            let mut undo = false;
+            let outcome = env
+                .commit(|state| {
+                    undo = self.plan(state, &mut BTreeMap::new(), &[])?.is_some();
+                    Ok(None)
+                })
+                .await?;
+            if !undo {
+                return Ok(Outcome::of_commit(outcome, None, why));
+            }
+        }
         // Reads recorded so far (a store whose events cannot be read still rolls back): since
         // the candidates were exposed, when every dataset has one.
         let state = env.store.state();
@@ -345,12 +373,6 @@ impl Rollback {
         let outcome = env
             .commit(|state| self.plan(state, &mut seen, &events))
             .await?;
-        Ok(Outcome::of_commit(outcome, None, || {
-            format!(
-                "nothing to do: {} already reads '{}'",
-                self.dataset,
-                self.to.as_deref().unwrap_or("?")
-            )
-        }))
+        Ok(Outcome::of_commit(outcome, None, why))
     }
 }

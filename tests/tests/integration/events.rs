@@ -13,7 +13,7 @@ use datafusion_rollout::store::{
     Arm, CountingStore, Event, ReadEvent, object_store_for, register_object_store, resolve_location,
 };
 
-use crate::common::{Fixture, run};
+use crate::common::{Fixture, run, try_run};
 
 fn day(days_ago: i64) -> NaiveDate {
     Utc::now().date_naive() - TimeDelta::days(days_ago)
@@ -224,4 +224,48 @@ async fn two_vacuums_at_once_compact_a_day_once() {
     let left = files(&folder(&fx, d));
     assert_eq!(left, ["compacted-000001.parquet"], "{left:?}");
     assert_eq!(snapshot(&fx.store()).await, before);
+}
+
+/// A ROLLBACK refused for having nothing to undo (no candidate, no earlier stable version)
+/// answers without reading the events: with no candidate, the reads it would report are every
+/// read ever recorded. One that undoes a candidate still reads them and reports who read it.
+#[tokio::test]
+async fn a_rollback_with_nothing_to_undo_reads_no_events() {
+    let fx = Fixture::new().await;
+    let setup = fx.orders(None).await;
+    run(&setup, "CREATE COHORT canary MEMBERS ('alice')").await;
+    write_object(&fx, day(1), "0000000000001-a.jsonl", &["old".into()], "");
+    let prefix = resolve_location(&format!("{}/", fx.store()), true).unwrap();
+    let counting = Arc::new(CountingStore::new(object_store_for(&prefix).unwrap()));
+    register_object_store(&prefix, counting.clone());
+    let rc = RolloutContext::open(&fx.store()).await.unwrap();
+    let nothing = "nothing to roll back: orders has no candidate and no earlier stable version";
+
+    counting.start_trace();
+    let refused = try_run(&rc, "ROLLBACK orders").await.unwrap_err();
+    let trace = counting.take_trace();
+    assert!(refused.to_string().contains(nothing), "{refused}");
+    assert!(
+        !trace.iter().any(|r| r.contains("_rollout_events")),
+        "{trace:?}"
+    );
+    assert!(!trace.is_empty(), "the log was read: {trace:?}");
+
+    run(&setup, "PROMOTE orders TO 'v2' FOR COHORT canary").await;
+    let alice = fx.open(Some("alice")).await;
+    run(&alice, "SELECT count(*) FROM orders").await;
+    alice.flush_events().await.unwrap();
+    counting.start_trace();
+    let out = run(&rc, "ROLLBACK orders").await;
+    let trace = counting.take_trace();
+    assert!(
+        out.contains("'v2' was read by 1 consumer(s) in 1 query"),
+        "the blast radius is still reported: {out}"
+    );
+    assert!(
+        trace.iter().any(|r| r.contains("_rollout_events")),
+        "{trace:?}"
+    );
+    let refused = try_run(&rc, "ROLLBACK orders").await.unwrap_err();
+    assert!(refused.to_string().contains(nothing), "{refused}");
 }
