@@ -44,8 +44,6 @@ struct Tally {
     committed: Vec<u64>,
     refused: u64,
     unchanged: u64,
-    /// Which statement comes next (readers and writers alternate two).
-    next: usize,
 }
 
 /// How one side went.
@@ -53,7 +51,6 @@ struct Side {
     name: &'static str,
     seconds: f64,
     tallies: Vec<(String, Tally)>,
-    rss_mid: Option<u64>,
 }
 
 impl Side {
@@ -97,7 +94,6 @@ impl Side {
             "commits": self.tallies.iter().map(|(_, t)| t.committed.len()).sum::<usize>(),
             "refused": self.tallies.iter().map(|(_, t)| t.refused).sum::<u64>(),
             "unchanged": self.tallies.iter().map(|(_, t)| t.unchanged).sum::<u64>(),
-            "rss_mid_bytes": self.rss_mid,
         })
     }
 }
@@ -182,17 +178,15 @@ struct Client {
     label: String,
     conn: FlightSqlServiceClient<Channel>,
     writes: bool,
+    /// Which of its two statements comes next, across slices.
+    next: usize,
     tally: Tally,
 }
 
 async fn reader(mut c: Client, until: Instant) -> Client {
     while Instant::now() < until {
-        let sql = if c.tally.next.is_multiple_of(2) {
-            Q6
-        } else {
-            COUNT
-        };
-        c.tally.next += 1;
+        let sql = if c.next.is_multiple_of(2) { Q6 } else { COUNT };
+        c.next += 1;
         let started = Instant::now();
         match first_value(&mut c.conn, sql).await {
             Ok(_) => c
@@ -211,8 +205,8 @@ async fn writer(mut c: Client, until: Instant) -> Client {
         "ROLLBACK lineitem REASON 'load test'",
     ];
     while Instant::now() < until {
-        let sql = statements[c.tally.next % 2];
-        c.tally.next += 1;
+        let sql = statements[c.next % 2];
+        c.next += 1;
         let started = Instant::now();
         let outcome = first_value(&mut c.conn, sql).await;
         c.tally
@@ -236,7 +230,6 @@ struct Fleet {
     name: &'static str,
     clients: Vec<Client>,
     seconds: f64,
-    rss_mid: Option<u64>,
 }
 
 impl Fleet {
@@ -259,7 +252,8 @@ impl Fleet {
             clients.push(Client {
                 label: user.clone().unwrap_or_else(|| format!("client{i}")),
                 conn,
-                writes: i < writers && user.is_some(),
+                writes: i < writers,
+                next: 0,
                 tally: Tally::default(),
             });
         }
@@ -267,7 +261,6 @@ impl Fleet {
             name,
             clients,
             seconds: 0.0,
-            rss_mid: None,
         })
     }
 
@@ -302,7 +295,6 @@ impl Fleet {
                 .into_iter()
                 .map(|c| (c.label, c.tally))
                 .collect(),
-            rss_mid: self.rss_mid,
         }
     }
 }
@@ -466,6 +458,7 @@ pub async fn run(
     };
 
     let rounds = seconds.div_ceil(slice);
+    let mut rss_mid = None;
     for round in 0..rounds {
         let length = slice.min(seconds - round * slice) as f64;
         let ours_first = round.is_multiple_of(2);
@@ -478,12 +471,10 @@ pub async fn run(
         if !ours_first {
             ours.drive(length).await?;
         }
-        // Resident memory half way, to compare with the end: bounded, not growing with time.
+        // Resident memory half way (both sides are in this process), to compare with the
+        // end: bounded, not growing with time.
         if round == rounds / 2 {
-            ours.rss_mid = rss().1;
-            if let Some((fleet, _)) = peer.as_mut() {
-                fleet.rss_mid = ours.rss_mid;
-            }
+            rss_mid = rss().1;
         }
     }
     let _ = stop.send(());
@@ -515,6 +506,7 @@ pub async fn run(
         "ratio_p99": ratio("p99_ms"),
         "ratio_reads_per_s": ratio("reads_per_s"),
         "commits": checked,
+        "rss_mid_bytes": rss_mid,
         "rss_end_bytes": rss_end,
         "rss_peak_bytes": hwm,
     }))
