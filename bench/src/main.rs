@@ -12,7 +12,7 @@
 //! rollout-bench paired q6 --dir bench/data/sf1 --versus unrecorded   # the reads ledger's cost
 //! rollout-bench controller --rollouts 100 --rounds 20
 //! rollout-bench events --days 30 --objects 1000 --events 20          # a month of events, compacted or not
-//! rollout-bench latency --data bench/data/sf1/lineitem --rounds 50
+//! rollout-bench latency --data bench/data/sf1/lineitem --data bench/data/sf10/lineitem --rounds 50
 //! rollout-bench history --entries 10,1000,10000 --rounds 30
 //! rollout-bench dashboard --entries 1000 --rounds 20                # pages of a long history
 //! rollout-bench spill-drift --dir bench/data/spill --rows 30000000 --side aggregates  # or profiles --memory-limit 4G
@@ -132,11 +132,11 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         reps: usize,
     },
-    /// PROMOTE (to a cohort) and ROLLBACK latency on a fresh store whose two versions are
-    /// the Parquet files under `data`.
+    /// PROMOTE (to a cohort) and ROLLBACK latency on a fresh store per `--data` folder (its
+    /// two versions are the Parquet files there), round by round across the stores.
     Latency {
-        #[arg(long)]
-        data: PathBuf,
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
         #[arg(long, default_value_t = 50)]
         rounds: usize,
     },

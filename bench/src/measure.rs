@@ -29,19 +29,32 @@ impl Drop for Scratch {
     }
 }
 
-/// `rounds` × (PROMOTE to a cohort, ROLLBACK): the seconds of each.
+/// `rounds` × (PROMOTE `d` to a cohort, ROLLBACK `d`): the seconds of each.
 async fn promote_rollback(
     rc: &RolloutContext,
     rounds: usize,
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    promote_rollback_of(rc, "d", rounds).await
+}
+
+/// `rounds` × (PROMOTE `dataset` to a cohort, ROLLBACK `dataset`): the seconds of each.
+async fn promote_rollback_of(
+    rc: &RolloutContext,
+    dataset: &str,
+    rounds: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let mut promote = Vec::with_capacity(rounds);
     let mut rollback = Vec::with_capacity(rounds);
+    let (up, down) = (
+        format!("PROMOTE {dataset} TO 'v2' FOR COHORT canary"),
+        format!("ROLLBACK {dataset}"),
+    );
     for _ in 0..rounds {
         let t = Instant::now();
-        rc.sql("PROMOTE d TO 'v2' FOR COHORT canary").await?;
+        rc.sql(&up).await?;
         promote.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        rc.sql("ROLLBACK d").await?;
+        rc.sql(&down).await?;
         rollback.push(t.elapsed().as_secs_f64());
     }
     Ok((promote, rollback))
@@ -61,22 +74,52 @@ pub(crate) async fn setup(store: &Path, data: &str) -> anyhow::Result<RolloutCon
     Ok(rc)
 }
 
-pub async fn latency(data: &Path, rounds: usize) -> anyhow::Result<Value> {
+/// PROMOTE and ROLLBACK of one dataset per data folder (`d0`, `d1`, ...: v1 and v2 both its
+/// files), all in one store, measured round by round across the datasets: their commits go to
+/// the same log folder, so the file system's state (ext4 slows down creating files for a while
+/// after many were deleted, by how much depending on the folder's place on the disk) and the
+/// machine's load weigh on every size alike. Only the data differs.
+pub async fn latency(data: &[PathBuf], rounds: usize) -> anyhow::Result<Value> {
     let scratch = Scratch::new("latency")?;
-    let rc = setup(&scratch.0.join("store"), &path_str(data)?).await?;
-    // Warm-up round (first commit pays for lazily built things).
-    promote_rollback(&rc, 2).await?;
-    let (promote, rollback) = promote_rollback(&rc, rounds).await?;
-    let files = std::fs::read_dir(data)?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
-        .count();
-    Ok(json!({
-        "data": path_str(data)?,
-        "files": files,
-        "promote": promote,
-        "rollback": rollback,
-    }))
+    let rc = RolloutContext::open(&path_str(&scratch.0.join("store"))?).await?;
+    rc.sql("CREATE COHORT canary MEMBERS ('alice')").await?;
+    let names: Vec<String> = (0..data.len()).map(|i| format!("d{i}")).collect();
+    for (name, d) in names.iter().zip(data) {
+        rc.sql(&format!("CREATE DATASET {name}")).await?;
+        for v in ["v1", "v2"] {
+            rc.sql(&format!(
+                "REGISTER VERSION '{v}' OF {name} FROM '{}/'",
+                path_str(d)?
+            ))
+            .await?;
+        }
+        rc.sql(&format!("PROMOTE {name} TO 'v1'")).await?;
+        // Warm-up round (first commit pays for lazily built things).
+        promote_rollback_of(&rc, name, 2).await?;
+    }
+    let mut promote = vec![Vec::new(); data.len()];
+    let mut rollback = vec![Vec::new(); data.len()];
+    for _ in 0..rounds {
+        for (i, name) in names.iter().enumerate() {
+            let (p, r) = promote_rollback_of(&rc, name, 1).await?;
+            promote[i].extend(p);
+            rollback[i].extend(r);
+        }
+    }
+    let mut out = Vec::new();
+    for (i, d) in data.iter().enumerate() {
+        let files = std::fs::read_dir(d)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+            .count();
+        out.push(json!({
+            "data": path_str(d)?,
+            "files": files,
+            "promote": promote[i],
+            "rollback": rollback[i],
+        }));
+    }
+    Ok(json!({ "sizes": out }))
 }
 
 /// Opening, PROMOTE and ROLLBACK on one store per history length, all filled first and then

@@ -2,7 +2,9 @@
 //! what is stored now.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
+use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -83,6 +85,27 @@ struct Row<'a> {
     problem: Option<String>,
 }
 
+impl<'a> Row<'a> {
+    /// The verdict on `pin` from what was found at its place.
+    fn of(version: &'a str, pin: &'a PinnedFile, looked: Looked) -> Row<'a> {
+        let (found, status, problem) = match looked {
+            Looked::Found(base, meta) => match describe_change(pin, &meta, &base) {
+                None => (Some(meta), "ok", None),
+                Some(problem) => (Some(meta), "changed", Some(problem)),
+            },
+            Looked::Missing => (None, "missing", Some("is missing".to_string())),
+            Looked::Error(e) => (None, "error", Some(e)),
+        };
+        Row {
+            version,
+            pin,
+            found,
+            status,
+            problem,
+        }
+    }
+}
+
 impl VerifyVersion {
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
         let state = env.store.state();
@@ -91,15 +114,16 @@ impl VerifyVersion {
             Some(v) => vec![state.version(&self.dataset, v)?],
             None => ds.versions.iter().collect(),
         };
-        // One listing per folder: metadata as stored, not through the verifying layer.
-        let mut folders: HashMap<(String, String), Result<Vec<ObjectMeta>, String>> =
-            HashMap::new();
-        let mut rows = Vec::new();
-        for v in versions {
-            for pin in &v.files {
-                rows.push(verify_file(env, &mut folders, &v.id, pin).await);
-            }
-        }
+        let pins: Vec<(&str, &PinnedFile)> = versions
+            .iter()
+            .flat_map(|v| v.files.iter().map(|pin| (v.id.as_str(), pin)))
+            .collect();
+        let looked = look_up(env, pins.iter().map(|(_, pin)| *pin)).await;
+        let rows: Vec<Row<'_>> = pins
+            .iter()
+            .zip(looked)
+            .map(|((version, pin), looked)| Row::of(version, pin, looked))
+            .collect();
         self.frame(env, &rows)
     }
 
@@ -137,7 +161,7 @@ impl VerifyVersion {
 }
 
 /// Refuses `operation` when a pinned file of the version it would serve is missing, changed
-/// or cannot be looked at: one listing per folder of the version, metadata only.
+/// or cannot be looked at (metadata only, see [`look_up`]).
 pub(crate) async fn verify_target(
     env: &Env<'_>,
     operation: &str,
@@ -146,10 +170,9 @@ pub(crate) async fn verify_target(
 ) -> Result<()> {
     let state = env.store.state();
     let v = state.version(dataset, version)?;
-    let mut folders = HashMap::new();
-    for pin in &v.files {
-        let row = verify_file(env, &mut folders, version, pin).await;
-        if let Some(problem) = row.problem {
+    let looked = look_up(env, v.files.iter()).await;
+    for (pin, looked) in v.files.iter().zip(looked) {
+        if let Some(problem) = Row::of(version, pin, looked).problem {
             return Err(Error::refused(Refusal::TargetFilesChanged {
                 operation: operation.to_string(),
                 dataset: dataset.to_string(),
@@ -162,48 +185,167 @@ pub(crate) async fn verify_target(
     Ok(())
 }
 
-async fn verify_file<'a>(
-    env: &Env<'_>,
-    folders: &mut HashMap<(String, String), Result<Vec<ObjectMeta>, String>>,
-    version: &'a str,
-    pin: &'a PinnedFile,
-) -> Row<'a> {
-    let row = |found, status, problem| Row {
-        version,
-        pin,
-        found,
-        status,
-        problem,
-    };
-    let located = Url::parse(&pin.url)
-        .map_err(|e| e.to_string())
-        .and_then(|url| {
-            let base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
-            let path = Path::from_url_path(url.path()).map_err(|e| e.to_string())?;
-            Ok((base, path))
-        });
-    let (base, path) = match located {
-        Ok(found) => found,
-        Err(e) => return row(None, "error", Some(format!("not a valid URL: {e}"))),
-    };
+/// What is stored now at a pinned file's place.
+enum Looked {
+    /// Its metadata, and the store (`scheme://host`) it is in.
+    Found(String, ObjectMeta),
+    Missing,
+    /// It could not be looked at: why.
+    Error(String),
+}
+
+/// Where a pin is: a local file, or an object of a store.
+enum Place {
+    Local(PathBuf, Path),
+    Remote {
+        base: String,
+        folder: Path,
+        path: Path,
+    },
+}
+
+fn place(url: &Url, path: Path) -> Result<Place, String> {
+    if url.scheme() == "file" {
+        let file = url
+            .to_file_path()
+            .map_err(|()| "not a valid URL: not a local path".to_string())?;
+        return Ok(Place::Local(file, path));
+    }
+    let base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
     let parts: Vec<_> = path.parts().collect();
     let folder = Path::from_iter(parts[..parts.len().saturating_sub(1)].iter().cloned());
-    let key = (base.clone(), folder.to_string());
-    if !folders.contains_key(&key) {
-        let listed = list_folder(env, &base, &folder).await;
-        folders.insert(key.clone(), listed);
+    Ok(Place::Remote { base, folder, path })
+}
+
+/// Where each pin is: URLs as parsed once per process by the store (what queries read), or
+/// each on its own when one of them does not parse (that one named in its row).
+fn places<'a>(
+    env: &Env<'_>,
+    pins: impl Iterator<Item = &'a PinnedFile> + Clone,
+) -> Vec<Result<Place, String>> {
+    if let Ok(parsed) = env.store.listing_urls(pins.clone().map(|p| p.url.as_str())) {
+        return parsed
+            .iter()
+            .map(|u| place(u.get_url(), u.prefix().clone()))
+            .collect();
     }
-    match folders.get(&key) {
-        Some(Ok(metas)) => match metas.iter().find(|m| m.location == path) {
-            None => row(None, "missing", Some("is missing".into())),
-            Some(meta) => match describe_change(pin, meta, &base) {
-                None => row(Some(meta.clone()), "ok", None),
-                Some(problem) => row(Some(meta.clone()), "changed", Some(problem)),
+    pins.map(|pin| {
+        let url = Url::parse(&pin.url).map_err(|e| format!("not a valid URL: {e}"))?;
+        let path = Path::from_url_path(url.path()).map_err(|e| format!("not a valid URL: {e}"))?;
+        place(&url, path)
+    })
+    .collect()
+}
+
+/// What is stored now at each pin's place, in the order given, metadata as stored (not through
+/// the verifying layer). Local files: one `stat` each, on one blocking thread. Objects of a
+/// remote store: one listing per folder (a request per 1,000 objects), not one per file.
+async fn look_up<'a>(
+    env: &Env<'_>,
+    pins: impl Iterator<Item = &'a PinnedFile> + Clone,
+) -> Vec<Looked> {
+    let places = places(env, pins);
+    let local: Vec<(usize, PathBuf, Path)> = places
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match p {
+            Ok(Place::Local(file, path)) => Some((i, file.clone(), path.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut looked: Vec<Looked> = places
+        .iter()
+        .map(|p| match p {
+            Err(e) => Looked::Error(e.clone()),
+            Ok(_) => Looked::Missing,
+        })
+        .collect();
+    if !local.is_empty() {
+        let rows: Vec<usize> = local.iter().map(|(i, _, _)| *i).collect();
+        let stats = tokio::task::spawn_blocking(move || {
+            local
+                .into_iter()
+                .map(|(i, file, path)| (i, stat_local(&file, path)))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        match stats {
+            Ok(stats) => {
+                for (i, found) in stats {
+                    looked[i] = found;
+                }
+            }
+            Err(e) => {
+                for i in rows {
+                    looked[i] = Looked::Error(format!("could not be looked at: {e}"));
+                }
+            }
+        }
+    }
+    // Each folder's listing by name, so that a folder of many files is not searched per file.
+    type Listing = Result<HashMap<Path, ObjectMeta>, String>;
+    let mut folders: HashMap<(&str, &Path), Listing> = HashMap::new();
+    for (i, p) in places.iter().enumerate() {
+        let Ok(Place::Remote { base, folder, path }) = p else {
+            continue;
+        };
+        let listing = match folders.entry((base.as_str(), folder)) {
+            Entry::Occupied(listed) => listed.into_mut(),
+            Entry::Vacant(slot) => slot.insert(
+                list_folder(env, base, folder)
+                    .await
+                    .map(|metas| metas.into_iter().map(|m| (m.location.clone(), m)).collect()),
+            ),
+        };
+        looked[i] = match listing {
+            Ok(metas) => match metas.get(path) {
+                Some(meta) => Looked::Found(base.clone(), meta.clone()),
+                None => Looked::Missing,
             },
-        },
-        Some(Err(e)) => row(None, "error", Some(e.clone())),
-        None => row(None, "error", Some("not listed".into())),
+            Err(e) => Looked::Error(e.clone()),
+        };
     }
+    looked
+}
+
+/// A local file's metadata as object_store's local store reports it (symbolic links followed;
+/// the e-tag is inode, mtime in microseconds and size, in hex).
+fn stat_local(file: &std::path::Path, path: Path) -> Looked {
+    match std::fs::metadata(file) {
+        Ok(m) if m.is_file() => {
+            let Ok(modified) = m.modified() else {
+                return Looked::Error("has no modification time".into());
+            };
+            let micros = modified
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_micros();
+            let e_tag = format!("{:x}-{micros:x}-{:x}", inode(&m), m.len());
+            Looked::Found(
+                "file://".into(),
+                ObjectMeta {
+                    location: path,
+                    last_modified: modified.into(),
+                    size: m.len(),
+                    e_tag: Some(e_tag),
+                    version: None,
+                },
+            )
+        }
+        Ok(_) => Looked::Missing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Looked::Missing,
+        Err(e) => Looked::Error(e.to_string()),
+    }
+}
+
+#[cfg(unix)]
+fn inode(m: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(m)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
 }
 
 async fn list_folder(env: &Env<'_>, base: &str, folder: &Path) -> Result<Vec<ObjectMeta>, String> {

@@ -279,13 +279,14 @@ async fn requests_to_open_and_commit_do_not_grow_with_the_history() {
         commit_long, commit_short,
         "PROMOTE + ROLLBACK at 1,010 vs 210 entries"
     );
-    // The log is never listed. PROMOTE lists the folder of the version it would serve (one
-    // folder here) to verify its pinned files; ROLLBACK of the candidate serves the stable
-    // version everyone else reads already (a damaged one must not keep a bad candidate live),
-    // so it verifies nothing, and lists the events of its rollout's days (one folder here)
-    // for its blast radius.
+    // The log is never listed. PROMOTE verifies the pinned files of the version it would
+    // serve; they are local files here, looked at with one `stat` each, not through the store
+    // (a version in a bucket has each of its folders listed once: one request per 1,000).
+    // ROLLBACK of the candidate serves the stable version everyone else reads already (a
+    // damaged one must not keep a bad candidate live), so it verifies nothing, and lists the
+    // events of its rollout's days (one folder here) for its blast radius.
     assert_eq!(open_long.list, 0, "open lists the log: {open_long:?}");
-    assert_eq!(commit_long.list, 2, "commit lists the log: {commit_long:?}");
+    assert_eq!(commit_long.list, 1, "commit lists the log: {commit_long:?}");
 }
 
 /// The store parses each pinned URL once; what it hands back is what DataFusion parses,
@@ -387,4 +388,152 @@ async fn a_store_in_a_folder_with_an_awkward_name_sees_other_processes_commits()
             .join(format!("{:020}.json", 3))
             .is_file()
     );
+}
+
+/// PROMOTE looks at a local version's pinned files with one `stat` each (no listing through
+/// the store): what VERIFY reports of them is what object_store's local store reports
+/// (symbolic links followed), and a modified, missing or replaced file refuses the PROMOTE,
+/// naming it, with nothing committed.
+#[tokio::test]
+async fn local_pins_are_verified_as_the_local_store_reports_them() {
+    use datafusion::arrow::array::{Array, StringArray, UInt64Array};
+    use datafusion::object_store::local::LocalFileSystem;
+    use datafusion::object_store::{ObjectStoreExt, path::Path as OsPath};
+
+    let fx = Fixture::new().await;
+    let rc = fx.orders(Some("zoe")).await;
+    run(&rc, "CREATE COHORT canary MEMBERS ('alice')").await;
+    // v3: one file of its own and one symbolic link to v1's first file.
+    let v3 = fx.path("orders_v3");
+    std::fs::create_dir_all(&v3).unwrap();
+    std::fs::copy(
+        fx.path("orders_v2/part-1.parquet"),
+        v3.join("part-1.parquet"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        fx.path("orders_v1/part-0.parquet"),
+        v3.join("part-0.parquet"),
+    )
+    .unwrap();
+    run(
+        &rc,
+        &format!("REGISTER VERSION 'v3' OF orders FROM '{}/'", v3.display()),
+    )
+    .await;
+
+    let local = LocalFileSystem::new();
+    let batches = rc
+        .sql("VERIFY orders")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut seen = 0;
+    for b in &batches {
+        let text = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone()
+        };
+        let (paths, statuses, e_tags, modified) = (
+            text("path"),
+            text("status"),
+            text("found_e_tag"),
+            text("found_modified"),
+        );
+        let sizes = b.column_by_name("found_size").unwrap();
+        let sizes = sizes.as_any().downcast_ref::<UInt64Array>().unwrap();
+        for i in 0..b.num_rows() {
+            assert_eq!(statuses.value(i), "ok", "{}", paths.value(i));
+            let local_path = paths
+                .value(i)
+                .trim_start_matches("file:")
+                .trim_start_matches('/');
+            let file = OsPath::from_filesystem_path(format!("/{local_path}")).unwrap();
+            let head = local.head(&file).await.unwrap();
+            assert_eq!(Some(e_tags.value(i)), head.e_tag.as_deref(), "{file}");
+            assert!(!sizes.is_null(i));
+            assert_eq!(sizes.value(i), head.size, "{file}");
+            assert_eq!(
+                modified.value(i),
+                head.last_modified
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                "{file}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 6, "v1, v2 and v3 have two files each");
+
+    let refused = |sql: &'static str, expected: &'static str| {
+        let rc = &rc;
+        async move {
+            let before = rc.store().state().sequence;
+            let err = try_run(rc, sql).await.unwrap_err().to_string();
+            assert!(err.contains(expected), "{sql}: {err}");
+            assert!(err.contains("nothing was changed"), "{sql}: {err}");
+            assert_eq!(rc.store().state().sequence, before, "{sql} committed");
+            err
+        }
+    };
+    // Same bytes written again: same size, a new modification time.
+    let file = fx.path("orders_v2/part-1.parquet");
+    let bytes = std::fs::read(&file).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&file, &bytes).unwrap();
+    let err = refused("PROMOTE orders TO 'v2' FOR COHORT canary", "was modified").await;
+    assert!(err.contains("orders_v2/part-1.parquet"), "{err}");
+    // A folder where the file was.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    refused("PROMOTE orders TO 'v2'", "is missing").await;
+    // A symbolic link whose target is gone.
+    std::fs::remove_file(fx.path("orders_v1/part-0.parquet")).unwrap();
+    let err = refused("PROMOTE orders TO 'v3'", "is missing").await;
+    assert!(err.contains("orders_v3/part-0.parquet"), "{err}");
+    let statuses: Vec<String> = verify_rows(&rc).await;
+    assert_eq!(
+        statuses,
+        [
+            "v1 missing",
+            "v1 ok",
+            "v2 ok",
+            "v2 missing",
+            "v3 missing",
+            "v3 ok"
+        ]
+    );
+}
+
+/// `version status` of each row of `VERIFY orders`.
+async fn verify_rows(rc: &RolloutContext) -> Vec<String> {
+    use datafusion::arrow::array::{Array, StringArray};
+    let batches = rc
+        .sql("VERIFY orders")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for b in batches {
+        let column = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone()
+        };
+        let (versions, statuses) = (column("version"), column("status"));
+        for i in 0..b.num_rows() {
+            out.push(format!("{} {}", versions.value(i), statuses.value(i)));
+        }
+    }
+    out
 }
