@@ -7,6 +7,7 @@ use datafusion::arrow::array::{
     ArrayRef, Date32Array, Decimal128Array, Float32Array, Float64Array, Int8Array, Int32Array,
     Int64Array, RecordBatch, TimestampMicrosecondArray, UInt16Array, UInt64Array,
 };
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionStateBuilder;
@@ -86,6 +87,7 @@ fn table() -> RecordBatch {
                 .unwrap(),
             ),
         ),
+        ("wdec", Arc::new(wide_decimals(n))),
         (
             "d",
             Arc::new(Date32Array::from_iter(ints.iter().map(|v| {
@@ -98,6 +100,29 @@ fn table() -> RecordBatch {
         ),
     ];
     RecordBatch::try_from_iter(cols).unwrap()
+}
+
+/// Decimal128(38, 0) values: in the first third of the rows all fit in 64 bits (NULL rows'
+/// slots zero), in the second a NULL row's slot holds one that does not, in the last some valid
+/// values do not either (compared as 128-bit integers, with constants on both sides of 64 bits).
+fn wide_decimals(n: usize) -> Decimal128Array {
+    let values: Vec<i128> = (0..n)
+        .map(|i| match (i * 3 / n, i % 11, i % 7) {
+            (1, 0, _) => i128::MAX,
+            (_, 0, _) => 0,
+            (2, _, 3) => -(1 << 100),
+            (2, _, 5) => 1 << 70,
+            _ => match i % 5 {
+                0 => i128::from(i64::MIN),
+                1 => i128::from(i64::MAX),
+                _ => (i as i128 * 7_919) % 120 - 20,
+            },
+        })
+        .collect();
+    let valid = NullBuffer::from_iter((0..n).map(|i| i % 11 != 0));
+    Decimal128Array::new(values.into(), Some(valid))
+        .with_precision_and_scale(38, 0)
+        .unwrap()
 }
 
 async fn context(fused: bool, partitions: usize) -> SessionContext {
@@ -178,6 +203,19 @@ async fn fused_counts_equal_datafusion_filters_on_every_type_and_edge() {
                 "dec > 0",
                 "dec BETWEEN 0 AND 0.1",
                 "dec <= 0.06",
+            ],
+        ),
+        (
+            "wdec",
+            &[
+                "wdec BETWEEN CAST(-5 AS DECIMAL(38, 0)) AND CAST(50 AS DECIMAL(38, 0))",
+                "wdec > CAST(0 AS DECIMAL(38, 0))",
+                "wdec <= CAST(99 AS DECIMAL(38, 0))",
+                "wdec BETWEEN CAST(-9223372036854775808 AS DECIMAL(38, 0)) \
+                 AND CAST(9223372036854775807 AS DECIMAL(38, 0))",
+                "wdec BETWEEN CAST('-100000000000000000000' AS DECIMAL(38, 0)) \
+                 AND CAST('100000000000000000000' AS DECIMAL(38, 0))",
+                "wdec < CAST('100000000000000000000' AS DECIMAL(38, 0))",
             ],
         ),
         (
