@@ -11,6 +11,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::object_store::path::Path;
 use datafusion::object_store::{ObjectMeta, ObjectStoreExt};
 use futures::TryStreamExt;
 use url::Url;
@@ -82,11 +83,14 @@ pub(super) async fn scan_location(env: &Env<'_>, url: &Url, format: FileFormat) 
         }
     }
     metas.sort_by(|a, b| a.location.cmp(&b.location));
-    let base = store_url.as_str().trim_end_matches('/').to_string();
+    let base = Url::parse(store_url.as_str()).map_err(|e| Error::InvalidLocation {
+        location: url.to_string(),
+        reason: e.to_string(),
+    })?;
     let files: Vec<PinnedFile> = metas
         .iter()
         .map(|m| PinnedFile {
-            url: format!("{base}/{}", m.location),
+            url: object_url(&base, &m.location),
             size: m.size,
             e_tag: m.e_tag.clone(),
             last_modified: m.last_modified,
@@ -119,4 +123,16 @@ pub(super) async fn scan_location(env: &Env<'_>, url: &Url, format: FileFormat) 
         row_count,
         table,
     })
+}
+
+/// The URL of the object at `location` in the store at `base`, each part percent-encoded as
+/// object_store's local store encodes it (`#`, `?`, `%`, spaces, ...), so that parsing it gives
+/// `location` back. (A folder or file named with `#` ended the path there, the rest read as a
+/// fragment; one with `%20` in its name read as a space.)
+fn object_url(base: &Url, location: &Path) -> String {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(location.parts());
+    }
+    url.to_string()
 }

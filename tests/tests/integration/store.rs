@@ -397,18 +397,20 @@ async fn a_store_in_a_folder_with_an_awkward_name_sees_other_processes_commits()
 #[tokio::test]
 async fn local_pins_are_verified_as_the_local_store_reports_them() {
     use datafusion::arrow::array::{Array, StringArray, UInt64Array};
+    use datafusion::datasource::listing::ListingTableUrl;
+    use datafusion::object_store::ObjectStoreExt;
     use datafusion::object_store::local::LocalFileSystem;
-    use datafusion::object_store::{ObjectStoreExt, path::Path as OsPath};
 
     let fx = Fixture::new().await;
     let rc = fx.orders(Some("zoe")).await;
     run(&rc, "CREATE COHORT canary MEMBERS ('alice')").await;
-    // v3: one file of its own and one symbolic link to v1's first file.
-    let v3 = fx.path("orders_v3");
+    // v3, in a folder with an awkward name: one file of its own (another awkward name) and
+    // one symbolic link to v1's first file.
+    let v3 = fx.path("orders v3 100% ü #1 ?x");
     std::fs::create_dir_all(&v3).unwrap();
     std::fs::copy(
         fx.path("orders_v2/part-1.parquet"),
-        v3.join("part-1.parquet"),
+        v3.join("part 1 é%20#?.parquet"),
     )
     .unwrap();
     std::os::unix::fs::symlink(
@@ -422,6 +424,16 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
     )
     .await;
 
+    // Read through its pinned URLs (the files' footers and data, each verified as it opens):
+    // orders 501 to 1,000 of v2's second file and 1 to 500 of v1's first.
+    assert_eq!(
+        scalar(
+            &rc,
+            "SELECT count(*) + sum(order_id) FROM orders VERSION AS OF 'v3'"
+        )
+        .await,
+        (1000 + (1..=1000).sum::<i64>()).to_string()
+    );
     let local = LocalFileSystem::new();
     let batches = rc
         .sql("VERIFY orders")
@@ -450,11 +462,11 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
         let sizes = sizes.as_any().downcast_ref::<UInt64Array>().unwrap();
         for i in 0..b.num_rows() {
             assert_eq!(statuses.value(i), "ok", "{}", paths.value(i));
-            let local_path = paths
-                .value(i)
-                .trim_start_matches("file:")
-                .trim_start_matches('/');
-            let file = OsPath::from_filesystem_path(format!("/{local_path}")).unwrap();
+            // The object's path as DataFusion parses the pinned URL.
+            let file = ListingTableUrl::parse(paths.value(i))
+                .unwrap()
+                .prefix()
+                .clone();
             let head = local.head(&file).await.unwrap();
             assert_eq!(Some(e_tags.value(i)), head.e_tag.as_deref(), "{file}");
             assert!(!sizes.is_null(i));
@@ -495,7 +507,7 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
     // A symbolic link whose target is gone.
     std::fs::remove_file(fx.path("orders_v1/part-0.parquet")).unwrap();
     let err = refused("PROMOTE orders TO 'v3'", "is missing").await;
-    assert!(err.contains("orders_v3/part-0.parquet"), "{err}");
+    assert!(err.contains("/part-0.parquet"), "{err}");
     let statuses: Vec<String> = verify_rows(&rc).await;
     assert_eq!(
         statuses,
@@ -504,8 +516,8 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
             "v1 ok",
             "v2 ok",
             "v2 missing",
-            "v3 missing",
-            "v3 ok"
+            "v3 ok",
+            "v3 missing"
         ]
     );
 }
