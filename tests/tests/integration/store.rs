@@ -388,6 +388,17 @@ async fn a_store_in_a_folder_with_an_awkward_name_sees_other_processes_commits()
             .join(format!("{:020}.json", 3))
             .is_file()
     );
+    // A version written into the store, pinned, verified and read by the other process.
+    run(&writer, "CREATE DATASET d").await;
+    run(
+        &writer,
+        "CREATE VERSION 'v1' OF d AS SELECT value AS id FROM generate_series(1, 100)",
+    )
+    .await;
+    run(&writer, "PROMOTE d TO 'v1'").await;
+    assert_eq!(scalar(&reader, "SELECT sum(id) FROM d").await, "5050");
+    let verified = run(&reader, "VERIFY d").await;
+    assert!(verified.contains("| ok "), "{verified}");
 }
 
 /// PROMOTE looks at a local version's pinned files with one `stat` each (no listing through
