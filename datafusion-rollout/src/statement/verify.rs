@@ -332,9 +332,17 @@ fn stat_local(file: &std::path::Path, path: Path) -> Looked {
                 },
             )
         }
+        // A folder where the file was, or a file where one of its folders was.
         Ok(_) => Looked::Missing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Looked::Missing,
-        Err(e) => Looked::Error(e.to_string()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Looked::Missing
+        }
+        Err(e) => Looked::Error(format!("could not be looked at: {e}")),
     }
 }
 

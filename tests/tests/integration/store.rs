@@ -515,6 +515,10 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
     std::fs::remove_file(&file).unwrap();
     std::fs::create_dir(&file).unwrap();
     refused("PROMOTE orders TO 'v2'", "is missing").await;
+    // A file where the folder of one was.
+    std::fs::remove_dir_all(fx.path("orders_v2")).unwrap();
+    std::fs::write(fx.path("orders_v2"), b"not a folder").unwrap();
+    refused("PROMOTE orders TO 'v2'", "is missing").await;
     // A symbolic link whose target is gone.
     std::fs::remove_file(fx.path("orders_v1/part-0.parquet")).unwrap();
     let err = refused("PROMOTE orders TO 'v3'", "is missing").await;
@@ -525,7 +529,7 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
         [
             "v1 missing",
             "v1 ok",
-            "v2 ok",
+            "v2 missing",
             "v2 missing",
             "v3 ok",
             "v3 missing"
