@@ -435,7 +435,7 @@ def main():
         g10, _, wall = child([BENCH, "gen", "--dir", os.path.join(HERE, "data", "sf10"), "--sf", "10", "--no-store"])
         log(f"  {g10} ({wall:.1f}s)")
         sizes.append(("SF10", g10["lineitem"]))
-    # One process, the sizes' stores taking turns round by round.
+    # One process and one store, the sizes' datasets taking turns round by round.
     cmd = [BENCH, "latency", "--rounds", str(args.latency_rounds)]
     for _, path in sizes:
         cmd += ["--data", path]
