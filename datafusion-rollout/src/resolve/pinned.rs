@@ -240,7 +240,7 @@ impl VerifyingStore {
                 pin.file.e_tag.as_deref().unwrap_or("")
             ),
             Err(_) => return Ok(()),
-            Ok(meta) => match describe_change(&pin.file, meta, &self.base) {
+            Ok(meta) => match describe_change(&pin.file, meta, self.base.starts_with("file://")) {
                 Some(problem) => problem,
                 None => return Ok(()),
             },
@@ -286,14 +286,13 @@ fn plain_head(options: &GetOptions) -> bool {
 /// How `meta` differs from the pin, if it does. Local files are compared by size and
 /// modification time (their e-tag includes the inode, which a copy of the store changes);
 /// remote objects by size and e-tag.
-pub(crate) fn describe_change(pin: &PinnedFile, meta: &ObjectMeta, base: &str) -> Option<String> {
+pub(crate) fn describe_change(pin: &PinnedFile, meta: &ObjectMeta, local: bool) -> Option<String> {
     if meta.size != pin.size {
         return Some(format!(
             "changed size (registered with {} bytes, now {} bytes)",
             pin.size, meta.size
         ));
     }
-    let local = base.starts_with("file://");
     if local || pin.e_tag.is_none() {
         if meta.last_modified != pin.last_modified {
             return Some(format!(

@@ -89,7 +89,8 @@ impl<'a> Row<'a> {
     /// The verdict on `pin` from what was found at its place.
     fn of(version: &'a str, pin: &'a PinnedFile, looked: Looked) -> Row<'a> {
         let (found, status, problem) = match looked {
-            Looked::Found(base, meta) => match describe_change(pin, &meta, &base) {
+            // Local files are compared by modification time, objects by e-tag.
+            Looked::Found { meta, local } => match describe_change(pin, &meta, local) {
                 None => (Some(meta), "ok", None),
                 Some(problem) => (Some(meta), "changed", Some(problem)),
             },
@@ -187,8 +188,11 @@ pub(crate) async fn verify_target(
 
 /// What is stored now at a pinned file's place.
 enum Looked {
-    /// Its metadata, and the store (`scheme://host`) it is in.
-    Found(String, ObjectMeta),
+    /// Its metadata, and whether it is a local file.
+    Found {
+        meta: ObjectMeta,
+        local: bool,
+    },
     Missing,
     /// It could not be looked at: why.
     Error(String),
@@ -244,22 +248,22 @@ async fn look_up<'a>(
     env: &Env<'_>,
     pins: impl Iterator<Item = &'a PinnedFile> + Clone,
 ) -> Vec<Looked> {
-    let places = places(env, pins);
-    let local: Vec<(usize, PathBuf, Path)> = places
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| match p {
-            Ok(Place::Local(file, path)) => Some((i, file.clone(), path.clone())),
-            _ => None,
-        })
-        .collect();
-    let mut looked: Vec<Looked> = places
-        .iter()
-        .map(|p| match p {
-            Err(e) => Looked::Error(e.clone()),
-            Ok(_) => Looked::Missing,
-        })
-        .collect();
+    let mut looked = Vec::new();
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    for (i, place) in places(env, pins).into_iter().enumerate() {
+        looked.push(match place {
+            Err(e) => Looked::Error(e),
+            Ok(Place::Local(file, path)) => {
+                local.push((i, file, path));
+                Looked::Missing
+            }
+            Ok(Place::Remote { base, folder, path }) => {
+                remote.push((i, base, folder, path));
+                Looked::Missing
+            }
+        });
+    }
     if !local.is_empty() {
         let rows: Vec<usize> = local.iter().map(|(i, _, _)| *i).collect();
         let stats = tokio::task::spawn_blocking(move || {
@@ -285,10 +289,7 @@ async fn look_up<'a>(
     // Each folder's listing by name, so that a folder of many files is not searched per file.
     type Listing = Result<HashMap<Path, ObjectMeta>, String>;
     let mut folders: HashMap<(&str, &Path), Listing> = HashMap::new();
-    for (i, p) in places.iter().enumerate() {
-        let Ok(Place::Remote { base, folder, path }) = p else {
-            continue;
-        };
+    for (i, base, folder, path) in &remote {
         let listing = match folders.entry((base.as_str(), folder)) {
             Entry::Occupied(listed) => listed.into_mut(),
             Entry::Vacant(slot) => slot.insert(
@@ -297,9 +298,12 @@ async fn look_up<'a>(
                     .map(|metas| metas.into_iter().map(|m| (m.location.clone(), m)).collect()),
             ),
         };
-        looked[i] = match listing {
+        looked[*i] = match listing {
             Ok(metas) => match metas.get(path) {
-                Some(meta) => Looked::Found(base.clone(), meta.clone()),
+                Some(meta) => Looked::Found {
+                    meta: meta.clone(),
+                    local: false,
+                },
                 None => Looked::Missing,
             },
             Err(e) => Looked::Error(e.clone()),
@@ -321,16 +325,14 @@ fn stat_local(file: &std::path::Path, path: Path) -> Looked {
                 .unwrap_or_default()
                 .as_micros();
             let e_tag = format!("{:x}-{micros:x}-{:x}", inode(&m), m.len());
-            Looked::Found(
-                "file://".into(),
-                ObjectMeta {
-                    location: path,
-                    last_modified: modified.into(),
-                    size: m.len(),
-                    e_tag: Some(e_tag),
-                    version: None,
-                },
-            )
+            let meta = ObjectMeta {
+                location: path,
+                last_modified: modified.into(),
+                size: m.len(),
+                e_tag: Some(e_tag),
+                version: None,
+            };
+            Looked::Found { meta, local: true }
         }
         // A folder where the file was, or a file where one of its folders was.
         Ok(_) => Looked::Missing,

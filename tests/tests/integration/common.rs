@@ -120,6 +120,35 @@ pub async fn scalar(rc: &RolloutContext, sql: &str) -> String {
     datafusion::arrow::util::display::array_value_to_string(batch.column(0), 0).unwrap()
 }
 
+/// The values of `columns` in each row of `sql`'s result, as text (`NULL` for a NULL), joined by
+/// a space.
+pub async fn rows_of(rc: &RolloutContext, sql: &str, columns: &[&str]) -> Vec<String> {
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::util::display::array_value_to_string;
+    let batches = rc.sql(sql).await.unwrap().collect().await.unwrap();
+    let mut out = Vec::new();
+    for b in &batches {
+        let arrays: Vec<_> = columns
+            .iter()
+            .map(|c| {
+                b.column_by_name(c)
+                    .unwrap_or_else(|| panic!("{sql}: no column {c}"))
+            })
+            .collect();
+        for row in 0..b.num_rows() {
+            let values: Vec<String> = arrays
+                .iter()
+                .map(|a| match a.is_null(row) {
+                    true => "NULL".to_string(),
+                    false => array_value_to_string(a, row).unwrap(),
+                })
+                .collect();
+            out.push(values.join(" "));
+        }
+    }
+    out
+}
+
 // ---- child processes ----
 //
 // A test that needs other OS processes runs this test binary again on one helper test. The

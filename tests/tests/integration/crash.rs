@@ -13,7 +13,6 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, StringArray};
 use datafusion_rollout::RolloutContext;
 
 use crate::common::*;
@@ -61,26 +60,9 @@ pub async fn child_role(role: &str, store: &str) {
     }
 }
 
-/// The `status` column of a `VERIFY`.
+/// The `status` and `path` of each row of a `VERIFY`.
 async fn verify_statuses(rc: &RolloutContext) -> Vec<String> {
-    let batches = rc
-        .sql("VERIFY orders")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for b in batches {
-        let paths = b.column_by_name("path").unwrap();
-        let paths = paths.as_any().downcast_ref::<StringArray>().unwrap();
-        let statuses = b.column_by_name("status").unwrap();
-        let statuses = statuses.as_any().downcast_ref::<StringArray>().unwrap();
-        for i in 0..b.num_rows() {
-            out.push(format!("{} {}", statuses.value(i), paths.value(i)));
-        }
-    }
-    out
+    rows_of(rc, "VERIFY orders", &["status", "path"]).await
 }
 
 /// The canonical local path of a `file:` URL or a path.

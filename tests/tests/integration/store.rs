@@ -407,7 +407,6 @@ async fn a_store_in_a_folder_with_an_awkward_name_sees_other_processes_commits()
 /// naming it, with nothing committed.
 #[tokio::test]
 async fn local_pins_are_verified_as_the_local_store_reports_them() {
-    use datafusion::arrow::array::{Array, StringArray, UInt64Array};
     use datafusion::datasource::listing::ListingTableUrl;
     use datafusion::object_store::ObjectStoreExt;
     use datafusion::object_store::local::LocalFileSystem;
@@ -446,52 +445,33 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
         (1000 + (1..=1000).sum::<i64>()).to_string()
     );
     let local = LocalFileSystem::new();
-    let batches = rc
-        .sql("VERIFY orders")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let mut seen = 0;
-    for b in &batches {
-        let text = |name: &str| {
-            b.column_by_name(name)
-                .unwrap()
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap()
-                .clone()
+    let columns = [
+        "status",
+        "path",
+        "found_size",
+        "found_e_tag",
+        "found_modified",
+    ];
+    let rows = rows_of(&rc, "VERIFY orders", &columns).await;
+    assert_eq!(rows.len(), 6, "v1, v2 and v3 have two files each");
+    for row in rows {
+        let [status, path, size, e_tag, modified] = row.splitn(5, ' ').collect::<Vec<_>>()[..]
+        else {
+            panic!("{row}");
         };
-        let (paths, statuses, e_tags, modified) = (
-            text("path"),
-            text("status"),
-            text("found_e_tag"),
-            text("found_modified"),
+        assert_eq!(status, "ok", "{row}");
+        // The object's path as DataFusion parses the pinned URL.
+        let file = ListingTableUrl::parse(path).unwrap().prefix().clone();
+        let head = local.head(&file).await.unwrap();
+        assert_eq!(Some(e_tag), head.e_tag.as_deref(), "{row}");
+        assert_eq!(size, head.size.to_string(), "{row}");
+        assert_eq!(
+            modified,
+            head.last_modified
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            "{row}"
         );
-        let sizes = b.column_by_name("found_size").unwrap();
-        let sizes = sizes.as_any().downcast_ref::<UInt64Array>().unwrap();
-        for i in 0..b.num_rows() {
-            assert_eq!(statuses.value(i), "ok", "{}", paths.value(i));
-            // The object's path as DataFusion parses the pinned URL.
-            let file = ListingTableUrl::parse(paths.value(i))
-                .unwrap()
-                .prefix()
-                .clone();
-            let head = local.head(&file).await.unwrap();
-            assert_eq!(Some(e_tags.value(i)), head.e_tag.as_deref(), "{file}");
-            assert!(!sizes.is_null(i));
-            assert_eq!(sizes.value(i), head.size, "{file}");
-            assert_eq!(
-                modified.value(i),
-                head.last_modified
-                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                "{file}"
-            );
-            seen += 1;
-        }
     }
-    assert_eq!(seen, 6, "v1, v2 and v3 have two files each");
 
     let refused = |sql: &'static str, expected: &'static str| {
         let rc = &rc;
@@ -523,7 +503,7 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
     std::fs::remove_file(fx.path("orders_v1/part-0.parquet")).unwrap();
     let err = refused("PROMOTE orders TO 'v3'", "is missing").await;
     assert!(err.contains("/part-0.parquet"), "{err}");
-    let statuses: Vec<String> = verify_rows(&rc).await;
+    let statuses = rows_of(&rc, "VERIFY orders", &["version", "status"]).await;
     assert_eq!(
         statuses,
         [
@@ -535,32 +515,4 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
             "v3 missing"
         ]
     );
-}
-
-/// `version status` of each row of `VERIFY orders`.
-async fn verify_rows(rc: &RolloutContext) -> Vec<String> {
-    use datafusion::arrow::array::{Array, StringArray};
-    let batches = rc
-        .sql("VERIFY orders")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for b in batches {
-        let column = |name: &str| {
-            b.column_by_name(name)
-                .unwrap()
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap()
-                .clone()
-        };
-        let (versions, statuses) = (column("version"), column("status"));
-        for i in 0..b.num_rows() {
-            out.push(format!("{} {}", versions.value(i), statuses.value(i)));
-        }
-    }
-    out
 }
