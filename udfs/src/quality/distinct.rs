@@ -6,11 +6,13 @@
 //! machinery (`new_group_values`, what its `GROUP BY` uses), keyed by (group, key columns), so
 //! no key costs an allocation of its own. Partial state per group (`List<LargeBinary>`, the
 //! number of rows with all keys non-NULL as `UInt64`, and whether a pair's keys are 128 bits
-//! wide as `Boolean`): numeric keys as a few packed runs of
-//! fixed-width little-endian keys, each run one value, handed over without a copy (a partial
-//! state of an ascending group is its vector); other keys one value per key in Arrow's row
-//! format.
-//! Memory: O(distinct keys), exact, reported to DataFusion's memory pool through `size()`.
+//! wide as `Boolean`): numeric keys as a few runs, each run one value, handed over without a
+//! copy: a whole column's ascending 64-bit keys packed ([`super::packed`]: a run's length
+//! tells its form), other keys as fixed-width little-endian keys (a partial state of an
+//! ascending group is its vector); other keys one value per key in Arrow's row format.
+//! Memory: O(distinct keys), exact (about 2 bytes a key for a whole column's ascending pairs
+//! of an order and a line number, 8 or 16 for others), reported to DataFusion's memory pool
+//! through `size()`.
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::{Buffer, MutableBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::{cast, filter};
-use datafusion::arrow::datatypes::{ArrowNativeType, ToByteSlice};
+use datafusion::arrow::datatypes::ToByteSlice;
 use datafusion::arrow::datatypes::{
     DataType, Field, FieldRef, Float64Type, Int32Type, Int64Type, UInt64Type,
 };
@@ -31,7 +33,8 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
 
 use super::interned::Interned;
-use super::keyset::KeySet;
+use super::keyset::{KeySet, Run, SetKey};
+use super::packed::{Packed, is_packed};
 use super::pairs::{PairSet, narrow, wide};
 use crate::common::{Resize, for_each_row, is_integer, signature, state_field};
 use crate::udaf::UdafCore;
@@ -205,7 +208,7 @@ fn pair_keys(values: &[ArrayRef]) -> Result<Vec<Option<(u64, u64)>>> {
 
 /// A numeric key as hashed (one column's 64 bits, a pair's 64 or 128), and as it travels in the
 /// partial state: runs of little-endian keys, packed.
-trait Key: std::hash::Hash + Ord + Copy + ArrowNativeType {
+trait Key: SetKey + Copy {
     const WIDTH: usize = size_of::<Self>();
     /// The key with its bytes in little-endian order (itself on little-endian machines).
     fn to_le(self) -> Self;
@@ -257,9 +260,15 @@ fn le_bytes<K: Key>(run: ScalarBuffer<K>) -> Buffer {
     }
 }
 
-/// A set's runs as little-endian bytes.
+/// A set's runs as little-endian bytes: plain keys, or packed ones as they are.
 fn runs_of<K: Key>(set: KeySet<K>) -> Vec<Buffer> {
-    set.into_runs().into_iter().map(le_bytes).collect()
+    set.into_runs()
+        .into_iter()
+        .map(|run| match run {
+            Run::Plain(keys) => le_bytes(keys),
+            Run::Packed(p) => p.into_buffer(),
+        })
+        .collect()
 }
 
 /// The groups' sets as state: a list per group of its runs, each run one value of packed
@@ -369,8 +378,8 @@ impl DistinctGroups {
         }
     }
 
-    /// Adds one partial state's runs of packed keys (positions `runs` of the state's values);
-    /// every key merged counts toward `bytes` (runs kept apart hold their duplicates until
+    /// Adds one partial state's runs of keys (positions `runs` of the state's values); what
+    /// the set holds more counts toward `bytes` (runs kept apart hold their duplicates until
     /// counted).
     fn merge_runs<K: Key>(
         bytes: &mut usize,
@@ -378,10 +387,11 @@ impl DistinctGroups {
         values: &LargeBinaryArray,
         runs: std::ops::Range<usize>,
     ) -> Result<()> {
+        let before = set.held_bytes();
         for run in Self::runs::<K>(values, runs)? {
-            *bytes += run.len() * size_of::<K>() * 2;
             set.merge(run);
         }
+        *bytes = (*bytes + set.held_bytes()).saturating_sub(before);
         Ok(())
     }
 
@@ -407,23 +417,32 @@ impl DistinctGroups {
         Ok(())
     }
 
-    /// The state's runs at positions `runs` (NULLs skipped), each checked to be whole keys.
+    /// The state's runs at positions `runs` (NULLs skipped), each checked to be whole keys or,
+    /// for 64-bit keys, a well-formed packed run.
     fn runs<K: Key>(
         values: &LargeBinaryArray,
         runs: std::ops::Range<usize>,
-    ) -> Result<Vec<ScalarBuffer<K>>> {
+    ) -> Result<Vec<Run<K>>> {
         runs.filter(|&i| values.is_valid(i))
             .map(|i| {
-                let packed = values.value(i);
-                if !packed.len().is_multiple_of(K::WIDTH) {
-                    return exec_err!(
-                        "distinct aggregate: corrupt state (a run of {} bytes is not a whole \
-                         number of {}-byte keys)",
-                        packed.len(),
-                        K::WIDTH
-                    );
+                let len = values.value(i).len();
+                if len.is_multiple_of(K::WIDTH) {
+                    return Ok(Run::Plain(Self::run_of::<K>(values, i)));
                 }
-                Ok(Self::run_of::<K>(values, i))
+                if is_packed(len) && K::as_packed(&[]).is_some() {
+                    let offsets = values.value_offsets();
+                    let bytes = values.values().slice_with_length(offsets[i] as usize, len);
+                    return Packed::from_buffer(bytes).map(Run::Packed).map_err(|e| {
+                        DataFusionError::Execution(format!(
+                            "distinct aggregate: corrupt state ({e})"
+                        ))
+                    });
+                }
+                exec_err!(
+                    "distinct aggregate: corrupt state (a run of {len} bytes is not a whole \
+                     number of {}-byte keys)",
+                    K::WIDTH
+                )
             })
             .collect()
     }
@@ -533,10 +552,11 @@ impl GroupsAccumulator for DistinctGroups {
             && values.iter().all(|a| a.null_count() == 0);
         match &mut self.sets {
             Sets::Prim(sets) if whole => {
-                sets[0].reserve_stream();
-                let more = sets[0].extend_slice(&key_bits(first(values)?)?);
+                let before = sets[0].held_bytes();
+                sets[0].start_stream();
+                sets[0].extend_slice(&key_bits(first(values)?)?);
                 rows[0] += group_indices.len() as u64;
-                *bytes += more * size_of::<u64>() * 2;
+                *bytes = (*bytes + sets[0].held_bytes()).saturating_sub(before);
             }
             Sets::Pair(sets) if whole => {
                 let [a, b] = values else {
@@ -544,7 +564,7 @@ impl GroupsAccumulator for DistinctGroups {
                 };
                 let (a, b) = (key_bits(a)?, key_bits(b)?);
                 let before = sets[0].held_bytes();
-                sets[0].reserve_stream();
+                sets[0].start_stream();
                 sets[0].extend(&a, &b);
                 rows[0] += group_indices.len() as u64;
                 *bytes = (*bytes + sets[0].held_bytes()).saturating_sub(before);
@@ -631,7 +651,7 @@ impl GroupsAccumulator for DistinctGroups {
             }
         };
         self.bytes = match &self.sets {
-            Sets::Prim(v) => v.iter().map(|s| s.held() * 16).sum(),
+            Sets::Prim(v) => v.iter().map(KeySet::held_bytes).sum(),
             Sets::Pair(v) => v.iter().map(PairSet::held_bytes).sum(),
             Sets::Interned(_) => 0,
         };
@@ -817,6 +837,56 @@ mod tests {
         // Group 0: rows 1/1 1/2 2/1 3/1 3/1 2/1 0/9 → 7 rows, 5 distinct; group 1: 2/1 1/2.
         let out = fin.evaluate(EmitTo::All).unwrap();
         assert_eq!(out.as_primitive::<Int64Type>().values(), &[2, 0]);
+    }
+
+    /// A whole column's ascending pairs (one group, no NULL) travel packed, count exactly
+    /// merged with themselves and with a wide partial state in either order, and a packed run
+    /// that was changed is refused as corrupt.
+    #[test]
+    fn a_whole_columns_ascending_keys_travel_packed() {
+        let a: Vec<i64> = (1..=2000).flat_map(|o| [o, o, o]).collect();
+        let b: Vec<i64> = (1..=2000).flat_map(|_| [1, 2, 3]).collect();
+        let packed = partial(a.clone(), b, &vec![0; a.len()]);
+        let run = packed[0]
+            .as_list::<i32>()
+            .values()
+            .as_binary::<i64>()
+            .value(0);
+        assert!(is_packed(run.len()), "{} bytes", run.len());
+        assert!(
+            run.len() < a.len() * 3,
+            "{} bytes for {} keys",
+            run.len(),
+            a.len()
+        );
+        // A negative key (wide) and 7/1, which the packed run holds too.
+        let wide_p = partial(vec![-1, 7], vec![1, 1], &[0, 0]);
+        for (states, dup) in [
+            (vec![&packed, &wide_p], 1),
+            (vec![&wide_p, &packed], 1),
+            (vec![&packed, &packed], 6000),
+        ] {
+            let mut fin = pair_groups();
+            for state in states {
+                fin.merge_batch(state, &[0], 1).unwrap();
+            }
+            let out = fin.evaluate(EmitTo::All).unwrap();
+            assert_eq!(out.as_primitive::<Int64Type>().values(), &[dup]);
+        }
+
+        let mut changed = run.to_vec();
+        let at = changed.len() - 20;
+        changed[at] ^= 1;
+        let mut list = ListBuilder::new(LargeBinaryBuilder::new());
+        list.values().append_value(changed);
+        list.append(true);
+        let state: Vec<ArrayRef> = vec![
+            Arc::new(list.finish()),
+            Arc::new(UInt64Array::from(vec![6000])),
+            Arc::new(BooleanArray::from(vec![false])),
+        ];
+        let err = pair_groups().merge_batch(&state, &[0], 1).unwrap_err();
+        assert!(err.to_string().contains("corrupt state"), "{err}");
     }
 
     #[test]

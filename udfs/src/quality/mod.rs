@@ -8,6 +8,7 @@ pub(crate) mod extreme;
 pub(crate) mod freshness;
 mod interned;
 mod keyset;
+mod packed;
 mod pairs;
 pub(crate) mod predicate;
 pub(crate) mod strings;

@@ -11,7 +11,7 @@
 
 use datafusion::arrow::buffer::ScalarBuffer;
 
-use super::keyset::KeySet;
+use super::keyset::{KeySet, Run};
 
 /// Both keys' bits below 2^32.
 const NARROW: u64 = 1 << 32;
@@ -51,12 +51,11 @@ impl PairSet {
         }
     }
 
-    /// The bytes the set holds: each key and the slack of its vector or table (about as much
-    /// again).
+    /// The bytes the set holds ([`KeySet::held_bytes`]).
     pub(crate) fn held_bytes(&self) -> usize {
         match self {
-            PairSet::Narrow(s) => s.held() * 2 * size_of::<u64>(),
-            PairSet::Wide(s) => s.held() * 2 * size_of::<i128>(),
+            PairSet::Narrow(s) => s.held_bytes(),
+            PairSet::Wide(s) => s.held_bytes(),
         }
     }
 
@@ -71,11 +70,11 @@ impl PairSet {
         }
     }
 
-    /// [`KeySet::reserve_stream`], at the width the set has.
-    pub(crate) fn reserve_stream(&mut self) {
+    /// [`KeySet::start_stream`], at the width the set has.
+    pub(crate) fn start_stream(&mut self) {
         match self {
-            PairSet::Narrow(s) => s.reserve_stream(),
-            PairSet::Wide(s) => s.reserve_stream(),
+            PairSet::Narrow(s) => s.start_stream(),
+            PairSet::Wide(s) => s.start_stream(),
         }
     }
 
@@ -96,6 +95,9 @@ impl PairSet {
         if let PairSet::Narrow(s) = self {
             let bits = a.iter().fold(0, |m, &x| m | x) | b.iter().fold(0, |m, &x| m | x);
             if bits < NARROW {
+                if let Some(more) = s.extend_pairs(a, b) {
+                    return more;
+                }
                 let keys: Vec<u64> = a.iter().zip(b).map(|(&a, &b)| (a << 32) | b).collect();
                 return s.extend_slice(&keys);
             }
@@ -104,15 +106,20 @@ impl PairSet {
             .extend(a.iter().zip(b).map(|(&a, &b)| wide(a, b)))
     }
 
-    /// Adds a partial state's run: narrow keys (`is_wide = false`, 8 bytes each) or wide ones.
-    pub(crate) fn merge_narrow(&mut self, run: ScalarBuffer<u64>) {
+    /// Adds a partial state's run: narrow keys (`is_wide = false`, 8 bytes each, or packed)
+    /// or wide ones.
+    pub(crate) fn merge_narrow(&mut self, run: impl Into<Run<u64>>) {
         match self {
             PairSet::Narrow(s) => s.merge(run),
-            PairSet::Wide(s) => s.merge(run.iter().map(|&k| widen(k)).collect()),
+            PairSet::Wide(s) => {
+                let wide: ScalarBuffer<i128> =
+                    run.into().plain().iter().map(|&k| widen(k)).collect();
+                s.merge(wide)
+            }
         }
     }
 
-    pub(crate) fn merge_wide(&mut self, run: ScalarBuffer<i128>) {
+    pub(crate) fn merge_wide(&mut self, run: impl Into<Run<i128>>) {
         self.wide().merge(run)
     }
 }
@@ -163,5 +170,34 @@ mod tests {
         n.merge_wide(ScalarBuffer::from(vec![wide(4, 4), wide(NARROW, 0)]));
         assert!(matches!(n, PairSet::Wide(_)));
         assert_eq!(n.len(), 2);
+    }
+
+    /// A whole column's pairs that ascend are packed from the columns; a batch that does not
+    /// ascend, or starts at or below the last pair, goes the way keys do; always the set of
+    /// pair-by-pair inserts.
+    #[test]
+    fn a_streams_ascending_pairs_are_packed_from_the_columns() {
+        let batches: Vec<(Vec<u64>, Vec<u64>)> = vec![
+            (
+                (1..2000).flat_map(|o| [o, o, o]).collect(),
+                (1..2000).flat_map(|_| [1, 2, 3]).collect(),
+            ),
+            (vec![1999, 2000, 2000], vec![4, 1, 7]),
+            (vec![2000], vec![7]),
+            (vec![2001, 2001, 2002], vec![5, 5, 1]),
+            (vec![2003, 2004], vec![9, 1]),
+        ];
+        let (mut stream, mut single) = (PairSet::default(), PairSet::default());
+        for (i, (a, b)) in batches.iter().enumerate() {
+            stream.start_stream();
+            stream.extend(a, b);
+            for (&a, &b) in a.iter().zip(b) {
+                single.insert(a, b);
+            }
+            let packed = matches!(stream, PairSet::Narrow(KeySet::Packed(_)));
+            assert_eq!(packed, i < 2, "batch {i}");
+            assert_eq!(stream.len(), single.len(), "batch {i}");
+        }
+        assert_eq!(single.len(), 1999 * 3 + 3 + 2 + 2);
     }
 }
