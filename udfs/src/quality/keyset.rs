@@ -13,8 +13,8 @@
 //!
 //! The one group of a whole column's stream keeps its ascending 64-bit keys packed
 //! ([`super::packed`]: about 2 bytes a key for a pair of an order and a line number, instead
-//! of 8) and ships them packed; the final merge decodes a packed run only where its range
-//! overlaps another's.
+//! of 8) and ships them packed; the final merge decodes only the blocks of 128 keys whose
+//! ranges meet another run's.
 //!
 //! Partial states of ascending groups arrive as ascending runs in Arrow buffers, and are kept
 //! as they came, neither copied nor joined: the state's own buffer when it is aligned for the
@@ -124,6 +124,14 @@ impl<K: SetKey> Run<K> {
         match self {
             Run::Plain(r) => Cow::Borrowed(&r[..]),
             Run::Packed(p) => Cow::Owned(p.iter().map(K::from_packed).collect()),
+        }
+    }
+
+    /// Appends the keys to `out`: a plain run's in one copy.
+    fn append_to(&self, out: &mut Vec<K>) {
+        match self {
+            Run::Plain(r) => out.extend_from_slice(r),
+            Run::Packed(p) => out.extend(p.iter().map(K::from_packed)),
         }
     }
 
@@ -418,7 +426,7 @@ impl<K: SetKey> KeySet<K> {
             KeySet::Ascending(v) if v.is_empty() => *self = KeySet::Runs(vec![run]),
             // A joined set (below) takes the runs that come after it by copying them in.
             KeySet::Ascending(v) if v.last().copied() < run.first() && v.len() >= run.len() => {
-                v.extend(run.iter())
+                run.append_to(v)
             }
             KeySet::Ascending(v) => {
                 let own = Run::from(std::mem::take(v));
@@ -431,7 +439,10 @@ impl<K: SetKey> KeySet<K> {
                 // Many runs, each after the one before (partial states of a group read in
                 // order): one ascending vector, which takes the next ones as they come.
                 runs.push(run);
-                let joined: Vec<K> = runs.iter().flat_map(Run::iter).collect();
+                let mut joined = Vec::with_capacity(runs.iter().map(Run::len).sum());
+                for r in runs.iter() {
+                    r.append_to(&mut joined);
+                }
                 *self = KeySet::Ascending(joined);
             }
             _ => {
@@ -1097,6 +1108,14 @@ mod tests {
             assert_eq!(union_len(&runs), low.len(), "{again:?}");
             assert_eq!(union_len(&plain), low.len());
         }
+        // Past MAX_RUNS packed runs in order are joined into one vector, which takes the next.
+        let mut joined = KeySet::<u64>::default();
+        for part in low.chunks(low.len() / (MAX_RUNS + 5)) {
+            for r in stream(&[part.to_vec()]).0.into_runs() {
+                joined.merge(r);
+            }
+        }
+        assert!(matches!(&joined, KeySet::Ascending(v) if v[..] == low[..]));
         // A packed run into a set that has keys, and widened (a pair's set turning wide).
         let mut mixed = KeySet::<u64>::default();
         mixed.insert(2);

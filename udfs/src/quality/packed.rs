@@ -5,9 +5,9 @@
 //! halves: the high halves as offsets from the block's first, the low halves as offsets from
 //! the block's least, each in the fewest whole bytes (0, 1, 2 or 4) that hold the block's
 //! largest offset. A pair's key (an order number above a line number: TPC-H lineitem's primary
-//! key) takes about 2 bytes instead of 8, an id that grows by small steps 1 or 2. Fresh memory
-//! is what a large set costs most (the system faults in and zeroes each page), so holding a
-//! quarter of it is most of what such a check costs over reading its columns.
+//! key) takes about 2 bytes instead of 8, an id that grows by steps of 1 or 2 takes 1. Fresh
+//! memory is what a large set costs most (the system faults in and zeroes each page written),
+//! so a set a quarter the size saves most of that.
 //!
 //! Layout, little-endian:
 //! - each block: its number of keys less one (1 byte); the two widths in bytes (1 byte, the
