@@ -353,14 +353,20 @@ fn stat_in(folder: &std::os::fd::OwnedFd, name: &std::ffi::OsStr, path: Path) ->
     let wanted = StatxFlags::TYPE | StatxFlags::INO | StatxFlags::SIZE | StatxFlags::MTIME;
     match statx(folder, name, AtFlags::empty(), wanted) {
         Ok(st) if FileType::from_raw_mode(st.stx_mode.into()) == FileType::RegularFile => {
+            // Seconds from the epoch (before it if negative), then the nanoseconds after them;
+            // checked, so that no time a file system gives can make this panic.
             let (secs, nanos) = (st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec);
+            let whole = Duration::from_secs(secs.unsigned_abs());
             let modified = if secs >= 0 {
-                UNIX_EPOCH + Duration::new(secs.unsigned_abs(), nanos)
+                UNIX_EPOCH.checked_add(whole)
             } else {
-                UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
-                    + Duration::from_nanos(nanos.into())
+                UNIX_EPOCH.checked_sub(whole)
             };
-            found(path, modified, st.stx_ino, st.stx_size)
+            let modified = modified.and_then(|t| t.checked_add(Duration::from_nanos(nanos.into())));
+            match modified {
+                Some(modified) => found(path, modified, st.stx_ino, st.stx_size),
+                None => Looked::Error(format!("has a modification time out of range ({secs} s)")),
+            }
         }
         Ok(_) => Looked::Missing,
         Err(Errno::NOENT | Errno::NOTDIR) => Looked::Missing,

@@ -423,6 +423,14 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
         v3.join("part 1 é%20#?.parquet"),
     )
     .unwrap();
+    // Its time before 1970 (in seconds and nanoseconds, as the look-up rebuilds it).
+    let before_1970 = std::time::UNIX_EPOCH - std::time::Duration::from_nanos(1_000_250_000_123);
+    std::fs::File::options()
+        .write(true)
+        .open(v3.join("part 1 é%20#?.parquet"))
+        .unwrap()
+        .set_modified(before_1970)
+        .unwrap();
     std::os::unix::fs::symlink(
         fx.path("orders_v1/part-0.parquet"),
         v3.join("part-0.parquet"),
