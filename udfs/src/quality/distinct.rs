@@ -815,6 +815,18 @@ mod tests {
         acc.state(EmitTo::All).unwrap()
     }
 
+    /// The partial state of one group: one run of `bytes`, `rows` rows, `wide` or not.
+    fn one_run_state(bytes: &[u8], rows: u64, wide: bool) -> Vec<ArrayRef> {
+        let mut list = ListBuilder::new(LargeBinaryBuilder::new());
+        list.values().append_value(bytes);
+        list.append(true);
+        vec![
+            Arc::new(list.finish()),
+            Arc::new(UInt64Array::from(vec![rows])),
+            Arc::new(BooleanArray::from(vec![wide])),
+        ]
+    }
+
     #[test]
     fn packed_runs_travel_between_partials_and_count_exactly() {
         // Two partitions with disjoint ascending keys, one with overlapping ones, in 2 groups.
@@ -877,14 +889,7 @@ mod tests {
         let mut changed = run.to_vec();
         let at = changed.len() - 20;
         changed[at] ^= 1;
-        let mut list = ListBuilder::new(LargeBinaryBuilder::new());
-        list.values().append_value(changed);
-        list.append(true);
-        let state: Vec<ArrayRef> = vec![
-            Arc::new(list.finish()),
-            Arc::new(UInt64Array::from(vec![6000])),
-            Arc::new(BooleanArray::from(vec![false])),
-        ];
+        let state = one_run_state(&changed, 6000, false);
         let err = pair_groups().merge_batch(&state, &[0], 1).unwrap_err();
         assert!(err.to_string().contains("corrupt state"), "{err}");
     }
@@ -965,14 +970,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_run_is_an_error_not_a_panic() {
-        let mut list = ListBuilder::new(LargeBinaryBuilder::new());
-        list.values().append_value([0u8; 15]);
-        list.append(true);
-        let state: Vec<ArrayRef> = vec![
-            Arc::new(list.finish()),
-            Arc::new(UInt64Array::from(vec![1])),
-            Arc::new(BooleanArray::from(vec![true])),
-        ];
+        let state = one_run_state(&[0u8; 15], 1, true);
         let err = pair_groups().merge_batch(&state, &[0], 1).unwrap_err();
         assert!(
             err.to_string()

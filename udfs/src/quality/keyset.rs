@@ -23,7 +23,6 @@
 //! keys of the other with a binary search (partitions that read the same ordered files in
 //! another order cost a few searches, not a pass over every key); more by a k-way merge.
 
-use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::hash::Hash;
@@ -116,14 +115,6 @@ impl<K: SetKey> Run<K> {
         match self {
             Run::Plain(r) => Box::new(r.iter().copied()),
             Run::Packed(p) => Box::new(p.iter().map(K::from_packed)),
-        }
-    }
-
-    /// The keys as a slice: a plain run's own, a packed one's decoded.
-    fn keys(&self) -> Cow<'_, [K]> {
-        match self {
-            Run::Plain(r) => Cow::Borrowed(&r[..]),
-            Run::Packed(p) => Cow::Owned(p.iter().map(K::from_packed).collect()),
         }
     }
 
@@ -589,8 +580,13 @@ fn union_len<K: SetKey>(runs: &[Run<K>]) -> usize {
                 pieces_len(group.iter().map(|&(.., r)| r))
             }
             _ => {
-                let keys: Vec<Cow<'_, [K]>> = group.iter().map(|(.., r)| r.keys()).collect();
-                let slices: Vec<&[K]> = keys.iter().map(|k| &k[..]).collect();
+                let slices: Vec<&[K]> = group
+                    .iter()
+                    .filter_map(|(.., r)| match r {
+                        Run::Plain(keys) => Some(&keys[..]),
+                        Run::Packed(_) => None,
+                    })
+                    .collect();
                 group_len(&slices)
             }
         };
@@ -602,7 +598,7 @@ fn union_len<K: SetKey>(runs: &[Run<K>]) -> usize {
 /// A piece of a run: at most [`BLOCK`] of its keys.
 enum Piece<'a, K> {
     Plain(&'a [K]),
-    Packed(&'a Packed, Block),
+    Packed(Block<'a>),
 }
 
 /// The number of distinct keys in the union of runs whose ranges overlap, some of them packed.
@@ -621,7 +617,7 @@ fn pieces_len<'a, K: SetKey + 'a>(runs: impl Iterator<Item = &'a Run<K>>) -> usi
             ),
             Run::Packed(p) => pieces.extend(p.blocks().map(|b| {
                 let range = (K::from_packed(b.first), K::from_packed(b.last));
-                (range.0, range.1, Piece::Packed(p, b))
+                (range.0, range.1, Piece::Packed(b))
             })),
         }
     }
@@ -637,14 +633,14 @@ fn pieces_len<'a, K: SetKey + 'a>(runs: impl Iterator<Item = &'a Run<K>>) -> usi
         }
         n += match &pieces[start..stop] {
             [(.., Piece::Plain(keys))] => keys.len(),
-            [(.., Piece::Packed(_, b))] => b.n,
+            [(.., Piece::Packed(b))] => b.n,
             group => {
                 let keys: Vec<Vec<K>> = group
                     .iter()
                     .map(|(.., piece)| match piece {
                         Piece::Plain(keys) => keys.to_vec(),
-                        Piece::Packed(p, b) => {
-                            let got = p.decode(b, &mut block);
+                        Piece::Packed(b) => {
+                            let got = b.decode(&mut block);
                             block[..got].iter().map(|&k| K::from_packed(k)).collect()
                         }
                     })
@@ -906,7 +902,7 @@ mod tests {
         assert_eq!(unique.len(), perm.len());
         let runs = unique.into_runs();
         assert_eq!(runs.len(), 1);
-        assert!(strictly_ascending(&runs[0].keys()) && runs[0].len() == perm.len());
+        assert!(strictly_ascending(&runs[0].clone().plain()) && runs[0].len() == perm.len());
 
         // Mostly duplicates: 1,000 keys over and over, out of order.
         let mut dup = KeySet::<u64>::default();
@@ -922,7 +918,7 @@ mod tests {
         let runs = dup.into_runs();
         assert_eq!(runs.len(), 1);
         assert_eq!(
-            &runs[0].keys()[..],
+            &runs[0].clone().plain()[..],
             (0..1000).collect::<Vec<u64>>(),
             "sorted to ship"
         );

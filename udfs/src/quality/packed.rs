@@ -126,67 +126,63 @@ where
     put(out, los, lo_min, wl);
 }
 
-/// Where the block at `at` of `blocks` starts and ends, and what it holds.
+/// One block of packed keys, its header read: where it ends, its number of keys, and its first
+/// and last keys (read without decoding the others).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Block {
-    pub(crate) at: usize,
-    /// Its number of keys.
+pub(crate) struct Block<'a> {
     pub(crate) n: usize,
     pub(crate) first: u64,
     pub(crate) last: u64,
     end: usize,
+    widths: (u8, u8),
+    bases: (u32, u32),
+    his: &'a [u8],
+    los: &'a [u8],
 }
 
-/// The block at `at` of `blocks`, its first and last keys read without decoding the others;
-/// `None` if the block does not fit in `blocks`, holds more than [`BLOCK`] keys or has
-/// widths that [`width`] does not give.
-fn block_at(blocks: &[u8], at: usize) -> Option<Block> {
-    let header = blocks.get(at..at + HEADER)?;
-    let n = usize::from(header[0]) + 1;
-    let (wh, wl) = (header[1] & 0xf, header[1] >> 4);
-    if n > BLOCK || ![0, 1, 2, 4].contains(&wh) || ![0, 1, 2, 4].contains(&wl) {
-        return None;
+impl<'a> Block<'a> {
+    /// The block at `at` of `blocks`; `None` if it does not fit in `blocks`, holds more than
+    /// [`BLOCK`] keys or has widths that [`width`] does not give.
+    fn at(blocks: &'a [u8], at: usize) -> Option<Self> {
+        let header = blocks.get(at..at + HEADER)?;
+        let n = usize::from(header[0]) + 1;
+        let (wh, wl) = (header[1] & 0xf, header[1] >> 4);
+        if n > BLOCK || ![0, 1, 2, 4].contains(&wh) || ![0, 1, 2, 4].contains(&wl) {
+            return None;
+        }
+        let (hi0, lo_min) = (u32_at(header, 2), u32_at(header, 6));
+        let hi_at = at + HEADER;
+        let lo_at = hi_at + n * usize::from(wh);
+        let end = lo_at + n * usize::from(wl);
+        let (his, los) = (blocks.get(hi_at..lo_at)?, blocks.get(lo_at..end)?);
+        let key = |i: usize| {
+            let hi = u64::from(hi0.wrapping_add(offset_at(his, wh, i)));
+            hi << 32 | u64::from(lo_min.wrapping_add(offset_at(los, wl, i)))
+        };
+        Some(Block {
+            n,
+            first: key(0),
+            last: key(n - 1),
+            end,
+            widths: (wh, wl),
+            bases: (hi0, lo_min),
+            his,
+            los,
+        })
     }
-    let (hi0, lo_min) = (u32_at(header, 2), u32_at(header, 6));
-    let hi_at = at + HEADER;
-    let lo_at = hi_at + n * usize::from(wh);
-    let end = lo_at + n * usize::from(wl);
-    let (his, los) = (blocks.get(hi_at..lo_at)?, blocks.get(lo_at..end)?);
-    let key = |i: usize| {
-        let hi = u64::from(hi0.wrapping_add(offset_at(his, wh, i)));
-        hi << 32 | u64::from(lo_min.wrapping_add(offset_at(los, wl, i)))
-    };
-    Some(Block {
-        at,
-        n,
-        first: key(0),
-        last: key(n - 1),
-        end,
-    })
-}
 
-/// The block at `at` of `blocks`: its keys written to `out`, their number and where the next
-/// block starts; `None` as [`block_at`].
-fn read_block(blocks: &[u8], at: usize, out: &mut [u64; BLOCK]) -> Option<(usize, usize)> {
-    let header = blocks.get(at..at + HEADER)?;
-    let n = usize::from(header[0]) + 1;
-    let (wh, wl) = (header[1] & 0xf, header[1] >> 4);
-    if n > BLOCK || ![0, 1, 2, 4].contains(&wh) || ![0, 1, 2, 4].contains(&wl) {
-        return None;
+    /// Writes the block's keys to `out`; their number.
+    pub(crate) fn decode(&self, out: &mut [u64; BLOCK]) -> usize {
+        let ((wh, wl), (hi0, lo_min)) = (self.widths, self.bases);
+        let keys = &mut out[..self.n];
+        get(self.his, wh, keys, |k, h| {
+            *k = u64::from(hi0.wrapping_add(h)) << 32;
+        });
+        get(self.los, wl, keys, |k, l| {
+            *k |= u64::from(lo_min.wrapping_add(l))
+        });
+        self.n
     }
-    let (hi0, lo_min) = (u32_at(header, 2), u32_at(header, 6));
-    let hi_at = at + HEADER;
-    let lo_at = hi_at + n * usize::from(wh);
-    let end = lo_at + n * usize::from(wl);
-    let (his, los) = (blocks.get(hi_at..lo_at)?, blocks.get(lo_at..end)?);
-    let keys = &mut out[..n];
-    get(his, wh, keys, |k, h| {
-        *k = u64::from(hi0.wrapping_add(h)) << 32;
-    });
-    get(los, wl, keys, |k, l| {
-        *k |= u64::from(lo_min.wrapping_add(l))
-    });
-    Some((n, end))
 }
 
 /// Strictly ascending keys being packed: the ascending set of a whole column's stream.
@@ -313,7 +309,7 @@ impl Packed {
         let blocks = &bytes[..blocks_len];
         let (mut at, mut count, mut before) = (0, 0u64, None::<u64>);
         while at < blocks_len {
-            let Some(block) = block_at(blocks, at) else {
+            let Some(block) = Block::at(blocks, at) else {
                 return Err(format!("a packed run's block at byte {at} is cut short"));
             };
             let in_order = match before {
@@ -368,19 +364,14 @@ impl Packed {
     }
 
     /// The blocks in order, each with its first and last key (no other key decoded).
-    pub(crate) fn blocks(&self) -> impl Iterator<Item = Block> + '_ {
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = Block<'_>> + '_ {
         let blocks = &self.bytes[..self.blocks_len];
         let mut at = 0;
         std::iter::from_fn(move || {
-            let block = block_at(blocks, at)?;
+            let block = Block::at(blocks, at)?;
             at = block.end;
             Some(block)
         })
-    }
-
-    /// The keys of one of [`Self::blocks`], written to `out`; their number.
-    pub(crate) fn decode(&self, block: &Block, out: &mut [u64; BLOCK]) -> usize {
-        read_block(&self.bytes[..self.blocks_len], block.at, out).map_or(0, |(n, _)| n)
     }
 }
 
@@ -411,8 +402,8 @@ impl Iterator for PackedIter<'_> {
     #[inline]
     fn next(&mut self) -> Option<u64> {
         if self.i == self.n {
-            let (n, next) = read_block(self.blocks, self.at, &mut self.keys)?;
-            (self.n, self.i, self.at) = (n, 0, next);
+            let block = Block::at(self.blocks, self.at)?;
+            (self.n, self.i, self.at) = (block.decode(&mut self.keys), 0, block.end);
         }
         self.i += 1;
         Some(self.keys[self.i - 1])
