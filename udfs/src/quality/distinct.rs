@@ -9,7 +9,10 @@
 //! wide as `Boolean`): numeric keys as a few runs, each run one value, handed over without a
 //! copy: a whole column's ascending 64-bit keys packed ([`super::packed`]: a run's length
 //! tells its form), other keys as fixed-width little-endian keys (a partial state of an
-//! ascending group is its vector); other keys one value per key in Arrow's row format.
+//! ascending group is its vector); other keys one value per key in Arrow's row format. A final
+//! aggregation of one group (no `GROUP BY`: a contract's uniqueness check) keeps those
+//! row-format keys as the partitions send them and counts them once all are in, on every core
+//! ([`count_distinct_rows`]); with more groups they are interned again.
 //! Memory: O(distinct keys), exact (about 2 bytes a key for a whole column's ascending pairs
 //! of an order and a line number, 8 or 16 for others), reported to DataFusion's memory pool
 //! through `size()`.
@@ -32,7 +35,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
 
-use super::interned::Interned;
+use super::interned::{Interned, count_distinct_rows};
 use super::keyset::{KeySet, Run, SetKey};
 use super::packed::{Packed, is_packed};
 use super::pairs::{PairSet, narrow, wide};
@@ -312,6 +315,17 @@ fn sets_as_state(groups: Vec<Vec<Buffer>>) -> Result<ArrayRef> {
     )))
 }
 
+/// What a deferred run of keys holds: its keys' bytes and offsets (a run is a slice of a
+/// partial state and shares its buffers, of which it is counted its own part).
+fn deferred_bytes(run: &LargeBinaryArray) -> usize {
+    let offsets = run.value_offsets();
+    let data = offsets
+        .last()
+        .zip(offsets.first())
+        .map_or(0, |(b, a)| (b - a) as usize);
+    data + size_of_val(offsets)
+}
+
 /// One single-key list per row (empty where `keep` refuses the row or the key is NULL), and
 /// the row's count of complete keys.
 fn keys_as_state<K: Key>(
@@ -351,7 +365,13 @@ impl Sets {
         match self {
             Sets::Prim(v) => v[g].len(),
             Sets::Pair(v) => v[g].len(),
-            Sets::Interned(v) => v.distinct[g] as usize,
+            Sets::Interned(v) => {
+                let deferred = match (g, v.deferred.is_empty()) {
+                    (0, false) => count_distinct_rows(&v.deferred),
+                    _ => 0,
+                };
+                v.distinct[g] as usize + deferred
+            }
         }
     }
 }
@@ -466,15 +486,54 @@ impl DistinctGroups {
             Sets::Prim(v) => emit_to.take_needed(v).iter_mut().map(|s| s.len()).collect(),
             Sets::Pair(v) => emit_to.take_needed(v).iter_mut().map(|s| s.len()).collect(),
             Sets::Interned(v) => {
-                let counts = match emit_to {
+                let mut counts = match emit_to {
                     EmitTo::All => v.distinct.clone(),
                     EmitTo::First(n) => v.distinct[..n.min(v.distinct.len())].to_vec(),
                 };
+                // Deferred keys are group 0's, the only group while there are any.
+                if let Some(first) = counts.first_mut()
+                    && !v.deferred.is_empty()
+                {
+                    *first += count_distinct_rows(&v.deferred) as u64;
+                    v.deferred.clear();
+                }
                 v.take_groups(emit_to)?;
                 counts.into_iter().map(|c| c as usize).collect()
             }
         };
         Ok((counts, rows))
+    }
+
+    /// Interns keys in the row format, each with its group.
+    fn intern_encoded(
+        converter: &RowConverter,
+        interned: &mut Interned,
+        groups: Vec<u64>,
+        keys: &[&[u8]],
+    ) -> Result<()> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let parser = converter.parser();
+        let parsed: Vec<_> = keys.iter().map(|b| parser.parse(b)).collect();
+        let columns = converter.convert_rows(parsed)?;
+        interned.add(groups, &columns)
+    }
+
+    /// Interns the deferred keys of group 0 (before a second group, a key of its own, or a
+    /// state).
+    fn intern_deferred(&mut self) -> Result<()> {
+        let Sets::Interned(interned) = &mut self.sets else {
+            return Ok(());
+        };
+        for run in std::mem::take(&mut interned.deferred) {
+            let keys: Vec<&[u8]> = (0..run.len())
+                .filter(|&i| run.is_valid(i))
+                .map(|i| run.value(i))
+                .collect();
+            Self::intern_encoded(&self.converter, interned, vec![0; keys.len()], &keys)?;
+        }
+        Ok(())
     }
 
     /// Interns the complete keys of the rows `keep` selects, each with its group.
@@ -545,6 +604,7 @@ impl GroupsAccumulator for DistinctGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.resize(total_num_groups);
+        self.intern_deferred()?;
         let (rows, bytes) = (&mut self.rows, &mut self.bytes);
         // One group, every row counted, no NULL key: the keys go in as one stream.
         let whole = total_num_groups == 1
@@ -607,6 +667,7 @@ impl GroupsAccumulator for DistinctGroups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        self.intern_deferred()?;
         let rows = emit_to.take_needed(&mut self.rows);
         let mut list = ListBuilder::new(LargeBinaryBuilder::new());
         let mut wide_runs = vec![false; rows.len()];
@@ -680,7 +741,18 @@ impl GroupsAccumulator for DistinctGroups {
             return exec_err!("distinct aggregate: corrupt state (keys are not large binary)");
         };
         let rows = rows.as_primitive::<UInt64Type>();
-        // Interned keys are gathered from the whole batch and interned at once.
+        // The one group of a final aggregation without GROUP BY (a contract's uniqueness check)
+        // keeps each partition's keys as they came, to count them all at the end on every
+        // core; keys of several groups are gathered from the whole batch and interned at once.
+        let defer = match &self.sets {
+            Sets::Interned(v) => {
+                total_num_groups == 1 && v.distinct.first().is_none_or(|&d| d == 0)
+            }
+            _ => false,
+        };
+        if !defer {
+            self.intern_deferred()?;
+        }
         let mut gathered: (Vec<u64>, Vec<&[u8]>) = (Vec::new(), Vec::new());
         for (row, &g) in group_indices.iter().enumerate() {
             if rows.is_valid(row) {
@@ -698,6 +770,11 @@ impl GroupsAccumulator for DistinctGroups {
                     let is_wide = wide.is_valid(row) && wide.value(row);
                     Self::merge_pair_runs(&mut self.bytes, &mut sets[g], all_keys, range, is_wide)?
                 }
+                Sets::Interned(v) if defer => {
+                    if !range.is_empty() {
+                        v.deferred.push(all_keys.slice(range.start, range.len()));
+                    }
+                }
                 Sets::Interned(_) => {
                     for i in range.filter(|&i| all_keys.is_valid(i)) {
                         gathered.0.push(g as u64);
@@ -706,13 +783,8 @@ impl GroupsAccumulator for DistinctGroups {
                 }
             }
         }
-        if let Sets::Interned(interned) = &mut self.sets
-            && !gathered.0.is_empty()
-        {
-            let parser = self.converter.parser();
-            let parsed: Vec<_> = gathered.1.iter().map(|b| parser.parse(b)).collect();
-            let columns = self.converter.convert_rows(parsed)?;
-            interned.add(gathered.0, &columns)?;
+        if let Sets::Interned(interned) = &mut self.sets {
+            Self::intern_encoded(&self.converter, interned, gathered.0, &gathered.1)?;
         }
         Ok(())
     }
@@ -775,6 +847,7 @@ impl GroupsAccumulator for DistinctGroups {
         let interned = match &self.sets {
             Sets::Interned(v) => {
                 v.values.lock().map(|g| g.size()).unwrap_or(0)
+                    + v.deferred.iter().map(deferred_bytes).sum::<usize>()
                     + v.distinct.capacity() * 8
                     + v.ids.capacity() * 8
             }
@@ -984,5 +1057,126 @@ mod tests {
         ];
         let err = pair_groups().merge_batch(&binary, &[], 0).unwrap_err();
         assert!(err.to_string().contains("not large binary"), "{err}");
+    }
+
+    fn three_key_groups() -> DistinctGroups {
+        let types = [DataType::Int64, DataType::Int64, DataType::Int64];
+        DistinctGroups {
+            duplicates: true,
+            converter: RowConverter::new(types.iter().cloned().map(SortField::new).collect())
+                .unwrap(),
+            sets: Sets::Interned(Interned::new(&types).unwrap()),
+            rows: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Keys (i / 3, i % 3, seed) for `rows`, every 7th row's third key NULL, every 5th row a
+    /// repeat of the row before.
+    fn three_keys(rows: std::ops::Range<i64>, seed: i64) -> Vec<ArrayRef> {
+        let a: Vec<i64> = rows
+            .clone()
+            .map(|i| (i - i64::from(i % 5 == 0)) / 3)
+            .collect();
+        let b: Vec<i64> = rows
+            .clone()
+            .map(|i| (i - i64::from(i % 5 == 0)) % 3)
+            .collect();
+        let c: Vec<Option<i64>> = rows.map(|i| (i % 7 != 0).then_some(seed)).collect();
+        vec![
+            Arc::new(Int64Array::from(a)),
+            Arc::new(Int64Array::from(b)),
+            Arc::new(Int64Array::from(c)),
+        ]
+    }
+
+    /// The (rows, distinct keys) the columns of [`three_keys`] hold, counted here.
+    fn expected(parts: &[Vec<ArrayRef>]) -> (u64, u64) {
+        let mut seen = std::collections::HashSet::new();
+        let mut rows = 0;
+        for cols in parts {
+            let col = |c: usize| cols[c].as_primitive::<Int64Type>();
+            for i in 0..cols[0].len() {
+                if col(2).is_valid(i) {
+                    rows += 1;
+                    seen.insert((col(0).value(i), col(1).value(i), col(2).value(i)));
+                }
+            }
+        }
+        (rows, seen.len() as u64)
+    }
+
+    fn partial_of(cols: &[ArrayRef], groups: &[usize], n: usize) -> Vec<ArrayRef> {
+        let mut acc = three_key_groups();
+        acc.update_batch(cols, groups, None, n).unwrap();
+        acc.state(EmitTo::All).unwrap()
+    }
+
+    /// A final aggregation of one group keeps each partition's keys as they came and counts
+    /// them at the end (on several threads: more keys than one thread takes), exactly: keys
+    /// shared by partitions, repeated within one, NULL keys, the count asked twice in place.
+    #[test]
+    fn three_keys_of_one_group_are_counted_at_the_end_exactly() {
+        let parts = [
+            three_keys(0..150_000, 1),
+            three_keys(100_000..260_000, 1),
+            three_keys(0..90_000, 2),
+        ];
+        let (rows, distinct) = expected(&parts);
+        let mut fin = three_key_groups();
+        for cols in &parts {
+            let state = partial_of(cols, &vec![0; cols[0].len()], 1);
+            fin.merge_batch(&state, &[0], 1).unwrap();
+        }
+        let Sets::Interned(v) = &fin.sets else {
+            unreachable!()
+        };
+        assert_eq!(v.deferred.len(), 3, "every partition's keys deferred");
+        let want = ScalarValue::Int64(Some((rows - distinct) as i64));
+        assert_eq!(fin.evaluate_single().unwrap(), want);
+        assert_eq!(fin.evaluate_single().unwrap(), want, "in place, again");
+        let out = fin.evaluate(EmitTo::All).unwrap();
+        assert_eq!(
+            out.as_primitive::<Int64Type>().values(),
+            &[(rows - distinct) as i64]
+        );
+    }
+
+    /// Deferred keys are interned, and count the same, when a second group arrives, when a key
+    /// is added directly, and when the state is asked for (a spill).
+    #[test]
+    fn deferred_keys_are_interned_when_the_one_group_ends() {
+        let (p1, p2) = (three_keys(0..3_000, 1), three_keys(2_000..4_000, 1));
+        let (s1, s2) = (
+            partial_of(&p1, &[0; 3_000], 1),
+            partial_of(&p2, &[0; 2_000], 1),
+        );
+        let (rows, distinct) = expected(&[p1.clone(), p2.clone()]);
+
+        // A second group.
+        let mut fin = three_key_groups();
+        fin.merge_batch(&s1, &[0], 1).unwrap();
+        let g1 = partial_of(&p2, &[0; 2_000], 1);
+        fin.merge_batch(&g1, &[1], 2).unwrap();
+        fin.merge_batch(&s2, &[0], 2).unwrap();
+        let (r2, d2) = expected(std::slice::from_ref(&p2));
+        let out = fin.evaluate(EmitTo::All).unwrap();
+        assert_eq!(
+            out.as_primitive::<Int64Type>().values(),
+            &[(rows - distinct) as i64, (r2 - d2) as i64]
+        );
+
+        // A key added directly, then the state asked for and merged into another final.
+        let mut fin = three_key_groups();
+        fin.merge_batch(&s1, &[0], 1).unwrap();
+        fin.update_batch(&p2, &[0; 2_000], None, 1).unwrap();
+        let state = fin.state(EmitTo::All).unwrap();
+        let mut last = three_key_groups();
+        last.merge_batch(&state, &[0], 1).unwrap();
+        let out = last.evaluate(EmitTo::All).unwrap();
+        assert_eq!(
+            out.as_primitive::<Int64Type>().values(),
+            &[(rows - distinct) as i64]
+        );
     }
 }
