@@ -12,7 +12,11 @@
 //! ascending group is its vector); other keys one value per key in Arrow's row format. A final
 //! aggregation of one group (no `GROUP BY`: a contract's uniqueness check) keeps those
 //! row-format keys as the partitions send them and counts them once all are in, on every core
-//! ([`count_distinct_rows`]); with more groups they are interned again.
+//! ([`count_distinct_rows`]); with more groups they are interned again. The partial step of
+//! one group stops interning when its first keys hardly repeat (more than 4 in 5 distinct
+//! after [`PROBE_ROWS`] rows, as DataFusion skips a partial `GROUP BY` that does not reduce
+//! its rows): it hands its keys over in the row format as they come, for the final step to
+//! count; past a limit of memory (`raw_bytes_max`) it interns them after all.
 //! Memory: O(distinct keys), exact (about 2 bytes a key for a whole column's ascending pairs
 //! of an order and a line number, 8 or 16 for others), reported to DataFusion's memory pool
 //! through `size()`.
@@ -35,7 +39,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator, Signature, Volatility};
 
-use super::interned::{Interned, count_distinct_rows};
+use super::interned::{Interned, PROBE_ROWS, count_distinct_rows};
 use super::keyset::{KeySet, Run, SetKey};
 use super::packed::{Packed, is_packed};
 use super::pairs::{PairSet, narrow, wide};
@@ -504,6 +508,41 @@ impl DistinctGroups {
         Ok((counts, rows))
     }
 
+    /// The state of the one group whose keys are deferred: its keys as they are, in one list.
+    fn deferred_state(&mut self, emit_to: EmitTo) -> Result<Option<Vec<ArrayRef>>> {
+        let Sets::Interned(interned) = &mut self.sets else {
+            return Ok(None);
+        };
+        if interned.deferred.is_empty()
+            || self.rows.len() != 1
+            || matches!(emit_to, EmitTo::First(0))
+        {
+            return Ok(None);
+        }
+        let runs = std::mem::take(&mut interned.deferred);
+        let runs: Vec<&dyn Array> = runs.iter().map(|r| r as &dyn Array).collect();
+        let keys = datafusion::arrow::compute::concat(&runs)?;
+        let Ok(n) = i32::try_from(keys.len()) else {
+            return exec_err!(
+                "distinct aggregate: {} keys do not fit one state",
+                keys.len()
+            );
+        };
+        let list = ListArray::new(
+            Arc::new(Field::new_list_field(DataType::LargeBinary, true)),
+            OffsetBuffer::new(ScalarBuffer::from(vec![0, n])),
+            keys,
+            None,
+        );
+        let rows = emit_to.take_needed(&mut self.rows);
+        self.bytes = 0;
+        Ok(Some(vec![
+            Arc::new(list),
+            Arc::new(UInt64Array::from(rows)),
+            Arc::new(BooleanArray::from(vec![false])),
+        ]))
+    }
+
     /// Interns keys in the row format, each with its group.
     fn intern_encoded(
         converter: &RowConverter,
@@ -520,18 +559,84 @@ impl DistinctGroups {
         interned.add(groups, &columns)
     }
 
-    /// Interns the deferred keys of group 0 (before a second group, a key of its own, or a
-    /// state).
+    /// Interns the deferred keys of group 0 (before a second group, or a state of several
+    /// groups), and stops deferring a partial step's keys.
     fn intern_deferred(&mut self) -> Result<()> {
-        let Sets::Interned(interned) = &mut self.sets else {
-            return Ok(());
-        };
+        match &mut self.sets {
+            Sets::Interned(interned) => Self::intern_all_deferred(&self.converter, interned),
+            _ => Ok(()),
+        }
+    }
+
+    fn intern_all_deferred(converter: &RowConverter, interned: &mut Interned) -> Result<()> {
+        if interned.raw {
+            (interned.raw, interned.raw_ended) = (false, true);
+        }
         for run in std::mem::take(&mut interned.deferred) {
             let keys: Vec<&[u8]> = (0..run.len())
                 .filter(|&i| run.is_valid(i))
                 .map(|i| run.value(i))
                 .collect();
-            Self::intern_encoded(&self.converter, interned, vec![0; keys.len()], &keys)?;
+            Self::intern_encoded(converter, interned, vec![0; keys.len()], &keys)?;
+        }
+        Ok(())
+    }
+
+    /// The key columns of the rows whose keys are complete and that `opt_filter` keeps.
+    fn complete_keys(
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        if opt_filter.is_none() && values.iter().all(|a| a.null_count() == 0) {
+            return Ok(values.to_vec());
+        }
+        let n = values.first().map_or(0, |a| a.len());
+        let mask = BooleanArray::from_iter((0..n).map(|row| {
+            Some(
+                opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+                    && Self::complete(values, row),
+            )
+        }));
+        values.iter().map(|k| Ok(filter(k, &mask)?)).collect()
+    }
+
+    /// Defers the complete keys of a batch of the one group in the row format, as they are
+    /// (see [`Interned::raw`]); past `raw_bytes_max` of them, interns them after all.
+    fn defer_rows(
+        converter: &RowConverter,
+        interned: &mut Interned,
+        rows: &mut [u64],
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<()> {
+        let keys = Self::complete_keys(values, opt_filter)?;
+        let n = keys.first().map_or(0, |k| k.len());
+        rows[0] += n as u64;
+        if n > 0 {
+            let encoded = converter.convert_columns(&keys)?.try_into_binary()?;
+            let large = cast(&encoded, &DataType::LargeBinary)?;
+            interned.deferred.push(large.as_binary::<i64>().clone());
+        }
+        if interned.deferred.iter().map(deferred_bytes).sum::<usize>() > interned.raw_bytes_max {
+            Self::intern_all_deferred(converter, interned)?;
+        }
+        Ok(())
+    }
+
+    /// After a batch interned for the one group: once [`PROBE_ROWS`] rows are in and more than
+    /// 4 in 5 of them were distinct, the keys so far are deferred and so are the next ones.
+    fn probe(converter: &RowConverter, interned: &mut Interned, rows: u64) -> Result<()> {
+        let distinct = interned.distinct.first().copied().unwrap_or(0);
+        if interned.raw || interned.raw_ended || rows < PROBE_ROWS || distinct * 5 <= rows * 4 {
+            return Ok(());
+        }
+        let (_, keys) = interned.take_groups(EmitTo::All)?;
+        interned.distinct = vec![0];
+        interned.raw = true;
+        if !keys.is_empty() {
+            let encoded = converter.convert_columns(&keys)?.try_into_binary()?;
+            let large = cast(&encoded, &DataType::LargeBinary)?;
+            interned.deferred.push(large.as_binary::<i64>().clone());
         }
         Ok(())
     }
@@ -604,8 +709,10 @@ impl GroupsAccumulator for DistinctGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.resize(total_num_groups);
-        self.intern_deferred()?;
-        let (rows, bytes) = (&mut self.rows, &mut self.bytes);
+        if total_num_groups > 1 {
+            self.intern_deferred()?;
+        }
+        let (rows, bytes, converter) = (&mut self.rows, &mut self.bytes, &self.converter);
         // One group, every row counted, no NULL key: the keys go in as one stream.
         let whole = total_num_groups == 1
             && opt_filter.is_none()
@@ -645,8 +752,16 @@ impl GroupsAccumulator for DistinctGroups {
                     }
                 });
             }
+            Sets::Interned(interned)
+                if total_num_groups == 1 && (interned.raw || !interned.deferred.is_empty()) =>
+            {
+                Self::defer_rows(converter, interned, rows, values, opt_filter)?;
+            }
             Sets::Interned(interned) => {
                 Self::intern_rows(interned, rows, values, group_indices, opt_filter)?;
+                if total_num_groups == 1 {
+                    Self::probe(converter, interned, rows[0])?;
+                }
             }
         }
         Ok(())
@@ -667,6 +782,9 @@ impl GroupsAccumulator for DistinctGroups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        if let Some(state) = self.deferred_state(emit_to)? {
+            return Ok(state);
+        }
         self.intern_deferred()?;
         let rows = emit_to.take_needed(&mut self.rows);
         let mut list = ListBuilder::new(LargeBinaryBuilder::new());
@@ -1177,6 +1295,106 @@ mod tests {
         assert_eq!(
             out.as_primitive::<Int64Type>().values(),
             &[(rows - distinct) as i64]
+        );
+    }
+
+    /// Feeds `cols` to a partial step of one group in batches of 8,192 rows, as a scan does.
+    fn fed(cols: &[ArrayRef]) -> DistinctGroups {
+        let mut acc = three_key_groups();
+        let n = cols[0].len();
+        for start in (0..n).step_by(8_192) {
+            let len = (n - start).min(8_192);
+            let batch: Vec<ArrayRef> = cols.iter().map(|c| c.slice(start, len)).collect();
+            acc.update_batch(&batch, &vec![0; len], None, 1).unwrap();
+        }
+        acc
+    }
+
+    fn interned(acc: &DistinctGroups) -> &Interned {
+        match &acc.sets {
+            Sets::Interned(v) => v,
+            _ => unreachable!(),
+        }
+    }
+
+    /// A partial step whose first keys hardly repeat stops interning and hands its keys over
+    /// as they are (the later ones repeating earlier ones included): the counts are exact in
+    /// the partial step itself, through a final step, and merged with another partition's.
+    /// Keys that repeat from the start stay interned.
+    #[test]
+    fn a_partial_step_of_distinct_keys_defers_them_and_counts_exactly() {
+        // Distinct for the first 150,000 rows, then the first 60,000 again.
+        let mut cols = three_keys(0..150_000, 1);
+        let again = three_keys(0..60_000, 1);
+        for (c, a) in cols.iter_mut().zip(&again) {
+            *c = datafusion::arrow::compute::concat(&[c.as_ref(), a.as_ref()]).unwrap();
+        }
+        let other = three_keys(140_000..200_000, 1);
+        let (rows, distinct) = expected(&[cols.clone(), other.clone()]);
+        let (own_rows, own_distinct) = expected(std::slice::from_ref(&cols));
+
+        let mut acc = fed(&cols);
+        assert!(interned(&acc).raw, "distinct keys: not interned");
+        let want = ScalarValue::Int64(Some((own_rows - own_distinct) as i64));
+        assert_eq!(acc.evaluate_single().unwrap(), want);
+
+        let state = fed(&cols).state(EmitTo::All).unwrap();
+        // Those interned before the probe once each, the others as they came.
+        let handed = state[0].as_list::<i32>().value_length(0) as u64;
+        assert!(handed > own_distinct && handed < own_rows, "{handed}");
+        let other_state = fed(&other).state(EmitTo::All).unwrap();
+        let mut fin = three_key_groups();
+        fin.merge_batch(&state, &[0], 1).unwrap();
+        fin.merge_batch(&other_state, &[0], 1).unwrap();
+        let out = fin.evaluate(EmitTo::All).unwrap();
+        assert_eq!(
+            out.as_primitive::<Int64Type>().values(),
+            &[(rows - distinct) as i64]
+        );
+
+        // Keys that repeat from the start: interned, as before.
+        let few: Vec<ArrayRef> = three_keys(0..150_000, 1)
+            .iter()
+            .map(|c| {
+                let c = c.as_primitive::<Int64Type>();
+                Arc::new(c.unary::<_, Int64Type>(|v| v % 1_000)) as ArrayRef
+            })
+            .collect();
+        let acc = fed(&few);
+        assert!(!interned(&acc).raw && interned(&acc).deferred.is_empty());
+    }
+
+    /// Deferred keys past the partial step's limit, or a second group, are interned after all
+    /// and count the same; the step does not defer again.
+    #[test]
+    fn a_partial_step_interns_its_deferred_keys_past_its_limit_or_a_second_group() {
+        let cols = three_keys(0..200_000, 1);
+        let (rows, distinct) = expected(std::slice::from_ref(&cols));
+        let want = ScalarValue::Int64(Some((rows - distinct) as i64));
+
+        let mut acc = three_key_groups();
+        if let Sets::Interned(v) = &mut acc.sets {
+            v.raw_bytes_max = 1 << 20;
+        }
+        for start in (0..200_000).step_by(8_192) {
+            let len = (200_000 - start).min(8_192);
+            let batch: Vec<ArrayRef> = cols.iter().map(|c| c.slice(start, len)).collect();
+            acc.update_batch(&batch, &vec![0; len], None, 1).unwrap();
+        }
+        let v = interned(&acc);
+        assert!(v.raw_ended && !v.raw && v.deferred.is_empty());
+        assert_eq!(acc.evaluate_single().unwrap(), want);
+
+        let mut acc = fed(&cols);
+        assert!(interned(&acc).raw);
+        let extra = three_keys(0..10, 9);
+        acc.update_batch(&extra, &[1; 10], None, 2).unwrap();
+        assert!(interned(&acc).raw_ended);
+        let out = acc.evaluate(EmitTo::All).unwrap();
+        let (r1, d1) = expected(std::slice::from_ref(&extra));
+        assert_eq!(
+            out.as_primitive::<Int64Type>().values(),
+            &[(rows - distinct) as i64, (r1 - d1) as i64]
         );
     }
 }

@@ -29,7 +29,23 @@ pub(crate) struct Interned {
     /// not yet interned: counted at the end by [`count_distinct_rows`], on several threads.
     /// Only while there is one group and no key was interned (see `DistinctGroups`).
     pub(crate) deferred: Vec<LargeBinaryArray>,
+    /// The partial step of one group stopped interning: its first keys hardly repeated, so
+    /// its keys are deferred as they come, for the final step to count (as DataFusion skips a
+    /// partial `GROUP BY` that does not reduce its rows).
+    pub(crate) raw: bool,
+    /// Interning was taken up again (a second group, or more deferred keys than
+    /// `raw_bytes_max`); keys are not deferred by the partial step again.
+    pub(crate) raw_ended: bool,
+    /// [`RAW_BYTES_MAX`] (smaller in tests).
+    pub(crate) raw_bytes_max: usize,
 }
+
+/// Rows of one group interned before the partial step judges whether its keys repeat.
+pub(crate) const PROBE_ROWS: u64 = 100_000;
+
+/// Deferred keys a partial step holds before it interns them after all: keys that stopped
+/// being distinct after the probe cost no more memory than this.
+pub(crate) const RAW_BYTES_MAX: usize = 256 << 20;
 
 impl std::fmt::Debug for Interned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,6 +76,9 @@ impl Interned {
             distinct: Vec::new(),
             ids: Vec::new(),
             deferred: Vec::new(),
+            raw: false,
+            raw_ended: false,
+            raw_bytes_max: RAW_BYTES_MAX,
         })
     }
 
