@@ -18,8 +18,9 @@
 //! its rows): it hands its keys over in the row format as they come, for the final step to
 //! count; past a limit of memory (`raw_bytes_max`) it interns them after all.
 //! Memory: O(distinct keys), exact (about 2 bytes a key for a whole column's ascending pairs
-//! of an order and a line number, 8 or 16 for others), reported to DataFusion's memory pool
-//! through `size()`.
+//! of an order and a line number, 8 or 16 for others; a partial step that hands its keys over
+//! as they come holds every row's key, up to `raw_bytes_max`), reported to DataFusion's memory
+//! pool through `size()`; the final count's hashes and sets, while it runs, are not.
 
 use std::sync::Arc;
 
