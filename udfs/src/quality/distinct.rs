@@ -614,9 +614,7 @@ impl DistinctGroups {
         let n = keys.first().map_or(0, |k| k.len());
         rows[0] += n as u64;
         if n > 0 {
-            let encoded = converter.convert_columns(&keys)?.try_into_binary()?;
-            let large = cast(&encoded, &DataType::LargeBinary)?;
-            interned.deferred.push(large.as_binary::<i64>().clone());
+            Self::defer_columns(converter, interned, &keys)?;
         }
         if interned.deferred.iter().map(deferred_bytes).sum::<usize>() > interned.raw_bytes_max {
             Self::intern_all_deferred(converter, interned)?;
@@ -635,10 +633,20 @@ impl DistinctGroups {
         interned.distinct = vec![0];
         interned.raw = true;
         if !keys.is_empty() {
-            let encoded = converter.convert_columns(&keys)?.try_into_binary()?;
-            let large = cast(&encoded, &DataType::LargeBinary)?;
-            interned.deferred.push(large.as_binary::<i64>().clone());
+            Self::defer_columns(converter, interned, &keys)?;
         }
+        Ok(())
+    }
+
+    /// Defers keys given as their columns, encoded in the row format.
+    fn defer_columns(
+        converter: &RowConverter,
+        interned: &mut Interned,
+        keys: &[ArrayRef],
+    ) -> Result<()> {
+        let encoded = converter.convert_columns(keys)?.try_into_binary()?;
+        let large = cast(&encoded, &DataType::LargeBinary)?;
+        interned.deferred.push(large.as_binary::<i64>().clone());
         Ok(())
     }
 
