@@ -96,6 +96,18 @@ pub(crate) struct CheckSpec {
     /// A live expectation's trailing window (`WINDOW INTERVAL`), in seconds; `None` is the
     /// current stage.
     pub window_seconds: Option<u64>,
+    /// A column rule whose value the files' statistics may give without a scan.
+    pub settle: Option<Settle>,
+}
+
+/// A row check of a column rule, as the statistics of a version's files can settle it
+/// (`super::statistics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Settle {
+    /// `NOT NULL`: the column's null count.
+    NullCount { column: String },
+    /// `CHECK (condition)`: no row can fail the condition (a count of 0).
+    NoViolation { condition: String },
 }
 
 impl CheckSpec {
@@ -109,6 +121,15 @@ impl CheckSpec {
             warn_when: None,
             interval: false,
             window_seconds: None,
+            settle: None,
+        }
+    }
+
+    /// The same check, which the files' statistics may settle as `settle` says.
+    fn settled_by(self, settle: Settle) -> Self {
+        CheckSpec {
+            settle: Some(settle),
+            ..self
         }
     }
 
@@ -231,14 +252,19 @@ pub(crate) fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
             ));
         }
         if rule.not_null {
-            out.push(CheckSpec::plain(
-                "not_null".into(),
-                Some(rule.column.clone()),
-                CheckKind::Metric {
-                    sql: format!("null_count({col})"),
-                },
-                zero.clone(),
-            ));
+            out.push(
+                CheckSpec::plain(
+                    "not_null".into(),
+                    Some(rule.column.clone()),
+                    CheckKind::Metric {
+                        sql: format!("null_count({col})"),
+                    },
+                    zero.clone(),
+                )
+                .settled_by(Settle::NullCount {
+                    column: rule.column.clone(),
+                }),
+            );
         }
         if rule.unique {
             out.push(CheckSpec::plain(
@@ -251,17 +277,22 @@ pub(crate) fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
             ));
         }
         for c in &rule.checks {
-            out.push(CheckSpec::plain(
-                format!("check ({c})"),
-                Some(rule.column.clone()),
-                CheckKind::Metric {
-                    // SQL's CHECK: a row fails when the condition is false (NULL passes, as
-                    // FILTER drops the NULL of `NOT NULL`). `NOT` is one bitwise kernel where
-                    // `IS FALSE` compares row by row, and it refuses a non-boolean condition.
-                    sql: format!("count(*) FILTER (WHERE NOT ({c}))"),
-                },
-                zero.clone(),
-            ));
+            out.push(
+                CheckSpec::plain(
+                    format!("check ({c})"),
+                    Some(rule.column.clone()),
+                    CheckKind::Metric {
+                        // SQL's CHECK: a row fails when the condition is false (NULL passes, as
+                        // FILTER drops the NULL of `NOT NULL`). `NOT` is one bitwise kernel where
+                        // `IS FALSE` compares row by row, and it refuses a non-boolean condition.
+                        sql: format!("count(*) FILTER (WHERE NOT ({c}))"),
+                    },
+                    zero.clone(),
+                )
+                .settled_by(Settle::NoViolation {
+                    condition: c.clone(),
+                }),
+            );
         }
     }
     for e in &contract.expectations {
@@ -285,6 +316,7 @@ pub(crate) fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
                 warn_when: e.warn_when.clone(),
                 interval: false,
                 window_seconds: e.window_seconds,
+                settle: None,
             });
             continue;
         }
@@ -326,6 +358,7 @@ pub(crate) fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
             warn_when: e.warn_when.clone(),
             interval: e.interval,
             window_seconds: None,
+            settle: None,
         });
     }
     Ok(out)

@@ -23,6 +23,7 @@ use super::compile::{CheckKind, CheckSpec, IS_CANDIDATE, compile};
 pub(crate) use super::profile::pinned_table;
 use super::profile::{self, Stat, VersionKey};
 use super::result::{CheckResult, CheckStatus};
+use super::statistics::{Settled, settled_by_statistics};
 use crate::catalog::Contract;
 use crate::catalog::{ColumnDef, State, schema_from_columns};
 use crate::error::{Error, Result};
@@ -39,19 +40,22 @@ pub(crate) struct Target {
     pub profile: Option<VersionKey>,
 }
 
-/// The queries a contract runs (metrics over the candidate; drift over baseline ∪ candidate,
-/// except the drift metrics in `profiled`, which the versions' profiles answer).
+/// The queries a contract runs (metrics over the candidate; drift over baseline ∪ candidate),
+/// except the drift metrics in `profiled`, which the versions' profiles answer, and the checks
+/// in `settled`, which the candidate's file statistics answer.
 pub(crate) fn contract_queries(
     specs: &[CheckSpec],
     candidate: &Target,
     baseline: Option<&Target>,
     profiled: &[ProfiledMetric],
+    settled: &[Settled],
 ) -> (Option<String>, Option<String>) {
     let select = |drift: bool| -> Vec<String> {
         specs
             .iter()
             .enumerate()
             .filter(|(i, _)| !profiled.iter().any(|p| p.index == *i))
+            .filter(|(i, _)| !settled.iter().any(|s| s.index == *i))
             .filter_map(|(i, s)| match (&s.kind, drift) {
                 (CheckKind::Metric { sql }, false) | (CheckKind::Drift { sql }, true) => {
                     Some(format!("{sql} AS m{i}"))
@@ -501,7 +505,9 @@ pub(crate) async fn run_contract(
     let baseline = baseline.filter(|b| b.version != candidate.version);
     let specs = compile(contract)?;
     let profiled = profiled_metrics(ctx, &specs, candidate, baseline);
-    let (metric_sql, drift_sql) = contract_queries(&specs, candidate, baseline, &profiled);
+    let settled = settled_by_statistics(ctx, &specs, &candidate.table).await;
+    let (metric_sql, drift_sql) =
+        contract_queries(&specs, candidate, baseline, &profiled, &settled);
     let version = candidate.version.as_str();
     let mut values: Vec<Option<std::result::Result<ScalarValue, String>>> = vec![None; specs.len()];
     // The profiled drift and the scans run side by side (the merge of two profiles is one
@@ -536,7 +542,12 @@ pub(crate) async fn run_contract(
         out
     };
     let (profiled_values, scanned_values) = futures::join!(from_profiles, from_scans);
-    for (i, v) in profiled_values.into_iter().chain(scanned_values) {
+    let from_statistics = settled.iter().map(|s| (s.index, Ok(s.value.clone())));
+    for (i, v) in profiled_values
+        .into_iter()
+        .chain(scanned_values)
+        .chain(from_statistics)
+    {
         if let Some(slot) = values.get_mut(i) {
             *slot = Some(v);
         }
@@ -600,6 +611,9 @@ pub(crate) async fn run_contract(
                                 format!("against '{}'", b.version)
                             }
                             _ if spec.interval => x.map(human_seconds).unwrap_or_default(),
+                            _ if settled.iter().any(|s| s.index == i) => {
+                                "from the statistics of the version's files".into()
+                            }
                             _ => String::new(),
                         };
                         judge(spec, x, detail)

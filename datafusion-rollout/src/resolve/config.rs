@@ -28,6 +28,11 @@ pub struct RolloutConfig {
     /// (`rollout.balance_scans`, on unless set to `false`; off, a scan is split as DataFusion
     /// splits a direct read, into equal byte ranges).
     pub balance_scans: bool,
+    /// Whether a contract's row checks (`NOT NULL`, `CHECK (..)`) may be settled from the
+    /// exact statistics of the version's files (null counts, minimum and maximum) instead of a
+    /// scan (`rollout.check_statistics`, on unless set to `false`; off, every check reads its
+    /// rows).
+    pub check_statistics: bool,
     /// Set by `EXPLAIN` (not a user setting): scans are planned, shown, and not recorded.
     pub explaining: bool,
     /// Who logged in (not a user setting: set when a session authenticates). On a store with
@@ -105,6 +110,7 @@ impl Default for RolloutConfig {
             cohort: None,
             record_reads: true,
             balance_scans: true,
+            check_statistics: true,
             explaining: false,
             principal: None,
             consistency: Consistency::Statement,
@@ -124,11 +130,12 @@ impl RolloutConfig {
     }
 
     /// The setting names, without the prefix.
-    pub const KEYS: [&'static str; 5] = [
+    pub const KEYS: [&'static str; 6] = [
         "consumer",
         "cohort",
         "record_reads",
         "balance_scans",
+        "check_statistics",
         "consistency",
     ];
 
@@ -167,6 +174,9 @@ impl ExtensionOptions for RolloutConfig {
             "cohort" => self.cohort = value,
             "record_reads" => self.record_reads = switch("record_reads", value.as_deref())?,
             "balance_scans" => self.balance_scans = switch("balance_scans", value.as_deref())?,
+            "check_statistics" => {
+                self.check_statistics = switch("check_statistics", value.as_deref())?
+            }
             "consistency" => {
                 self.consistency = match value.as_deref().map(str::to_ascii_lowercase) {
                     None => Consistency::Statement,
@@ -212,6 +222,11 @@ impl ExtensionOptions for RolloutConfig {
                 key: "rollout.balance_scans".into(),
                 value: Some(self.balance_scans.to_string()),
                 description: "Whether scans through a dataset's name give each partition about the same number of rows (whole row groups, once the files' footers are cached) rather than equal byte ranges",
+            },
+            ConfigEntry {
+                key: "rollout.check_statistics".into(),
+                value: Some(self.check_statistics.to_string()),
+                description: "Whether a contract's NOT NULL and CHECK rules may be settled from the exact statistics of the version's files (null counts, minimum and maximum) instead of reading their rows",
             },
             ConfigEntry {
                 key: "rollout.consistency".into(),

@@ -12,6 +12,7 @@ use super::table::Table;
 use crate::catalog::State;
 use crate::contract::{
     CheckReport, CheckResult, CheckStatus, compile, contract_queries, profiled_metrics,
+    settled_by_statistics,
 };
 use crate::error::{Error, Result};
 use crate::guard::{
@@ -119,7 +120,7 @@ impl Check {
                         })?,
                 };
                 if self.explain {
-                    return self.explain_queries(env, &state, dataset, &version);
+                    return self.explain_queries(env, &state, dataset, &version).await;
                 }
                 guard::evaluate(env, &state, dataset, &version)
                     .await?
@@ -157,7 +158,7 @@ impl Check {
         Ok(Outcome::Checked { report })
     }
 
-    fn explain_queries(
+    async fn explain_queries(
         &self,
         env: &Env<'_>,
         state: &State,
@@ -173,7 +174,9 @@ impl Check {
             _ => None,
         };
         let profiled = profiled_metrics(env.session, &specs, &candidate, baseline.as_ref());
-        let (metrics, drift) = contract_queries(&specs, &candidate, baseline.as_ref(), &profiled);
+        let settled = settled_by_statistics(env.session, &specs, &candidate.table).await;
+        let (metrics, drift) =
+            contract_queries(&specs, &candidate, baseline.as_ref(), &profiled, &settled);
         let mut kinds = Vec::new();
         let mut texts = Vec::new();
         kinds.push("checks".to_string());
@@ -182,6 +185,21 @@ impl Check {
             specs.len(),
             usize::from(metrics.is_some()) + usize::from(drift.is_some())
         ));
+        if !settled.is_empty() {
+            kinds.push("statistics".into());
+            let checks: Vec<String> = settled
+                .iter()
+                .filter_map(|s| specs.get(s.index))
+                .map(|s| match &s.column {
+                    Some(c) => format!("{} on {c}", s.check),
+                    None => s.check.clone(),
+                })
+                .collect();
+            texts.push(format!(
+                "{} from the statistics of the files of {dataset}@{version} (exact null counts, minimum and maximum; SET rollout.check_statistics = false reads their rows instead)",
+                checks.join(", ")
+            ));
+        }
         if let Some(m) = metrics {
             kinds.push("metric_scan".into());
             texts.push(m);

@@ -337,3 +337,140 @@ schema:
         "{err}"
     );
 }
+
+/// Writes `items` as two Parquet files under `dir`: statistics as DataFusion writes them, or
+/// none at all.
+async fn write_items(dir: &std::path::Path, statistics: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ctx = datafusion::prelude::SessionContext::new();
+    let options = if statistics {
+        ""
+    } else {
+        " OPTIONS ('format.statistics_enabled' 'none')"
+    };
+    for (f, (start, end)) in [(1, 500), (501, 1000)].into_iter().enumerate() {
+        let sql = format!(
+            "COPY (SELECT value AS id, \
+             CAST(value % 100 + 1 AS DECIMAL(10, 2)) AS price, \
+             make_date(2021, 1, CAST(value % 28 + 1 AS INT)) AS day, \
+             CASE WHEN value % 10 = 0 THEN NULL ELSE 'n' END AS note, \
+             CASE WHEN value = 7 THEN CAST('NaN' AS DOUBLE) ELSE CAST(value % 5 AS DOUBLE) END AS x, \
+             value % 60 AS qty, \
+             CASE WHEN value % 2 = 0 THEN 'a' ELSE 'b' END AS code \
+             FROM generate_series({start}, {end})) TO '{}' STORED AS PARQUET{options}",
+            dir.join(format!("part-{f}.parquet")).display()
+        );
+        ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    }
+}
+
+const ITEMS_CONTRACT: &str = "CREATE CONTRACT items_contract FOR items (
+    id BIGINT NOT NULL,
+    price CHECK (price BETWEEN 1 AND 100),
+    day NOT NULL CHECK (day >= DATE '2021-01-01'),
+    note NOT NULL,
+    x CHECK (x <= 5),
+    qty CHECK (qty < 50),
+    code CHECK (code BETWEEN 'a' AND 'b')
+)";
+
+/// Each check's (check, column, value, status), without the detail.
+async fn check_values(rc: &datafusion_rollout::RolloutContext, version: &str) -> Vec<String> {
+    rows_of(
+        rc,
+        &format!("CHECK items VERSION '{version}'"),
+        &["check", "column", "value", "status"],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn column_rules_that_file_statistics_prove_are_not_scanned() {
+    let fx = Fixture::new().await;
+    write_items(&fx.path("items_v1"), true).await;
+    write_items(&fx.path("items_v2"), false).await;
+    let rc = fx.open(None).await;
+    run(&rc, "CREATE DATASET items").await;
+    for v in ["v1", "v2"] {
+        let dir = fx.path(&format!("items_{v}"));
+        let sql = format!("REGISTER VERSION '{v}' OF items FROM '{}/'", dir.display());
+        run(&rc, &sql).await;
+    }
+    run(&rc, ITEMS_CONTRACT).await;
+
+    // v1's footers prove the rules on id, price, day and code, and give note's null count; the
+    // float x (whose statistics leave NaN out) and qty (some rows fail) are scanned.
+    let plan = rows_of(
+        &rc,
+        "EXPLAIN CHECK items VERSION 'v1'",
+        &["plan_type", "plan"],
+    )
+    .await;
+    let row = |kind: &str| {
+        plan.iter()
+            .find(|r| r.starts_with(&format!("{kind} ")))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let statistics = row("statistics");
+    for settled in [
+        "not_null on id",
+        "check (price BETWEEN 1 AND 100) on price",
+        "not_null on day",
+        "check (day >= DATE '2021-01-01') on day",
+        "not_null on note",
+        "check (code BETWEEN 'a' AND 'b') on code",
+    ] {
+        assert!(statistics.contains(settled), "{settled}: {plan:?}");
+    }
+    let scan = row("metric_scan");
+    assert!(
+        !statistics.contains("on x") && !statistics.contains("on qty"),
+        "{plan:?}"
+    );
+    assert!(
+        scan.contains("x <= 5") && scan.contains("qty < 50"),
+        "{scan}"
+    );
+    for column in ["price", "day", "note", "code", "id"] {
+        assert!(!scan.contains(column), "{column} is scanned: {scan}");
+    }
+
+    // The values are those a scan gives: NaN fails `x <= 5`, 160 rows fail `qty < 50`.
+    let settled = check_values(&rc, "v1").await;
+    let row_of = |rows: &[String], check: &str| {
+        rows.iter()
+            .find(|r| r.starts_with(check))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {check} in {rows:?}"))
+    };
+    assert_eq!(
+        row_of(&settled, "not_null note"),
+        "not_null note 100.0 fail"
+    );
+    assert_eq!(
+        row_of(&settled, "check (x <= 5)"),
+        "check (x <= 5) x 1.0 fail"
+    );
+    let failing = (1..=1000).filter(|v| v % 60 >= 50).count();
+    assert_eq!(
+        row_of(&settled, "check (qty < 50)"),
+        format!("check (qty < 50) qty {failing}.0 fail")
+    );
+    run(&rc, "SET rollout.check_statistics = false").await;
+    assert_eq!(check_values(&rc, "v1").await, settled);
+    let plan = run(&rc, "EXPLAIN CHECK items VERSION 'v1'").await;
+    assert!(
+        !plan.contains("statistics") && plan.contains("price BETWEEN 1 AND 100"),
+        "{plan}"
+    );
+    run(&rc, "RESET rollout.check_statistics").await;
+
+    // v2's files have no statistics: everything is scanned, with the same values.
+    let plan = run(&rc, "EXPLAIN CHECK items VERSION 'v2'").await;
+    assert!(
+        !plan.contains("statistics") && plan.contains("price BETWEEN 1 AND 100"),
+        "{plan}"
+    );
+    assert_eq!(check_values(&rc, "v2").await, settled);
+}
