@@ -100,12 +100,12 @@ pub(crate) struct CheckSpec {
     pub settle: Option<Settle>,
 }
 
-/// A row check of a column rule, as the statistics of a version's files can settle it
-/// (`super::statistics`).
+/// A row check, as the statistics of a version's files can settle it (`super::statistics`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Settle {
-    /// `NOT NULL`: the column's null count.
-    NullCount { column: String },
+    /// A metric that is one call of an aggregate (`NOT NULL`'s `null_count(x)`, an `EXPECT`
+    /// of `count(*)`, `max(x)`, ..): the aggregate's own answer from statistics, if it has one.
+    Aggregate,
     /// `CHECK (condition)`: no row can fail the condition (a count of 0).
     NoViolation { condition: String },
 }
@@ -261,9 +261,7 @@ pub(crate) fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
                     },
                     zero.clone(),
                 )
-                .settled_by(Settle::NullCount {
-                    column: rule.column.clone(),
-                }),
+                .settled_by(Settle::Aggregate),
             );
         }
         if rule.unique {
@@ -358,7 +356,7 @@ pub(crate) fn compile(contract: &Contract) -> Result<Vec<CheckSpec>> {
             warn_when: e.warn_when.clone(),
             interval: e.interval,
             window_seconds: None,
-            settle: None,
+            settle: (!rewrite.drift).then_some(Settle::Aggregate),
         });
     }
     Ok(out)

@@ -1,20 +1,25 @@
-//! Row checks that the statistics of a version's files settle without reading the rows.
+//! Checks that the statistics of a version's files settle without reading the rows.
 //!
-//! A Parquet footer records, for each column of each row group, its null count and (for most
-//! types) its minimum and maximum. DataFusion merges them into the exact statistics of a scan
-//! of all the files, and prunes row groups with them. A contract's column rules can be decided
-//! the same way:
+//! A Parquet footer records the number of rows and, for each column of each row group, its
+//! null count and (for most types) its minimum and maximum. DataFusion merges them into the
+//! exact statistics of a scan of all the files, and prunes row groups with them. A contract's
+//! checks can be decided the same way:
 //!
-//! - **`NOT NULL`**: the value is the column's null count, when it is exact.
+//! - **A single aggregate** (`NOT NULL`'s `null_count(x)`, `EXPECT count(*) >= ..`,
+//!   `EXPECT null_fraction(x) ..`, `EXPECT max(d) ..`): the aggregate's own
+//!   `value_from_stats`, the rule DataFusion answers `SELECT count(*) FROM t` by, given the
+//!   merged statistics. Only a call without `FILTER` or `ORDER BY` whose arguments are columns
+//!   or literals, and only what the aggregate itself says it can answer.
 //! - **`CHECK (c)`**: the value is 0 when DataFusion's pruning predicate for `NOT (c)` proves
 //!   from the exact minimum, maximum and null count that no row can fail `c`; SQL's `CHECK`
 //!   lets a NULL condition pass, as the pruning lets a NULL predicate drop the row. Otherwise
 //!   the check stays in the scan, and so does a check whose count is not 0.
 //!
-//! A rule settled here is not part of the contract's scan, so its column is not read unless
+//! A check settled here is not part of the contract's scan, so its column is not read unless
 //! another check reads it. Only exact statistics count (a truncated string bound is not
-//! exact), and only conditions over columns of integers, decimals, dates, times, timestamps,
-//! booleans and strings: a float's statistics leave its NaN out, where a comparison counts it.
+//! exact), and values are taken from the statistics only for columns of integers, decimals,
+//! dates, times, timestamps, booleans and strings: a float's statistics leave its NaN out,
+//! where a comparison, `min` or `max` counts it (row and null counts of floats are exact).
 //! `SET rollout.check_statistics = false` makes every check read its rows, for files whose
 //! writer is not trusted to record its statistics right.
 
@@ -22,16 +27,17 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::pruning::PrunableStatistics;
-use datafusion::common::stats::Precision;
-use datafusion::common::{ExprSchema, ScalarValue};
+use datafusion::common::{DFSchema, ExprSchema, ScalarValue, Statistics};
 use datafusion::execution::context::ExecutionProps;
+use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::{Expr, ExprSchemable, StatisticsArgs as AggregateStatistics};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 
-use super::compile::{CheckSpec, Settle};
+use super::compile::{CheckKind, CheckSpec, Settle};
 use crate::error::Result;
 use crate::resolve::RolloutConfig;
 
@@ -59,6 +65,13 @@ pub(crate) async fn settled_by_statistics(
 }
 
 async fn settle(ctx: &SessionContext, specs: &[CheckSpec], table: &str) -> Result<Vec<Settled>> {
+    // Planning reads no row: it is not a read of every column in the reads ledger.
+    let mut state = ctx.state();
+    state
+        .config_mut()
+        .options_mut()
+        .set("rollout.record_reads", "false")?;
+    let ctx = &SessionContext::new_with_state(state);
     let df = ctx.sql(&format!("SELECT * FROM {table}")).await?;
     let df_schema = Arc::new(df.schema().clone());
     let plan = df.clone().create_physical_plan().await?;
@@ -68,6 +81,7 @@ async fn settle(ctx: &SessionContext, specs: &[CheckSpec], table: &str) -> Resul
     }
     let schema = Arc::clone(df_schema.inner());
     let containers = PrunableStatistics::new(vec![Arc::clone(&statistics)], Arc::clone(&schema));
+    // The start time folds `now()` and `current_date` in a rule, as the scan's planning would.
     let props = ExecutionProps::new();
     let simplifier = ExprSimplifier::new(
         SimplifyContext::builder()
@@ -86,14 +100,13 @@ async fn settle(ctx: &SessionContext, specs: &[CheckSpec], table: &str) -> Resul
     for (index, spec) in specs.iter().enumerate() {
         let value = match &spec.settle {
             None => None,
-            Some(Settle::NullCount { column }) => schema
-                .index_of(column)
-                .ok()
-                .and_then(|i| match statistics.column_statistics[i].null_count {
-                    Precision::Exact(n) => i64::try_from(n).ok(),
-                    _ => None,
-                })
-                .map(|n| ScalarValue::Int64(Some(n))),
+            Some(Settle::Aggregate) => match &spec.kind {
+                // Any error here (a metric the scan will refuse, say) leaves it to the scan.
+                CheckKind::Metric { sql } => {
+                    from_aggregate(ctx, &df, &df_schema, &statistics, sql).unwrap_or(None)
+                }
+                _ => None,
+            },
             Some(Settle::NoViolation { condition }) => {
                 // Any error here (a condition the scan will refuse, say) leaves it to the scan.
                 let fails = || -> Result<bool> {
@@ -131,6 +144,47 @@ async fn settle(ctx: &SessionContext, specs: &[CheckSpec], table: &str) -> Resul
         }
     }
     Ok(out)
+}
+
+/// The value of `sql`, a single call of an aggregate, as the aggregate's `value_from_stats`
+/// gives it from `statistics` (`None`: the aggregate cannot say, or `sql` is something else).
+fn from_aggregate(
+    ctx: &SessionContext,
+    df: &DataFrame,
+    schema: &DFSchema,
+    statistics: &Statistics,
+    sql: &str,
+) -> Result<Option<ScalarValue>> {
+    let expr = df.parse_sql_expr(sql)?;
+    let expr = match expr {
+        Expr::Alias(alias) => *alias.expr,
+        e => e,
+    };
+    let return_type = expr.get_type(schema)?;
+    let Expr::AggregateFunction(AggregateFunction { func, params }) = expr else {
+        return Ok(None);
+    };
+    if params.filter.is_some() || !params.order_by.is_empty() {
+        return Ok(None);
+    }
+    // A count of rows or nulls is exact for any type; a value (min, max) of a float is not.
+    let counts = matches!(func.name(), "count" | "null_count" | "null_fraction");
+    let mut args = Vec::with_capacity(params.args.len());
+    for arg in params.args {
+        match &arg {
+            Expr::Column(c)
+                if counts || statistics_decide(schema.field_from_column(c)?.data_type()) => {}
+            Expr::Literal(..) => {}
+            _ => return Ok(None),
+        }
+        args.push(ctx.create_physical_expr(arg, schema)?);
+    }
+    Ok(func.value_from_stats(&AggregateStatistics {
+        statistics,
+        return_type: &return_type,
+        is_distinct: params.distinct,
+        exprs: &args,
+    }))
 }
 
 /// Types whose exact Parquet minimum and maximum bound every value a comparison sees (not

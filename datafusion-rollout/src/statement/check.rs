@@ -196,7 +196,7 @@ impl Check {
                 })
                 .collect();
             texts.push(format!(
-                "{} from the statistics of the files of {dataset}@{version} (exact null counts, minimum and maximum; SET rollout.check_statistics = false reads their rows instead)",
+                "{} from the statistics of the files of {dataset}@{version} (exact row and null counts, minimum and maximum; SET rollout.check_statistics = false reads their rows instead)",
                 checks.join(", ")
             ));
         }

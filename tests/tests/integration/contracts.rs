@@ -371,7 +371,13 @@ const ITEMS_CONTRACT: &str = "CREATE CONTRACT items_contract FOR items (
     note NOT NULL,
     x CHECK (x <= 5),
     qty CHECK (qty < 50),
-    code CHECK (code BETWEEN 'a' AND 'b')
+    code CHECK (code BETWEEN 'a' AND 'b'),
+    EXPECT row_count() = 1000,
+    EXPECT null_fraction(note) <= 0.2,
+    EXPECT count(note) >= 900,
+    EXPECT max(qty) <= 59,
+    EXPECT max(x) <= 5,
+    EXPECT count(*) FILTER (WHERE qty > 0) > 0
 )";
 
 /// Each check's (check, column, value, status), without the detail.
@@ -398,8 +404,9 @@ async fn column_rules_that_file_statistics_prove_are_not_scanned() {
     }
     run(&rc, ITEMS_CONTRACT).await;
 
-    // v1's footers prove the rules on id, price, day and code, and give note's null count; the
-    // float x (whose statistics leave NaN out) and qty (some rows fail) are scanned.
+    // v1's footers prove the rules on id, price, day and code, and give note's null count, the
+    // row count, note's null fraction and count, qty's maximum; the float x (whose statistics
+    // leave NaN out: x's maximum is NaN), qty (some rows fail) and a filtered count are scanned.
     let plan = rows_of(
         &rc,
         "EXPLAIN CHECK items VERSION 'v1'",
@@ -420,18 +427,23 @@ async fn column_rules_that_file_statistics_prove_are_not_scanned() {
         "check (day >= DATE '2021-01-01') on day",
         "not_null on note",
         "check (code BETWEEN 'a' AND 'b') on code",
+        "row_count()",
+        "null_fraction(note) on note",
+        "count(note) on note",
+        "max(qty) on qty",
     ] {
         assert!(statistics.contains(settled), "{settled}: {plan:?}");
     }
     let scan = row("metric_scan");
     assert!(
-        !statistics.contains("on x") && !statistics.contains("on qty"),
+        !statistics.contains("on x")
+            && !statistics.contains("qty <")
+            && !statistics.contains("FILTER"),
         "{plan:?}"
     );
-    assert!(
-        scan.contains("x <= 5") && scan.contains("qty < 50"),
-        "{scan}"
-    );
+    for scanned in ["x <= 5", "qty < 50", "max(x)", "FILTER (WHERE qty > 0)"] {
+        assert!(scan.contains(scanned), "{scanned} is not scanned: {scan}");
+    }
     for column in ["price", "day", "note", "code", "id"] {
         assert!(!scan.contains(column), "{column} is scanned: {scan}");
     }
@@ -457,6 +469,15 @@ async fn column_rules_that_file_statistics_prove_are_not_scanned() {
         row_of(&settled, "check (qty < 50)"),
         format!("check (qty < 50) qty {failing}.0 fail")
     );
+    for (check, want) in [
+        ("row_count()", "row_count() NULL 1000.0 pass"),
+        ("null_fraction(note)", "null_fraction(note) note 0.1 pass"),
+        ("count(note)", "count(note) note 900.0 pass"),
+        ("max(qty)", "max(qty) qty 59.0 pass"),
+        ("max(x)", "max(x) x NaN fail"),
+    ] {
+        assert_eq!(row_of(&settled, check), want);
+    }
     run(&rc, "SET rollout.check_statistics = false").await;
     assert_eq!(check_values(&rc, "v1").await, settled);
     let plan = run(&rc, "EXPLAIN CHECK items VERSION 'v1'").await;
@@ -466,11 +487,49 @@ async fn column_rules_that_file_statistics_prove_are_not_scanned() {
     );
     run(&rc, "RESET rollout.check_statistics").await;
 
-    // v2's files have no statistics: everything is scanned, with the same values.
-    let plan = run(&rc, "EXPLAIN CHECK items VERSION 'v2'").await;
+    // v2's files have no column statistics, only their footers' row counts: everything else is
+    // scanned, with the same values.
+    let plan = rows_of(
+        &rc,
+        "EXPLAIN CHECK items VERSION 'v2'",
+        &["plan_type", "plan"],
+    )
+    .await;
+    let statistics: Vec<&String> = plan
+        .iter()
+        .filter(|r| r.starts_with("statistics "))
+        .collect();
     assert!(
-        !plan.contains("statistics") && plan.contains("price BETWEEN 1 AND 100"),
-        "{plan}"
+        statistics.len() == 1 && statistics[0].starts_with("statistics row_count() from"),
+        "{plan:?}"
+    );
+    assert!(
+        plan.iter()
+            .any(|r| r.contains("price BETWEEN 1 AND 100") && r.contains("null_count(note)")),
+        "{plan:?}"
     );
     assert_eq!(check_values(&rc, "v2").await, settled);
+
+    // Settling plans the version without reading it: no read enters the reads ledger. The
+    // same contract scanned is recorded as a read of the version.
+    run(
+        &rc,
+        "CREATE OR REPLACE CONTRACT items_contract FOR items (id NOT NULL, EXPECT row_count() = 1000)",
+    )
+    .await;
+    let reads = || {
+        rows_of(
+            &rc,
+            "SELECT count(*) AS n FROM rollout_reads('items')",
+            &["n"],
+        )
+    };
+    let before = reads().await;
+    let plan = run(&rc, "EXPLAIN CHECK items VERSION 'v1'").await;
+    assert!(plan.contains("in 0 scan(s)"), "{plan}");
+    run(&rc, "CHECK items VERSION 'v1'").await;
+    assert_eq!(reads().await, before);
+    run(&rc, "SET rollout.check_statistics = false").await;
+    run(&rc, "CHECK items VERSION 'v1'").await;
+    assert_ne!(reads().await, before);
 }
