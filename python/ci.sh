@@ -12,10 +12,13 @@ WHEELS="${WHEELS:-target/ci-wheels}"
 "$PY_VENV/bin/pip" install -q maturin pytest pyarrow pandas polars nbclient nbformat ipykernel matplotlib \
     'datafusion==55.*' 'adbc-driver-flightsql==1.13.*' 'adbc-driver-manager==1.13.*'
 # test_serve.py runs the real `rollout serve` binary against ADBC.
-cargo build -q -p rollout-shell
+# The shell and the cluster's binaries as `cargo test --workspace` builds them (its integration
+# tests need them): with the whole workspace's features, so after .ci/run's test step nothing is
+# compiled again (`cargo build -p rollout-shell` alone would resolve other features of arrow and
+# DataFusion, and build both again).
+cargo test -q --workspace --no-run
 export ROLLOUT_BIN="$PWD/target/debug/rollout"
 # test_cluster.py starts a Ballista cluster of our scheduler and executor.
-cargo build -q -p rollout-cluster
 export ROLLOUT_SCHEDULER_BIN="$PWD/target/debug/rollout-scheduler"
 export ROLLOUT_EXECUTOR_BIN="$PWD/target/debug/rollout-executor"
 rm -rf "$WHEELS"
