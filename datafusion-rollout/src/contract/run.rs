@@ -27,6 +27,7 @@ use super::statistics::{Settled, settled_by_statistics};
 use crate::catalog::Contract;
 use crate::catalog::{ColumnDef, State, schema_from_columns};
 use crate::error::{Error, Result};
+use crate::resolve::unrecorded;
 use crate::store::Store;
 
 /// What a contract runs over: a version's label, a SQL table reference reading it, and the
@@ -504,6 +505,8 @@ pub(crate) async fn run_contract(
 ) -> Result<Vec<CheckResult>> {
     let baseline = baseline.filter(|b| b.version != candidate.version);
     let specs = compile(contract)?;
+    // The contract's scans are the engine's, not a consumer's: they enter no reads ledger.
+    let ctx = &unrecorded(ctx)?;
     let profiled = profiled_metrics(ctx, &specs, candidate, baseline);
     let settled = settled_by_statistics(ctx, &specs, &candidate.table).await;
     let (metric_sql, drift_sql) =

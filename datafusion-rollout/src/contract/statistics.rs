@@ -39,7 +39,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 
 use super::compile::{CheckKind, CheckSpec, Settle};
 use crate::error::Result;
-use crate::resolve::RolloutConfig;
+use crate::resolve::{RolloutConfig, unrecorded};
 
 /// A check's value, as the statistics give it.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,12 +66,7 @@ pub(crate) async fn settled_by_statistics(
 
 async fn settle(ctx: &SessionContext, specs: &[CheckSpec], table: &str) -> Result<Vec<Settled>> {
     // Planning reads no row: it is not a read of every column in the reads ledger.
-    let mut state = ctx.state();
-    state
-        .config_mut()
-        .options_mut()
-        .set("rollout.record_reads", "false")?;
-    let ctx = &SessionContext::new_with_state(state);
+    let ctx = &unrecorded(ctx)?;
     let df = ctx.sql(&format!("SELECT * FROM {table}")).await?;
     let df_schema = Arc::new(df.schema().clone());
     let plan = df.clone().create_physical_plan().await?;

@@ -32,6 +32,7 @@ pub use pinned::{PinnedStoreRegistry, Pins};
 pub(crate) use pinned::{VerifyingStore, describe_change};
 pub(crate) use provider::reading_principal;
 pub use provider::{VersionedTable, mapped_table, recorded_table, resolutions_in, version_table};
+pub(crate) use recording::unrecorded;
 pub use recording::{RecordReads, RecordReadsExec};
 pub use resolution::{Reason, Resolution, arm_of, resolve};
 pub use schema_provider::PIN_SEPARATOR;

@@ -50,6 +50,7 @@ use datafusion::physical_plan::{
     ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, RecordBatchStream,
     SendableRecordBatchStream, StatisticsArgs, replace_children_if_necessary,
 };
+use datafusion::prelude::SessionContext;
 use futures::Stream;
 
 use super::balance::{balanced_scan, may_balance};
@@ -254,6 +255,19 @@ impl RecordedTable {
             }
         }
     }
+}
+
+/// A session like `ctx` whose scans record no read: for the engine's own scans of a version (a
+/// contract's checks, the statistics that settle some of them, a version's profile). The ledger
+/// is what consumers read; a guard reading a candidate is not an exposure of it, and must not
+/// count in a rollback's blast radius or stand for a consumer's latest read.
+pub(crate) fn unrecorded(ctx: &SessionContext) -> DfResult<SessionContext> {
+    let mut state = ctx.state();
+    state
+        .config_mut()
+        .options_mut()
+        .set("rollout.record_reads", "false")?;
+    Ok(SessionContext::new_with_state(state))
 }
 
 /// Whether `state` optimizes its plans with [`RecordReads`] (a foreign session, through FFI,

@@ -510,8 +510,8 @@ async fn column_rules_that_file_statistics_prove_are_not_scanned() {
     );
     assert_eq!(check_values(&rc, "v2").await, settled);
 
-    // Settling plans the version without reading it: no read enters the reads ledger. The
-    // same contract scanned is recorded as a read of the version.
+    // A contract's checks are the engine's reads, not a consumer's: settled from the statistics
+    // or scanned, none enters the reads ledger. A query of the version does.
     run(
         &rc,
         "CREATE OR REPLACE CONTRACT items_contract FOR items (id NOT NULL, EXPECT row_count() = 1000)",
@@ -530,6 +530,10 @@ async fn column_rules_that_file_statistics_prove_are_not_scanned() {
     run(&rc, "CHECK items VERSION 'v1'").await;
     assert_eq!(reads().await, before);
     run(&rc, "SET rollout.check_statistics = false").await;
+    let plan = run(&rc, "EXPLAIN CHECK items VERSION 'v1'").await;
+    assert!(plan.contains("in 1 scan(s)"), "{plan}");
     run(&rc, "CHECK items VERSION 'v1'").await;
+    assert_eq!(reads().await, before);
+    run(&rc, "SELECT count(id) FROM items VERSION AS OF 'v1'").await;
     assert_ne!(reads().await, before);
 }
