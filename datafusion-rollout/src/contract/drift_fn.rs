@@ -17,6 +17,7 @@ use datafusion_rollout_udfs::drift::profile::{Binning, Metric};
 
 use super::profile::{self, Stat, VersionKey};
 use crate::catalog::{State, schema_from_columns};
+use crate::resolve::unrecorded;
 use crate::store::Store;
 
 /// Thresholds of the verdict (Evidently's defaults for large samples): numeric columns drift
@@ -126,8 +127,11 @@ impl TableFunctionImpl for DriftFunction {
             .downcast_ref::<SessionState>()
             .ok_or_else(|| DataFusionError::Internal("drift: not a DataFusion session".into()))?;
         let schema = drift_schema();
+        // Its reads of both versions (a profile computed on first use) are the engine's, as a
+        // contract's drift expectations are: the same answer from stored profiles reads nothing.
+        let ctx = unrecorded(&SessionContext::new_with_state(session.clone()))?;
         let stream = DriftStream {
-            ctx: SessionContext::new_with_state(session.clone()),
+            ctx,
             store: Arc::clone(&self.store),
             sides: Arc::new((key(&baseline)?, key(&candidate)?)),
             columns: Arc::new(columns),
