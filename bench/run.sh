@@ -17,8 +17,8 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import duckdb, scipy,
   "$venv/bin/pip" install --quiet duckdb scipy numpy pyarrow
 fi
 
-# The cluster's processes enable features of arrow (IPC compression) that the client alone does
-# not: one build of all three, or each command would rebuild DataFusion for the other.
+# --cluster also builds the cluster's binaries. Every crate builds with the workspace's features
+# (workspace-hack/), so the release builds of bench, shell and cluster reuse each other's crates.
 case " $* " in
   *" --cluster "*) cargo build --release -q -p rollout-bench -p rollout-shell -p rollout-cluster ;;
   *) cargo build --release -q -p rollout-bench -p rollout-shell ;;
