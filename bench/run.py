@@ -447,12 +447,16 @@ def main():
     lat = {}
     for (name, _), r in zip(sizes, res["sizes"]):
         lat[name] = r
-        log(f"  {name}: PROMOTE {secs(statistics.median(r['promote']))} ROLLBACK {secs(statistics.median(r['rollback']))} ({r['files']} files)")
+        log(f"  {name}: PROMOTE {secs(statistics.median(r['promote']))} ROLLBACK {secs(statistics.median(r['rollback']))} "
+            f"PROMOTE verifying files {secs(statistics.median(r['promote_verified']))} ({r['files']} files)")
     base = sizes[0][0]
     for name, _ in sizes[1:]:
         for op in ("promote", "rollback"):
             a, b = statistics.median(lat[name][op]), statistics.median(lat[base][op])
             table.timed(f"{op.upper()} latency at {name} vs {base} (flat)", a, b, base, 1.25)
+        a, b = statistics.median(lat[name]["promote_verified"]), statistics.median(lat[base]["promote_verified"])
+        table.timed(f"PROMOTE with rollout.verify_targets = true (a look at each pinned file first) at {name} vs {base}",
+                    a, b, base)
     if len(sizes) == 1:
         table.add("PROMOTE/ROLLBACK latency at SF10", "not run", "—", "—", "≤ 1.25", "not measured")
 

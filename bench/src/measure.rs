@@ -99,11 +99,18 @@ pub async fn latency(data: &[PathBuf], rounds: usize) -> anyhow::Result<Value> {
     }
     let mut promote = vec![Vec::new(); data.len()];
     let mut rollback = vec![Vec::new(); data.len()];
+    // The same PROMOTE with `rollout.verify_targets` on (a look at each pinned file first),
+    // taking turns with the default one.
+    let mut verified = vec![Vec::new(); data.len()];
     for _ in 0..rounds {
         for (i, name) in names.iter().enumerate() {
             let (p, r) = promote_rollback_of(&rc, name, 1).await?;
             promote[i].extend(p);
             rollback[i].extend(r);
+            rc.sql("SET rollout.verify_targets = true").await?;
+            let (p, _) = promote_rollback_of(&rc, name, 1).await?;
+            rc.sql("RESET rollout.verify_targets").await?;
+            verified[i].extend(p);
         }
     }
     let mut out = Vec::new();
@@ -116,6 +123,7 @@ pub async fn latency(data: &[PathBuf], rounds: usize) -> anyhow::Result<Value> {
             "data": path_str(d)?,
             "files": files,
             "promote": promote[i],
+            "promote_verified": verified[i],
             "rollback": rollback[i],
         }));
     }

@@ -33,6 +33,12 @@ pub struct RolloutConfig {
     /// scan (`rollout.check_statistics`, on unless set to `false`; off, every check reads its
     /// rows).
     pub check_statistics: bool,
+    /// Whether `PROMOTE` and `ROLLBACK` first look at every pinned file of the version they
+    /// would serve (one metadata request per file; a listing per 1,000 objects of a bucket's
+    /// folder) and refuse when one changed (`rollout.verify_targets`, off unless set to
+    /// `true`). Off, both are metadata-only, whatever the number of files, and a changed file
+    /// fails the read that opens it (and a guard whose checks read it).
+    pub verify_targets: bool,
     /// Set by `EXPLAIN` (not a user setting): scans are planned, shown, and not recorded.
     pub explaining: bool,
     /// Who logged in (not a user setting: set when a session authenticates). On a store with
@@ -111,6 +117,7 @@ impl Default for RolloutConfig {
             record_reads: true,
             balance_scans: true,
             check_statistics: true,
+            verify_targets: false,
             explaining: false,
             principal: None,
             consistency: Consistency::Statement,
@@ -130,12 +137,13 @@ impl RolloutConfig {
     }
 
     /// The setting names, without the prefix.
-    pub const KEYS: [&'static str; 6] = [
+    pub const KEYS: [&'static str; 7] = [
         "consumer",
         "cohort",
         "record_reads",
         "balance_scans",
         "check_statistics",
+        "verify_targets",
         "consistency",
     ];
 
@@ -176,6 +184,10 @@ impl ExtensionOptions for RolloutConfig {
             "balance_scans" => self.balance_scans = switch("balance_scans", value.as_deref())?,
             "check_statistics" => {
                 self.check_statistics = switch("check_statistics", value.as_deref())?
+            }
+            "verify_targets" => {
+                // Cleared, it is off again (its default).
+                self.verify_targets = value.is_some() && switch("verify_targets", value.as_deref())?
             }
             "consistency" => {
                 self.consistency = match value.as_deref().map(str::to_ascii_lowercase) {
@@ -227,6 +239,11 @@ impl ExtensionOptions for RolloutConfig {
                 key: "rollout.check_statistics".into(),
                 value: Some(self.check_statistics.to_string()),
                 description: "Whether a contract's NOT NULL and CHECK rules may be settled from the exact statistics of the version's files (null counts, minimum and maximum) instead of reading their rows",
+            },
+            ConfigEntry {
+                key: "rollout.verify_targets".into(),
+                value: Some(self.verify_targets.to_string()),
+                description: "Whether PROMOTE and ROLLBACK first look at every pinned file of the version they would serve (one metadata request per file) and refuse when one changed; off, they are metadata-only and a changed file fails the read that opens it",
             },
             ConfigEntry {
                 key: "rollout.consistency".into(),

@@ -14,7 +14,7 @@ use crate::catalog::{Action, State};
 use crate::contract::compile;
 use crate::error::{Error, Result};
 use crate::guard::Env;
-use crate::resolve::resolve;
+use crate::resolve::{RolloutConfig, resolve};
 use crate::store::Event;
 
 /// How far back the reads ledger is searched for the consumers a change would affect.
@@ -24,7 +24,8 @@ pub const KNOWN_CONSUMERS_DAYS: i64 = 30;
 ///
 /// Items: `change` (what would happen, as the statement would say it), `status` (each
 /// version whose status would change), `checks` (the guards that would run first), `files`
-/// (the pinned files verified before committing), `approvals` (when the two-person rule
+/// (the pinned files of what would be served, and whether they are verified before committing:
+/// `rollout.verify_targets`), `approvals` (when the two-person rule
 /// applies), `consumers` (the consumers seen in the reads ledger over the last
 /// [`KNOWN_CONSUMERS_DAYS`] days who would read another version, per switch and per dataset
 /// touched). A `ROLLBACK` is explained through its own plan, so a `CASCADE` and several
@@ -210,20 +211,27 @@ impl ExplainChange {
             Statement::Rollback(r) => r
                 .datasets()
                 .filter_map(|d| {
+                    // Only a stable version that changes: aborting a candidate serves the
+                    // stable version everyone else reads already, and looks at no file.
                     let stable = after.dataset(d).ok()?.rollout.stable.clone()?;
-                    Some((d.as_str(), stable))
+                    let before = state.dataset(d).ok()?.rollout.stable.as_ref();
+                    (before != Some(&stable)).then_some((d.as_str(), stable))
                 })
                 .collect(),
             _ => vec![],
         };
+        let verify_first =
+            RolloutConfig::from_options(env.session.state().config_options()).verify_targets;
         for (d, target) in verified {
             let files = state.version(d, &target)?.files.len();
+            let when = if verify_first {
+                "verified before committing"
+            } else {
+                "verified by the reads that open them (SET rollout.verify_targets = true verifies them before committing)"
+            };
             rows.push((
                 "files",
-                format!(
-                    "{files} pinned file(s) of {}'{target}' verified before committing",
-                    label(d)
-                ),
+                format!("{files} pinned file(s) of {}'{target}' {when}", label(d)),
             ));
         }
         let policy = super::approvals::policy_of(&self.statement, &state)

@@ -119,6 +119,7 @@ impl RolloutSetting {
                     "record_reads" => Some(cfg.record_reads.to_string()),
                     "balance_scans" => Some(cfg.balance_scans.to_string()),
                     "check_statistics" => Some(cfg.check_statistics.to_string()),
+                    "verify_targets" => Some(cfg.verify_targets.to_string()),
                     "consistency" => Some(cfg.consistency.as_str().to_string()),
                     other => return Err(Error::Config(format!("unknown setting rollout.{other}"))),
                 };

@@ -32,6 +32,8 @@ async fn a_cascade_verifies_the_files_of_every_version_it_restores() {
     let bytes = std::fs::read(path).unwrap();
     std::fs::write(path, &bytes[..bytes.len() - 1]).unwrap();
 
+    // (ROLLBACK looks at the files of what it would serve only when told to.)
+    run(&rc, "SET rollout.verify_targets = true").await;
     let err = try_run(&rc, "ROLLBACK orders CASCADE").await.unwrap_err();
     let text = err.to_string();
     assert!(

@@ -174,12 +174,24 @@ async fn guards_and_drift_do_not_rescan_a_profiled_version() {
         .await,
         drift
     );
-    // Exposing a version still checks its files: the profiles never stand in for them.
+    // The profiles never stand in for the files: a PROMOTE told to verify them refuses, and
+    // one that is not (metadata-only, the default) exposes v2, whose reads fail naming the file.
+    run(&rc, "SET rollout.verify_targets = true").await;
     let refused = try_run(&rc, "PROMOTE d TO 'v2'")
         .await
         .unwrap_err()
         .to_string();
     assert!(refused.contains("is missing"), "{refused}");
+    run(&rc, "RESET rollout.verify_targets").await;
+    run(&rc, "PROMOTE d TO 'v2'").await;
+    let failed = try_run(&rc, "SELECT sum(x) FROM d")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        failed.contains("of d@v2") && failed.contains("missing"),
+        "{failed}"
+    );
 }
 
 #[tokio::test]

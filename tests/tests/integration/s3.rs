@@ -790,6 +790,12 @@ async fn s3_request_counts() {
         .unwrap()
         .1;
     assert_eq!(promote.put, 1, "a PROMOTE writes one log entry");
+    // It looks at no pinned file (rollout.verify_targets is off): no listing of the version's
+    // folder, whatever its number of files.
+    for label in ["PROMOTE (to stable)", "PROMOTE (for a cohort)"] {
+        let r = &table.iter().find(|(l, _, _)| l == label).unwrap().1;
+        assert_eq!(r.list, 0, "{label} lists nothing: {r:?}");
+    }
 }
 
 /// VACUUM compacts an ended day of event objects on the gateway (conditional create of the

@@ -279,10 +279,8 @@ async fn requests_to_open_and_commit_do_not_grow_with_the_history() {
         commit_long, commit_short,
         "PROMOTE + ROLLBACK at 1,010 vs 210 entries"
     );
-    // The log is never listed. PROMOTE verifies the pinned files of the version it would
-    // serve; they are local files here, looked at with one `stat` each, not through the store
-    // (a version in a bucket has each of its folders listed once: one request per 1,000).
-    // ROLLBACK of the candidate serves the stable version everyone else reads already (a
+    // The log is never listed. PROMOTE looks at no pinned file (rollout.verify_targets is
+    // off). ROLLBACK of the candidate serves the stable version everyone else reads already (a
     // damaged one must not keep a bad candidate live), so it verifies nothing, and lists the
     // events of its rollout's days (one folder here) for its blast radius.
     assert_eq!(open_long.list, 0, "open lists the log: {open_long:?}");
@@ -403,8 +401,8 @@ async fn a_store_in_a_folder_with_an_awkward_name_sees_other_processes_commits()
 
 /// PROMOTE looks at a local version's pinned files with one `stat` each (no listing through
 /// the store): what VERIFY reports of them is what object_store's local store reports
-/// (symbolic links followed), and a modified, missing or replaced file refuses the PROMOTE,
-/// naming it, with nothing committed.
+/// (symbolic links followed), and, with `rollout.verify_targets` on, a modified, missing or
+/// replaced file refuses the PROMOTE, naming it, with nothing committed.
 #[tokio::test]
 async fn local_pins_are_verified_as_the_local_store_reports_them() {
     use datafusion::datasource::listing::ListingTableUrl;
@@ -492,6 +490,8 @@ async fn local_pins_are_verified_as_the_local_store_reports_them() {
             err
         }
     };
+    // PROMOTE looks at the files when told to (it is metadata-only by default).
+    run(&rc, "SET rollout.verify_targets = true").await;
     // Same bytes written again: same size, a new modification time.
     let file = fx.path("orders_v2/part-1.parquet");
     let bytes = std::fs::read(&file).unwrap();
