@@ -381,8 +381,12 @@ def main():
         many = os.path.join(HERE, "data", f"{sf_name}x{args.plan_files}")
         child([BENCH, "gen", "--dir", many, "--sf", str(args.sf), "--parts", str(args.plan_files)])
         plans = {"ours": [], "datafusion": []}
+        # At least 40 pairs a process whatever --pair-reps says: a difference of 0.3 ms between
+        # medians of plans made beside 1 s queries (SF10) needs them (20 pairs gave +464 µs where
+        # 80 gave +291 µs, the same binary and data, minutes apart).
         for proc in range(args.pair_procs):
-            res, _, _ = child([BENCH, "paired", "q6", "--dir", many, "--reps", str(args.pair_reps)])
+            reps = max(args.pair_reps, 40)
+            res, _, _ = child([BENCH, "paired", "q6", "--dir", many, "--reps", str(reps)])
             for side in plans:
                 plans[side] += res[side]["plan"]
         extra = statistics.median(plans["ours"]) - statistics.median(plans["datafusion"])
