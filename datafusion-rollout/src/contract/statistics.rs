@@ -57,7 +57,7 @@ pub(crate) async fn settled_by_statistics(
     specs: &[CheckSpec],
     table: &str,
 ) -> Vec<Settled> {
-    let enabled = RolloutConfig::from_options(ctx.state().config_options()).check_statistics;
+    let enabled = RolloutConfig::of(ctx).check_statistics;
     if !enabled || specs.iter().all(|s| s.settle.is_none()) {
         return Vec::new();
     }

@@ -136,6 +136,12 @@ impl RolloutConfig {
             .unwrap_or_default()
     }
 
+    /// The settings of `ctx`'s session, read in place (`ctx.state()` would copy the whole
+    /// session state first).
+    pub fn of(ctx: &datafusion::prelude::SessionContext) -> RolloutConfig {
+        Self::from_options(ctx.state_ref().read().config_options())
+    }
+
     /// The setting names, without the prefix.
     pub const KEYS: [&'static str; 7] = [
         "consumer",

@@ -262,9 +262,10 @@ impl RecordedTable {
 /// contract's checks, the statistics that settle some of them, a version's profile). The ledger
 /// is what consumers read; a guard reading a candidate is not an exposure of it, and must not
 /// count in a rollback's blast radius or stand for a consumer's latest read.
+///
 /// A session that records nothing already is itself (no copy of its state).
 pub(crate) fn unrecorded(ctx: &SessionContext) -> DfResult<SessionContext> {
-    if !RolloutConfig::from_options(ctx.state_ref().read().config_options()).record_reads {
+    if !RolloutConfig::of(ctx).record_reads {
         return Ok(ctx.clone());
     }
     let mut state = ctx.state();

@@ -270,7 +270,7 @@ impl RolloutContext {
 
     /// The session's `rollout.*` settings.
     pub fn settings(&self) -> RolloutConfig {
-        RolloutConfig::from_options(self.ctx.state().config_options())
+        RolloutConfig::of(&self.ctx)
     }
 
     /// The consumer reads resolve for (`rollout.consumer`).

@@ -220,8 +220,7 @@ impl ExplainChange {
                 .collect(),
             _ => vec![],
         };
-        let verify_first =
-            RolloutConfig::from_options(env.session.state().config_options()).verify_targets;
+        let verify_first = RolloutConfig::of(env.session).verify_targets;
         for (d, target) in verified {
             let files = state.version(d, &target)?.files.len();
             let when = if verify_first {

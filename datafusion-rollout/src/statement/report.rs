@@ -130,7 +130,7 @@ impl fmt::Display for ReportMetric {
 
 impl ReportMetric {
     pub(crate) async fn execute(&self, env: &Env<'_>) -> Result<Outcome> {
-        let settings = RolloutConfig::from_options(env.session.state().config_options());
+        let settings = RolloutConfig::of(env.session);
         let report = MetricReport {
             dataset: self.dataset.clone(),
             name: self.name.clone(),

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use datafusion::common::config::ExtensionOptions;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -103,7 +104,7 @@ impl RolloutSetting {
             }
             SettingAction::Reset => {
                 // A logged-in session's consumer is its principal again.
-                let cfg = RolloutConfig::from_options(env.session.state().config_options());
+                let cfg = RolloutConfig::of(env.session);
                 let value = match self.key.as_str() {
                     "consumer" => cfg.principal,
                     _ => None,
@@ -112,17 +113,14 @@ impl RolloutSetting {
                 Ok(Outcome::Setting { name, value })
             }
             SettingAction::Show => {
-                let cfg = RolloutConfig::from_options(env.session.state().config_options());
-                let value = match self.key.as_str() {
-                    "consumer" => cfg.consumer,
-                    "cohort" => cfg.cohort,
-                    "record_reads" => Some(cfg.record_reads.to_string()),
-                    "balance_scans" => Some(cfg.balance_scans.to_string()),
-                    "check_statistics" => Some(cfg.check_statistics.to_string()),
-                    "verify_targets" => Some(cfg.verify_targets.to_string()),
-                    "consistency" => Some(cfg.consistency.as_str().to_string()),
-                    other => return Err(Error::Config(format!("unknown setting rollout.{other}"))),
-                };
+                // The value as the setting lists itself (`SHOW ALL` and df_settings show the same).
+                let key = format!("rollout.{}", self.key);
+                let entry = RolloutConfig::of(env.session)
+                    .entries()
+                    .into_iter()
+                    .find(|e| e.key == key)
+                    .ok_or_else(|| Error::Config(format!("unknown setting {key}")))?;
+                let value = entry.value;
                 let batch = Table::new()
                     .text("name", [name])
                     .text_opt("value", [value])

@@ -172,7 +172,7 @@ pub(crate) async fn verify_target(
     dataset: &str,
     version: &str,
 ) -> Result<()> {
-    let settings = RolloutConfig::from_options(env.session.state().config_options());
+    let settings = RolloutConfig::of(env.session);
     if !settings.verify_targets {
         return Ok(());
     }
